@@ -1,0 +1,62 @@
+"""Bearer-token authentication: a request's token becomes a `CommandContext`."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Request
+
+from scimledger.http.errors import ScimError
+from scimledger.ledger.application import Ledger, Principal
+from scimledger.ledger.context import CommandContext, RequestInfo
+from scimledger.ledger.errors import InvalidToken
+
+_BEARER = re.compile(r"^(?:\s*bearer\s+)+", re.IGNORECASE)
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def unauthorized(detail: str = "Missing or invalid bearer token") -> ScimError:
+    return ScimError(401, detail, headers={"WWW-Authenticate": 'Bearer realm="scimledger"'})
+
+
+def presented_token(header: str | None) -> str:
+    """The token in an Authorization header.
+
+    Tolerates a token an admin pasted with its own `Bearer ` prefix (Okta then sends
+    `Bearer Bearer scl_...`), and a bare token.
+    """
+    if not header:
+        raise unauthorized()
+    token = _BEARER.sub("", header).strip()
+    if not token:
+        raise unauthorized()
+    return token
+
+
+def authenticate(ledger: Ledger, header: str | None, now: datetime | None = None) -> Principal:
+    try:
+        return ledger.authenticate(presented_token(header), now or datetime.now(UTC))
+    except InvalidToken as exc:
+        # Clients are not told whether the token was unknown, expired or revoked.
+        raise unauthorized() from exc
+
+
+def request_info(request: Request[Any, Any, Any]) -> RequestInfo:
+    given = request.headers.get("x-request-id")
+    request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+    client = request.client.host if request.client else None
+    return RequestInfo(
+        request_id=request_id,
+        client_address=client,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def command_context(ledger: Ledger, request: Request[Any, Any, Any]) -> CommandContext:
+    principal = authenticate(ledger, request.headers.get("authorization"))
+    if "scim" not in principal.scopes:
+        raise ScimError(403, "This token may not provision users")
+    return CommandContext(org_id=principal.org_id, actor=principal.actor, request=request_info(request))

@@ -1,0 +1,91 @@
+"""SCIM discovery (RFC 7644 section 4): exactly what this server supports, no more."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+
+from scimledger.http.errors import ScimError
+from scimledger.http.responses import CORE_USER, ENTERPRISE_USER, list_response, scim_response
+from scimledger.http.schemas import ENTERPRISE, USER
+from scimledger.http.users import MAX_COUNT, base_url
+
+_SCHEMAS = {schema.id: schema for schema in (USER, ENTERPRISE)}
+
+
+def service_provider_config(base: str) -> dict[str, Any]:
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
+        "documentationUri": "https://github.com/scimledger/scimledger#readme",
+        "patch": {"supported": True},
+        "bulk": {"supported": False, "maxOperations": 0, "maxPayloadSize": 0},
+        "filter": {"supported": True, "maxResults": MAX_COUNT},
+        "changePassword": {"supported": True},
+        "sort": {"supported": False},
+        "etag": {"supported": False},
+        "authenticationSchemes": [
+            {
+                "type": "oauthbearertoken",
+                "name": "Bearer token",
+                "description": "A token issued with `scimledger tokens issue`, sent as "
+                "`Authorization: Bearer <token>`.",
+                "primary": True,
+            }
+        ],
+        "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base}/ServiceProviderConfig"},
+    }
+
+
+def user_resource_type(base: str) -> dict[str, Any]:
+    return {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+        "id": "User",
+        "name": "User",
+        "endpoint": "/Users",
+        "description": "User Account",
+        "schema": CORE_USER,
+        "schemaExtensions": [{"schema": ENTERPRISE_USER, "required": False}],
+        "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"},
+    }
+
+
+@get("/ServiceProviderConfig")
+async def get_service_provider_config(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return scim_response(service_provider_config(base_url(request)))
+
+
+@get("/ResourceTypes")
+async def list_resource_types(request: Request[Any, Any, Any]) -> Response[bytes]:
+    return scim_response(list_response([user_resource_type(base_url(request))], 1, 1))
+
+
+@get("/ResourceTypes/{name:str}")
+async def get_resource_type(request: Request[Any, Any, Any], name: str) -> Response[bytes]:
+    if name != "User":
+        raise ScimError(404, f"Resource type {name} not found")
+    return scim_response(user_resource_type(base_url(request)))
+
+
+@get("/Schemas")
+async def list_schemas(request: Request[Any, Any, Any]) -> Response[bytes]:
+    base = base_url(request)
+    described = [schema.describe(base) for schema in _SCHEMAS.values()]
+    return scim_response(list_response(described, len(described), 1))
+
+
+@get("/Schemas/{schema_id:str}")
+async def get_schema(request: Request[Any, Any, Any], schema_id: str) -> Response[bytes]:
+    schema = _SCHEMAS.get(schema_id)
+    if schema is None:
+        raise ScimError(404, f"Schema {schema_id} not found")
+    return scim_response(schema.describe(base_url(request)))
+
+
+ROUTES = [
+    get_service_provider_config,
+    list_resource_types,
+    get_resource_type,
+    list_schemas,
+    get_schema,
+]

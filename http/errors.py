@@ -1,0 +1,86 @@
+"""SCIM errors (RFC 7644 section 3.12) and the one place exceptions become responses."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from scimledger.http.responses import ERROR_SCHEMA, scim_response
+from scimledger.ledger.errors import ConcurrentModification, UserNameTaken, UserNotFound
+from scimledger.projections.filters import FilterError
+
+log = logging.getLogger(__name__)
+
+
+class ScimError(Exception):
+    """An error a SCIM client is told about: HTTP status, optional scimType, detail."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        scim_type: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.scim_type = scim_type
+        self.headers = headers or {}
+
+
+def invalid_value(detail: str) -> ScimError:
+    return ScimError(400, detail, "invalidValue")
+
+
+def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status)}
+    if scim_type:
+        body["scimType"] = scim_type
+    body["detail"] = detail
+    return body
+
+
+def _respond(error: ScimError) -> Response[Any]:
+    return scim_response(
+        error_body(error.status, error.detail, error.scim_type),
+        status=error.status,
+        headers=error.headers,
+    )
+
+
+def to_scim_error(exc: Exception) -> ScimError:
+    """Maps any exception to the SCIM error a client sees."""
+    if isinstance(exc, ScimError):
+        return exc
+    if isinstance(exc, UserNotFound):
+        return ScimError(404, "Resource not found")
+    if isinstance(exc, UserNameTaken):
+        return ScimError(409, str(exc), "uniqueness")
+    if isinstance(exc, FilterError):
+        return ScimError(400, f"Invalid filter: {exc}", "invalidFilter")
+    if isinstance(exc, ConcurrentModification):
+        return ScimError(409, str(exc))
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        detail = {
+            404: "Resource not found",
+            405: "Method not allowed on this resource",
+            413: "Request body too large",
+            415: "Unsupported media type",
+        }.get(status, exc.detail if status < 500 else "internal error")
+        return ScimError(status, detail, headers=dict(exc.headers or {}))
+    return ScimError(HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    error = to_scim_error(exc)
+    if error.status >= 500:
+        log.error(
+            "internal error on %s %s", request.method, request.url.path, exc_info=exc
+        )
+    return _respond(error)

@@ -1,0 +1,1 @@
+"""The write side: aggregates, their events, and the `Ledger` application."""

@@ -1,0 +1,296 @@
+"""The `Ledger` application: the only way into the write side.
+
+Each command loads aggregates, lets them decide, and saves every resulting event in one
+atomic write. It returns what callers need (ids, versions, log positions) and raises domain
+errors from `scimledger.ledger.errors`, never HTTP ones.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoder
+
+from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.errors import (
+    ConcurrentModification,
+    InvalidToken,
+    LedgerError,
+    TokenNotFound,
+    UserNotFound,
+    UserNameTaken,
+)
+from scimledger.ledger.organizations import Organization, normalize_slug
+from scimledger.ledger.tokens import Token, format_token, hash_secret, new_secret, parse_token
+from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
+from scimledger.ledger.users import (
+    Attributes,
+    User,
+    UserNameIndex,
+    normalize_user_name,
+)
+
+# A write that conflicts with a concurrent write to the same aggregate is retried this
+# many times, re-running the caller's edit on the fresh state each time.
+MAX_ATTEMPTS = 8
+
+A = TypeVar("A", bound=Aggregate)
+
+
+@dataclass(frozen=True)
+class Written:
+    """The outcome of a command: which aggregate, its version, and the log position of the
+    last event recorded (None when the command changed nothing)."""
+
+    id: UUID
+    version: int
+    position: int | None
+
+
+@dataclass(frozen=True)
+class NewUser:
+    attributes: Attributes
+    active: bool = True
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class UserState:
+    """What an edit function sees of a user."""
+
+    id: UUID
+    attributes: Attributes
+    active: bool
+    version: int
+
+
+@dataclass(frozen=True)
+class UserReplacement:
+    """What an edit function returns: the complete new attributes, and optionally a new
+    active flag and password."""
+
+    attributes: Attributes
+    active: bool | None = None
+    password: str | None = None
+
+
+UserEdit = Callable[[UserState], UserReplacement]
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a valid token speaks for."""
+
+    org_id: UUID
+    actor: Actor
+    scopes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    id: UUID
+    token: str
+    org: str
+    name: str
+    expires_at: datetime | None
+
+
+class Ledger(Application[UUID]):
+    name = "Ledger"
+
+    def __init__(self, database: DatabaseURL) -> None:
+        self.database = database
+        super().__init__(env=database.eventsourcing_env())
+
+    def construct_transcoder(self) -> Transcoder:
+        transcoder = LedgerTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        for transcoding in LEDGER_TRANSCODINGS:
+            transcoder.register(transcoding)
+
+    # Users
+
+    def create_user(self, context: CommandContext, new: NewUser) -> Written:
+        for _ in range(MAX_ATTEMPTS):
+            user = User(
+                org_id=context.org_id,
+                attributes=new.attributes,
+                active=new.active,
+                context=context,
+            )
+            if new.password is not None:
+                user.set_password(new.password, os.urandom(16), context)
+            index = self._claim_user_name(context.org_id, user.user_name, user.id)
+            try:
+                return self._save(user, user, index)
+            except IntegrityError:
+                continue  # a concurrent claim won; the next attempt reports it
+        raise ConcurrentModification("userName index kept changing")
+
+    def update_user(self, context: CommandContext, user_id: UUID, edit: UserEdit) -> Written:
+        for _ in range(MAX_ATTEMPTS):
+            user = self._get_user(context, user_id)
+            replacement = edit(
+                UserState(user.id, dict(user.attributes), user.active, user.version)
+            )
+            changed: list[Aggregate] = [user]
+            new_name = str(replacement.attributes["userName"])
+            if normalize_user_name(new_name) != normalize_user_name(user.user_name):
+                changed.append(self._claim_user_name(context.org_id, new_name, user.id))
+                changed.append(self._released_user_name(context.org_id, user.user_name))
+            user.replace_attributes(replacement.attributes, context)
+            if replacement.active is not None:
+                user.set_active(replacement.active, context)
+            if replacement.password is not None:
+                user.set_password(replacement.password, os.urandom(16), context)
+            try:
+                return self._save(user, *changed)
+            except IntegrityError:
+                continue  # someone wrote this user meanwhile: re-run the edit on fresh state
+        raise ConcurrentModification(f"User {user_id} kept changing; try again")
+
+    def delete_user(self, context: CommandContext, user_id: UUID) -> Written:
+        for _ in range(MAX_ATTEMPTS):
+            user = self._get_user(context, user_id)
+            user.delete(context)
+            index = self._released_user_name(context.org_id, user.user_name)
+            try:
+                return self._save(user, user, index)
+            except IntegrityError:
+                continue
+        raise ConcurrentModification(f"User {user_id} kept changing; try again")
+
+    def get_user(self, context: CommandContext, user_id: UUID) -> User:
+        return self._get_user(context, user_id)
+
+    def _get_user(self, context: CommandContext, user_id: UUID) -> User:
+        user = self._get(User, user_id)
+        if user is None or user.org_id != context.org_id or user.deleted:
+            raise UserNotFound(user_id)
+        return user
+
+    def _claim_user_name(self, org_id: UUID, user_name: str, user_id: UUID) -> UserNameIndex:
+        index = self._get(UserNameIndex, UserNameIndex.create_id(org_id, user_name))
+        if index is None:
+            return UserNameIndex(
+                org_id=org_id, user_name=normalize_user_name(user_name), user_id=user_id
+            )
+        if index.user_id is None:
+            index.claim(user_id)
+        elif index.user_id != user_id:
+            raise UserNameTaken(user_name)
+        return index
+
+    def _released_user_name(self, org_id: UUID, user_name: str) -> UserNameIndex:
+        index = self._get(UserNameIndex, UserNameIndex.create_id(org_id, user_name))
+        if index is None:  # cannot happen for a user created through the ledger
+            raise LedgerError(f"userName index missing for {user_name!r}")
+        index.release()
+        return index
+
+    # Organizations and tokens
+
+    def issue_token(
+        self,
+        org: str,
+        name: str,
+        expires_at: datetime | None,
+        actor: Actor,
+        request: RequestInfo,
+        scopes: tuple[str, ...] = ("scim",),
+    ) -> IssuedToken:
+        """Issues a token for an organization, creating the organization if it is new."""
+        slug = normalize_slug(org)
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise LedgerError("a token needs a name of 1 to 200 characters")
+        org_id = Organization.create_id(slug)
+        context = CommandContext(org_id=org_id, actor=actor, request=request)
+        for _ in range(MAX_ATTEMPTS):
+            changed: list[Aggregate] = []
+            if self._get(Organization, org_id) is None:
+                changed.append(Organization(slug=slug, context=context))
+            secret = new_secret()
+            token = Token(
+                org_id=org_id,
+                org_slug=slug,
+                name=name,
+                secret_hash=hash_secret(secret),
+                expires_at=expires_at,
+                scopes=list(scopes),
+                context=context,
+            )
+            try:
+                self.save(*changed, token)
+            except IntegrityError:
+                continue  # the organization was created concurrently
+            return IssuedToken(
+                id=token.id,
+                token=format_token(token.id, secret),
+                org=slug,
+                name=name,
+                expires_at=expires_at,
+            )
+        raise ConcurrentModification(f"organization {slug!r} kept changing")
+
+    def revoke_token(self, token_id: UUID, actor: Actor, request: RequestInfo) -> Token:
+        token = self._get(Token, token_id)
+        if token is None:
+            raise TokenNotFound(token_id)
+        token.revoke(CommandContext(org_id=token.org_id, actor=actor, request=request))
+        self.save(token)
+        return token
+
+    def authenticate(self, presented: str, now: datetime) -> Principal:
+        """The principal a presented token speaks for; InvalidToken if it speaks for none."""
+        parsed = parse_token(presented)
+        token = self._get(Token, parsed.token_id)
+        if token is None:
+            raise InvalidToken("unknown token")
+        token.check(parsed.secret, now)
+        issuer = token.issued_by
+        return Principal(
+            org_id=token.org_id,
+            actor=Actor(
+                kind="token",
+                id=str(token.id),
+                name=token.name,
+                issued_by=f"{issuer.kind}:{issuer.name}",
+            ),
+            scopes=tuple(token.scopes),
+        )
+
+    def organization_id(self, org: str) -> UUID | None:
+        org_id = Organization.create_id(normalize_slug(org))
+        return org_id if self._get(Organization, org_id) is not None else None
+
+    # Plumbing
+
+    def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def _save(self, subject: Aggregate, *aggregates: Any) -> Written:
+        if not any(a.pending_events for a in aggregates):
+            return Written(id=subject.id, version=subject.version, position=None)
+        recordings: list[Recording[UUID]] = self.save(*aggregates)
+        return Written(
+            id=subject.id,
+            version=subject.version,
+            position=max(r.notification.id for r in recordings),
+        )

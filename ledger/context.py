@@ -1,0 +1,62 @@
+"""Who did something and through which request: recorded on every event.
+
+This is the audit trail's raw material. It is data on the event, never a log line, and it
+never holds a secret.
+"""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID
+
+ActorKind = Literal["token", "operator"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The principal behind a command.
+
+    For a SCIM request, the token (its id and name) and who issued that token. For the
+    operator CLI, the command and the operating-system user who ran it.
+    """
+
+    kind: ActorKind
+    id: str
+    name: str
+    issued_by: str | None = None
+
+    @classmethod
+    def operator(cls, command: str) -> Actor:
+        return cls(kind="operator", id=command, name=_os_user())
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """The request a command came from (empty for operator commands)."""
+
+    request_id: str
+    client_address: str | None = None
+    user_agent: str | None = None
+
+    @classmethod
+    def local(cls) -> RequestInfo:
+        return cls(request_id=uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """The organization a command acts in, who acts, and through which request."""
+
+    org_id: UUID
+    actor: Actor
+    request: RequestInfo
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry, e.g. in some containers
+        return "unknown"

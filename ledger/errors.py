@@ -1,0 +1,37 @@
+"""Domain errors raised by the ledger. HTTP and CLI layers translate them; none is HTTP."""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base class for every error the ledger raises on purpose."""
+
+
+class UserNotFound(LedgerError):
+    def __init__(self, user_id: object) -> None:
+        super().__init__(f"User {user_id} not found")
+
+
+class UserNameTaken(LedgerError):
+    def __init__(self, user_name: str) -> None:
+        super().__init__(f"userName {user_name!r} is already taken in this organization")
+
+
+class InvalidOrganization(LedgerError):
+    pass
+
+
+class InvalidToken(LedgerError):
+    """The token is malformed, unknown, expired or revoked.
+
+    The message says which, for operators; the HTTP layer does not tell clients which.
+    """
+
+
+class TokenNotFound(LedgerError):
+    def __init__(self, token_id: object) -> None:
+        super().__init__(f"Token {token_id} not found")
+
+
+class ConcurrentModification(LedgerError):
+    """A write kept conflicting with concurrent writes to the same resource."""

@@ -1,0 +1,150 @@
+"""The User aggregate and the index that keeps userName unique per organization.
+
+A user's SCIM attributes live in `attributes`, keyed by their canonical SCIM names (the
+enterprise extension under its URN). `id`, `meta`, `active`, `password` and `groups` are not
+attributes: the aggregate owns them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import unicodedata
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from scimledger.ledger.context import CommandContext
+
+NAMESPACE = UUID("0d7a52e4-5a8b-4f55-a6a4-2f1a8e93c2b1")
+
+Attributes = dict[str, Any]
+
+
+def normalize_user_name(user_name: str) -> str:
+    """The form userNames are compared in: RFC 7643 makes userName case-insensitive."""
+    return unicodedata.normalize("NFC", user_name).casefold()
+
+
+def attribute_changes(before: Attributes, after: Attributes) -> Attributes:
+    """What differs between two attribute sets; a removed attribute maps to None."""
+    changes = {key: value for key, value in after.items() if before.get(key) != value}
+    changes.update({key: None for key in before if key not in after})
+    return changes
+
+
+class User(Aggregate):
+    @event("UserCreated")
+    def __init__(
+        self, org_id: UUID, attributes: Attributes, active: bool, context: CommandContext
+    ) -> None:
+        self.org_id = org_id
+        self.attributes = dict(attributes)
+        self.active = active
+        self.deleted = False
+        self.password_hash: str | None = None
+
+    @property
+    def user_name(self) -> str:
+        return str(self.attributes["userName"])
+
+    def replace_attributes(self, attributes: Attributes, context: CommandContext) -> None:
+        changes = attribute_changes(self.attributes, attributes)
+        if changes:
+            self._update_profile(changes, context)
+
+    @event("ProfileUpdated")
+    def _update_profile(self, changes: Attributes, context: CommandContext) -> None:
+        attributes = dict(self.attributes)
+        for key, value in changes.items():
+            if value is None:
+                attributes.pop(key, None)
+            else:
+                attributes[key] = value
+        self.attributes = attributes
+
+    def set_active(self, active: bool, context: CommandContext) -> None:
+        if active and not self.active:
+            self._reactivate(context)
+        elif not active and self.active:
+            self._deactivate(context)
+
+    @event("UserDeactivated")
+    def _deactivate(self, context: CommandContext) -> None:
+        self.active = False
+
+    @event("UserReactivated")
+    def _reactivate(self, context: CommandContext) -> None:
+        self.active = True
+
+    def set_password(self, password: str, salt: bytes, context: CommandContext) -> None:
+        """Records a new password hash, unless the password is the one already set."""
+        if self.password_hash is not None and verify_password(password, self.password_hash):
+            return
+        self._change_password(hash_password(password, salt), context)
+
+    @event("PasswordChanged")
+    def _change_password(self, password_hash: str, context: CommandContext) -> None:
+        self.password_hash = password_hash
+
+    @event("UserDeleted")
+    def delete(self, context: CommandContext) -> None:
+        self.deleted = True
+
+
+class UserNameIndex(Aggregate):
+    """Claims one normalized userName in one organization for one user.
+
+    Saved atomically with the user's own events, so two concurrent claims of one name
+    conflict in the event store and exactly one wins. Its events are bookkeeping for the
+    write side; the user's events carry the actor and request.
+    """
+
+    @staticmethod
+    def create_id(org_id: UUID, user_name: str) -> UUID:
+        return uuid5(NAMESPACE, f"{org_id}:{normalize_user_name(user_name)}")
+
+    @event("UserNameClaimed")
+    def __init__(self, org_id: UUID, user_name: str, user_id: UUID) -> None:
+        self.org_id = org_id
+        self.user_id: UUID | None = user_id
+
+    @event("UserNameReclaimed")
+    def claim(self, user_id: UUID) -> None:
+        self.user_id = user_id
+
+    @event("UserNameReleased")
+    def release(self) -> None:
+        self.user_id = None
+
+
+# scrypt parameters: ~16 MiB and tens of milliseconds per hash on this class of machine.
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
+
+
+def hash_password(password: str, salt: bytes) -> str:
+    """A salted slow hash, in a self-describing format."""
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
+    )
+    return "scrypt${}${}${}${}${}".format(
+        _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _b64(salt), _b64(digest)
+    )
+
+
+def verify_password(password: str, password_hash: str) -> bool:
+    _, n, r, p, salt, digest = password_hash.split("$")
+    candidate = hashlib.scrypt(
+        password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
+    )
+    return hmac.compare_digest(candidate, _unb64(digest))
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)

@@ -1,0 +1,152 @@
+"""Keeps a projection caught up with the ledger's notification log, exactly once.
+
+Each batch of events is applied and the projection's position advanced in one transaction.
+The position only moves forward from the value read in that same transaction, so a batch is
+never applied twice, even by two processes. Notification ids may have gaps (rolled-back
+inserts): the runner reads "everything after my position", never "the next id".
+
+Writers call `wait_for(position)` after a save: the runner catches up in the calling thread
+(milliseconds), so a write answers only once its read model has it. A background thread
+also polls, to pick up events written by other processes (the CLI, other servers).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Protocol
+
+from scimledger.ledger.application import Ledger
+from scimledger.projections.sql import SQL, Cursor
+
+log = logging.getLogger(__name__)
+
+TRACKING_DDL = (
+    "CREATE TABLE IF NOT EXISTS projection_tracking ("
+    " name TEXT PRIMARY KEY, position BIGINT NOT NULL)"
+)
+
+
+class Projection(Protocol):
+    name: str
+    ddl: tuple[str, ...]
+    topics: tuple[type, ...]
+
+    def apply(self, cursor: Cursor, event: Any, position: int) -> None: ...
+
+
+class ProjectionConflict(RuntimeError):
+    """Another runner advanced the same projection concurrently; this batch was undone."""
+
+
+def topic_of(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+class Runner:
+    def __init__(self, ledger: Ledger, projection: Projection, batch_size: int = 1000) -> None:
+        self.ledger = ledger
+        self.projection = projection
+        self.batch_size = batch_size
+        self.sql = SQL(ledger)
+        self._topics = frozenset(topic_of(cls) for cls in projection.topics)
+        self._lock = threading.Lock()
+        self._position = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def create_tables(self) -> None:
+        with self.sql.transaction(commit=True) as cursor:
+            cursor.execute(TRACKING_DDL)
+            for statement in self.projection.ddl:
+                cursor.execute(statement)
+            cursor.execute(
+                "INSERT INTO projection_tracking (name, position) VALUES (?, 0)"
+                " ON CONFLICT (name) DO NOTHING",
+                (self.projection.name,),
+            )
+
+    @property
+    def position(self) -> int:
+        return self._position
+
+    def stored_position(self) -> int:
+        with self.sql.transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT position FROM projection_tracking WHERE name = ?", (self.projection.name,)
+            )
+            row = cursor.fetchone()
+        return int(row["position"]) if row is not None else 0
+
+    def wait_for(self, position: int | None, timeout: float = 30.0) -> None:
+        """Returns once the projection has applied the event at `position` (or later)."""
+        if position is None or self._position >= position:
+            return
+        deadline = time.monotonic() + timeout
+        while self.catch_up() < position:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.projection.name} did not reach position {position}")
+            time.sleep(0.001)
+
+    def catch_up(self) -> int:
+        """Applies every recorded event not yet applied; returns the new position."""
+        with self._lock:
+            while True:
+                notifications = self.ledger.recorder.select_notifications(
+                    start=self._position, limit=self.batch_size, inclusive_of_start=False
+                )
+                if not notifications:
+                    return self._position
+                try:
+                    self._apply_batch(notifications)
+                except ProjectionConflict:
+                    # Another process advanced this projection: continue from its position.
+                    self._position = self.stored_position()
+                    continue
+                if len(notifications) < self.batch_size:
+                    return self._position
+
+    def _apply_batch(self, notifications: list[Any] | Any) -> None:
+        last = notifications[-1].id
+        mapper = self.ledger.mapper
+        with self.sql.transaction(commit=True) as cursor:
+            # Writing the tracking row first takes SQLite's write lock at once.
+            cursor.execute(
+                "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?"
+                " RETURNING position",
+                (last, self.projection.name, self._position),
+            )
+            if cursor.fetchone() is None:
+                raise ProjectionConflict(self.projection.name)
+            for notification in notifications:
+                if notification.topic in self._topics:
+                    event = mapper.to_domain_event(notification)
+                    self.projection.apply(cursor, event, notification.id)
+        self._position = last
+
+    def start(self, poll_interval: float = 0.2) -> None:
+        """Catches up now, then keeps polling in a background thread."""
+        self.create_tables()
+        self._position = self.stored_position()
+        self.catch_up()
+        self._stop.clear()
+        self._thread = threading.Thread(
+            target=self._poll, args=(poll_interval,), name=f"runner:{self.projection.name}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _poll(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.catch_up()
+            except Exception:
+                log.exception("projection %s failed to catch up; retrying", self.projection.name)
+                time.sleep(interval)

@@ -1,0 +1,170 @@
+"""`scimledger`: the operator's command line.
+
+Every command takes `--database URL` (or $SCIMLEDGER_DATABASE_URL) and works while a server
+runs on the same database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from uuid import UUID
+
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.database import DEFAULT_URL, ENV_VAR, DatabaseURL, InvalidDatabaseURL
+from scimledger.ledger.errors import LedgerError
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse_expiry(text: str, now: datetime) -> datetime | None:
+    """`never`, `<N>d` (days from now), or an ISO date or date-time (UTC unless given)."""
+    value = text.strip().lower()
+    if value == "never":
+        return None
+    if match := re.fullmatch(r"(\d{1,5})d", value):
+        days = int(match.group(1))
+        if days < 1:
+            raise UsageError("--expires needs at least 1d")
+        return now + timedelta(days=days)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text.strip())
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise UsageError(
+            f"--expires {text!r}: use never, a number of days such as 30d, or an ISO date"
+        ) from exc
+    if moment <= now:
+        raise UsageError(f"--expires {text!r} is in the past")
+    return moment.astimezone(UTC)
+
+
+def _add_database(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help=f"sqlite:///path/file.db or postgresql://user@host:port/db "
+        f"(default: ${ENV_VAR}, else {DEFAULT_URL})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scimledger", description="Event-sourced SCIM 2.0 provisioning ledger."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the SCIM server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    _add_database(serve)
+
+    tokens = commands.add_parser("tokens", help="issue and revoke API tokens")
+    token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
+    issue = token_commands.add_parser("issue", help="issue a token (printed once)")
+    issue.add_argument("--org", required=True, help="organization (created if new)")
+    issue.add_argument("--name", required=True, help='a name such as "Okta"')
+    issue.add_argument(
+        "--expires", required=True, help="never, a number of days such as 30d, or an ISO date"
+    )
+    issue.add_argument("--json", action="store_true", help="print id, name, org, token, expires_at")
+    _add_database(issue)
+    revoke = token_commands.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("token_id", metavar="ID", help="the id `tokens issue --json` printed")
+    _add_database(revoke)
+    return parser
+
+
+def _ledger(url: str | None) -> Ledger:
+    return Ledger(DatabaseURL.from_setting(url))
+
+
+def cmd_tokens_issue(args: argparse.Namespace) -> int:
+    expires_at = parse_expiry(args.expires, datetime.now(UTC))
+    ledger = _ledger(args.database)
+    try:
+        issued = ledger.issue_token(
+            org=args.org,
+            name=args.name,
+            expires_at=expires_at,
+            actor=Actor.operator("scimledger tokens issue"),
+            request=RequestInfo.local(),
+        )
+    finally:
+        ledger.close()
+    expiry = issued.expires_at.isoformat() if issued.expires_at else None
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "id": str(issued.id),
+                    "name": issued.name,
+                    "org": issued.org,
+                    "token": issued.token,
+                    "expires_at": expiry,
+                }
+            )
+        )
+    else:
+        print(issued.token)
+        print(
+            f"Token {issued.id} ({issued.name!r}) for organization {issued.org!r}, "
+            f"expires {expiry or 'never'}. It is shown only this once: store it now.",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace) -> int:
+    try:
+        token_id = UUID(args.token_id)
+    except ValueError as exc:
+        raise UsageError(f"{args.token_id!r} is not a token id") from exc
+    ledger = _ledger(args.database)
+    try:
+        token = ledger.revoke_token(
+            token_id, Actor.operator("scimledger tokens revoke"), RequestInfo.local()
+        )
+    finally:
+        ledger.close()
+    print(f"Token {token.id} ({token.name!r}) is revoked.", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from scimledger.scripts.serve import serve  # noqa: PLC0415 (only serve needs uvicorn)
+
+    return serve(DatabaseURL.from_setting(args.database), args.host, args.port, args.database)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handlers = {
+        ("serve", None): cmd_serve,
+        ("tokens", "issue"): cmd_tokens_issue,
+        ("tokens", "revoke"): cmd_tokens_revoke,
+    }
+    handler = handlers[(args.command, getattr(args, "tokens_command", None))]
+    try:
+        return handler(args)
+    except (UsageError, InvalidDatabaseURL) as exc:
+        print(f"scimledger: error: {exc}", file=sys.stderr)
+        return 2
+    except LedgerError as exc:
+        print(f"scimledger: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""`scimledger serve`: the SCIM server, with the read model kept up to date in-process."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from scimledger.http.app import SCIM_BASE_PATH, create_app
+from scimledger.http.services import Services
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
+from scimledger.projections.runner import Runner
+from scimledger.projections.scim import ScimUsersProjection
+from scimledger.projections.sql import SQL
+
+
+def _token_command(database_flag: str | None) -> str:
+    program = sys.argv[0] if sys.argv and "/" in sys.argv[0] else "scimledger"
+    if Path(program).name != "scimledger":
+        program = "scimledger"
+    command = f'{program} tokens issue --org acme --name "Okta" --expires never'
+    if database_flag:
+        command += f" --database {shlex.quote(database_flag)}"
+    return command
+
+
+def serve(database: DatabaseURL, host: str, port: int, database_flag: str | None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ledger = Ledger(database)
+    users = Runner(ledger, ScimUsersProjection())
+    users.start()
+    app = create_app(Services(ledger=ledger, users=users, sql=SQL(ledger)))
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+    where = (
+        f"SQLite file {Path(database.path).resolve()}"
+        if database.kind == "sqlite"
+        else database.redacted()
+    )
+    flag = database_flag if database.url != DEFAULT_URL else None
+    print(
+        f"scimledger is serving on {where}\n"
+        f"SCIM connector base URL: http://{shown_host}:{port}{SCIM_BASE_PATH}\n"
+        f"Issue a token (in another terminal): {_token_command(flag)}",
+        flush=True,
+    )
+    config = uvicorn.Config(
+        app, host=host, port=port, server_header=False, log_level="info", lifespan="on"
+    )
+    try:
+        uvicorn.Server(config).run()  # stops cleanly on SIGINT and SIGTERM
+    finally:
+        users.stop()
+        ledger.close()
+    return 0
