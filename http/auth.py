@@ -59,4 +59,6 @@ def command_context(ledger: Ledger, request: Request[Any, Any, Any]) -> CommandC
     principal = authenticate(ledger, request.headers.get("authorization"))
     if "scim" not in principal.scopes:
         raise ScimError(403, "This token may not provision users")
-    return CommandContext(org_id=principal.org_id, actor=principal.actor, request=request_info(request))
+    return CommandContext(
+        org_id=principal.org_id, actor=principal.actor, request=request_info(request)
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
 from scimledger.http.errors import ScimError
 from scimledger.http.responses import CORE_USER, ENTERPRISE_USER, list_response, scim_response
@@ -33,7 +34,10 @@ def service_provider_config(base: str) -> dict[str, Any]:
                 "primary": True,
             }
         ],
-        "meta": {"resourceType": "ServiceProviderConfig", "location": f"{base}/ServiceProviderConfig"},
+        "meta": {
+            "resourceType": "ServiceProviderConfig",
+            "location": f"{base}/ServiceProviderConfig",
+        },
     }
 
 
@@ -61,7 +65,9 @@ async def list_resource_types(request: Request[Any, Any, Any]) -> Response[bytes
 
 
 @get("/ResourceTypes/{name:str}")
-async def get_resource_type(request: Request[Any, Any, Any], name: str) -> Response[bytes]:
+async def get_resource_type(
+    request: Request[Any, Any, Any], name: FromPath[str]
+) -> Response[bytes]:
     if name != "User":
         raise ScimError(404, f"Resource type {name} not found")
     return scim_response(user_resource_type(base_url(request)))
@@ -75,7 +81,7 @@ async def list_schemas(request: Request[Any, Any, Any]) -> Response[bytes]:
 
 
 @get("/Schemas/{schema_id:str}")
-async def get_schema(request: Request[Any, Any, Any], schema_id: str) -> Response[bytes]:
+async def get_schema(request: Request[Any, Any, Any], schema_id: FromPath[str]) -> Response[bytes]:
     schema = _SCHEMAS.get(schema_id)
     if schema is None:
         raise ScimError(404, f"Schema {schema_id} not found")

@@ -80,7 +80,5 @@ def to_scim_error(exc: Exception) -> ScimError:
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     error = to_scim_error(exc)
     if error.status >= 500:
-        log.error(
-            "internal error on %s %s", request.method, request.url.path, exc_info=exc
-        )
+        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
     return _respond(error)

@@ -162,7 +162,7 @@ def _set(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
 
 
 def _remove(doc: dict[str, Any], path: str) -> None:
-    keys, attribute = _resolve(path)
+    keys, _ = _resolve(path)
     if keys == ["userName"]:
         raise invalid_value("userName is required and cannot be removed")
     parents = [doc]

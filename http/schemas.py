@@ -79,8 +79,13 @@ def _by_name(attributes: tuple[Attribute, ...]) -> dict[str, Attribute]:
     return {a.name.lower(): a for a in attributes}
 
 
-def _multi(name: str, description: str, types: tuple[str, ...], value_type: str = "string",
-           extra: tuple[Attribute, ...] = ()) -> Attribute:
+def _multi(
+    name: str,
+    description: str,
+    types: tuple[str, ...],
+    value_type: str = "string",
+    extra: tuple[Attribute, ...] = (),
+) -> Attribute:
     return Attribute(
         name=name,
         type="complex",
@@ -90,8 +95,11 @@ def _multi(name: str, description: str, types: tuple[str, ...], value_type: str 
             Attribute("value", value_type, f"The {name} value."),
             Attribute("display", description="A human-readable name, primarily for display."),
             *extra,
-            Attribute("type", description="A label indicating the attribute's function.",
-                      canonical_values=types),
+            Attribute(
+                "type",
+                description="A label indicating the attribute's function.",
+                canonical_values=types,
+            ),
             Attribute("primary", "boolean", "Whether this is the primary value."),
         ),
     )
@@ -104,8 +112,11 @@ _ADDRESS_PARTS = (
     Attribute("region", description="The state or region component."),
     Attribute("postalCode", description="The zip code or postal code component."),
     Attribute("country", description="The country name component."),
-    Attribute("type", description="A label indicating the address's function.",
-              canonical_values=("work", "home", "other")),
+    Attribute(
+        "type",
+        description="A label indicating the address's function.",
+        canonical_values=("work", "home", "other"),
+    ),
     Attribute("primary", "boolean", "Whether this is the primary address."),
 )
 
@@ -114,44 +125,88 @@ USER = Schema(
     name="User",
     description="User Account",
     attributes=(
-        Attribute("userName", description="Unique identifier for the User, typically the email.",
-                  required=True, uniqueness="server"),
-        Attribute("name", "complex", "The components of the user's real name.", sub_attributes=(
-            Attribute("formatted", description="The full name, formatted for display."),
-            Attribute("familyName", description="The family name of the User."),
-            Attribute("givenName", description="The given name of the User."),
-            Attribute("middleName", description="The middle name(s) of the User."),
-            Attribute("honorificPrefix", description="The honorific prefix(es) of the User."),
-            Attribute("honorificSuffix", description="The honorific suffix(es) of the User."),
-        )),
+        Attribute(
+            "userName",
+            description="Unique identifier for the User, typically the email.",
+            required=True,
+            uniqueness="server",
+        ),
+        Attribute(
+            "name",
+            "complex",
+            "The components of the user's real name.",
+            sub_attributes=(
+                Attribute("formatted", description="The full name, formatted for display."),
+                Attribute("familyName", description="The family name of the User."),
+                Attribute("givenName", description="The given name of the User."),
+                Attribute("middleName", description="The middle name(s) of the User."),
+                Attribute("honorificPrefix", description="The honorific prefix(es) of the User."),
+                Attribute("honorificSuffix", description="The honorific suffix(es) of the User."),
+            ),
+        ),
         Attribute("displayName", description="The name of the User, suitable for display."),
         Attribute("nickName", description="The casual way to address the user."),
-        Attribute("profileUrl", "reference", "A URI of the User's online profile.",
-                  reference_types=("external",)),
+        Attribute(
+            "profileUrl",
+            "reference",
+            "A URI of the User's online profile.",
+            reference_types=("external",),
+        ),
         Attribute("title", description="The user's title, such as 'Vice President'."),
-        Attribute("userType", description="The relationship between the organization and the user."),
-        Attribute("preferredLanguage", description="The User's preferred written or spoken language."),
+        Attribute(
+            "userType", description="The relationship between the organization and the user."
+        ),
+        Attribute(
+            "preferredLanguage", description="The User's preferred written or spoken language."
+        ),
         Attribute("locale", description="The User's default location for localization."),
         Attribute("timezone", description="The User's time zone in IANA format."),
         Attribute("active", "boolean", "The User's administrative status."),
-        Attribute("password", description="The User's cleartext password; stored only as a hash.",
-                  mutability="writeOnly", returned="never"),
+        Attribute(
+            "password",
+            description="The User's cleartext password; stored only as a hash.",
+            mutability="writeOnly",
+            returned="never",
+        ),
         _multi("emails", "Email addresses for the user.", ("work", "home", "other")),
-        _multi("phoneNumbers", "Phone numbers for the User.",
-               ("work", "home", "mobile", "fax", "pager", "other")),
-        Attribute("addresses", "complex", "A physical mailing address for this User.",
-                  multi_valued=True, sub_attributes=_ADDRESS_PARTS),
-        Attribute("groups", "complex", "The groups the user belongs to.", multi_valued=True,
-                  mutability="readOnly", sub_attributes=(
-                      Attribute("value", description="The identifier of the Group.",
-                                mutability="readOnly"),
-                      Attribute("$ref", "reference", "The URI of the Group.",
-                                mutability="readOnly", reference_types=("Group",)),
-                      Attribute("display", description="The Group's displayName.",
-                                mutability="readOnly"),
-                      Attribute("type", description="direct or indirect membership.",
-                                mutability="readOnly", canonical_values=("direct", "indirect")),
-                  )),
+        _multi(
+            "phoneNumbers",
+            "Phone numbers for the User.",
+            ("work", "home", "mobile", "fax", "pager", "other"),
+        ),
+        Attribute(
+            "addresses",
+            "complex",
+            "A physical mailing address for this User.",
+            multi_valued=True,
+            sub_attributes=_ADDRESS_PARTS,
+        ),
+        Attribute(
+            "groups",
+            "complex",
+            "The groups the user belongs to.",
+            multi_valued=True,
+            mutability="readOnly",
+            sub_attributes=(
+                Attribute(
+                    "value", description="The identifier of the Group.", mutability="readOnly"
+                ),
+                Attribute(
+                    "$ref",
+                    "reference",
+                    "The URI of the Group.",
+                    mutability="readOnly",
+                    reference_types=("Group",),
+                ),
+                Attribute("display", description="The Group's displayName.", mutability="readOnly"),
+                Attribute(
+                    "type",
+                    description="direct or indirect membership.",
+                    mutability="readOnly",
+                    canonical_values=("direct", "indirect"),
+                ),
+            ),
+        ),
     ),
 )
 
@@ -165,18 +220,31 @@ ENTERPRISE = Schema(
         Attribute("organization", description="Identifies the name of an organization."),
         Attribute("division", description="Identifies the name of a division."),
         Attribute("department", description="Identifies the name of a department."),
-        Attribute("manager", "complex", "The User's manager.", sub_attributes=(
-            Attribute("value", description="The id of the SCIM resource of the manager."),
-            Attribute("$ref", "reference", "The URI of the manager's SCIM resource.",
-                      reference_types=("User",)),
-            Attribute("displayName", description="The displayName of the manager.",
-                      mutability="readOnly"),
-        )),
+        Attribute(
+            "manager",
+            "complex",
+            "The User's manager.",
+            sub_attributes=(
+                Attribute("value", description="The id of the SCIM resource of the manager."),
+                Attribute(
+                    "$ref",
+                    "reference",
+                    "The URI of the manager's SCIM resource.",
+                    reference_types=("User",),
+                ),
+                Attribute(
+                    "displayName",
+                    description="The displayName of the manager.",
+                    mutability="readOnly",
+                ),
+            ),
+        ),
     ),
 )
 
-EXTERNAL_ID = Attribute("externalId", description="An identifier set by the provisioning client.",
-                        case_exact=True)
+EXTERNAL_ID = Attribute(
+    "externalId", description="An identifier set by the provisioning client.", case_exact=True
+)
 
 # Attributes the client may send but the server owns: ignored on input (Okta echoes them).
 _SERVER_OWNED = frozenset({"id", "meta", "groups", "schemas"})
@@ -226,7 +294,13 @@ def parse_user(body: Any) -> UserInput:
             for sub_key, sub_value in value.items():
                 _set(enterprise, ENTERPRISE, sub_key, sub_value, f"{ENTERPRISE_USER}:")
         elif lower.startswith(enterprise_prefix):
-            _set(enterprise, ENTERPRISE, key[len(enterprise_prefix):], value, key[:len(enterprise_prefix)])
+            _set(
+                enterprise,
+                ENTERPRISE,
+                key[len(enterprise_prefix) :],
+                value,
+                key[: len(enterprise_prefix)],
+            )
         elif lower == "externalid":
             parsed = _value(EXTERNAL_ID, value, "externalId")
             if parsed is not _UNASSIGNED:
@@ -261,8 +335,11 @@ def _value(attribute: Attribute, value: Any, path: str) -> Any:
         if not isinstance(items, list):
             raise invalid_value(f"{path} must be an array")
         single = Attribute(**{**attribute.__dict__, "multi_valued": False})
-        parsed = [p for i, item in enumerate(items)
-                  if (p := _value(single, item, f"{path}[{i}]")) is not _UNASSIGNED]
+        parsed = [
+            p
+            for i, item in enumerate(items)
+            if (p := _value(single, item, f"{path}[{i}]")) is not _UNASSIGNED
+        ]
         if attribute.type == "complex" and sum(1 for p in parsed if p.get("primary") is True) > 1:
             raise invalid_value(f"{path}: at most one value may be primary")
         return parsed or _UNASSIGNED
@@ -272,7 +349,7 @@ def _value(attribute: Attribute, value: Any, path: str) -> Any:
         out: dict[str, Any] = {}
         for key, sub_value in value.items():
             sub = attribute.sub(key)
-            if sub is None or sub.mutability == "readOnly" and attribute.mutability != "readOnly":
+            if sub is None or (sub.mutability == "readOnly" and attribute.mutability != "readOnly"):
                 continue
             parsed_sub = _value(sub, sub_value, f"{path}.{sub.name}")
             if parsed_sub is not _UNASSIGNED:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, TypeAlias, TypeVar
+
+from litestar.di import Dependency
+from litestar.params import SkipValidationMarker
 
 from scimledger.ledger.application import Ledger
 from scimledger.projections.runner import Runner
@@ -14,3 +18,10 @@ class Services:
     ledger: Ledger
     users: Runner  # keeps the SCIM read model caught up
     sql: SQL
+
+
+T = TypeVar("T")
+
+# A value Litestar injects by parameter name, unvalidated: services and the caller's context
+# are built by the app itself.
+Injected: TypeAlias = Annotated[T, Dependency(kind="named"), SkipValidationMarker()]

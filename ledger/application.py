@@ -25,8 +25,8 @@ from scimledger.ledger.errors import (
     InvalidToken,
     LedgerError,
     TokenNotFound,
-    UserNotFound,
     UserNameTaken,
+    UserNotFound,
 )
 from scimledger.ledger.organizations import Organization, normalize_slug
 from scimledger.ledger.tokens import Token, format_token, hash_secret, new_secret, parse_token
@@ -35,6 +35,7 @@ from scimledger.ledger.users import (
     Attributes,
     User,
     UserNameIndex,
+    hash_password,
     normalize_user_name,
 )
 
@@ -123,6 +124,11 @@ class Ledger(Application[UUID]):
     # Users
 
     def create_user(self, context: CommandContext, new: NewUser) -> Written:
+        # Hashed before the user exists, so a slow hash does not split the create's
+        # events in time.
+        password_hash = (
+            hash_password(new.password, os.urandom(16)) if new.password is not None else None
+        )
         for _ in range(MAX_ATTEMPTS):
             user = User(
                 org_id=context.org_id,
@@ -130,8 +136,8 @@ class Ledger(Application[UUID]):
                 active=new.active,
                 context=context,
             )
-            if new.password is not None:
-                user.set_password(new.password, os.urandom(16), context)
+            if password_hash is not None:
+                user.set_password_hash(password_hash, context)
             index = self._claim_user_name(context.org_id, user.user_name, user.id)
             try:
                 return self._save(user, user, index)
@@ -142,9 +148,7 @@ class Ledger(Application[UUID]):
     def update_user(self, context: CommandContext, user_id: UUID, edit: UserEdit) -> Written:
         for _ in range(MAX_ATTEMPTS):
             user = self._get_user(context, user_id)
-            replacement = edit(
-                UserState(user.id, dict(user.attributes), user.active, user.version)
-            )
+            replacement = edit(UserState(user.id, dict(user.attributes), user.active, user.version))
             changed: list[Aggregate] = [user]
             new_name = str(replacement.attributes["userName"])
             if normalize_user_name(new_name) != normalize_user_name(user.user_name):
@@ -204,6 +208,7 @@ class Ledger(Application[UUID]):
 
     def issue_token(
         self,
+        *,
         org: str,
         name: str,
         expires_at: datetime | None,
@@ -280,7 +285,7 @@ class Ledger(Application[UUID]):
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None

@@ -45,7 +45,9 @@ class DatabaseURL:
         if parts.scheme in ("postgresql", "postgres"):
             dbname = parts.path.lstrip("/")
             if not parts.hostname or not dbname:
-                raise InvalidDatabaseURL(f"expected postgresql://user@host:port/dbname, got {url!r}")
+                raise InvalidDatabaseURL(
+                    f"expected postgresql://user@host:port/dbname, got {url!r}"
+                )
             return cls(
                 kind="postgresql",
                 url=url,

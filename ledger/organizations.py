@@ -25,10 +25,14 @@ def normalize_slug(slug: str) -> str:
 
 
 class Organization(Aggregate):
+    class OrganizationCreated(Aggregate.Created):
+        slug: str
+        context: CommandContext
+
     @staticmethod
     def create_id(slug: str) -> UUID:
         return uuid5(NAMESPACE, f"organization:{slug}")
 
-    @event("OrganizationCreated")
+    @event(OrganizationCreated)
     def __init__(self, slug: str, context: CommandContext) -> None:
         self.slug = slug

@@ -52,9 +52,22 @@ def parse_token(token: str) -> ParsedToken:
 
 
 class Token(Aggregate):
-    @event("TokenIssued")
+    class TokenIssued(Aggregate.Created):
+        org_id: UUID
+        org_slug: str
+        name: str
+        secret_hash: str  # SHA-256 of the secret; never the secret
+        expires_at: datetime | None
+        scopes: list[str]
+        context: CommandContext
+
+    class TokenRevoked(Aggregate.Event):
+        context: CommandContext
+
+    @event(TokenIssued)
     def __init__(
         self,
+        *,
         org_id: UUID,
         org_slug: str,
         name: str,
@@ -76,7 +89,7 @@ class Token(Aggregate):
         if not self.revoked:
             self._revoke(context)
 
-    @event("TokenRevoked")
+    @event(TokenRevoked)
     def _revoke(self, context: CommandContext) -> None:
         self.revoked = True
 

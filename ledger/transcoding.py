@@ -8,7 +8,7 @@ MRO instead, and knows the value objects that events carry.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, ClassVar
+from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
@@ -29,9 +29,6 @@ class DataclassAsDict(Transcoding):
 
     Fields may be added later only with defaults, so old payloads still decode.
     """
-
-    type: ClassVar[type[Any]]
-    name: ClassVar[str]
 
     def encode(self, obj: Any) -> dict[str, Any]:
         return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}

@@ -35,8 +35,42 @@ def attribute_changes(before: Attributes, after: Attributes) -> Attributes:
     return changes
 
 
+def apply_changes(attributes: Attributes, changes: Attributes) -> Attributes:
+    """The attributes after `changes` (as made by `attribute_changes`)."""
+    result = dict(attributes)
+    for key, value in changes.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = value
+    return result
+
+
 class User(Aggregate):
-    @event("UserCreated")
+    class UserCreated(Aggregate.Created):
+        org_id: UUID
+        attributes: Attributes
+        active: bool
+        context: CommandContext
+
+    class ProfileUpdated(Aggregate.Event):
+        changes: Attributes  # only what changed; None means removed
+        context: CommandContext
+
+    class UserDeactivated(Aggregate.Event):
+        context: CommandContext
+
+    class UserReactivated(Aggregate.Event):
+        context: CommandContext
+
+    class PasswordChanged(Aggregate.Event):
+        password_hash: str  # see hash_password; never the password
+        context: CommandContext
+
+    class UserDeleted(Aggregate.Event):
+        context: CommandContext
+
+    @event(UserCreated)
     def __init__(
         self, org_id: UUID, attributes: Attributes, active: bool, context: CommandContext
     ) -> None:
@@ -55,15 +89,9 @@ class User(Aggregate):
         if changes:
             self._update_profile(changes, context)
 
-    @event("ProfileUpdated")
+    @event(ProfileUpdated)
     def _update_profile(self, changes: Attributes, context: CommandContext) -> None:
-        attributes = dict(self.attributes)
-        for key, value in changes.items():
-            if value is None:
-                attributes.pop(key, None)
-            else:
-                attributes[key] = value
-        self.attributes = attributes
+        self.attributes = apply_changes(self.attributes, changes)
 
     def set_active(self, active: bool, context: CommandContext) -> None:
         if active and not self.active:
@@ -71,11 +99,11 @@ class User(Aggregate):
         elif not active and self.active:
             self._deactivate(context)
 
-    @event("UserDeactivated")
+    @event(UserDeactivated)
     def _deactivate(self, context: CommandContext) -> None:
         self.active = False
 
-    @event("UserReactivated")
+    @event(UserReactivated)
     def _reactivate(self, context: CommandContext) -> None:
         self.active = True
 
@@ -83,13 +111,14 @@ class User(Aggregate):
         """Records a new password hash, unless the password is the one already set."""
         if self.password_hash is not None and verify_password(password, self.password_hash):
             return
-        self._change_password(hash_password(password, salt), context)
+        self.set_password_hash(hash_password(password, salt), context)
 
-    @event("PasswordChanged")
-    def _change_password(self, password_hash: str, context: CommandContext) -> None:
+    @event(PasswordChanged)
+    def set_password_hash(self, password_hash: str, context: CommandContext) -> None:
+        """Records a password hash computed beforehand (see `hash_password`)."""
         self.password_hash = password_hash
 
-    @event("UserDeleted")
+    @event(UserDeleted)
     def delete(self, context: CommandContext) -> None:
         self.deleted = True
 
@@ -102,20 +131,31 @@ class UserNameIndex(Aggregate):
     write side; the user's events carry the actor and request.
     """
 
+    class UserNameClaimed(Aggregate.Created):
+        org_id: UUID
+        user_name: str
+        user_id: UUID
+
+    class UserNameReclaimed(Aggregate.Event):
+        user_id: UUID
+
+    class UserNameReleased(Aggregate.Event):
+        pass
+
     @staticmethod
     def create_id(org_id: UUID, user_name: str) -> UUID:
         return uuid5(NAMESPACE, f"{org_id}:{normalize_user_name(user_name)}")
 
-    @event("UserNameClaimed")
+    @event(UserNameClaimed)
     def __init__(self, org_id: UUID, user_name: str, user_id: UUID) -> None:
         self.org_id = org_id
         self.user_id: UUID | None = user_id
 
-    @event("UserNameReclaimed")
+    @event(UserNameReclaimed)
     def claim(self, user_id: UUID) -> None:
         self.user_id = user_id
 
-    @event("UserNameReleased")
+    @event(UserNameReleased)
     def release(self) -> None:
         self.user_id = None
 
@@ -129,9 +169,7 @@ def hash_password(password: str, salt: bytes) -> str:
     digest = hashlib.scrypt(
         password.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32
     )
-    return "scrypt${}${}${}${}${}".format(
-        _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, _b64(salt), _b64(digest)
-    )
+    return f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${_b64(salt)}${_b64(digest)}"
 
 
 def verify_password(password: str, password_hash: str) -> bool:

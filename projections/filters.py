@@ -97,8 +97,12 @@ def _tokenize(text: str) -> list[_Tok]:
             break
         match = _TOKEN.match(text, pos)
         if match is None or match.lastgroup is None:
-            raise FilterError(f"unexpected character at position {pos + 1}: {text[pos:pos + 12]!r}")
-        tokens.append(_Tok(match.lastgroup, match.group(match.lastgroup), match.start(match.lastgroup)))
+            raise FilterError(
+                f"unexpected character at position {pos + 1}: {text[pos : pos + 12]!r}"
+            )
+        tokens.append(
+            _Tok(match.lastgroup, match.group(match.lastgroup), match.start(match.lastgroup))
+        )
         pos = match.end()
     return tokens
 
@@ -210,7 +214,9 @@ class _Parser:
     def attr_expr(self) -> Filter:
         tok = self.next("an attribute name")
         if tok.kind != "word":
-            raise FilterError(f"expected an attribute name at position {tok.pos + 1}, found {tok.text!r}")
+            raise FilterError(
+                f"expected an attribute name at position {tok.pos + 1}, found {tok.text!r}"
+            )
         path = parse_attr_path(tok.text)
         nxt = self.peek()
         if nxt is not None and nxt.kind == "punct" and nxt.text == "[":

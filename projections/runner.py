@@ -132,7 +132,9 @@ class Runner:
         self.catch_up()
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._poll, args=(poll_interval,), name=f"runner:{self.projection.name}",
+            target=self._poll,
+            args=(poll_interval,),
+            name=f"runner:{self.projection.name}",
             daemon=True,
         )
         self._thread.start()

@@ -7,16 +7,16 @@ never loaded to be filtered in Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import msgspec
 
-from scimledger.ledger.users import User, normalize_user_name
+from scimledger.ledger.users import User, apply_changes, normalize_user_name
 from scimledger.projections.filters import (
     And,
     AttrPath,
@@ -83,8 +83,8 @@ class ScimUsersProjection:
     """Applies user events to the `scim_users` table."""
 
     name = NAME
-    ddl = DDL
-    topics = (
+    ddl: tuple[str, ...] = DDL
+    topics: tuple[type, ...] = (
         User.UserCreated,
         User.ProfileUpdated,
         User.UserDeactivated,
@@ -136,12 +136,7 @@ class ScimUsersProjection:
         row = cursor.fetchone()
         if row is None:
             return
-        attributes: dict[str, Any] = _decode(row["attributes"])
-        for key, value in event.changes.items():
-            if value is None:
-                attributes.pop(key, None)
-            else:
-                attributes[key] = value
+        attributes = apply_changes(_decode(row["attributes"]), event.changes)
         cursor.execute(
             "UPDATE scim_users SET attributes = ?, user_name_norm = ?, external_id = ?,"
             " version = ?, last_modified = ? WHERE id = ?",
@@ -199,7 +194,7 @@ def list_users(
     cursor: Cursor, org_id: UUID, where: Filter | None, start_index: int, count: int
 ) -> Page:
     """One page of an organization's users in a stable order (creation order)."""
-    condition, params = ("", [])
+    condition, params = "", list[Any]()
     if where is not None:
         sql, params = _compile(where, cursor.dialect)
         condition = f" AND ({sql})"
@@ -220,6 +215,7 @@ def list_users(
 
 
 # Filter compilation: attribute -> (column, how values compare).
+
 
 @dataclass(frozen=True)
 class _Column:
@@ -247,8 +243,12 @@ def _column_for(path: AttrPath) -> _Column:
     key = path.attribute.lower() + (f".{path.sub_attribute.lower()}" if path.sub_attribute else "")
     column = _COLUMNS.get(key)
     if column is None:
-        supported = ", ".join(sorted({"userName", "externalId", "id", "active", "meta.created", "meta.lastModified"}))
-        raise FilterError(f"filtering on {path} is not supported; supported attributes: {supported}")
+        supported = ", ".join(
+            sorted({"userName", "externalId", "id", "active", "meta.created", "meta.lastModified"})
+        )
+        raise FilterError(
+            f"filtering on {path} is not supported; supported attributes: {supported}"
+        )
     return column
 
 
@@ -298,8 +298,10 @@ def _compile_compare(node: Compare, dialect: str) -> tuple[str, list[Any]]:
             return {
                 "co": (f"instr({col}, ?) > 0", [value]),
                 "sw": (f"substr({col}, 1, length(?)) = ?", [value, value]),
-                "ew": (f"(length({col}) >= length(?) AND substr({col}, -length(?)) = ?)",
-                       [value, value, value]),
+                "ew": (
+                    f"(length({col}) >= length(?) AND substr({col}, -length(?)) = ?)",
+                    [value, value, value],
+                ),
             }[node.op]
         pattern = _like_escape(value)
         pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[node.op]
@@ -311,4 +313,3 @@ def _compile_compare(node: Compare, dialect: str) -> tuple[str, list[Any]]:
 def compile_filter(node: Filter, dialect: str) -> tuple[str, list[Any]]:
     """Compiles a filter to a SQL condition on `scim_users` (exposed for tests)."""
     return _compile(node, dialect)
-
