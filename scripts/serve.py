@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import signal
 import sys
 from pathlib import Path
 
@@ -50,9 +51,17 @@ def serve(database: DatabaseURL, host: str, port: int, database_flag: str | None
     config = uvicorn.Config(
         app, host=host, port=port, server_header=False, log_level="info", lifespan="on"
     )
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
+    # handler that was installed before it. Installing ours means that re-raise lands here
+    # and the process finishes its own cleanup and exits 0, instead of dying by the signal.
+    received: list[int] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda number, _frame: received.append(number))
     try:
-        uvicorn.Server(config).run()  # stops cleanly on SIGINT and SIGTERM
+        uvicorn.Server(config).run()
     finally:
         users.stop()
         ledger.close()
+    if received:
+        logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)
     return 0

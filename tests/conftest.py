@@ -44,7 +44,10 @@ def _postgres_available() -> str | None:
         with psycopg.connect(ADMIN_URL, connect_timeout=3):
             return None
     except psycopg.OperationalError as exc:
-        return f"PostgreSQL not reachable at {ADMIN_URL} ({exc}); start it or set SCIMLEDGER_TEST_POSTGRES_URL"
+        return (
+            f"PostgreSQL not reachable at {ADMIN_URL} ({exc}); "
+            "start it or set SCIMLEDGER_TEST_POSTGRES_URL"
+        )
 
 
 _PG_PROBLEM: list[str | None] = []

@@ -1,0 +1,277 @@
+"""The real server process, driven as an operator and as Okta would drive it.
+
+Starts `scimledger serve` on a free port, issues a token with the CLI, and runs Okta's own
+SCIM 2.0 spec test and the replay of Okta's documented request sequences against it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SHARED, skip_or_fail
+
+pytestmark = pytest.mark.slow
+
+SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
+OKTA = SHARED / "conformance" / "okta"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cli(*args: str, database: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCIMLEDGER, *args, "--database", database],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen[str]
+    base_url: str
+    database: str
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        self.process.send_signal(sig)
+        return self.process.wait(timeout=20)
+
+
+def start_server(database: str) -> Server:
+    port = free_port()
+    process = subprocess.Popen(
+        [SCIMLEDGER, "serve", "--port", str(port), "--database", database],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base_url = f"http://127.0.0.1:{port}/scim/v2"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise AssertionError(f"server exited early:\n{output}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/ServiceProviderConfig", timeout=1):
+                return Server(process, base_url, database)
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("server did not start within 30 s")
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[Server]:
+    running = start_server(database_url)
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.stop()
+
+
+def issue_token(database: str, org: str = "acme") -> dict[str, Any]:
+    result = cli(
+        "tokens",
+        "issue",
+        "--org",
+        org,
+        "--name",
+        "Okta",
+        "--expires",
+        "never",
+        "--json",
+        database=database,
+    )
+    assert result.returncode == 0, result.stderr
+    issued: dict[str, Any] = json.loads(result.stdout)
+    return issued
+
+
+def call(server: Server, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        server.base_url + path,
+        data=data,
+        method=method,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as error:
+        raw = error.read()
+        return error.code, json.loads(raw) if raw else None
+
+
+FULL_USER = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+    "userName": "first.user@example.com",
+    "name": {"givenName": "First", "familyName": "User"},
+    "emails": [{"value": "first.user@example.com", "type": "work", "primary": True}],
+    "displayName": "First User",
+    "active": True,
+}
+
+
+def require_shared() -> None:
+    if not OKTA.is_dir():
+        skip_or_fail(f"Okta conformance files not found at {OKTA} (../shared is not in a clone)")
+
+
+def run_conformance(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(OKTA / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_okta_spec_test_passes(server: Server) -> None:
+    require_shared()
+    token = issue_token(server.database)["token"]
+    status, _ = call(server, "POST", "/Users", token, FULL_USER)
+    assert status == 201
+    result = run_conformance(
+        "run_okta_runscope.py",
+        str(OKTA / "Okta-SCIM-20-SPEC-Test.json"),
+        "--base-url",
+        server.base_url,
+        "--auth",
+        f"Bearer {token}",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "RESULT: ALL PASSED" in result.stdout
+
+
+def test_okta_user_flow_replay_passes(server: Server) -> None:
+    require_shared()
+    token = issue_token(server.database)["token"]
+    result = run_conformance(
+        "okta_flow_replay.py",
+        "--base-url",
+        server.base_url,
+        "--auth",
+        f"Bearer {token}",
+        "--skip-groups",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "RESULT: ALL PASSED" in result.stdout
+
+
+def test_token_issued_while_serving_works_at_once(server: Server) -> None:
+    token = issue_token(server.database)["token"]
+    status, body = call(server, "GET", "/Users?startIndex=1&count=2", token)
+    assert (status, body["totalResults"]) == (200, 0)
+
+
+def test_tokens_issue_prints_only_the_token_on_stdout(database_url: str) -> None:
+    result = cli(
+        "tokens",
+        "issue",
+        "--org",
+        "acme",
+        "--name",
+        "Okta",
+        "--expires",
+        "30d",
+        database=database_url,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.fullmatch(r"scl_[0-9a-f]{32}_[A-Za-z0-9_-]{43}\n", result.stdout)
+    assert "shown only this once" in result.stderr
+
+
+def test_tokens_issue_json_prints_id_name_org_token_expiry(database_url: str) -> None:
+    result = cli(
+        "tokens",
+        "issue",
+        "--org",
+        "Acme",
+        "--name",
+        "Okta",
+        "--expires",
+        "2099-01-31",
+        "--json",
+        database=database_url,
+    )
+    assert result.returncode == 0, result.stderr
+    issued = json.loads(result.stdout)
+    assert sorted(issued) == ["expires_at", "id", "name", "org", "token"]
+    assert issued["org"] == "acme"
+    assert issued["name"] == "Okta"
+    assert issued["expires_at"] == "2099-01-31T00:00:00+00:00"
+    assert issued["token"].startswith("scl_" + issued["id"].replace("-", "") + "_")
+
+
+def test_tokens_issue_rejects_a_past_expiry(database_url: str) -> None:
+    result = cli(
+        "tokens",
+        "issue",
+        "--org",
+        "acme",
+        "--name",
+        "Okta",
+        "--expires",
+        "2001-01-01",
+        database=database_url,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert "in the past" in result.stderr
+
+
+def test_revoked_token_is_rejected_by_a_running_server(server: Server) -> None:
+    issued = issue_token(server.database)
+    revoked = cli("tokens", "revoke", issued["id"], database=server.database)
+    assert revoked.returncode == 0, revoked.stderr
+    status, body = call(server, "GET", "/Users", issued["token"])
+    assert status == 401
+    assert body["status"] == "401"
+
+
+def test_server_stops_cleanly_on_sigterm(server: Server) -> None:
+    assert server.stop(signal.SIGTERM) == 0
+
+
+def test_server_stops_cleanly_on_sigint(server: Server) -> None:
+    assert server.stop(signal.SIGINT) == 0
+
+
+def test_users_survive_a_restart(server: Server) -> None:
+    token = issue_token(server.database)["token"]
+    status, created = call(server, "POST", "/Users", token, FULL_USER)
+    assert status == 201
+    assert server.stop() == 0
+    restarted = start_server(server.database)
+    try:
+        status, fetched = call(restarted, "GET", f"/Users/{created['id']}", token)
+        assert status == 200
+        assert fetched["userName"] == FULL_USER["userName"]
+        assert fetched["meta"]["version"] == created["meta"]["version"]
+    finally:
+        restarted.stop()
