@@ -145,7 +145,7 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from scimledger.scripts.serve import serve  # noqa: PLC0415 (only serve needs uvicorn)
 
-    return serve(DatabaseURL.from_setting(args.database), args.host, args.port, args.database)
+    return serve(DatabaseURL.from_setting(args.database), args.host, args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,7 +29,7 @@ def _token_command(database_flag: str | None) -> str:
     return command
 
 
-def serve(database: DatabaseURL, host: str, port: int, database_flag: str | None) -> int:
+def serve(database: DatabaseURL, host: str, port: int) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ledger = Ledger(database)
     users = Runner(ledger, ScimUsersProjection())
@@ -41,7 +41,10 @@ def serve(database: DatabaseURL, host: str, port: int, database_flag: str | None
         if database.kind == "sqlite"
         else database.redacted()
     )
-    flag = database_flag if database.url != DEFAULT_URL else None
+    # Spell out a non-default database, however it was given: the token command is run in
+    # another terminal, which may not share this one's environment.
+    # A password is never printed: the command then shows *** in its place.
+    flag = database.redacted() if database.url != DEFAULT_URL else None
     print(
         f"scimledger is serving on {where}\n"
         f"SCIM connector base URL: http://{shown_host}:{port}{SCIM_BASE_PATH}\n"
