@@ -1,0 +1,288 @@
+"""The write side on real databases: events recorded, uniqueness, concurrency, secrets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from scimledger.ledger.application import Ledger, NewUser, UserReplacement, UserState
+from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.errors import UserNameTaken, UserNotFound
+from scimledger.ledger.organizations import Organization
+from scimledger.ledger.tokens import Token
+from scimledger.ledger.users import User, UserNameIndex
+from tests.conftest import issue
+
+ACTOR = Actor(kind="token", id="t-1", name="Okta", issued_by="operator:admin")
+REQUEST = RequestInfo(request_id="r-1", client_address="203.0.113.7", user_agent="Okta SCIM")
+
+
+def context_for(ledger: Ledger, org: str = "acme") -> CommandContext:
+    if ledger.organization_id(org) is None:
+        issue(ledger, org=org)
+    org_id = ledger.organization_id(org)
+    assert org_id is not None
+    return CommandContext(org_id=org_id, actor=ACTOR, request=REQUEST)
+
+
+def bjensen(user_name: str = "bjensen@example.com") -> dict[str, Any]:
+    return {"userName": user_name, "name": {"givenName": "Barbara", "familyName": "Jensen"}}
+
+
+def stored(ledger: Ledger, after: int = 0) -> list[Any]:
+    """Every event recorded after log position `after`, decoded."""
+    notifications = ledger.recorder.select_notifications(start=after + 1, limit=10_000)
+    return [ledger.mapper.to_domain_event(n) for n in notifications]
+
+
+def head(ledger: Ledger) -> int:
+    return ledger.recorder.max_notification_id() or 0
+
+
+def replace_with(attributes: dict[str, Any], **kw: Any) -> Callable[[UserState], UserReplacement]:
+    return lambda _state: UserReplacement(attributes=attributes, **kw)
+
+
+def test_create_records_user_created_with_actor_request_and_organization(
+    ledger: Ledger,
+) -> None:
+    context = context_for(ledger)
+    before = head(ledger)
+    written = ledger.create_user(context, NewUser(attributes=bjensen()))
+    events = stored(ledger, before)
+    assert [type(e) for e in events] == [User.UserCreated, UserNameIndex.UserNameClaimed]
+    created = events[0]
+    assert created.originator_id == written.id
+    assert created.org_id == context.org_id
+    assert created.attributes == bjensen()
+    assert created.active is True
+    assert created.context == context
+    assert written.version == 1
+    assert written.position == head(ledger)
+
+
+def test_profile_updated_records_only_what_changed(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    written = ledger.create_user(context, NewUser(attributes={**bjensen(), "title": "CEO"}))
+    before = head(ledger)
+    changed = {**bjensen(), "name": {"givenName": "Babs", "familyName": "Jensen"}, "locale": "en"}
+    ledger.update_user(context, written.id, replace_with(changed))
+    [event] = stored(ledger, before)
+    assert type(event) is User.ProfileUpdated
+    assert event.changes == {
+        "name": {"givenName": "Babs", "familyName": "Jensen"},
+        "locale": "en",
+        "title": None,
+    }
+
+
+def test_update_that_changes_nothing_records_nothing(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    written = ledger.create_user(context, NewUser(attributes=bjensen()))
+    before = head(ledger)
+    again = ledger.update_user(context, written.id, replace_with(bjensen(), active=True))
+    assert again.position is None
+    assert again.version == written.version
+    assert head(ledger) == before
+
+
+def test_deactivate_and_reactivate_record_their_events(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    written = ledger.create_user(context, NewUser(attributes=bjensen()))
+    before = head(ledger)
+    ledger.update_user(context, written.id, replace_with(bjensen(), active=False))
+    ledger.update_user(context, written.id, replace_with(bjensen(), active=False))
+    ledger.update_user(context, written.id, replace_with(bjensen(), active=True))
+    assert [type(e) for e in stored(ledger, before)] == [
+        User.UserDeactivated,
+        User.UserReactivated,
+    ]
+
+
+def test_duplicate_user_name_is_rejected_case_insensitively_and_records_nothing(
+    ledger: Ledger,
+) -> None:
+    context = context_for(ledger)
+    ledger.create_user(context, NewUser(attributes=bjensen("bjensen@example.com")))
+    before = head(ledger)
+    with pytest.raises(UserNameTaken):
+        ledger.create_user(context, NewUser(attributes=bjensen("BJensen@Example.COM")))
+    assert head(ledger) == before
+
+
+def test_deactivated_user_keeps_its_user_name(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    written = ledger.create_user(context, NewUser(attributes=bjensen(), active=False))
+    assert written.version == 1
+    with pytest.raises(UserNameTaken):
+        ledger.create_user(context, NewUser(attributes=bjensen()))
+
+
+def test_deleted_user_frees_its_user_name(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    first = ledger.create_user(context, NewUser(attributes=bjensen()))
+    ledger.delete_user(context, first.id)
+    second = ledger.create_user(context, NewUser(attributes=bjensen()))
+    assert second.id != first.id
+    with pytest.raises(UserNotFound):
+        ledger.update_user(context, first.id, replace_with(bjensen()))
+
+
+def test_renaming_frees_the_old_user_name_and_claims_the_new_one(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    renamed = ledger.create_user(context, NewUser(attributes=bjensen("old@example.com")))
+    ledger.update_user(context, renamed.id, replace_with(bjensen("new@example.com")))
+    ledger.create_user(context, NewUser(attributes=bjensen("old@example.com")))
+    with pytest.raises(UserNameTaken):
+        ledger.create_user(context, NewUser(attributes=bjensen("NEW@example.com")))
+
+
+def test_renaming_to_a_taken_user_name_is_rejected_and_records_nothing(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    ledger.create_user(context, NewUser(attributes=bjensen("taken@example.com")))
+    other = ledger.create_user(context, NewUser(attributes=bjensen("other@example.com")))
+    before = head(ledger)
+    with pytest.raises(UserNameTaken):
+        ledger.update_user(context, other.id, replace_with(bjensen("Taken@example.com")))
+    assert head(ledger) == before
+
+
+def test_changing_only_the_case_of_the_user_name_keeps_the_claim(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    written = ledger.create_user(context, NewUser(attributes=bjensen("bjensen@example.com")))
+    before = head(ledger)
+    ledger.update_user(context, written.id, replace_with(bjensen("BJensen@example.com")))
+    [event] = stored(ledger, before)
+    assert event.changes == {"userName": "BJensen@example.com"}
+
+
+def test_user_names_are_unique_per_organization_only(ledger: Ledger) -> None:
+    ledger.create_user(context_for(ledger, "acme"), NewUser(attributes=bjensen()))
+    ledger.create_user(context_for(ledger, "globex"), NewUser(attributes=bjensen()))
+
+
+def test_another_organizations_user_is_not_found(ledger: Ledger) -> None:
+    written = ledger.create_user(context_for(ledger, "acme"), NewUser(attributes=bjensen()))
+    globex = context_for(ledger, "globex")
+    with pytest.raises(UserNotFound):
+        ledger.update_user(globex, written.id, replace_with(bjensen()))
+    with pytest.raises(UserNotFound):
+        ledger.delete_user(globex, written.id)
+
+
+def test_concurrent_creates_of_one_user_name_yield_exactly_one_user(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    outcomes: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def create(n: int) -> None:
+        barrier.wait()
+        try:
+            ledger.create_user(context, NewUser(attributes=bjensen(f"Same.{'X' * (n % 2)}")))
+        except UserNameTaken:
+            outcomes.append("taken")
+        else:
+            outcomes.append("created")
+
+    # Names "Same." and "Same.X" alternate: exactly one create of each may win.
+    threads = [threading.Thread(target=create, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["created"] * 2 + ["taken"] * 6
+    created = [e for e in stored(ledger) if type(e) is User.UserCreated]
+    assert sorted(e.attributes["userName"] for e in created) == ["Same.", "Same.X"]
+
+
+def test_concurrent_edits_of_one_user_lose_no_update(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    written = ledger.create_user(context, NewUser(attributes=bjensen()))
+    barrier = threading.Barrier(6)
+
+    def add_email(n: int) -> None:
+        def edit(state: UserState) -> UserReplacement:
+            emails = [*state.attributes.get("emails", []), {"value": f"{n}@example.com"}]
+            return UserReplacement(attributes={**state.attributes, "emails": emails})
+
+        barrier.wait()
+        ledger.update_user(context, written.id, edit)
+
+    threads = [threading.Thread(target=add_email, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    user = ledger.get_user(context, written.id)
+    assert sorted(e["value"] for e in user.attributes["emails"]) == [
+        f"{n}@example.com" for n in range(6)
+    ]
+    assert user.version == 7
+
+
+def test_password_is_stored_only_as_a_salted_hash(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    password = "correct horse battery staple"
+    written = ledger.create_user(context, NewUser(attributes=bjensen(), password=password))
+    other = ledger.create_user(
+        context, NewUser(attributes=bjensen("other@example.com"), password=password)
+    )
+    hashes = [e.password_hash for e in stored(ledger) if type(e) is User.PasswordChanged]
+    assert len(hashes) == 2
+    assert hashes[0] != hashes[1]  # salted
+    assert all(h.startswith("scrypt$16384$8$1$") for h in hashes)
+    assert written.version == other.version == 2
+    raw = b"".join(n.state for n in ledger.recorder.select_notifications(start=1, limit=10_000))
+    assert password.encode() not in raw
+
+
+def test_setting_the_same_password_again_records_nothing(ledger: Ledger) -> None:
+    context = context_for(ledger)
+    written = ledger.create_user(context, NewUser(attributes=bjensen(), password="s3cret-1"))
+    before = head(ledger)
+    ledger.update_user(context, written.id, replace_with(bjensen(), password="s3cret-1"))
+    assert head(ledger) == before
+    ledger.update_user(context, written.id, replace_with(bjensen(), password="s3cret-2"))
+    assert [type(e) for e in stored(ledger, before)] == [User.PasswordChanged]
+
+
+def test_issuing_a_token_creates_the_organization_once_and_stores_no_secret(
+    ledger: Ledger,
+) -> None:
+    first = issue(ledger, org="acme")
+    second = issue(ledger, org="ACME")
+    events = stored(ledger)
+    assert [type(e) for e in events] == [
+        Organization.OrganizationCreated,
+        Token.TokenIssued,
+        Token.TokenIssued,
+    ]
+    issued = events[1]
+    assert issued.org_slug == "acme"
+    assert issued.name == "Okta"
+    assert issued.expires_at is None
+    assert issued.context.actor == Actor(kind="operator", id="tests", name="tester")
+    raw = b"".join(n.state for n in ledger.recorder.select_notifications(start=1, limit=100))
+    for token in (first.token, second.token):
+        secret = token.rsplit("_", 1)[1]
+        assert secret.encode() not in raw
+
+
+def test_authenticate_returns_the_tokens_organization_and_actor(ledger: Ledger) -> None:
+    issued = issue(ledger, org="acme", name="Okta prod")
+    principal = ledger.authenticate(issued.token, datetime.now(UTC))
+    assert principal.org_id == ledger.organization_id("acme")
+    assert principal.actor == Actor(
+        kind="token", id=str(issued.id), name="Okta prod", issued_by="operator:tester"
+    )
+    assert principal.scopes == ("scim",)
+
+
+def test_user_ids_are_uuids(ledger: Ledger) -> None:
+    written = ledger.create_user(context_for(ledger), NewUser(attributes=bjensen()))
+    assert isinstance(written.id, UUID)

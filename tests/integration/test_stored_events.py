@@ -1,0 +1,110 @@
+"""Stored events are a permanent schema: events of every released shape still load.
+
+`tests/fixtures/events_v1.json` holds the events of a scenario exactly as version 1 stored
+them (topic and payload). Never edit it; add a new fixture file when a shape changes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from freezegun import freeze_time
+
+from scimledger.ledger.application import Ledger, NewUser
+from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.tokens import Token
+from scimledger.ledger.users import User
+from scimledger.projections import scim
+from scimledger.projections.runner import Runner
+from scimledger.projections.scim import ScimUsersProjection
+from scimledger.projections.sql import SQL
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "events_v1.json"
+
+
+def load_fixture(ledger: Ledger) -> None:
+    records = json.loads(FIXTURE.read_text())
+    ledger.recorder.insert_events(
+        [
+            StoredEvent(
+                originator_id=UUID(r["originator_id"]),
+                originator_version=r["originator_version"],
+                topic=r["topic"],
+                state=r["state"].encode(),
+            )
+            for r in records
+        ]
+    )
+
+
+def fixture_ids(topic_suffix: str) -> list[UUID]:
+    records = json.loads(FIXTURE.read_text())
+    return [UUID(r["originator_id"]) for r in records if r["topic"].endswith(topic_suffix)]
+
+
+def test_version_1_events_replay_to_the_same_user(ledger: Ledger) -> None:
+    load_fixture(ledger)
+    [user_id, _deleted_id] = fixture_ids("User.UserCreated")
+    user = ledger.repository.get(user_id)
+    assert isinstance(user, User)
+    assert user.attributes == {
+        "userName": "barbara@example.com",
+        "name": {"givenName": "Barbara", "familyName": "Jensen"},
+        "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
+        "externalId": "00u1",
+        "title": "CEO",
+    }
+    assert user.active is True
+    assert user.version == 6
+    assert user.password_hash is not None
+    assert user.password_hash.startswith("scrypt$")
+    assert user.modified_on == datetime(2026, 11, 29, 10, tzinfo=UTC)
+
+
+def test_version_1_events_replay_to_the_same_token(ledger: Ledger) -> None:
+    load_fixture(ledger)
+    [token_id] = fixture_ids("Token.TokenIssued")
+    token = ledger.repository.get(token_id)
+    assert isinstance(token, Token)
+    assert (token.name, token.org_slug, token.revoked) == ("Okta", "acme", True)
+    assert token.expires_at == datetime(2027, 1, 1, tzinfo=UTC)
+    assert token.issued_by == Actor(kind="operator", id="scimledger tokens issue", name="admin")
+
+
+def test_version_1_events_project_to_the_same_read_model(ledger: Ledger) -> None:
+    load_fixture(ledger)
+    runner = Runner(ledger, ScimUsersProjection())
+    runner.start()
+    runner.stop()
+    [user_id, deleted_id] = fixture_ids("User.UserCreated")
+    org_id = ledger.organization_id("acme")
+    assert org_id is not None
+    with SQL(ledger).transaction(commit=False) as cursor:
+        row = scim.get_user(cursor, org_id, str(user_id))
+        assert scim.get_user(cursor, org_id, str(deleted_id)) is None
+    assert row is not None
+    assert (row.active, row.version, row.created) == (True, 6, "2026-11-29T10:00:00.000Z")
+    assert row.attributes["userName"] == "barbara@example.com"
+
+
+def test_events_recorded_under_a_frozen_clock_are_stored_and_read(ledger: Ledger) -> None:
+    with freeze_time("2030-01-02T03:04:05Z"):
+        issued = ledger.issue_token(
+            org="acme",
+            name="Okta",
+            expires_at=None,
+            actor=Actor(kind="operator", id="tests", name="t"),
+            request=RequestInfo(request_id="r"),
+        )
+        org_id = ledger.organization_id("acme")
+        assert org_id is not None
+        context = CommandContext(
+            org_id, Actor(kind="token", id=str(issued.id), name="Okta"), RequestInfo(request_id="r")
+        )
+        written = ledger.create_user(context, NewUser(attributes={"userName": "frozen"}))
+    user = ledger.repository.get(written.id)
+    assert user.created_on == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
