@@ -7,6 +7,7 @@ the production store. The read models live in the same database as the events.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -70,7 +71,7 @@ class DatabaseURL:
     def redacted(self) -> str:
         """The URL with any password masked, for messages."""
         if self.kind == "postgresql" and self.password:
-            return self.url.replace(f":{self.password}@", ":***@", 1)
+            return re.sub(r"^(\w+://[^:/@]*:)[^@]*@", r"\1***@", self.url, count=1)
         return self.url
 
     def eventsourcing_env(self) -> dict[str, str]:

@@ -1,0 +1,244 @@
+"""SCIM discovery endpoints (RFC 7644 section 4), and 404/405 answers, over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.testing import TestClient
+
+BASE = "http://scim.test/scim/v2"
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+SCIM_JSON = "application/scim+json"
+USER_ATTRIBUTES = [
+    "userName",
+    "name",
+    "displayName",
+    "nickName",
+    "profileUrl",
+    "title",
+    "userType",
+    "preferredLanguage",
+    "locale",
+    "timezone",
+    "active",
+    "password",
+    "emails",
+    "phoneNumbers",
+    "addresses",
+    "groups",
+]
+ENTERPRISE_ATTRIBUTES = [
+    "employeeNumber",
+    "costCenter",
+    "organization",
+    "division",
+    "department",
+    "manager",
+]
+USER_RESOURCE_TYPE = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+    "id": "User",
+    "name": "User",
+    "endpoint": "/Users",
+    "description": "User Account",
+    "schema": CORE_USER,
+    "schemaExtensions": [{"schema": ENTERPRISE_USER, "required": False}],
+    "meta": {"resourceType": "ResourceType", "location": f"{BASE}/ResourceTypes/User"},
+}
+
+
+def get_scim(client: TestClient, path: str) -> dict[str, Any]:  # type: ignore[type-arg]
+    response = client.get(f"/scim/v2{path}")
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == SCIM_JSON
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def by_name(attributes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {attribute["name"]: attribute for attribute in attributes}
+
+
+# ServiceProviderConfig
+
+
+def test_service_provider_config_states_what_is_supported(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    config = get_scim(client, "/ServiceProviderConfig")
+
+    assert config["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
+    assert config["patch"] == {"supported": True}
+    assert config["bulk"] == {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
+    assert config["filter"] == {"supported": True, "maxResults": 1000}
+    assert config["sort"] == {"supported": False}
+    assert config["meta"] == {
+        "resourceType": "ServiceProviderConfig",
+        "location": f"{BASE}/ServiceProviderConfig",
+    }
+
+
+def test_service_provider_config_names_bearer_token_authentication(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    config = get_scim(client, "/ServiceProviderConfig")
+
+    schemes = config["authenticationSchemes"]
+    assert [(scheme["type"], scheme["primary"]) for scheme in schemes] == [
+        ("oauthbearertoken", True)
+    ]
+
+
+def test_service_provider_config_needs_no_token(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    del client.headers["Authorization"]
+
+    assert get_scim(client, "/ServiceProviderConfig")["patch"] == {"supported": True}
+
+
+# ResourceTypes
+
+
+def test_resource_types_list_the_user_type(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert get_scim(client, "/ResourceTypes") == {
+        "schemas": [LIST_RESPONSE],
+        "totalResults": 1,
+        "itemsPerPage": 1,
+        "startIndex": 1,
+        "Resources": [USER_RESOURCE_TYPE],
+    }
+
+
+def test_user_resource_type_is_served_by_name(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert get_scim(client, "/ResourceTypes/User") == USER_RESOURCE_TYPE
+
+
+def test_unknown_resource_type_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+    response = client.get("/scim/v2/ResourceTypes/Group")
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == SCIM_JSON
+    assert response.json() == {
+        "schemas": [ERROR],
+        "status": "404",
+        "detail": "Resource type Group not found",
+    }
+
+
+# Schemas
+
+
+def test_schemas_list_the_user_and_enterprise_schemas(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    listed = get_scim(client, "/Schemas")
+
+    assert listed["schemas"] == [LIST_RESPONSE]
+    assert (listed["totalResults"], listed["itemsPerPage"], listed["startIndex"]) == (2, 2, 1)
+    assert [schema["id"] for schema in listed["Resources"]] == [CORE_USER, ENTERPRISE_USER]
+
+
+def test_listed_schemas_equal_the_schemas_served_by_id(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    listed = get_scim(client, "/Schemas")["Resources"]
+
+    assert listed == [
+        get_scim(client, f"/Schemas/{CORE_USER}"),
+        get_scim(client, f"/Schemas/{ENTERPRISE_USER}"),
+    ]
+
+
+def test_user_schema_lists_exactly_its_attributes(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    schema = get_scim(client, f"/Schemas/{CORE_USER}")
+
+    assert schema["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:Schema"]
+    assert schema["id"] == CORE_USER
+    assert schema["name"] == "User"
+    assert schema["meta"] == {"resourceType": "Schema", "location": f"{BASE}/Schemas/{CORE_USER}"}
+    assert [attribute["name"] for attribute in schema["attributes"]] == USER_ATTRIBUTES
+
+
+def test_user_schema_password_is_write_only_and_never_returned(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    schema = get_scim(client, f"/Schemas/{CORE_USER}")
+
+    password = by_name(schema["attributes"])["password"]
+    assert (password["mutability"], password["returned"]) == ("writeOnly", "never")
+
+
+def test_user_schema_user_name_is_required_and_unique(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    schema = get_scim(client, f"/Schemas/{CORE_USER}")
+
+    user_name = by_name(schema["attributes"])["userName"]
+    assert (user_name["required"], user_name["uniqueness"], user_name["caseExact"]) == (
+        True,
+        "server",
+        False,
+    )
+
+
+def test_user_schema_groups_are_read_only(client: TestClient) -> None:  # type: ignore[type-arg]
+    schema = get_scim(client, f"/Schemas/{CORE_USER}")
+
+    groups = by_name(schema["attributes"])["groups"]
+    assert (groups["mutability"], groups["multiValued"]) == ("readOnly", True)
+
+
+def test_enterprise_schema_lists_its_attributes(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    schema = get_scim(client, f"/Schemas/{ENTERPRISE_USER}")
+
+    assert schema["id"] == ENTERPRISE_USER
+    assert schema["name"] == "EnterpriseUser"
+    assert schema["meta"] == {
+        "resourceType": "Schema",
+        "location": f"{BASE}/Schemas/{ENTERPRISE_USER}",
+    }
+    assert [attribute["name"] for attribute in schema["attributes"]] == ENTERPRISE_ATTRIBUTES
+
+
+def test_unknown_schema_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+    response = client.get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == SCIM_JSON
+    assert response.json() == {
+        "schemas": [ERROR],
+        "status": "404",
+        "detail": "Schema urn:ietf:params:scim:schemas:core:2.0:Group not found",
+    }
+
+
+# Unknown paths and methods
+
+
+def test_unknown_path_answers_404_scim_error(client: TestClient) -> None:  # type: ignore[type-arg]
+    response = client.get("/scim/v2/Nope")
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"] == SCIM_JSON
+    assert response.json() == {"schemas": [ERROR], "status": "404", "detail": "Resource not found"}
+
+
+def test_wrong_method_answers_405_scim_error(client: TestClient) -> None:  # type: ignore[type-arg]
+    response = client.delete("/scim/v2/Users")
+
+    assert response.status_code == 405
+    assert response.headers["Content-Type"] == SCIM_JSON
+    assert set(response.headers["Allow"].split(", ")) == {"OPTIONS", "GET", "POST"}
+    assert response.json() == {
+        "schemas": [ERROR],
+        "status": "405",
+        "detail": "Method not allowed on this resource",
+    }
