@@ -81,9 +81,20 @@ def _apply(doc: dict[str, Any], operation: dict[str, Any], index: int) -> None:
             continue  # Okta echoes read-only attributes such as id; they change nothing.
         if key.lower() == ENTERPRISE_USER.lower() and isinstance(item, dict):
             for sub_key, sub_item in item.items():
-                _set(doc, f"{ENTERPRISE_USER}:{sub_key}", sub_item, op)
+                _set_known(doc, f"{ENTERPRISE_USER}:{sub_key}", sub_item, op)
         else:
-            _set(doc, key, item, op)
+            _set_known(doc, key, item, op)
+
+
+def _set_known(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
+    """Like `_set`, but an unknown attribute is ignored, as in a POST or PUT body."""
+    try:
+        _resolve(path)
+    except ScimError as exc:
+        if exc.scim_type == "invalidPath":
+            return
+        raise
+    _set(doc, path, value, op)
 
 
 def _resolve(path: str) -> tuple[list[str], Attribute]:
@@ -151,8 +162,15 @@ def _set(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
     last = keys[-1]
     current = parent.get(last)
     if attribute.multi_valued and op == "add" and isinstance(current, list):
-        additions = value if isinstance(value, list) else [value]
-        parent[last] = current + [item for item in additions if item not in current]
+        given = value if isinstance(value, list) else [value]
+        additions = [item for item in given if item not in current]
+        if any(isinstance(item, dict) and item.get("primary") is True for item in additions):
+            # RFC 7644 3.5.2: a new primary value makes the others non-primary.
+            current = [
+                {**item, "primary": False} if isinstance(item, dict) and "primary" in item else item
+                for item in current
+            ]
+        parent[last] = current + additions
     elif attribute.type == "complex" and not attribute.multi_valued and isinstance(value, dict):
         merged = dict(current) if isinstance(current, dict) else {}
         merged.update(value)

@@ -344,6 +344,9 @@ def _value(attribute: Attribute, value: Any, path: str) -> Any:
             raise invalid_value(f"{path}: at most one value may be primary")
         return parsed or _UNASSIGNED
     if attribute.type == "complex":
+        if isinstance(value, str) and attribute.name == "manager":
+            # Microsoft Entra ID sends the manager as a bare id string.
+            value = {"value": value}
         if not isinstance(value, dict):
             raise invalid_value(f"{path} must be an object")
         out: dict[str, Any] = {}
