@@ -70,7 +70,7 @@ def _user_id(user_id: str) -> UUID:
 
 
 def _int_param(request: Request[Any, Any, Any], name: str, default: int) -> int:
-    raw = request.query_params.get(name)
+    raw = _query_param(request, name)
     if raw is None or raw == "":
         return default
     try:

@@ -125,7 +125,13 @@ def _unquote(literal: str) -> str:
             i += 6
         else:
             raise FilterError(f"invalid escape in string {literal}")
-    return "".join(out)
+    text = "".join(out)
+    try:
+        # \u escapes may spell a UTF-16 surrogate pair, as in JSON: join it; a lone
+        # surrogate is not a character.
+        return text.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError as exc:
+        raise FilterError(f"invalid unicode escape in string {literal}") from exc
 
 
 def parse_attr_path(text: str) -> AttrPath:
@@ -136,7 +142,9 @@ def parse_attr_path(text: str) -> AttrPath:
         urn, sep, rest = text.rpartition(":")
         if not sep or not urn:
             raise FilterError(f"invalid attribute path {text!r}")
-    attribute, _, sub = rest.partition(".")
+    attribute, dot, sub = rest.partition(".")
+    if dot and not sub:
+        raise FilterError(f"invalid attribute path {text!r}")
     if not re.fullmatch(r"[A-Za-z$][\w$-]*", attribute) or (
         sub and not re.fullmatch(r"[A-Za-z$][\w$-]*", sub)
     ):

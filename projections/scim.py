@@ -222,15 +222,27 @@ class _Column:
     name: str
     kind: str  # "text_ci" (normalized), "text", "bool", "time"
     normalize: Callable[[str], str] | None = None
+    nullable: bool = False
+
+
+def _scim_time(value: str) -> str:
+    """A filter's dateTime in the stored form, so times compare as times, not as text."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise FilterError(f"{value!r} is not an xsd:dateTime") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return scim_datetime(moment)
 
 
 _COLUMNS: dict[str, _Column] = {
     "username": _Column("user_name_norm", "text_ci", normalize_user_name),
-    "externalid": _Column("external_id", "text"),
+    "externalid": _Column("external_id", "text", nullable=True),
     "id": _Column("id", "text"),
     "active": _Column("active", "bool"),
-    "meta.created": _Column("created", "time"),
-    "meta.lastmodified": _Column("last_modified", "time"),
+    "meta.created": _Column("created", "time", _scim_time),
+    "meta.lastmodified": _Column("last_modified", "time", _scim_time),
 }
 
 _USER_URN = "urn:ietf:params:scim:schemas:core:2.0:user"
@@ -271,7 +283,17 @@ def _compile(node: Filter, dialect: str) -> tuple[str, list[Any]]:
 
 
 def _compile_compare(node: Compare, dialect: str) -> tuple[str, list[Any]]:
+    """A condition that is never NULL, so `not` and `or` treat an absent value as false."""
     column = _column_for(node.path)
+    sql, params = _condition(column, node, dialect)
+    if not column.nullable or node.op == "pr" or node.value is None:
+        return sql, params
+    if node.op == "ne":
+        return f"({column.name} IS NULL OR {sql})", params
+    return f"({column.name} IS NOT NULL AND {sql})", params
+
+
+def _condition(column: _Column, node: Compare, dialect: str) -> tuple[str, list[Any]]:
     col = column.name
     if node.op == "pr":
         return f"{col} IS NOT NULL", []
@@ -288,11 +310,13 @@ def _compile_compare(node: Compare, dialect: str) -> tuple[str, list[Any]]:
         return f"{col} {_SQL_OPS[node.op]} ?", [value]
     if not isinstance(value, str):
         raise FilterError(f"{node.path} is a string: compare it with a quoted value")
+    if column.kind == "time" and node.op in ("co", "sw", "ew"):
+        raise FilterError(f"operator {node.op} does not apply to {node.path}")
     if column.normalize is not None:
         value = column.normalize(value)
     if node.op in ("co", "sw", "ew"):
-        if column.kind == "time":
-            raise FilterError(f"operator {node.op} does not apply to {node.path}")
+        if value == "":
+            return f"{col} IS NOT NULL", []  # every string contains the empty string
         if dialect == "sqlite":
             # SQLite's LIKE ignores ASCII case; these keep case-exact columns exact.
             return {
