@@ -26,12 +26,8 @@ def test_iso_date_means_its_start_in_utc() -> None:
 
 
 def test_iso_datetime_keeps_its_offset_and_is_converted_to_utc() -> None:
-    assert parse_expiry("2027-06-30T09:00:00+02:00", NOW) == datetime(
-        2027, 6, 30, 7, tzinfo=UTC
-    )
-    assert parse_expiry("2027-06-30T09:00:00", NOW) == datetime(
-        2027, 6, 30, 9, tzinfo=UTC
-    )
+    assert parse_expiry("2027-06-30T09:00:00+02:00", NOW) == datetime(2027, 6, 30, 7, tzinfo=UTC)
+    assert parse_expiry("2027-06-30T09:00:00", NOW) == datetime(2027, 6, 30, 9, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("text", ["0d", "2026-11-01", "soon", "30", "-1d", "2027-13-01"])
