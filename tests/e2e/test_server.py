@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,6 +253,20 @@ def test_revoked_token_is_rejected_by_a_running_server(server: Server) -> None:
     status, body = call(server, "GET", "/Users", issued["token"])
     assert status == 401
     assert body["status"] == "401"
+
+
+def test_concurrent_creates_of_one_user_name_give_one_201_and_the_rest_409(
+    server: Server,
+) -> None:
+    token = issue_token(server.database)["token"]
+    body = {**FULL_USER, "userName": "race@example.com"}
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(
+            pool.map(lambda _: call(server, "POST", "/Users", token, body)[0], range(10))
+        )
+    assert sorted(statuses) == [201] + [409] * 9
+    status, listed = call(server, "GET", '/Users?filter=userName%20eq%20"race@example.com"', token)
+    assert (status, listed["totalResults"]) == (200, 1)
 
 
 def test_server_stops_cleanly_on_sigterm(server: Server) -> None:
