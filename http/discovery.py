@@ -8,9 +8,9 @@ from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from scimledger.http.errors import ScimError
+from scimledger.http.inputs import MAX_COUNT, base_url
 from scimledger.http.responses import CORE_USER, ENTERPRISE_USER, list_response, scim_response
 from scimledger.http.schemas import ENTERPRISE, USER
-from scimledger.http.users import MAX_COUNT, base_url
 
 _SCHEMAS = {schema.id: schema for schema in (USER, ENTERPRISE)}
 

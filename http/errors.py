@@ -10,7 +10,13 @@ from litestar.exceptions import HTTPException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from scimledger.http.responses import ERROR_SCHEMA, scim_response
-from scimledger.ledger.errors import ConcurrentModification, UserNameTaken, UserNotFound
+from scimledger.ledger.errors import (
+    ConcurrentModification,
+    GroupNameTaken,
+    GroupNotFound,
+    UserNameTaken,
+    UserNotFound,
+)
 from scimledger.projections.filters import FilterError
 
 log = logging.getLogger(__name__)
@@ -57,9 +63,9 @@ def to_scim_error(exc: Exception) -> ScimError:
     """Maps any exception to the SCIM error a client sees."""
     if isinstance(exc, ScimError):
         return exc
-    if isinstance(exc, UserNotFound):
+    if isinstance(exc, UserNotFound | GroupNotFound):
         return ScimError(404, "Resource not found")
-    if isinstance(exc, UserNameTaken):
+    if isinstance(exc, UserNameTaken | GroupNameTaken):
         return ScimError(409, str(exc), "uniqueness")
     if isinstance(exc, FilterError):
         return ScimError(400, f"Invalid filter: {exc}", "invalidFilter")

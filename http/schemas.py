@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
-from scimledger.http.responses import CORE_USER, ENTERPRISE_USER
+from scimledger.http.responses import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,49 @@ ENTERPRISE = Schema(
     ),
 )
 
+GROUP = Schema(
+    id=CORE_GROUP,
+    name="Group",
+    description="Group",
+    attributes=(
+        Attribute(
+            "displayName",
+            description="A human-readable name for the Group.",
+            required=True,
+            uniqueness="server",
+        ),
+        Attribute(
+            "members",
+            "complex",
+            "The users in the group (nested groups are not supported).",
+            multi_valued=True,
+            sub_attributes=(
+                Attribute(
+                    "value", description="The id of the member User.", mutability="immutable"
+                ),
+                Attribute(
+                    "$ref",
+                    "reference",
+                    "The URI of the member User.",
+                    mutability="immutable",
+                    reference_types=("User",),
+                ),
+                Attribute(
+                    "display",
+                    description="The member's displayName or userName.",
+                    mutability="readOnly",
+                ),
+                Attribute(
+                    "type",
+                    description="The member's type: always User.",
+                    mutability="immutable",
+                    canonical_values=("User",),
+                ),
+            ),
+        ),
+    ),
+)
+
 EXTERNAL_ID = Attribute(
     "externalId", description="An identifier set by the provisioning client.", case_exact=True
 )
@@ -368,3 +411,57 @@ def _value(attribute: Attribute, value: Any, path: str) -> Any:
     if not isinstance(value, str):
         raise invalid_value(f"{path} must be a string")
     return value
+
+
+@dataclass(frozen=True)
+class GroupInput:
+    """A validated Group resource: displayName, externalId and member ids (unchecked)."""
+
+    display_name: str
+    external_id: str | None
+    members: list[str]
+
+
+def parse_group(body: Any) -> GroupInput:
+    """Reads a Group resource from a decoded JSON body; raises ScimError if it is invalid.
+
+    `id`, `meta` and `schemas` are ignored, and so is each member's `display` (Okta's
+    wizard-built apps send `display: null`).
+    """
+    if not isinstance(body, dict):
+        raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
+    display_name: Any = None
+    external_id: Any = None
+    members: list[str] = []
+    for key, value in body.items():
+        lower = key.lower()
+        if lower == "displayname":
+            display_name = value
+        elif lower == "externalid":
+            parsed = _value(EXTERNAL_ID, value, "externalId")
+            external_id = None if parsed is _UNASSIGNED else parsed
+        elif lower == "members":
+            members = member_ids(value, "members")
+    if not isinstance(display_name, str) or not display_name.strip():
+        raise invalid_value("displayName is required")
+    return GroupInput(display_name=display_name, external_id=external_id, members=members)
+
+
+def member_ids(value: Any, path: str) -> list[str]:
+    """The ids in a `members` value: a list of {"value": id, ...} (or one such object)."""
+    if value is None:
+        return []
+    items = [value] if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise invalid_value(f"{path} must be an array of objects with a value")
+    ids: list[str] = []
+    for index, item in enumerate(items):
+        member = (
+            next((v for k, v in item.items() if k.lower() == "value"), None)
+            if isinstance(item, dict)
+            else None
+        )
+        if not isinstance(member, str) or not member:
+            raise invalid_value(f"{path}[{index}].value must be a member id")
+        ids.append(member)
+    return ids

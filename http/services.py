@@ -16,7 +16,7 @@ from scimledger.projections.sql import SQL
 @dataclass(frozen=True)
 class Services:
     ledger: Ledger
-    users: Runner  # keeps the SCIM read model caught up
+    scim: Runner  # keeps the SCIM read model caught up
     sql: SQL
 
 

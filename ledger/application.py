@@ -11,10 +11,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, Repository
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoder
 
@@ -22,22 +22,20 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.errors import (
     ConcurrentModification,
+    GroupNameTaken,
+    GroupNotFound,
     InvalidToken,
     LedgerError,
     TokenNotFound,
     UserNameTaken,
     UserNotFound,
 )
+from scimledger.ledger.groups import Group
+from scimledger.ledger.names import NameIndex, NameKind, normalize_name
 from scimledger.ledger.organizations import Organization, normalize_slug
 from scimledger.ledger.tokens import Token, format_token, hash_secret, new_secret, parse_token
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
-from scimledger.ledger.users import (
-    Attributes,
-    User,
-    UserNameIndex,
-    hash_password,
-    normalize_user_name,
-)
+from scimledger.ledger.users import Attributes, User, hash_password
 
 # A write that conflicts with a concurrent write to the same aggregate is retried this
 # many times, re-running the caller's edit on the fresh state each time.
@@ -87,6 +85,38 @@ UserEdit = Callable[[UserState], UserReplacement]
 
 
 @dataclass(frozen=True)
+class NewGroup:
+    display_name: str
+    external_id: str | None = None
+    members: frozenset[UUID] = frozenset()
+
+
+@dataclass(frozen=True)
+class GroupState:
+    """What a group plan function sees: the group without its members (they live in the read
+    model, which the plan function may consult; `version` says which state it must reflect)."""
+
+    id: UUID
+    display_name: str
+    external_id: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class GroupChange:
+    """What a group plan function returns: the new name and externalId, and exactly the
+    users who join and who leave (already checked against the current membership)."""
+
+    display_name: str
+    external_id: str | None
+    add: frozenset[UUID] = frozenset()
+    remove: frozenset[UUID] = frozenset()
+
+
+GroupPlan = Callable[[GroupState], GroupChange]
+
+
+@dataclass(frozen=True)
 class Principal:
     """Who a valid token speaks for."""
 
@@ -106,10 +136,18 @@ class IssuedToken:
 
 class Ledger(Application[UUID]):
     name = "Ledger"
+    # Groups' events carry member ids; a snapshot every few events keeps a big group's load
+    # short. Other aggregates are never snapshotted (see construct_repository).
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Group: 10}
 
     def __init__(self, database: DatabaseURL) -> None:
         self.database = database
         super().__init__(env=database.eventsourcing_env())
+
+    def construct_repository(self) -> Repository[UUID]:
+        # Only groups have snapshots: loading anything else skips the snapshot lookup.
+        self.group_repository = Repository(event_store=self.events, snapshot_store=self.snapshots)
+        return Repository(event_store=self.events)
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()
@@ -138,7 +176,7 @@ class Ledger(Application[UUID]):
             )
             if password_hash is not None:
                 user.set_password_hash(password_hash, context)
-            index = self._claim_user_name(context.org_id, user.user_name, user.id)
+            index = self._claim_name(context.org_id, "userName", user.user_name, user.id)
             try:
                 return self._save(user, user, index)
             except IntegrityError:
@@ -151,9 +189,9 @@ class Ledger(Application[UUID]):
             replacement = edit(UserState(user.id, dict(user.attributes), user.active, user.version))
             changed: list[Aggregate] = [user]
             new_name = str(replacement.attributes["userName"])
-            if normalize_user_name(new_name) != normalize_user_name(user.user_name):
-                changed.append(self._claim_user_name(context.org_id, new_name, user.id))
-                changed.append(self._released_user_name(context.org_id, user.user_name))
+            if normalize_name(new_name) != normalize_name(user.user_name):
+                changed.append(self._claim_name(context.org_id, "userName", new_name, user.id))
+                changed.append(self._release_name(context.org_id, "userName", user.user_name))
             user.replace_attributes(replacement.attributes, context)
             if replacement.active is not None:
                 user.set_active(replacement.active, context)
@@ -169,7 +207,7 @@ class Ledger(Application[UUID]):
         for _ in range(MAX_ATTEMPTS):
             user = self._get_user(context, user_id)
             user.delete(context)
-            index = self._released_user_name(context.org_id, user.user_name)
+            index = self._release_name(context.org_id, "userName", user.user_name)
             try:
                 return self._save(user, user, index)
             except IntegrityError:
@@ -185,22 +223,86 @@ class Ledger(Application[UUID]):
             raise UserNotFound(user_id)
         return user
 
-    def _claim_user_name(self, org_id: UUID, user_name: str, user_id: UUID) -> UserNameIndex:
-        index = self._get(UserNameIndex, UserNameIndex.create_id(org_id, user_name))
-        if index is None:
-            return UserNameIndex(
-                org_id=org_id, user_name=normalize_user_name(user_name), user_id=user_id
+    # Groups
+
+    def create_group(self, context: CommandContext, new: NewGroup) -> Written:
+        """Creates a group; `new.members` must already be known to be users of the org."""
+        for _ in range(MAX_ATTEMPTS):
+            group = Group(
+                org_id=context.org_id,
+                display_name=new.display_name,
+                external_id=new.external_id,
+                context=context,
             )
-        if index.user_id is None:
-            index.claim(user_id)
-        elif index.user_id != user_id:
-            raise UserNameTaken(user_name)
+            group.add_members(list(new.members), context)
+            index = self._claim_name(context.org_id, "displayName", new.display_name, group.id)
+            try:
+                return self._save(group, group, index)
+            except IntegrityError:
+                continue
+        raise ConcurrentModification("displayName index kept changing")
+
+    def update_group(self, context: CommandContext, group_id: UUID, plan: GroupPlan) -> Written:
+        """Applies what `plan` decides for the group's current state; re-plans on conflict."""
+        for _ in range(MAX_ATTEMPTS):
+            group = self._get_group(context, group_id)
+            change = plan(
+                GroupState(group.id, group.display_name, group.external_id, group.version)
+            )
+            changed: list[Aggregate] = [group]
+            if normalize_name(change.display_name) != normalize_name(group.display_name):
+                changed.append(
+                    self._claim_name(context.org_id, "displayName", change.display_name, group.id)
+                )
+                changed.append(
+                    self._release_name(context.org_id, "displayName", group.display_name)
+                )
+            group.rename(change.display_name, context)
+            group.set_external_id(change.external_id, context)
+            group.remove_members(list(change.remove), context)
+            group.add_members(list(change.add), context)
+            try:
+                return self._save(group, *changed)
+            except IntegrityError:
+                continue  # the group changed meanwhile: plan again on its new state
+        raise ConcurrentModification(f"Group {group_id} kept changing; try again")
+
+    def delete_group(self, context: CommandContext, group_id: UUID) -> Written:
+        for _ in range(MAX_ATTEMPTS):
+            group = self._get_group(context, group_id)
+            group.delete(context)
+            index = self._release_name(context.org_id, "displayName", group.display_name)
+            try:
+                return self._save(group, group, index)
+            except IntegrityError:
+                continue
+        raise ConcurrentModification(f"Group {group_id} kept changing; try again")
+
+    def _get_group(self, context: CommandContext, group_id: UUID) -> Group:
+        try:
+            group: Aggregate = self.group_repository.get(group_id)
+        except AggregateNotFoundError:
+            raise GroupNotFound(group_id) from None
+        if not isinstance(group, Group) or group.org_id != context.org_id or group.deleted:
+            raise GroupNotFound(group_id)
+        return group
+
+    # Unique names
+
+    def _claim_name(self, org_id: UUID, kind: NameKind, name: str, owner_id: UUID) -> NameIndex:
+        index = self._get(NameIndex, NameIndex.create_id(org_id, kind, name))
+        if index is None:
+            return NameIndex(org_id=org_id, kind=kind, name=normalize_name(name), owner_id=owner_id)
+        if index.owner_id is None:
+            index.claim(owner_id)
+        elif index.owner_id != owner_id:
+            raise UserNameTaken(name) if kind == "userName" else GroupNameTaken(name)
         return index
 
-    def _released_user_name(self, org_id: UUID, user_name: str) -> UserNameIndex:
-        index = self._get(UserNameIndex, UserNameIndex.create_id(org_id, user_name))
-        if index is None:  # cannot happen for a user created through the ledger
-            raise LedgerError(f"userName index missing for {user_name!r}")
+    def _release_name(self, org_id: UUID, kind: NameKind, name: str) -> NameIndex:
+        index = self._get(NameIndex, NameIndex.create_id(org_id, kind, name))
+        if index is None:  # cannot happen for a resource created through the ledger
+            raise LedgerError(f"{kind} index missing for {name!r}")
         index.release()
         return index
 

@@ -17,6 +17,16 @@ class UserNameTaken(LedgerError):
         super().__init__(f"userName {user_name!r} is already taken in this organization")
 
 
+class GroupNotFound(LedgerError):
+    def __init__(self, group_id: object) -> None:
+        super().__init__(f"Group {group_id} not found")
+
+
+class GroupNameTaken(LedgerError):
+    def __init__(self, display_name: str) -> None:
+        super().__init__(f"displayName {display_name!r} is already taken in this organization")
+
+
 class InvalidOrganization(LedgerError):
     pass
 

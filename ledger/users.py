@@ -1,4 +1,4 @@
-"""The User aggregate and the index that keeps userName unique per organization.
+"""The User aggregate.
 
 A user's SCIM attributes live in `attributes`, keyed by their canonical SCIM names (the
 enterprise extension under its URN). `id`, `meta`, `active`, `password` and `groups` are not
@@ -10,22 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import unicodedata
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
 
-NAMESPACE = UUID("0d7a52e4-5a8b-4f55-a6a4-2f1a8e93c2b1")
-
 Attributes = dict[str, Any]
-
-
-def normalize_user_name(user_name: str) -> str:
-    """The form userNames are compared in: RFC 7643 makes userName case-insensitive."""
-    return unicodedata.normalize("NFC", user_name).casefold()
 
 
 def attribute_changes(before: Attributes, after: Attributes) -> Attributes:
@@ -121,43 +113,6 @@ class User(Aggregate):
     @event(UserDeleted)
     def delete(self, context: CommandContext) -> None:
         self.deleted = True
-
-
-class UserNameIndex(Aggregate):
-    """Claims one normalized userName in one organization for one user.
-
-    Saved atomically with the user's own events, so two concurrent claims of one name
-    conflict in the event store and exactly one wins. Its events are bookkeeping for the
-    write side; the user's events carry the actor and request.
-    """
-
-    class UserNameClaimed(Aggregate.Created):
-        org_id: UUID
-        user_name: str
-        user_id: UUID
-
-    class UserNameReclaimed(Aggregate.Event):
-        user_id: UUID
-
-    class UserNameReleased(Aggregate.Event):
-        pass
-
-    @staticmethod
-    def create_id(org_id: UUID, user_name: str) -> UUID:
-        return uuid5(NAMESPACE, f"{org_id}:{normalize_user_name(user_name)}")
-
-    @event(UserNameClaimed)
-    def __init__(self, org_id: UUID, user_name: str, user_id: UUID) -> None:
-        self.org_id = org_id
-        self.user_id: UUID | None = user_id
-
-    @event(UserNameReclaimed)
-    def claim(self, user_id: UUID) -> None:
-        self.user_id = user_id
-
-    @event(UserNameReleased)
-    def release(self) -> None:
-        self.user_id = None
 
 
 # scrypt parameters: ~16 MiB and tens of milliseconds per hash on this class of machine.

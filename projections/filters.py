@@ -1,12 +1,15 @@
 """SCIM filter expressions (RFC 7644 section 3.4.2.2): parsed into a small tree.
 
 Parsing is pure and knows nothing of storage; each read model compiles the tree to SQL for
-the attributes it indexes. Attribute names and operators are case-insensitive.
+the attributes it indexes. Attribute names and operators are case-insensitive. `matches`
+evaluates a tree in memory against one complex value, for PATCH value-filter paths.
 """
 
 from __future__ import annotations
 
+import operator
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,3 +265,81 @@ def parse_filter(text: str) -> Filter:
     if not text.strip():
         raise FilterError("empty filter")
     return _Parser(text).parse()
+
+
+def matches(
+    node: Filter,
+    item: Mapping[str, Any],
+    case_exact: Callable[[str], bool] = lambda name: False,
+) -> bool:
+    """Whether one complex value, such as an email, satisfies the filter.
+
+    `case_exact` is asked about each attribute path as written in the filter; strings of the
+    others compare case-insensitively, as RFC 7643 section 2.3.1 makes the default. A value of
+    the wrong type for the comparison never matches, and never raises: clients filter on
+    whatever they like, and a PATCH must answer with a SCIM error, not a traceback.
+    """
+    if isinstance(node, And):
+        return matches(node.left, item, case_exact) and matches(node.right, item, case_exact)
+    if isinstance(node, Or):
+        return matches(node.left, item, case_exact) or matches(node.right, item, case_exact)
+    if isinstance(node, Not):
+        return not matches(node.inner, item, case_exact)
+    if isinstance(node, ValuePath):
+        raise FilterError("nested value filters are not supported")
+    actual = _lookup(item, node.path)
+    if node.op == "pr":
+        # RFC 7643 section 2.5: null, an empty string and an empty array all mean unassigned.
+        return actual not in (None, "", [], {})
+    exact = case_exact(str(node.path))
+    # A multi-valued attribute matches if any of its values does (RFC 7644 section 3.4.2.2).
+    values = actual if isinstance(actual, list) else [actual]
+    if node.op == "ne":
+        # The negation of eq, so a missing attribute is "not equal" to anything.
+        return not any(_compare("eq", value, node.value, exact) for value in values)
+    return any(_compare(node.op, value, node.value, exact) for value in values)
+
+
+_ORDERED: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
+_TEXTUAL: dict[str, Callable[[Any, Any], bool]] = {
+    **_ORDERED,
+    "co": operator.contains,
+    "sw": str.startswith,
+    "ew": str.endswith,
+}
+
+
+def _lookup(item: Mapping[str, Any], path: AttrPath) -> Any:
+    """The value at `path`, None if missing; names match case-insensitively (RFC 7643 2.1)."""
+    names = [path.urn] if path.urn else []  # an extension's attributes sit under its URN
+    names.append(path.attribute)
+    if path.sub_attribute:
+        names.append(path.sub_attribute)
+    value: Any = item
+    for name in names:
+        if not isinstance(value, Mapping):
+            return None
+        value = next((v for k, v in value.items() if k.lower() == name.lower()), None)
+    return value
+
+
+def _compare(op: str, actual: Any, expected: Any, exact: bool) -> bool:
+    if actual is None:
+        return False
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        # Booleans have no order (RFC 7644 3.4.2.2), and True must not equal the number 1.
+        return op == "eq" and actual is expected
+    if isinstance(actual, str) and isinstance(expected, str):
+        if not exact:
+            actual, expected = actual.casefold(), expected.casefold()
+        return _TEXTUAL[op](actual, expected)
+    if isinstance(actual, int | float) and isinstance(expected, int | float):
+        compare = _ORDERED.get(op)
+        return compare is not None and compare(actual, expected)
+    return False

@@ -1,33 +1,33 @@
-"""The SCIM read model: one row per live user, kept up to date from the ledger's events.
+"""The SCIM read model: users, groups and memberships, kept up to date from the ledger.
 
 The projection writes rows and its tracking position in one transaction (see
-`projections.runner`). Queries serve the SCIM API; filters compile to SQL here, so rows are
-never loaded to be filtered in Python.
+`projections.runner`). Queries serve the SCIM API; filters compile to SQL, so rows are never
+loaded to be filtered in Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from uuid import UUID
 
 import msgspec
 
-from scimledger.ledger.users import User, apply_changes, normalize_user_name
-from scimledger.projections.filters import (
-    And,
-    AttrPath,
-    Compare,
-    Filter,
-    FilterError,
-    Not,
-    Or,
-    ValuePath,
-)
+from scimledger.ledger.groups import Group
+from scimledger.ledger.names import normalize_name
+from scimledger.ledger.users import User, apply_changes
+from scimledger.projections.filters import Filter
 from scimledger.projections.sql import Cursor, Row
+from scimledger.projections.sql_filters import (
+    Column,
+    Membership,
+    Target,
+    compile_filter,
+    filter_time,
+    scim_datetime,
+)
 
 NAME = "scim_read_model_v1"
 
@@ -47,15 +47,29 @@ DDL = (
     "CREATE INDEX IF NOT EXISTS scim_users_org_name ON scim_users (org_id, user_name_norm)",
     "CREATE INDEX IF NOT EXISTS scim_users_org_seq ON scim_users (org_id, seq)",
     "CREATE INDEX IF NOT EXISTS scim_users_org_external ON scim_users (org_id, external_id)",
+    """CREATE TABLE IF NOT EXISTS scim_groups (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        seq BIGINT NOT NULL,
+        display_name TEXT NOT NULL,
+        display_name_norm TEXT NOT NULL,
+        external_id TEXT,
+        version BIGINT NOT NULL,
+        created TEXT NOT NULL,
+        last_modified TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS scim_groups_org_name ON scim_groups (org_id, display_name_norm)",
+    "CREATE INDEX IF NOT EXISTS scim_groups_org_seq ON scim_groups (org_id, seq)",
+    """CREATE TABLE IF NOT EXISTS scim_group_members (
+        group_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        PRIMARY KEY (group_id, user_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS scim_group_members_user ON scim_group_members (user_id)",
 )
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
-
-
-def scim_datetime(moment: datetime) -> str:
-    """xsd:dateTime in UTC with millisecond precision, as SCIM clients expect."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 @dataclass(frozen=True)
@@ -66,6 +80,24 @@ class UserRow:
     version: int
     created: str
     last_modified: str
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    id: str
+    display_name: str
+    external_id: str | None
+    version: int
+    created: str
+    last_modified: str
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a group, or one group of a user: its id and display name."""
+
+    id: str
+    display: str
 
 
 def _user_row(row: Row) -> UserRow:
@@ -79,36 +111,51 @@ def _user_row(row: Row) -> UserRow:
     )
 
 
-class ScimUsersProjection:
-    """Applies user events to the `scim_users` table."""
+def _group_row(row: Row) -> GroupRow:
+    return GroupRow(
+        id=row["id"],
+        display_name=row["display_name"],
+        external_id=row["external_id"],
+        version=int(row["version"]),
+        created=row["created"],
+        last_modified=row["last_modified"],
+    )
+
+
+Handler = Callable[[Cursor, Any, int], None]
+
+
+class ScimProjection:
+    """Applies user and group events to the SCIM read model's tables."""
 
     name = NAME
     ddl: tuple[str, ...] = DDL
-    topics: tuple[type, ...] = (
-        User.UserCreated,
-        User.ProfileUpdated,
-        User.UserDeactivated,
-        User.UserReactivated,
-        User.PasswordChanged,
-        User.UserDeleted,
-    )
 
     def __init__(self) -> None:
-        self._handlers: dict[type, Callable[[Cursor, Any, int], None]] = {
-            User.UserCreated: self._created,
+        self._handlers: dict[type, Handler] = {
+            User.UserCreated: self._user_created,
             User.ProfileUpdated: self._profile_updated,
             User.UserDeactivated: partial(self._set_active, False),
             User.UserReactivated: partial(self._set_active, True),
-            User.PasswordChanged: self._touched,
-            User.UserDeleted: self._deleted,
+            User.PasswordChanged: self._user_touched,
+            User.UserDeleted: self._user_deleted,
+            Group.GroupCreated: self._group_created,
+            Group.GroupRenamed: self._group_renamed,
+            Group.GroupExternalIdChanged: self._group_external_id_changed,
+            Group.MembersAdded: self._members_added,
+            Group.MembersRemoved: self._members_removed,
+            Group.GroupDeleted: self._group_deleted,
         }
+        self.topics: tuple[type, ...] = tuple(self._handlers)
 
     def apply(self, cursor: Cursor, event: Any, position: int) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(cursor, event, position)
 
-    def _created(self, cursor: Cursor, event: Any, position: int) -> None:
+    # Users
+
+    def _user_created(self, cursor: Cursor, event: Any, position: int) -> None:
         attributes = event.attributes
         stamp = scim_datetime(event.timestamp)
         cursor.execute(
@@ -119,7 +166,7 @@ class ScimUsersProjection:
                 str(event.originator_id),
                 str(event.org_id),
                 position,
-                normalize_user_name(attributes["userName"]),
+                normalize_name(attributes["userName"]),
                 attributes.get("externalId"),
                 bool(event.active),
                 event.originator_version,
@@ -142,7 +189,7 @@ class ScimUsersProjection:
             " version = ?, last_modified = ? WHERE id = ?",
             (
                 _encode(attributes).decode(),
-                normalize_user_name(attributes["userName"]),
+                normalize_name(attributes["userName"]),
                 attributes.get("externalId"),
                 event.originator_version,
                 scim_datetime(event.timestamp),
@@ -161,14 +208,118 @@ class ScimUsersProjection:
             ),
         )
 
-    def _touched(self, cursor: Cursor, event: Any, position: int) -> None:
+    def _user_touched(self, cursor: Cursor, event: Any, position: int) -> None:
         cursor.execute(
             "UPDATE scim_users SET version = ?, last_modified = ? WHERE id = ?",
             (event.originator_version, scim_datetime(event.timestamp), str(event.originator_id)),
         )
 
-    def _deleted(self, cursor: Cursor, event: Any, position: int) -> None:
-        cursor.execute("DELETE FROM scim_users WHERE id = ?", (str(event.originator_id),))
+    def _user_deleted(self, cursor: Cursor, event: Any, position: int) -> None:
+        user_id = str(event.originator_id)
+        cursor.execute("DELETE FROM scim_users WHERE id = ?", (user_id,))
+        # A deleted user leaves every group (a deactivated one stays a member).
+        cursor.execute("DELETE FROM scim_group_members WHERE user_id = ?", (user_id,))
+
+    # Groups
+
+    def _group_created(self, cursor: Cursor, event: Any, position: int) -> None:
+        stamp = scim_datetime(event.timestamp)
+        cursor.execute(
+            "INSERT INTO scim_groups (id, org_id, seq, display_name, display_name_norm,"
+            " external_id, version, created, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                str(event.originator_id),
+                str(event.org_id),
+                position,
+                event.display_name,
+                normalize_name(event.display_name),
+                event.external_id,
+                event.originator_version,
+                stamp,
+                stamp,
+            ),
+        )
+
+    def _group_touched(self, cursor: Cursor, event: Any) -> None:
+        cursor.execute(
+            "UPDATE scim_groups SET version = ?, last_modified = ? WHERE id = ?",
+            (event.originator_version, scim_datetime(event.timestamp), str(event.originator_id)),
+        )
+
+    def _group_renamed(self, cursor: Cursor, event: Any, position: int) -> None:
+        cursor.execute(
+            "UPDATE scim_groups SET display_name = ?, display_name_norm = ? WHERE id = ?",
+            (event.display_name, normalize_name(event.display_name), str(event.originator_id)),
+        )
+        self._group_touched(cursor, event)
+
+    def _group_external_id_changed(self, cursor: Cursor, event: Any, position: int) -> None:
+        cursor.execute(
+            "UPDATE scim_groups SET external_id = ? WHERE id = ?",
+            (event.external_id, str(event.originator_id)),
+        )
+        self._group_touched(cursor, event)
+
+    def _members_added(self, cursor: Cursor, event: Any, position: int) -> None:
+        group_id = str(event.originator_id)
+        # A user deleted before this event was applied is not a member.
+        cursor.executemany(
+            "INSERT INTO scim_group_members (group_id, user_id)"
+            " SELECT ?, id FROM scim_users WHERE id = ? ON CONFLICT DO NOTHING",
+            [(group_id, str(user_id)) for user_id in event.user_ids],
+        )
+        self._group_touched(cursor, event)
+
+    def _members_removed(self, cursor: Cursor, event: Any, position: int) -> None:
+        group_id = str(event.originator_id)
+        cursor.executemany(
+            "DELETE FROM scim_group_members WHERE group_id = ? AND user_id = ?",
+            [(group_id, str(user_id)) for user_id in event.user_ids],
+        )
+        self._group_touched(cursor, event)
+
+    def _group_deleted(self, cursor: Cursor, event: Any, position: int) -> None:
+        group_id = str(event.originator_id)
+        cursor.execute("DELETE FROM scim_groups WHERE id = ?", (group_id,))
+        cursor.execute("DELETE FROM scim_group_members WHERE group_id = ?", (group_id,))
+
+
+# Filter targets
+
+
+def _lower(text: str) -> str:
+    return text.lower()
+
+
+_TIMES = {
+    "meta.created": Column("created", "time", filter_time),
+    "meta.lastmodified": Column("last_modified", "time", filter_time),
+}
+
+USERS = Target(
+    table="scim_users",
+    resource_urn="urn:ietf:params:scim:schemas:core:2.0:User",
+    columns={
+        "username": Column("user_name_norm", "text", normalize_name),
+        "externalid": Column("external_id", "text", nullable=True),
+        "id": Column("id", "text", _lower),
+        "active": Column("active", "bool"),
+        **_TIMES,
+    },
+    multi_valued={},
+)
+
+GROUPS = Target(
+    table="scim_groups",
+    resource_urn="urn:ietf:params:scim:schemas:core:2.0:Group",
+    columns={
+        "displayname": Column("display_name_norm", "text", normalize_name),
+        "externalid": Column("external_id", "text", nullable=True),
+        "id": Column("id", "text", _lower),
+        **_TIMES,
+    },
+    multi_valued={"members": Membership("scim_group_members", "group_id", "user_id")},
+)
 
 
 # Queries
@@ -177,13 +328,48 @@ class ScimUsersProjection:
 @dataclass(frozen=True)
 class Page:
     total: int
-    users: list[UserRow]
+    rows: list[Row]
+
+
+def _page(
+    cursor: Cursor,
+    target: Target,
+    columns: str,
+    *,
+    org_id: UUID,
+    where: Filter | None,
+    start_index: int,
+    count: int,
+) -> Page:
+    """One page of an organization's resources in a stable order (creation order)."""
+    table = target.table
+    condition, params = "", list[Any]()
+    if where is not None:
+        sql, params = compile_filter(where, target, cursor.dialect)
+        condition = f" AND ({sql})"
+    cursor.execute(
+        f"SELECT COUNT(*) AS n FROM {table} WHERE org_id = ?{condition}",  # noqa: S608
+        (str(org_id), *params),
+    )
+    found = cursor.fetchone()
+    total = int(found["n"]) if found is not None else 0
+    if count == 0 or start_index > total:
+        return Page(total=total, rows=[])
+    cursor.execute(
+        f"SELECT {columns} FROM {table}"  # noqa: S608 (table and columns are constants)
+        f" WHERE org_id = ?{condition} ORDER BY seq LIMIT ? OFFSET ?",
+        (str(org_id), *params, count, start_index - 1),
+    )
+    return Page(total=total, rows=cursor.fetchall())
+
+
+_USER_COLUMNS = "id, attributes, active, version, created, last_modified"
+_GROUP_COLUMNS = "id, display_name, external_id, version, created, last_modified"
 
 
 def get_user(cursor: Cursor, org_id: UUID, user_id: str) -> UserRow | None:
     cursor.execute(
-        "SELECT id, attributes, active, version, created, last_modified FROM scim_users"
-        " WHERE id = ? AND org_id = ?",
+        f"SELECT {_USER_COLUMNS} FROM scim_users WHERE id = ? AND org_id = ?",  # noqa: S608
         (user_id, str(org_id)),
     )
     row = cursor.fetchone()
@@ -192,148 +378,115 @@ def get_user(cursor: Cursor, org_id: UUID, user_id: str) -> UserRow | None:
 
 def list_users(
     cursor: Cursor, org_id: UUID, where: Filter | None, start_index: int, count: int
-) -> Page:
-    """One page of an organization's users in a stable order (creation order)."""
-    condition, params = "", list[Any]()
-    if where is not None:
-        sql, params = _compile(where, cursor.dialect)
-        condition = f" AND ({sql})"
-    cursor.execute(
-        f"SELECT COUNT(*) AS n FROM scim_users WHERE org_id = ?{condition}",  # noqa: S608
-        (str(org_id), *params),
+) -> tuple[int, list[UserRow]]:
+    page = _page(
+        cursor,
+        USERS,
+        _USER_COLUMNS,
+        org_id=org_id,
+        where=where,
+        start_index=start_index,
+        count=count,
     )
-    found = cursor.fetchone()
-    total = int(found["n"]) if found is not None else 0
-    if count == 0 or start_index > total:
-        return Page(total=total, users=[])
+    return page.total, [_user_row(row) for row in page.rows]
+
+
+def get_group(cursor: Cursor, org_id: UUID, group_id: str) -> GroupRow | None:
     cursor.execute(
-        "SELECT id, attributes, active, version, created, last_modified FROM scim_users"  # noqa: S608
-        f" WHERE org_id = ?{condition} ORDER BY seq LIMIT ? OFFSET ?",
-        (str(org_id), *params, count, start_index - 1),
+        f"SELECT {_GROUP_COLUMNS} FROM scim_groups WHERE id = ? AND org_id = ?",  # noqa: S608
+        (group_id, str(org_id)),
     )
-    return Page(total=total, users=[_user_row(row) for row in cursor.fetchall()])
+    row = cursor.fetchone()
+    return _group_row(row) if row is not None else None
 
 
-# Filter compilation: attribute -> (column, how values compare).
+def list_groups(
+    cursor: Cursor, org_id: UUID, where: Filter | None, start_index: int, count: int
+) -> tuple[int, list[GroupRow]]:
+    page = _page(
+        cursor,
+        GROUPS,
+        _GROUP_COLUMNS,
+        org_id=org_id,
+        where=where,
+        start_index=start_index,
+        count=count,
+    )
+    return page.total, [_group_row(row) for row in page.rows]
 
 
-@dataclass(frozen=True)
-class _Column:
-    name: str
-    kind: str  # "text_ci" (normalized), "text", "bool", "time"
-    normalize: Callable[[str], str] | None = None
-    nullable: bool = False
+def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
-def _scim_time(value: str) -> str:
-    """A filter's dateTime in the stored form, so times compare as times, not as text."""
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise FilterError(f"{value!r} is not an xsd:dateTime") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return scim_datetime(moment)
-
-
-_COLUMNS: dict[str, _Column] = {
-    "username": _Column("user_name_norm", "text_ci", normalize_user_name),
-    "externalid": _Column("external_id", "text", nullable=True),
-    "id": _Column("id", "text"),
-    "active": _Column("active", "bool"),
-    "meta.created": _Column("created", "time", _scim_time),
-    "meta.lastmodified": _Column("last_modified", "time", _scim_time),
-}
-
-_USER_URN = "urn:ietf:params:scim:schemas:core:2.0:user"
-_SQL_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
-
-
-def _column_for(path: AttrPath) -> _Column:
-    if path.urn is not None and path.urn.lower() != _USER_URN:
-        raise FilterError(f"filtering on {path} is not supported")
-    key = path.attribute.lower() + (f".{path.sub_attribute.lower()}" if path.sub_attribute else "")
-    column = _COLUMNS.get(key)
-    if column is None:
-        supported = ", ".join(
-            sorted({"userName", "externalId", "id", "active", "meta.created", "meta.lastModified"})
+def members_of(cursor: Cursor, group_ids: Sequence[str]) -> dict[str, list[Member]]:
+    """Each group's members in a stable order, with the users' displayName or userName."""
+    members: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
+    for chunk in _chunks(group_ids):
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            "SELECT m.group_id, u.id, u.attributes FROM scim_group_members m"  # noqa: S608
+            f" JOIN scim_users u ON u.id = m.user_id WHERE m.group_id IN ({marks})"
+            " ORDER BY m.group_id, u.seq",
+            tuple(chunk),
         )
-        raise FilterError(
-            f"filtering on {path} is not supported; supported attributes: {supported}"
+        for row in cursor.fetchall():
+            attributes = _decode(row["attributes"])
+            display = attributes.get("displayName") or attributes["userName"]
+            members[row["group_id"]].append(Member(id=row["id"], display=display))
+    return members
+
+
+def groups_of(cursor: Cursor, user_ids: Sequence[str]) -> dict[str, list[Member]]:
+    """Each user's groups (the read-only `groups` attribute), in a stable order."""
+    groups: dict[str, list[Member]] = {user_id: [] for user_id in user_ids}
+    for chunk in _chunks(user_ids):
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            "SELECT m.user_id, g.id, g.display_name FROM scim_group_members m"  # noqa: S608
+            f" JOIN scim_groups g ON g.id = m.group_id WHERE m.user_id IN ({marks})"
+            " ORDER BY m.user_id, g.seq",
+            tuple(chunk),
         )
-    return column
+        for row in cursor.fetchall():
+            groups[row["user_id"]].append(Member(id=row["id"], display=row["display_name"]))
+    return groups
 
 
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def members_among(cursor: Cursor, group_id: str, user_ids: Sequence[str]) -> set[str]:
+    """Which of `user_ids` are members of the group: reads only those rows."""
+    found: set[str] = set()
+    for chunk in _chunks(user_ids):
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            "SELECT user_id FROM scim_group_members"  # noqa: S608
+            f" WHERE group_id = ? AND user_id IN ({marks})",
+            (group_id, *chunk),
+        )
+        found.update(row["user_id"] for row in cursor.fetchall())
+    return found
 
 
-def _compile(node: Filter, dialect: str) -> tuple[str, list[Any]]:
-    if isinstance(node, And | Or):
-        left, lp = _compile(node.left, dialect)
-        right, rp = _compile(node.right, dialect)
-        joiner = "AND" if isinstance(node, And) else "OR"
-        return f"({left}) {joiner} ({right})", [*lp, *rp]
-    if isinstance(node, Not):
-        inner, params = _compile(node.inner, dialect)
-        return f"NOT ({inner})", params
-    if isinstance(node, ValuePath):
-        raise FilterError(f"value filters on {node.path} are not supported")
-    return _compile_compare(node, dialect)
+def all_members(cursor: Cursor, group_id: str) -> set[str]:
+    cursor.execute("SELECT user_id FROM scim_group_members WHERE group_id = ?", (group_id,))
+    return {row["user_id"] for row in cursor.fetchall()}
 
 
-def _compile_compare(node: Compare, dialect: str) -> tuple[str, list[Any]]:
-    """A condition that is never NULL, so `not` and `or` treat an absent value as false."""
-    column = _column_for(node.path)
-    sql, params = _condition(column, node, dialect)
-    if not column.nullable or node.op == "pr" or node.value is None:
-        return sql, params
-    if node.op == "ne":
-        return f"({column.name} IS NULL OR {sql})", params
-    return f"({column.name} IS NOT NULL AND {sql})", params
+def users_among(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> set[str]:
+    """Which of `user_ids` are users of the organization."""
+    found: set[str] = set()
+    for chunk in _chunks(user_ids):
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            f"SELECT id FROM scim_users WHERE org_id = ? AND id IN ({marks})",  # noqa: S608
+            (str(org_id), *chunk),
+        )
+        found.update(row["id"] for row in cursor.fetchall())
+    return found
 
 
-def _condition(column: _Column, node: Compare, dialect: str) -> tuple[str, list[Any]]:
-    col = column.name
-    if node.op == "pr":
-        return f"{col} IS NOT NULL", []
-    value = node.value
-    if value is None:
-        if node.op == "eq":
-            return f"{col} IS NULL", []
-        if node.op == "ne":
-            return f"{col} IS NOT NULL", []
-        raise FilterError(f"operator {node.op} cannot compare with null")
-    if column.kind == "bool":
-        if not isinstance(value, bool) or node.op not in ("eq", "ne"):
-            raise FilterError(f"{node.path} is boolean: use eq or ne with true or false")
-        return f"{col} {_SQL_OPS[node.op]} ?", [value]
-    if not isinstance(value, str):
-        raise FilterError(f"{node.path} is a string: compare it with a quoted value")
-    if column.kind == "time" and node.op in ("co", "sw", "ew"):
-        raise FilterError(f"operator {node.op} does not apply to {node.path}")
-    if column.normalize is not None:
-        value = column.normalize(value)
-    if node.op in ("co", "sw", "ew"):
-        if value == "":
-            return f"{col} IS NOT NULL", []  # every string contains the empty string
-        if dialect == "sqlite":
-            # SQLite's LIKE ignores ASCII case; these keep case-exact columns exact.
-            return {
-                "co": (f"instr({col}, ?) > 0", [value]),
-                "sw": (f"substr({col}, 1, length(?)) = ?", [value, value]),
-                "ew": (
-                    f"(length({col}) >= length(?) AND substr({col}, -length(?)) = ?)",
-                    [value, value, value],
-                ),
-            }[node.op]
-        pattern = _like_escape(value)
-        pattern = {"co": f"%{pattern}%", "sw": f"{pattern}%", "ew": f"%{pattern}"}[node.op]
-        return f"{col} LIKE ? ESCAPE '\\'", [pattern]
-    collate = ' COLLATE "C"' if dialect == "postgresql" and node.op not in ("eq", "ne") else ""
-    return f"{col}{collate} {_SQL_OPS[node.op]} ?", [value]
-
-
-def compile_filter(node: Filter, dialect: str) -> tuple[str, list[Any]]:
-    """Compiles a filter to a SQL condition on `scim_users` (exposed for tests)."""
-    return _compile(node, dialect)
+def group_version(cursor: Cursor, group_id: str) -> int | None:
+    cursor.execute("SELECT version FROM scim_groups WHERE id = ?", (group_id,))
+    row = cursor.fetchone()
+    return int(row["version"]) if row is not None else None

@@ -33,6 +33,12 @@ class Cursor:
         else:
             self._cursor.execute(statement, params)
 
+    def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self.dialect == "postgresql":
+            self._cursor.executemany(_to_psycopg(statement), rows)
+        else:
+            self._cursor.executemany(statement, rows)
+
     def fetchone(self) -> Row | None:
         row: Row | None = self._cursor.fetchone()
         return row

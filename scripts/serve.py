@@ -15,7 +15,7 @@ from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimUsersProjection
+from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 
 
@@ -32,9 +32,9 @@ def _token_command(database_flag: str | None) -> str:
 def serve(database: DatabaseURL, host: str, port: int) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ledger = Ledger(database)
-    users = Runner(ledger, ScimUsersProjection())
-    users.start()
-    app = create_app(Services(ledger=ledger, users=users, sql=SQL(ledger)))
+    read_model = Runner(ledger, ScimProjection())
+    read_model.start()
+    app = create_app(Services(ledger=ledger, scim=read_model, sql=SQL(ledger)))
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     where = (
         f"SQLite file {Path(database.path).resolve()}"
@@ -63,7 +63,7 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
     try:
         uvicorn.Server(config).run()
     finally:
-        users.stop()
+        read_model.stop()
         ledger.close()
     if received:
         logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)

@@ -22,7 +22,7 @@ from scimledger.ledger.application import IssuedToken, Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimUsersProjection
+from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -95,10 +95,10 @@ def ledger(database_url: str) -> Iterator[Ledger]:
 
 @pytest.fixture
 def services(ledger: Ledger) -> Iterator[Services]:
-    runner = Runner(ledger, ScimUsersProjection())
+    runner = Runner(ledger, ScimProjection())
     runner.start()
     try:
-        yield Services(ledger=ledger, users=runner, sql=SQL(ledger))
+        yield Services(ledger=ledger, scim=runner, sql=SQL(ledger))
     finally:
         runner.stop()
 

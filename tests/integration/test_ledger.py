@@ -13,9 +13,10 @@ import pytest
 from scimledger.ledger.application import Ledger, NewUser, UserReplacement, UserState
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import UserNameTaken, UserNotFound
+from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
-from scimledger.ledger.users import User, UserNameIndex
+from scimledger.ledger.users import User
 from tests.conftest import issue
 
 ACTOR = Actor(kind="token", id="t-1", name="Okta", issued_by="operator:admin")
@@ -55,7 +56,7 @@ def test_create_records_user_created_with_actor_request_and_organization(
     before = head(ledger)
     written = ledger.create_user(context, NewUser(attributes=bjensen()))
     events = stored(ledger, before)
-    assert [type(e) for e in events] == [User.UserCreated, UserNameIndex.UserNameClaimed]
+    assert [type(e) for e in events] == [User.UserCreated, NameIndex.NameClaimed]
     created = events[0]
     assert created.originator_id == written.id
     assert created.org_id == context.org_id

@@ -11,7 +11,7 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import scim
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimUsersProjection
+from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
 
@@ -57,7 +57,7 @@ def test_read_model_follows_creates_updates_deactivations_and_deletes(
         lambda s: UserReplacement(attributes={**s.attributes, "title": "CTO"}, active=False),
     )
     last = ledger.delete_user(context, gone.id)
-    services.users.wait_for(last.position)
+    services.scim.wait_for(last.position)
     assert rows(ledger) == [
         {
             "id": str(kept.id),
@@ -78,13 +78,13 @@ def test_a_restarted_runner_resumes_from_its_stored_position(database_url: str) 
     ledger = Ledger(DatabaseURL.parse(database_url))
     try:
         context = acme(ledger)
-        runner = Runner(ledger, ScimUsersProjection())
+        runner = Runner(ledger, ScimProjection())
         runner.start()
         ledger.create_user(context, NewUser(attributes=user(1)))
         runner.catch_up()
         runner.stop()
         ledger.create_user(context, NewUser(attributes=user(2)))
-        restarted = Runner(ledger, ScimUsersProjection())
+        restarted = Runner(ledger, ScimProjection())
         restarted.start()
         restarted.stop()
         assert [r["user_name_norm"] for r in rows(ledger)] == [
@@ -105,7 +105,7 @@ def test_two_runners_on_one_database_apply_each_event_exactly_once(database_url:
     ledgers = [Ledger(DatabaseURL.parse(database_url)) for _ in range(2)]
     try:
         context = acme(ledgers[0])
-        runners = [Runner(ledger, ScimUsersProjection(), batch_size=7) for ledger in ledgers]
+        runners = [Runner(ledger, ScimProjection(), batch_size=7) for ledger in ledgers]
         for runner in runners:
             runner.create_tables()
         for n in range(60):
@@ -130,7 +130,7 @@ def test_two_runners_on_one_database_apply_each_event_exactly_once(database_url:
 def test_wait_for_returns_once_the_write_is_readable(services: Services) -> None:
     context = acme(services.ledger)
     written = services.ledger.create_user(context, NewUser(attributes=user(7)))
-    services.users.wait_for(written.position)
-    assert services.users.position >= (written.position or 0)
+    services.scim.wait_for(written.position)
+    assert services.scim.position >= (written.position or 0)
     with services.sql.transaction(commit=False) as cursor:
         assert scim.get_user(cursor, context.org_id, str(written.id)) is not None

@@ -634,15 +634,6 @@ def test_result_is_validated_like_a_put_body() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "path", ['emails[type eq "work"].value', 'emails[type eq "work"]', "emails[primary eq true]"]
-)
-def test_value_filter_path_is_invalid_path_until_supported(path: str) -> None:
-    error = rejected(BJENSEN, patch_op({"op": "replace", "path": path, "value": "x"}))
-
-    assert (error.status, error.scim_type) == (400, "invalidPath")
-
-
 def test_invalid_operation_later_in_the_list_rejects_the_whole_request() -> None:
     body = patch_op(
         {"op": "replace", "path": "name.givenName", "value": "Babs"},
@@ -673,4 +664,551 @@ def test_unknown_attributes_in_a_value_without_path_are_ignored_like_in_a_put() 
         "name": {"givenName": "Barbara", "familyName": "Jensen"},
         "emails": [{"value": "bjensen@example.com", "type": "work", "primary": True}],
         "displayName": "Babs",
+    }
+
+
+# Value-filter paths (RFC 7644 section 3.5.2): `attr[filter]` and `attr[filter].subAttr`.
+
+TWO_EMAILS: dict[str, Any] = {
+    "userName": "bjensen",
+    "emails": [
+        {"value": "bjensen@example.com", "type": "work", "primary": True},
+        {"value": "babs@jensen.org", "type": "home"},
+    ],
+}
+
+# RFC 7643 section 8.2, with erratum 5990's ISO country code.
+WORK_ADDRESS: dict[str, Any] = {
+    "type": "work",
+    "streetAddress": "100 Universal City Plaza",
+    "locality": "Hollywood",
+    "region": "CA",
+    "postalCode": "91608",
+    "country": "US",
+    "formatted": "100 Universal City Plaza\nHollywood, CA 91608 USA",
+    "primary": True,
+}
+HOME_ADDRESS: dict[str, Any] = {
+    "type": "home",
+    "streetAddress": "456 Hollywood Blvd",
+    "locality": "Hollywood",
+    "region": "CA",
+    "postalCode": "91608",
+    "country": "US",
+    "formatted": "456 Hollywood Blvd\nHollywood, CA 91608 USA",
+}
+
+
+def test_entra_replace_of_the_work_email_value_and_family_name() -> None:
+    # Microsoft's documented request for "Update User [Multi-valued properties]".
+    body = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [
+            {
+                "op": "Replace",
+                "path": 'emails[type eq "work"].value',
+                "value": "updatedEmail@microsoft.com",
+            },
+            {"op": "Replace", "path": "name.familyName", "value": "updatedFamilyName"},
+        ],
+    }
+
+    assert patched(BJENSEN, body).attributes == {
+        "userName": "bjensen",
+        "name": {"givenName": "Barbara", "familyName": "updatedFamilyName"},
+        "emails": [{"value": "updatedEmail@microsoft.com", "type": "work", "primary": True}],
+    }
+
+
+def test_entra_replace_of_a_work_email_the_user_lacks_adds_one() -> None:
+    body = patch_op(
+        {
+            "op": "Replace",
+            "path": 'emails[type eq "work"].value',
+            "value": "updatedEmail@microsoft.com",
+        }
+    )
+
+    assert patched({"userName": "bjensen"}, body).attributes == {
+        "userName": "bjensen",
+        "emails": [{"type": "work", "value": "updatedEmail@microsoft.com"}],
+    }
+
+
+def test_eq_filter_without_a_match_appends_after_the_existing_values() -> None:
+    body = patch_op({"op": "replace", "path": 'emails[type eq "other"].value', "value": "b@x.org"})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "babs@jensen.org", "type": "home"},
+            {"type": "other", "value": "b@x.org"},
+        ],
+    }
+
+
+def test_add_with_an_and_of_eq_filters_without_a_match_adds_the_value_they_describe() -> None:
+    body = patch_op(
+        {
+            "op": "add",
+            "path": 'phoneNumbers[type eq "mobile" and display eq "Cell"].value',
+            "value": "+1 555 0100",
+        }
+    )
+
+    assert patched({"userName": "bjensen"}, body).attributes == {
+        "userName": "bjensen",
+        "phoneNumbers": [{"type": "mobile", "display": "Cell", "value": "+1 555 0100"}],
+    }
+
+
+def test_added_value_names_sub_attributes_as_the_schema_spells_them() -> None:
+    body = patch_op({"op": "add", "path": 'phoneNumbers[TYPE eq "fax"].VALUE', "value": "555"})
+
+    assert patched({"userName": "bjensen"}, body).attributes == {
+        "userName": "bjensen",
+        "phoneNumbers": [{"type": "fax", "value": "555"}],
+    }
+
+
+def test_replace_filtered_sub_attribute_changes_only_the_matching_value() -> None:
+    body = patch_op({"op": "replace", "path": 'emails[type eq "home"].value', "value": "b@x.org"})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "b@x.org", "type": "home"},
+        ],
+    }
+
+
+def test_replace_filtered_sub_attribute_changes_every_matching_value() -> None:
+    document = {
+        "userName": "bjensen",
+        "phoneNumbers": [
+            {"value": "555-0100", "type": "work"},
+            {"value": "555-0101", "type": "home"},
+            {"value": "555-0102", "type": "work"},
+        ],
+    }
+    body = patch_op(
+        {"op": "replace", "path": 'phoneNumbers[type eq "work"].display', "value": "Desk"}
+    )
+
+    assert patched(document, body).attributes == {
+        "userName": "bjensen",
+        "phoneNumbers": [
+            {"value": "555-0100", "type": "work", "display": "Desk"},
+            {"value": "555-0101", "type": "home"},
+            {"value": "555-0102", "type": "work", "display": "Desk"},
+        ],
+    }
+
+
+def test_rfc_replace_of_the_work_address() -> None:
+    # RFC 7644 section 3.5.2.3, replacing all of a complex value selected by a filter.
+    document = {"userName": "bjensen", "addresses": [WORK_ADDRESS, HOME_ADDRESS]}
+    new_work_address = {
+        "type": "work",
+        "streetAddress": "911 Universal City Plaza",
+        "locality": "Hollywood",
+        "region": "CA",
+        "postalCode": "91608",
+        "country": "US",
+        "formatted": "911 Universal City Plaza\nHollywood, CA 91608 US",
+        "primary": True,
+    }
+    body = patch_op(
+        {"op": "replace", "path": 'addresses[type eq "work"]', "value": new_work_address}
+    )
+
+    assert patched(document, body).attributes == {
+        "userName": "bjensen",
+        "addresses": [new_work_address, HOME_ADDRESS],
+    }
+
+
+def test_rfc_replace_of_the_work_street_address() -> None:
+    # RFC 7644 section 3.5.2.3, replacing one sub-attribute of a value selected by a filter.
+    document = {"userName": "bjensen", "addresses": [WORK_ADDRESS, HOME_ADDRESS]}
+    body = patch_op(
+        {
+            "op": "replace",
+            "path": 'addresses[type eq "work"].streetAddress',
+            "value": "1010 Broadway Ave",
+        }
+    )
+
+    assert patched(document, body).attributes == {
+        "userName": "bjensen",
+        "addresses": [{**WORK_ADDRESS, "streetAddress": "1010 Broadway Ave"}, HOME_ADDRESS],
+    }
+
+
+def test_replace_filtered_value_keeps_sub_attributes_the_value_does_not_name() -> None:
+    body = patch_op(
+        {"op": "replace", "path": 'emails[type eq "home"]', "value": {"value": "b@x.org"}}
+    )
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "b@x.org", "type": "home"},
+        ],
+    }
+
+
+def test_replace_filtered_value_spells_sub_attributes_as_the_schema_does() -> None:
+    body = patch_op(
+        {
+            "op": "replace",
+            "path": 'emails[type eq "home"]',
+            "value": {"VALUE": "b@x.org", "Display": "Babs"},
+        }
+    )
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "b@x.org", "type": "home", "display": "Babs"},
+        ],
+    }
+
+
+def test_filtered_sub_attribute_is_spelled_as_the_schema_does() -> None:
+    body = patch_op({"op": "replace", "path": 'emails[type eq "home"].DISPLAY', "value": "Babs"})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "babs@jensen.org", "type": "home", "display": "Babs"},
+        ],
+    }
+
+
+def test_add_filtered_sub_attribute_sets_it_on_the_matching_value() -> None:
+    body = patch_op({"op": "add", "path": 'emails[type eq "work"].display', "value": "Work"})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True, "display": "Work"},
+            {"value": "babs@jensen.org", "type": "home"},
+        ],
+    }
+
+
+def test_add_filtered_value_merges_into_the_matching_value() -> None:
+    body = patch_op(
+        {
+            "op": "add",
+            "path": 'emails[value eq "babs@jensen.org"]',
+            "value": {"display": "Babs", "type": "other"},
+        }
+    )
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "babs@jensen.org", "type": "other", "display": "Babs"},
+        ],
+    }
+
+
+def test_filter_compares_strings_case_insensitively() -> None:
+    body = patch_op({"op": "replace", "path": 'emails[type eq "HOME"].value', "value": "b@x.org"})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "b@x.org", "type": "home"},
+        ],
+    }
+
+
+def test_filter_path_may_name_the_attribute_with_the_core_schema_urn() -> None:
+    path = 'urn:ietf:params:scim:schemas:core:2.0:User:emails[type eq "home"].value'
+    body = patch_op({"op": "replace", "path": path, "value": "b@x.org"})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "b@x.org", "type": "home"},
+        ],
+    }
+
+
+def test_bracket_inside_a_quoted_filter_string_does_not_end_the_filter() -> None:
+    document = {"userName": "bjensen", "emails": [{"value": "a@x.org", "display": 'te"a]m'}]}
+    body = patch_op(
+        {"op": "replace", "path": r'emails[display eq "te\"a]m"].value', "value": "b@x.org"}
+    )
+
+    assert patched(document, body).attributes == {
+        "userName": "bjensen",
+        "emails": [{"value": "b@x.org", "display": 'te"a]m'}],
+    }
+
+
+def test_setting_primary_through_a_filter_demotes_the_other_primary() -> None:
+    body = patch_op({"op": "replace", "path": 'emails[type eq "home"].primary', "value": True})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": False},
+            {"value": "babs@jensen.org", "type": "home", "primary": True},
+        ],
+    }
+
+
+def test_entra_string_true_primary_through_a_filter_demotes_the_other_primary() -> None:
+    body = patch_op({"op": "Replace", "path": 'emails[type eq "home"].primary', "value": "True"})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": False},
+            {"value": "babs@jensen.org", "type": "home", "primary": True},
+        ],
+    }
+
+
+def test_adding_a_primary_value_through_a_filter_demotes_the_other_primary() -> None:
+    body = patch_op(
+        {"op": "add", "path": 'emails[type eq "other" and primary eq true].value', "value": "o@x"}
+    )
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": False},
+            {"value": "babs@jensen.org", "type": "home"},
+            {"type": "other", "primary": True, "value": "o@x"},
+        ],
+    }
+
+
+def test_filter_selecting_two_values_cannot_make_both_primary() -> None:
+    document = {
+        "userName": "bjensen",
+        "emails": [{"value": "a@x.org", "type": "work"}, {"value": "b@x.org", "type": "work"}],
+    }
+    body = patch_op({"op": "replace", "path": 'emails[type eq "work"].primary', "value": True})
+
+    error = rejected(document, body)
+
+    assert (error.status, error.scim_type, error.detail) == (
+        400,
+        "invalidValue",
+        "emails: at most one value may be primary",
+    )
+
+
+def test_rfc_remove_of_work_emails_at_example_com() -> None:
+    # RFC 7644 section 3.5.2.2.
+    document = {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True},
+            {"value": "babs@example.com", "type": "home"},
+            {"value": "barbara@jensen.org", "type": "work"},
+        ],
+    }
+    body = patch_op({"op": "remove", "path": 'emails[type eq "work" and value ew "example.com"]'})
+
+    assert patched(document, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "babs@example.com", "type": "home"},
+            {"value": "barbara@jensen.org", "type": "work"},
+        ],
+    }
+
+
+def test_remove_filtered_of_every_value_removes_the_attribute() -> None:
+    body = patch_op({"op": "remove", "path": 'emails[value co "@"]'})
+
+    assert patched(TWO_EMAILS, body).attributes == {"userName": "bjensen"}
+
+
+def test_remove_filtered_without_a_match_changes_nothing() -> None:
+    body = patch_op({"op": "remove", "path": 'emails[type eq "other"]'})
+
+    assert patched(TWO_EMAILS, body).attributes == TWO_EMAILS
+
+
+def test_remove_filtered_of_an_absent_attribute_changes_nothing() -> None:
+    body = patch_op({"op": "remove", "path": 'phoneNumbers[type eq "work"]'})
+
+    assert patched(TWO_EMAILS, body).attributes == TWO_EMAILS
+
+
+def test_remove_filtered_sub_attribute_leaves_the_value_s_others() -> None:
+    body = patch_op({"op": "remove", "path": 'emails[type eq "work"].primary'})
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work"},
+            {"value": "babs@jensen.org", "type": "home"},
+        ],
+    }
+
+
+@pytest.mark.parametrize("op", ["add", "replace"])
+def test_filtered_value_without_a_match_is_no_target(op: str) -> None:
+    body = patch_op({"op": op, "path": 'emails[type eq "other"]', "value": {"value": "o@x"}})
+
+    error = rejected(TWO_EMAILS, body)
+
+    assert (error.status, error.scim_type, error.detail) == (
+        400,
+        "noTarget",
+        "no value of emails matches the filter",
+    )
+
+
+@pytest.mark.parametrize(
+    "filter_text",
+    [
+        'type ne "work"',
+        'type eq "other" or type eq "fax"',
+        'value co "example.org"',
+        'not (type eq "work" or type eq "home")',
+        "display pr",
+        "type eq null",
+        'type eq "work" and type eq "other"',
+    ],
+)
+@pytest.mark.parametrize("op", ["add", "replace"])
+def test_filtered_sub_attribute_without_a_match_and_not_only_eq_is_no_target(
+    op: str, filter_text: str
+) -> None:
+    document = {"userName": "bjensen", "emails": [{"value": "a@x.org", "type": "work"}]}
+    body = patch_op({"op": op, "path": f"emails[{filter_text}].display", "value": "x"})
+
+    error = rejected(document, body)
+
+    assert (error.status, error.scim_type) == (400, "noTarget")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        'name[givenName eq "Barbara"].familyName',
+        'userName[value eq "bjensen"]',
+        'title[value eq "x"]',
+        'active[value eq "x"]',
+        f'{ENTERPRISE_USER}:manager[value eq "42"].value',
+    ],
+)
+@pytest.mark.parametrize("op", ["add", "replace", "remove"])
+def test_filter_path_on_an_attribute_that_is_not_multi_valued_complex_is_invalid_path(
+    op: str, path: str
+) -> None:
+    error = rejected(BJENSEN, patch_op({"op": op, "path": path, "value": "x"}))
+
+    assert (error.status, error.scim_type) == (400, "invalidPath")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "emails[type eq]",
+        'emails[type eq "work"',
+        'emails[type eq "work"]value',
+        'emails[type eq "work"].',
+        'emails[type eq "work"].nickName',
+        'emails[type eq "work"].value.x',
+        'emails[type eq "work"][type eq "home"]',
+        "emails[]",
+        '[type eq "work"]',
+        'emails.value[type eq "work"]',
+        'emails[nickName eq "x"]',
+        'emails[type.x eq "work"]',
+        'emails[urn:x:type eq "work"]',
+        'emails[value[type eq "work"]]',
+        'favouriteColours[type eq "work"]',
+    ],
+)
+@pytest.mark.parametrize("op", ["add", "replace", "remove"])
+def test_malformed_filter_path_is_invalid_path(op: str, path: str) -> None:
+    error = rejected(TWO_EMAILS, patch_op({"op": op, "path": path, "value": "x"}))
+
+    assert (error.status, error.scim_type) == (400, "invalidPath")
+
+
+@pytest.mark.parametrize("op", ["add", "replace", "remove"])
+def test_filter_path_on_groups_is_a_mutability_error(op: str) -> None:
+    error = rejected(BJENSEN, patch_op({"op": op, "path": 'groups[value eq "x"]', "value": "x"}))
+
+    assert (error.status, error.scim_type) == (400, "mutability")
+
+
+@pytest.mark.parametrize("value", ["b@x.org", ["b@x.org"], None])
+def test_filtered_value_that_is_not_an_object_is_invalid_value(value: Any) -> None:
+    body = patch_op({"op": "replace", "path": 'emails[type eq "home"]', "value": value})
+
+    error = rejected(TWO_EMAILS, body)
+
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+
+
+def test_filtered_sub_attribute_value_is_validated_like_a_put_body() -> None:
+    body = patch_op({"op": "replace", "path": 'emails[type eq "home"].value', "value": 42})
+
+    error = rejected(TWO_EMAILS, body)
+
+    assert (error.status, error.scim_type, error.detail) == (
+        400,
+        "invalidValue",
+        "emails[1].value must be a string",
+    )
+
+
+def test_filter_operation_without_a_target_rejects_the_whole_request() -> None:
+    body = patch_op(
+        {"op": "replace", "path": 'emails[type eq "home"].value', "value": "b@x.org"},
+        {"op": "remove", "path": 'emails[type eq "work"]'},
+        {"op": "replace", "path": 'emails[type ne "home"]', "value": {"display": "x"}},
+    )
+
+    error = rejected(TWO_EMAILS, body)
+
+    assert (error.status, error.scim_type) == (400, "noTarget")
+
+
+def test_filter_operations_apply_in_order() -> None:
+    body = patch_op(
+        {"op": "replace", "path": 'emails[type eq "home"].type', "value": "work"},
+        {"op": "replace", "path": 'emails[type eq "work"].display', "value": "Work"},
+    )
+
+    assert patched(TWO_EMAILS, body).attributes == {
+        "userName": "bjensen",
+        "emails": [
+            {"value": "bjensen@example.com", "type": "work", "primary": True, "display": "Work"},
+            {"value": "babs@jensen.org", "type": "work", "display": "Work"},
+        ],
+    }
+
+
+def test_filter_applies_to_an_object_set_earlier_in_the_same_request() -> None:
+    body = patch_op(
+        {"op": "replace", "path": "emails", "value": {"value": "a@x.org", "type": "work"}},
+        {"op": "replace", "path": 'emails[type eq "work"].display', "value": "Work"},
+    )
+
+    assert patched({"userName": "bjensen"}, body).attributes == {
+        "userName": "bjensen",
+        "emails": [{"value": "a@x.org", "type": "work", "display": "Work"}],
     }

@@ -1,0 +1,146 @@
+"""SCIM PATCH of a Group, planned without its member list.
+
+A group may have 50,000 members, so a PATCH is not applied to a document holding them all.
+It is reduced to what it does: the new displayName and externalId, and either the members to
+add and remove or the complete new member set. Okta's and Entra ID's shapes are all covered:
+rename by `replace` without path (with the read-only `id` in the value), add or replace a
+member list, remove by `members[value eq "..."]`, and Entra's `remove` of `members` with a
+value list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from scimledger.http.errors import ScimError, invalid_value
+from scimledger.http.patch import _field, _operations, invalid_path
+from scimledger.http.schemas import EXTERNAL_ID, _value, member_ids
+from scimledger.projections.filters import Compare, Filter, FilterError, Or, parse_filter
+
+_SERVER_OWNED = frozenset({"id", "meta", "schemas"})
+
+
+class Keep:
+    """Marks an attribute the PATCH leaves as it is."""
+
+
+KEEP = Keep()
+
+
+@dataclass
+class GroupPatch:
+    display_name: str | Keep = KEEP
+    external_id: str | Keep | None = KEEP
+    replace_members: set[str] | None = None  # the complete new member set, if replaced
+    add: set[str] = field(default_factory=set)
+    remove: set[str] = field(default_factory=set)
+
+    def add_members(self, ids: list[str]) -> None:
+        if self.replace_members is not None:
+            self.replace_members.update(ids)
+        else:
+            self.add.update(ids)
+            self.remove.difference_update(ids)
+
+    def remove_members(self, ids: list[str]) -> None:
+        if self.replace_members is not None:
+            self.replace_members.difference_update(ids)
+        else:
+            self.remove.update(ids)
+            self.add.difference_update(ids)
+
+    def set_members(self, ids: list[str]) -> None:
+        self.replace_members = set(ids)
+        self.add.clear()
+        self.remove.clear()
+
+
+def plan_group_patch(body: Any) -> GroupPatch:
+    """What a PatchOp body does to a group; raises ScimError if any operation is invalid."""
+    plan = GroupPatch()
+    for index, operation in enumerate(_operations(body)):
+        op = _field(operation, "op")
+        if not isinstance(op, str) or op.lower() not in ("add", "replace", "remove"):
+            raise ScimError(
+                400, f"Operations[{index}].op must be add, replace or remove", "invalidSyntax"
+            )
+        op = op.lower()
+        path = _field(operation, "path")
+        has_value = "value" in {k.lower() for k in operation}
+        value = _field(operation, "value")
+        if path is not None and not isinstance(path, str):
+            raise invalid_path(f"Operations[{index}].path must be a string")
+        if not path:
+            if op == "remove":
+                raise ScimError(400, f"Operations[{index}]: remove needs a path", "noTarget")
+            if not isinstance(value, dict):
+                raise invalid_value(f"Operations[{index}]: {op} without a path needs an object")
+            for key, item in value.items():
+                if key.lower() not in _SERVER_OWNED:  # Okta sends the read-only id along
+                    _apply(plan, op, key, item, has_value=True)
+            continue
+        if op != "remove" and not has_value:
+            raise invalid_value(f"Operations[{index}]: {op} needs a value")
+        _apply(plan, op, path, value, has_value=has_value)
+    return plan
+
+
+def _apply(plan: GroupPatch, op: str, path: str, value: Any, *, has_value: bool) -> None:
+    lower = path.lower()
+    if lower.startswith("urn:ietf:params:scim:schemas:core:2.0:group:"):
+        lower = lower.rsplit(":", 1)[1]
+    if lower == "displayname":
+        if op == "remove":
+            raise invalid_value("displayName is required and cannot be removed")
+        if not isinstance(value, str) or not value.strip():
+            raise invalid_value("displayName must be a non-empty string")
+        plan.display_name = value
+    elif lower == "externalid":
+        if op == "remove":
+            plan.external_id = None
+        else:
+            parsed = _value(EXTERNAL_ID, value, "externalId")
+            plan.external_id = parsed if isinstance(parsed, str) else None
+    elif lower == "members":
+        if op == "add":
+            plan.add_members(member_ids(value, "members"))
+        elif op == "replace":
+            plan.set_members(member_ids(value, "members"))
+        elif has_value and value is not None:
+            plan.remove_members(member_ids(value, "members"))  # Entra ID's shape
+        else:
+            plan.set_members([])
+    elif lower.startswith("members["):
+        if op != "remove":
+            raise invalid_path(f"{op} with a members filter is not supported: use remove")
+        plan.remove_members(_filtered_ids(path))
+    elif lower in _SERVER_OWNED:
+        raise ScimError(400, f"{path} is read-only", "mutability")
+    else:
+        raise invalid_path(f"unknown attribute {path!r}")
+
+
+def _filtered_ids(path: str) -> list[str]:
+    """The ids a `members[value eq "a" or value eq "b"]` path names."""
+    if not path.endswith("]"):
+        raise invalid_path(f"unsupported members path {path!r}")
+    try:
+        node = parse_filter(path[path.index("[") + 1 : -1])
+    except FilterError as exc:
+        raise invalid_path(f"invalid members filter in {path!r}: {exc}") from exc
+    return _ids(node, path)
+
+
+def _ids(node: Filter, path: str) -> list[str]:
+    if isinstance(node, Or):
+        return [*_ids(node.left, path), *_ids(node.right, path)]
+    if (
+        isinstance(node, Compare)
+        and node.op == "eq"
+        and node.path.attribute.lower() == "value"
+        and node.path.sub_attribute is None
+        and isinstance(node.value, str)
+    ):
+        return [node.value]
+    raise invalid_path(f'members filters must be value eq "id" (joined by or): {path!r}')
