@@ -9,10 +9,16 @@ from litestar.params import FromPath
 
 from scimledger.http.errors import ScimError
 from scimledger.http.inputs import MAX_COUNT, base_url
-from scimledger.http.responses import CORE_USER, ENTERPRISE_USER, list_response, scim_response
-from scimledger.http.schemas import ENTERPRISE, USER
+from scimledger.http.responses import (
+    CORE_GROUP,
+    CORE_USER,
+    ENTERPRISE_USER,
+    list_response,
+    scim_response,
+)
+from scimledger.http.schemas import ENTERPRISE, GROUP, USER
 
-_SCHEMAS = {schema.id: schema for schema in (USER, ENTERPRISE)}
+_SCHEMAS = {schema.id: schema for schema in (USER, GROUP, ENTERPRISE)}
 
 
 def service_provider_config(base: str) -> dict[str, Any]:
@@ -24,7 +30,7 @@ def service_provider_config(base: str) -> dict[str, Any]:
         "filter": {"supported": True, "maxResults": MAX_COUNT},
         "changePassword": {"supported": True},
         "sort": {"supported": False},
-        "etag": {"supported": False},
+        "etag": {"supported": True},
         "authenticationSchemes": [
             {
                 "type": "oauthbearertoken",
@@ -41,17 +47,23 @@ def service_provider_config(base: str) -> dict[str, Any]:
     }
 
 
-def user_resource_type(base: str) -> dict[str, Any]:
-    return {
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
-        "id": "User",
-        "name": "User",
-        "endpoint": "/Users",
-        "description": "User Account",
-        "schema": CORE_USER,
-        "schemaExtensions": [{"schema": ENTERPRISE_USER, "required": False}],
-        "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/User"},
-    }
+def resource_types(base: str) -> dict[str, dict[str, Any]]:
+    def described(name: str, endpoint: str, schema: str, description: str) -> dict[str, Any]:
+        return {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+            "id": name,
+            "name": name,
+            "endpoint": endpoint,
+            "description": description,
+            "schema": schema,
+            "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/{name}"},
+        }
+
+    user = described("User", "/Users", CORE_USER, "User Account")
+    user["schemaExtensions"] = [{"schema": ENTERPRISE_USER, "required": False}]
+    group = described("Group", "/Groups", CORE_GROUP, "Group")
+    group["schemaExtensions"] = []
+    return {"User": user, "Group": group}
 
 
 @get("/ServiceProviderConfig")
@@ -61,16 +73,18 @@ async def get_service_provider_config(request: Request[Any, Any, Any]) -> Respon
 
 @get("/ResourceTypes")
 async def list_resource_types(request: Request[Any, Any, Any]) -> Response[bytes]:
-    return scim_response(list_response([user_resource_type(base_url(request))], 1, 1))
+    types = list(resource_types(base_url(request)).values())
+    return scim_response(list_response(types, len(types), 1))
 
 
 @get("/ResourceTypes/{name:str}")
 async def get_resource_type(
     request: Request[Any, Any, Any], name: FromPath[str]
 ) -> Response[bytes]:
-    if name != "User":
+    described = resource_types(base_url(request)).get(name)
+    if described is None:
         raise ScimError(404, f"Resource type {name} not found")
-    return scim_response(user_resource_type(base_url(request)))
+    return scim_response(described)
 
 
 @get("/Schemas")

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
-from scimledger.http.patch import _field, _operations, invalid_path
-from scimledger.http.schemas import EXTERNAL_ID, _value, member_ids
+from scimledger.http.patch import invalid_path, parse_operations
+from scimledger.http.schemas import EXTERNAL_ID, check_value, member_ids
 from scimledger.projections.filters import Compare, Filter, FilterError, Or, parse_filter
 
 _SERVER_OWNED = frozenset({"id", "meta", "schemas"})
@@ -59,34 +59,19 @@ class GroupPatch:
 def plan_group_patch(body: Any) -> GroupPatch:
     """What a PatchOp body does to a group; raises ScimError if any operation is invalid."""
     plan = GroupPatch()
-    for index, operation in enumerate(_operations(body)):
-        op = _field(operation, "op")
-        if not isinstance(op, str) or op.lower() not in ("add", "replace", "remove"):
-            raise ScimError(
-                400, f"Operations[{index}].op must be add, replace or remove", "invalidSyntax"
-            )
-        op = op.lower()
-        path = _field(operation, "path")
-        has_value = "value" in {k.lower() for k in operation}
-        value = _field(operation, "value")
-        if path is not None and not isinstance(path, str):
-            raise invalid_path(f"Operations[{index}].path must be a string")
-        if not path:
-            if op == "remove":
-                raise ScimError(400, f"Operations[{index}]: remove needs a path", "noTarget")
-            if not isinstance(value, dict):
-                raise invalid_value(f"Operations[{index}]: {op} without a path needs an object")
-            for key, item in value.items():
+    for operation in parse_operations(body):
+        if operation.op == "remove":
+            _apply(plan, "remove", operation.required_path(), operation.value, operation.has_value)
+        elif operation.path:
+            _apply(plan, operation.op, operation.path, operation.value, has_value=True)
+        else:
+            for key, item in operation.object_value().items():
                 if key.lower() not in _SERVER_OWNED:  # Okta sends the read-only id along
-                    _apply(plan, op, key, item, has_value=True)
-            continue
-        if op != "remove" and not has_value:
-            raise invalid_value(f"Operations[{index}]: {op} needs a value")
-        _apply(plan, op, path, value, has_value=has_value)
+                    _apply(plan, operation.op, key, item, has_value=True)
     return plan
 
 
-def _apply(plan: GroupPatch, op: str, path: str, value: Any, *, has_value: bool) -> None:
+def _apply(plan: GroupPatch, op: str, path: str, value: Any, has_value: bool) -> None:
     lower = path.lower()
     if lower.startswith("urn:ietf:params:scim:schemas:core:2.0:group:"):
         lower = lower.rsplit(":", 1)[1]
@@ -100,7 +85,7 @@ def _apply(plan: GroupPatch, op: str, path: str, value: Any, *, has_value: bool)
         if op == "remove":
             plan.external_id = None
         else:
-            parsed = _value(EXTERNAL_ID, value, "externalId")
+            parsed = check_value(EXTERNAL_ID, value, "externalId")
             plan.external_id = parsed if isinstance(parsed, str) else None
     elif lower == "members":
         if op == "add":

@@ -13,8 +13,9 @@ from uuid import UUID
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 
-from scimledger.http.attributes import Selection, selection
+from scimledger.http.attributes import Selection, requested
 from scimledger.http.errors import invalid_value
+from scimledger.http.etags import check_if_match, not_modified
 from scimledger.http.group_patch import GroupPatch, Keep, plan_group_patch
 from scimledger.http.inputs import (
     base_url,
@@ -24,7 +25,13 @@ from scimledger.http.inputs import (
     query_param,
     resource_id,
 )
-from scimledger.http.responses import CORE_GROUP, list_response, scim_response
+from scimledger.http.responses import (
+    CORE_GROUP,
+    list_response,
+    not_modified_response,
+    resource_response,
+    scim_response,
+)
 from scimledger.http.schemas import parse_group
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.application import (
@@ -70,10 +77,6 @@ def render_group(
     return resource
 
 
-def _selection(request: Request[Any, Any, Any]) -> Selection:
-    return selection(query_param(request, "attributes"), query_param(request, "excludedAttributes"))
-
-
 def _render(
     cursor: Cursor, rows: list[scim.GroupRow], base: str, chosen: Selection
 ) -> list[dict[str, Any]]:
@@ -84,25 +87,21 @@ def _render(
 
 def _read(
     services: Services, context: CommandContext, group_id: str, request: Request[Any, Any, Any]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
+    """The group as the read model has it, with its version."""
     with services.sql.transaction(commit=False) as cursor:
         row = scim.get_group(cursor, context.org_id, group_id)
         if row is None:
             raise GroupNotFound(group_id)
-        [resource] = _render(cursor, [row], base_url(request), _selection(request))
-    return resource
+        [resource] = _render(cursor, [row], base_url(request), requested(request))
+    return resource, row.version
 
 
 def _read_back(
     services: Services, context: CommandContext, written: Written, request: Request[Any, Any, Any]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
     services.scim.wait_for(written.position)
     return _read(services, context, str(written.id), request)
-
-
-def _etag(resource: dict[str, Any]) -> dict[str, str]:
-    meta = resource.get("meta")
-    return {"ETag": meta["version"]} if isinstance(meta, dict) and "version" in meta else {}
 
 
 def _group_id(text: str) -> UUID:
@@ -132,10 +131,13 @@ def _normalized(ids: set[str]) -> list[str]:
     return [str(u) for u in parse_ids(sorted(ids))[0]]
 
 
-def _plan(services: Services, context: CommandContext, change: GroupPatch) -> GroupPlan:
+def _plan(
+    services: Services, context: CommandContext, change: GroupPatch, if_match: str | None
+) -> GroupPlan:
     """The ledger's plan function for a group change, checked against the read model."""
 
     def plan(state: GroupState) -> GroupChange:
+        check_if_match(if_match, state.version)
         services.scim.catch_up()  # the read model now reflects the group at state.version
         group_id = str(state.id)
         with services.sql.transaction(commit=False) as cursor:
@@ -176,7 +178,7 @@ def list_groups(
     where = parse_filter(text) if text is not None else None
     with services.sql.transaction(commit=False) as cursor:
         total, rows = scim.list_groups(cursor, context.org_id, where, start_index, count)
-        resources = _render(cursor, rows, base_url(request), _selection(request))
+        resources = _render(cursor, rows, base_url(request), requested(request))
     return scim_response(list_response(resources, total, start_index))
 
 
@@ -187,8 +189,10 @@ def get_group(
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes]:
-    resource = _read(services, context, str(_group_id(group_id)), request)
-    return scim_response(resource, headers=_etag(resource))
+    resource, version = _read(services, context, str(_group_id(group_id)), request)
+    if not_modified(request.headers.get("if-none-match"), version):
+        return not_modified_response(version)
+    return resource_response(resource, version)
 
 
 @post("/Groups", sync_to_thread=True)
@@ -204,9 +208,9 @@ def create_group(
     written = services.ledger.create_group(
         context, NewGroup(given.display_name, given.external_id, members)
     )
-    resource = _read_back(services, context, written, request)
+    resource, version = _read_back(services, context, written, request)
     location = f"{base_url(request)}/Groups/{written.id}"
-    return scim_response(resource, status=201, headers={"Location": location, **_etag(resource)})
+    return resource_response(resource, version, status=201, location=location)
 
 
 @put("/Groups/{group_id:str}", sync_to_thread=True)
@@ -221,9 +225,11 @@ def replace_group(
     given = parse_group(decode_body(body))
     change = GroupPatch(display_name=given.display_name, external_id=given.external_id)
     change.set_members(given.members)
-    written = services.ledger.update_group(context, gid, _plan(services, context, change))
-    resource = _read_back(services, context, written, request)
-    return scim_response(resource, headers=_etag(resource))
+    written = services.ledger.update_group(
+        context, gid, _plan(services, context, change, request.headers.get("if-match"))
+    )
+    resource, version = _read_back(services, context, written, request)
+    return resource_response(resource, version)
 
 
 @patch("/Groups/{group_id:str}", sync_to_thread=True)
@@ -236,18 +242,24 @@ def patch_group(
 ) -> Response[bytes]:
     gid = _group_id(group_id)
     change = plan_group_patch(decode_body(body))
-    written = services.ledger.update_group(context, gid, _plan(services, context, change))
-    resource = _read_back(services, context, written, request)
-    return scim_response(resource, headers=_etag(resource))
+    written = services.ledger.update_group(
+        context, gid, _plan(services, context, change, request.headers.get("if-match"))
+    )
+    resource, version = _read_back(services, context, written, request)
+    return resource_response(resource, version)
 
 
 @delete("/Groups/{group_id:str}", sync_to_thread=True, status_code=204)
 def delete_group(
+    request: Request[Any, Any, Any],
     group_id: FromPath[str],
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> None:
-    written = services.ledger.delete_group(context, _group_id(group_id))
+    if_match = request.headers.get("if-match")
+    written = services.ledger.delete_group(
+        context, _group_id(group_id), check=lambda version: check_if_match(if_match, version)
+    )
     services.scim.wait_for(written.position)
 
 

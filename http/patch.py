@@ -1,373 +1,83 @@
-"""SCIM PATCH (RFC 7644 section 3.5.2) applied to a User document: a pure function.
+"""SCIM PATCH requests (RFC 7644 section 3.5.2): the PatchOp body and its operations.
 
-The document is the user's canonical attributes plus `active`. Operations apply in order to
-a copy; the result is validated like a PUT body, so a PATCH can never store what a PUT could
-not. Any invalid operation rejects the whole request. Paths may select values of a
-multi-valued complex attribute with a value filter: `emails[type eq "work"].value`.
+What an operation does depends on the resource: see `user_patch` and `group_patch`.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
-from scimledger.http.responses import ENTERPRISE_USER, PATCH_OP
-from scimledger.http.schemas import ENTERPRISE, EXTERNAL_ID, USER, Attribute, UserInput, parse_user
-from scimledger.projections.filters import (
-    And,
-    Compare,
-    Filter,
-    FilterError,
-    Not,
-    Or,
-    ValuePath,
-    matches,
-    parse_attr_path,
-    parse_filter,
-)
+from scimledger.http.responses import PATCH_OP
 
 MAX_OPERATIONS = 1000
-_SERVER_OWNED = frozenset({"id", "meta", "groups", "schemas"})
 
 
 def invalid_path(detail: str) -> ScimError:
     return ScimError(400, detail, "invalidPath")
 
 
-def apply_user_patch(document: dict[str, Any], body: Any) -> UserInput:
-    """The user after the PatchOp `body`; raises ScimError, changing nothing, if invalid."""
-    operations = _operations(body)
-    doc = copy.deepcopy(document)
-    for index, operation in enumerate(operations):
-        _apply(doc, operation, index)
-    return parse_user(doc)
+@dataclass(frozen=True)
+class Operation:
+    index: int
+    op: str  # add, replace or remove: lower-cased (Microsoft Entra ID sends "Replace")
+    path: str | None
+    value: Any
+    has_value: bool
 
+    def required_path(self) -> str:
+        """The path of a remove, which cannot go without one."""
+        if not self.path:
+            raise ScimError(400, f"Operations[{self.index}]: remove needs a path", "noTarget")
+        return self.path
 
-def _operations(body: Any) -> list[dict[str, Any]]:
-    if not isinstance(body, dict):
-        raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
-    schemas = body.get("schemas")
-    if not isinstance(schemas, list) or PATCH_OP not in schemas:
-        raise ScimError(400, f"A PATCH body must list the schema {PATCH_OP}", "invalidSyntax")
-    operations = next((v for k, v in body.items() if k.lower() == "operations"), None)
-    if not isinstance(operations, list) or not operations:
-        raise ScimError(400, "Operations must be a non-empty array", "invalidSyntax")
-    if len(operations) > MAX_OPERATIONS:
-        raise ScimError(400, f"At most {MAX_OPERATIONS} operations per request", "invalidSyntax")
-    for operation in operations:
-        if not isinstance(operation, dict):
-            raise ScimError(400, "Each operation must be an object", "invalidSyntax")
-    return operations
+    def object_value(self) -> dict[str, Any]:
+        """The value of an add or replace without a path: an object of attributes."""
+        if not isinstance(self.value, dict):
+            raise invalid_value(
+                f"Operations[{self.index}]: {self.op} without a path needs an object value"
+            )
+        return self.value
 
 
 def _field(operation: dict[str, Any], name: str) -> Any:
     return next((v for k, v in operation.items() if k.lower() == name), None)
 
 
-def _apply(doc: dict[str, Any], operation: dict[str, Any], index: int) -> None:
+def parse_operations(body: Any) -> list[Operation]:
+    """The operations of a PatchOp body; raises ScimError if the body is not one."""
+    if not isinstance(body, dict):
+        raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
+    schemas = body.get("schemas")
+    if not isinstance(schemas, list) or PATCH_OP not in schemas:
+        raise ScimError(400, f"A PATCH body must list the schema {PATCH_OP}", "invalidSyntax")
+    operations = _field(body, "operations")
+    if not isinstance(operations, list) or not operations:
+        raise ScimError(400, "Operations must be a non-empty array", "invalidSyntax")
+    if len(operations) > MAX_OPERATIONS:
+        raise ScimError(400, f"At most {MAX_OPERATIONS} operations per request", "invalidSyntax")
+    return [_operation(index, operation) for index, operation in enumerate(operations)]
+
+
+def _operation(index: int, operation: Any) -> Operation:
+    if not isinstance(operation, dict):
+        raise ScimError(400, "Each operation must be an object", "invalidSyntax")
     op = _field(operation, "op")
     if not isinstance(op, str) or op.lower() not in ("add", "replace", "remove"):
         raise ScimError(
             400, f"Operations[{index}].op must be add, replace or remove", "invalidSyntax"
         )
-    op = op.lower()  # Microsoft Entra ID capitalises op names ("Replace").
     path = _field(operation, "path")
-    value = _field(operation, "value")
     if path is not None and not isinstance(path, str):
         raise invalid_path(f"Operations[{index}].path must be a string")
-    if op == "remove":
-        if not path:
-            raise ScimError(400, f"Operations[{index}]: remove needs a path", "noTarget")
-        _remove(doc, path)
-        return
-    if "value" not in {k.lower() for k in operation}:
-        raise invalid_value(f"Operations[{index}]: {op} needs a value")
-    if path:
-        _set(doc, path, value, op)
-        return
-    if not isinstance(value, dict):
-        raise invalid_value(f"Operations[{index}]: {op} without a path needs an object value")
-    for key, item in value.items():
-        if key.lower() in _SERVER_OWNED:
-            continue  # Okta echoes read-only attributes such as id; they change nothing.
-        if key.lower() == ENTERPRISE_USER.lower() and isinstance(item, dict):
-            for sub_key, sub_item in item.items():
-                _set_known(doc, f"{ENTERPRISE_USER}:{sub_key}", sub_item, op)
-        else:
-            _set_known(doc, key, item, op)
-
-
-def _set_known(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
-    """Like `_set`, but an unknown attribute is ignored, as in a POST or PUT body."""
-    try:
-        _resolve(path)
-    except ScimError as exc:
-        if exc.scim_type == "invalidPath":
-            return
-        raise
-    _set(doc, path, value, op)
-
-
-def _resolve(path: str) -> tuple[list[str], Attribute]:
-    """The document keys a path leads to, and the attribute it names."""
-    try:
-        parsed = parse_attr_path(path)
-    except FilterError as exc:
-        raise invalid_path(f"invalid path {path!r}") from exc
-    if parsed.urn is None or parsed.urn.lower() == USER.id.lower():
-        if parsed.attribute.lower() in _SERVER_OWNED:
-            raise ScimError(400, f"{parsed.attribute} is read-only", "mutability")
-        if parsed.attribute.lower() == "externalid":
-            attribute, keys = EXTERNAL_ID, [EXTERNAL_ID.name]
-        else:
-            found = USER.attribute(parsed.attribute)
-            if found is None:
-                raise invalid_path(f"unknown attribute {parsed.attribute!r}")
-            attribute, keys = found, [found.name]
-    elif parsed.urn.lower() == ENTERPRISE_USER.lower():
-        found = ENTERPRISE.attribute(parsed.attribute)
-        if found is None:
-            raise invalid_path(f"unknown attribute {path!r}")
-        attribute, keys = found, [ENTERPRISE_USER, found.name]
-    else:
-        raise invalid_path(f"unknown schema in path {path!r}")
-    if parsed.sub_attribute is not None:
-        sub = attribute.sub(parsed.sub_attribute)
-        if sub is None or attribute.multi_valued:
-            raise invalid_path(f"unknown sub-attribute in path {path!r}")
-        attribute = sub
-        keys.append(sub.name)
-    if attribute.mutability == "readOnly":
-        raise ScimError(400, f"{path} is read-only", "mutability")
-    return keys, attribute
-
-
-def _canonical(attribute: Attribute, value: Any) -> Any:
-    """The value with its sub-attribute names spelled canonically, so it merges by key."""
-    if attribute.type != "complex":
-        return value
-    if attribute.multi_valued and isinstance(value, list):
-        single = Attribute(**{**attribute.__dict__, "multi_valued": False})
-        return [_canonical(single, item) for item in value]
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            sub = attribute.sub(key)
-            out[sub.name if sub is not None else key] = item
-        return out
-    return value
-
-
-def _parent(doc: dict[str, Any], keys: list[str]) -> dict[str, Any]:
-    """The object holding the attribute at `keys`, created if missing."""
-    parent = doc
-    for key in keys[:-1]:
-        child = parent.get(key)
-        if not isinstance(child, dict):
-            child = {}
-            parent[key] = child
-        parent = child
-    return parent
-
-
-def _is_primary(item: Any) -> bool:
-    # Microsoft Entra ID sends booleans as strings; parse_user reads "True" as true too.
-    primary = item.get("primary") if isinstance(item, dict) else None
-    return primary is True or (isinstance(primary, str) and primary.lower() == "true")
-
-
-def _demoted(item: Any) -> Any:
-    """The value made non-primary: RFC 7644 3.5.2 lets only one value be primary."""
-    return {**item, "primary": False} if isinstance(item, dict) and "primary" in item else item
-
-
-def _set(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
-    if "[" in path:
-        target = _filtered(path)
-        _set_filtered(_parent(doc, target.keys), target, value)
-        return
-    keys, attribute = _resolve(path)
-    value = _canonical(attribute, value)
-    parent = _parent(doc, keys)
-    last = keys[-1]
-    current = parent.get(last)
-    if attribute.multi_valued and op == "add" and isinstance(current, list):
-        given = value if isinstance(value, list) else [value]
-        additions = [item for item in given if item not in current]
-        if any(_is_primary(item) for item in additions):
-            current = [_demoted(item) for item in current]
-        parent[last] = current + additions
-    elif attribute.type == "complex" and not attribute.multi_valued and isinstance(value, dict):
-        merged = dict(current) if isinstance(current, dict) else {}
-        merged.update(value)
-        parent[last] = merged
-    else:
-        parent[last] = value
-
-
-def _remove(doc: dict[str, Any], path: str) -> None:
-    target = _filtered(path) if "[" in path else None
-    keys = target.keys if target is not None else _resolve(path)[0]
-    if keys == ["userName"]:
-        raise invalid_value("userName is required and cannot be removed")
-    parents = [doc]
-    for key in keys[:-1]:
-        child = parents[-1].get(key)
-        if not isinstance(child, dict):
-            return  # nothing there to remove
-        parents.append(child)
-    if target is None:
-        parents[-1].pop(keys[-1], None)
-    else:
-        _remove_filtered(parents[-1], target)
-    # Drop complex values left empty, innermost first.
-    for depth in range(len(keys) - 1, 0, -1):
-        if not parents[depth]:
-            parents[depth - 1].pop(keys[depth - 1], None)
-
-
-@dataclass(frozen=True)
-class _FilteredPath:
-    """`attr[filter]` or `attr[filter].sub`: values of a multi-valued complex attribute."""
-
-    keys: list[str]
-    attribute: Attribute
-    filter: Filter
-    sub: Attribute | None
-
-    def selects(self, item: Any) -> bool:
-        return isinstance(item, dict) and matches(self.filter, item, self._case_exact)
-
-    def _case_exact(self, name: str) -> bool:
-        sub = self.attribute.sub(name)
-        return sub is not None and sub.case_exact
-
-
-def _filtered(path: str) -> _FilteredPath:
-    attribute_text, filter_text, sub_text = _split_filter_path(path)
-    keys, attribute = _resolve(attribute_text)
-    if not (attribute.multi_valued and attribute.type == "complex"):
-        raise invalid_path(f"a value filter needs a multi-valued complex attribute: {path!r}")
-    try:
-        node = parse_filter(filter_text)
-    except FilterError as exc:
-        raise invalid_path(f"invalid value filter in path {path!r}: {exc}") from exc
-    _check_filter(attribute, node, path)
-    sub = None
-    if sub_text is not None:
-        sub = attribute.sub(sub_text)
-        if sub is None:
-            raise invalid_path(f"unknown sub-attribute in path {path!r}")
-        if sub.mutability == "readOnly":
-            raise ScimError(400, f"{path} is read-only", "mutability")
-    return _FilteredPath(keys, attribute, node, sub)
-
-
-def _split_filter_path(path: str) -> tuple[str, str, str | None]:
-    """`emails[type eq "work"].value` as ("emails", 'type eq "work"', "value")."""
-    start = path.index("[")
-    depth, quoted, escaped = 0, False, False
-    for end in range(start, len(path)):
-        char = path[end]
-        if quoted:
-            # A "]" inside a string literal is data, not the end of the filter.
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                quoted = False
-        elif char == '"':
-            quoted = True
-        elif char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-            if depth == 0:
-                break
-    else:
-        raise invalid_path(f"unclosed value filter in path {path!r}")
-    rest = path[end + 1 :]
-    if rest and (not rest.startswith(".") or len(rest) == 1):
-        raise invalid_path(f"invalid path {path!r}")
-    return path[:start], path[start + 1 : end], rest[1:] or None
-
-
-def _check_filter(attribute: Attribute, node: Filter, path: str) -> None:
-    """Rejects a filter naming anything but the attribute's own sub-attributes."""
-    if isinstance(node, And | Or):
-        _check_filter(attribute, node.left, path)
-        _check_filter(attribute, node.right, path)
-    elif isinstance(node, Not):
-        _check_filter(attribute, node.inner, path)
-    elif isinstance(node, ValuePath):
-        raise invalid_path(f"nested value filters are not supported: {path!r}")
-    elif (
-        node.path.urn is not None
-        or node.path.sub_attribute is not None
-        or attribute.sub(node.path.attribute) is None
-    ):
-        raise invalid_path(f"unknown sub-attribute {node.path} in the filter of {path!r}")
-
-
-def _set_filtered(parent: dict[str, Any], target: _FilteredPath, value: Any) -> None:
-    """add and replace alike: the matching values get the new sub-attribute(s)."""
-    name = target.attribute.name
-    if target.sub is None and not isinstance(value, dict):
-        raise invalid_value(f"a value for {name}[...] must be an object")
-    update = _canonical(target.attribute, value) if target.sub is None else {target.sub.name: value}
-    items = _values(parent, name)
-    hits = {i for i, item in enumerate(items) if target.selects(item)}
-    items = [{**item, **update} if i in hits else item for i, item in enumerate(items)]
-    if not hits:
-        pairs = _eq_pairs(target.attribute, target.filter)
-        if target.sub is None or pairs is None:
-            raise ScimError(400, f"no value of {name} matches the filter", "noTarget")
-        # Deliberately not RFC 7644's noTarget: Microsoft Entra ID sets a value that does not
-        # exist yet with `emails[type eq "work"].value`, so add the value the filter describes.
-        hits = {len(items)}
-        items.append({**pairs, **update})
-    if any(_is_primary(items[i]) for i in hits):
-        items = [item if i in hits else _demoted(item) for i, item in enumerate(items)]
-    parent[name] = items
-
-
-def _values(parent: dict[str, Any], name: str) -> list[Any]:
-    current = parent.get(name)
-    if isinstance(current, dict):
-        return [current]  # one object stands for a one-value array, as in a POST body
-    return list(current) if isinstance(current, list) else []
-
-
-def _eq_pairs(attribute: Attribute, node: Filter) -> dict[str, Any] | None:
-    """The sub-attribute values of a filter made only of `eq` joined by `and`, else None."""
-    if isinstance(node, And):
-        left = _eq_pairs(attribute, node.left)
-        right = _eq_pairs(attribute, node.right)
-        if left is None or right is None or any(left.get(k, v) != v for k, v in right.items()):
-            return None
-        return {**left, **right}
-    if isinstance(node, Compare) and node.op == "eq" and node.value is not None:
-        sub = attribute.sub(node.path.attribute)
-        return None if sub is None else {sub.name: node.value}
-    return None
-
-
-def _remove_filtered(parent: dict[str, Any], target: _FilteredPath) -> None:
-    """The matching values, or their sub-attribute, removed; no match removes nothing."""
-    name = target.attribute.name
-    items = _values(parent, name)
-    if target.sub is None:
-        kept = [item for item in items if not target.selects(item)]
-    else:
-        sub_name = target.sub.name
-        kept = [
-            {k: v for k, v in item.items() if k != sub_name} if target.selects(item) else item
-            for item in items
-        ]
-    if kept:
-        parent[name] = kept
-    else:
-        parent.pop(name, None)
+    has_value = "value" in {k.lower() for k in operation}
+    if op.lower() != "remove" and not has_value:
+        raise invalid_value(f"Operations[{index}]: {op.lower()} needs a value")
+    return Operation(
+        index=index,
+        op=op.lower(),
+        path=path or None,
+        value=_field(operation, "value"),
+        has_value=has_value,
+    )

@@ -38,3 +38,21 @@ def list_response(resources: list[dict[str, Any]], total: int, start_index: int)
         "startIndex": start_index,
         "Resources": resources,
     }
+
+
+def resource_response(
+    resource: dict[str, Any], version: int, status: int = 200, location: str | None = None
+) -> Response[bytes]:
+    """A single resource, with its ETag (and Location when created)."""
+    headers = {"ETag": etag(version)}
+    if location is not None:
+        headers["Location"] = location
+    return scim_response(resource, status=status, headers=headers)
+
+
+def not_modified_response(version: int) -> Response[bytes]:
+    return Response(content=b"", status_code=304, headers={"ETag": etag(version)})
+
+
+def etag(version: int) -> str:
+    return f'W/"{version}"'

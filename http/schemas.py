@@ -294,7 +294,7 @@ _SERVER_OWNED = frozenset({"id", "meta", "groups", "schemas"})
 # Attributes the aggregate holds outside `attributes`.
 _OUTSIDE_ATTRIBUTES = frozenset({"active", "password"})
 
-_UNASSIGNED = object()
+UNASSIGNED = object()
 
 
 @dataclass(frozen=True)
@@ -324,11 +324,11 @@ def parse_user(body: Any) -> UserInput:
         if lower in _SERVER_OWNED:
             continue
         if lower == "active":
-            parsed = _value(USER.attribute("active"), value, "active")  # type: ignore[arg-type]
-            active = None if parsed is _UNASSIGNED else parsed
+            parsed = check_value(USER.attribute("active"), value, "active")  # type: ignore[arg-type]
+            active = None if parsed is UNASSIGNED else parsed
         elif lower == "password":
-            parsed = _value(USER.attribute("password"), value, "password")  # type: ignore[arg-type]
-            password = None if parsed is _UNASSIGNED else parsed
+            parsed = check_value(USER.attribute("password"), value, "password")  # type: ignore[arg-type]
+            password = None if parsed is UNASSIGNED else parsed
         elif lower == ENTERPRISE_USER.lower():
             if value is None:
                 continue
@@ -345,8 +345,8 @@ def parse_user(body: Any) -> UserInput:
                 key[: len(enterprise_prefix)],
             )
         elif lower == "externalid":
-            parsed = _value(EXTERNAL_ID, value, "externalId")
-            if parsed is not _UNASSIGNED:
+            parsed = check_value(EXTERNAL_ID, value, "externalId")
+            if parsed is not UNASSIGNED:
                 attributes["externalId"] = parsed
         elif not lower.startswith("urn:"):
             _set(attributes, USER, key, value, "")
@@ -364,15 +364,15 @@ def _set(target: dict[str, Any], schema: Schema, key: str, value: Any, prefix: s
         return  # unknown attribute: ignored
     if attribute.mutability == "readOnly":
         return
-    parsed = _value(attribute, value, prefix + attribute.name)
-    if parsed is not _UNASSIGNED:
+    parsed = check_value(attribute, value, prefix + attribute.name)
+    if parsed is not UNASSIGNED:
         target[attribute.name] = parsed
 
 
-def _value(attribute: Attribute, value: Any, path: str) -> Any:
-    """A value checked against its attribute's type; _UNASSIGNED for null or empty."""
+def check_value(attribute: Attribute, value: Any, path: str) -> Any:
+    """A value checked against its attribute's type; UNASSIGNED for null or empty."""
     if value is None:
-        return _UNASSIGNED
+        return UNASSIGNED
     if attribute.multi_valued:
         items = [value] if isinstance(value, dict) else value
         if not isinstance(items, list):
@@ -381,11 +381,11 @@ def _value(attribute: Attribute, value: Any, path: str) -> Any:
         parsed = [
             p
             for i, item in enumerate(items)
-            if (p := _value(single, item, f"{path}[{i}]")) is not _UNASSIGNED
+            if (p := check_value(single, item, f"{path}[{i}]")) is not UNASSIGNED
         ]
         if attribute.type == "complex" and sum(1 for p in parsed if p.get("primary") is True) > 1:
             raise invalid_value(f"{path}: at most one value may be primary")
-        return parsed or _UNASSIGNED
+        return parsed or UNASSIGNED
     if attribute.type == "complex":
         if isinstance(value, str) and attribute.name == "manager":
             # Microsoft Entra ID sends the manager as a bare id string.
@@ -397,10 +397,10 @@ def _value(attribute: Attribute, value: Any, path: str) -> Any:
             sub = attribute.sub(key)
             if sub is None or (sub.mutability == "readOnly" and attribute.mutability != "readOnly"):
                 continue
-            parsed_sub = _value(sub, sub_value, f"{path}.{sub.name}")
-            if parsed_sub is not _UNASSIGNED:
+            parsed_sub = check_value(sub, sub_value, f"{path}.{sub.name}")
+            if parsed_sub is not UNASSIGNED:
                 out[sub.name] = parsed_sub
-        return out or _UNASSIGNED
+        return out or UNASSIGNED
     if attribute.type == "boolean":
         if isinstance(value, bool):
             return value
@@ -438,8 +438,8 @@ def parse_group(body: Any) -> GroupInput:
         if lower == "displayname":
             display_name = value
         elif lower == "externalid":
-            parsed = _value(EXTERNAL_ID, value, "externalId")
-            external_id = None if parsed is _UNASSIGNED else parsed
+            parsed = check_value(EXTERNAL_ID, value, "externalId")
+            external_id = None if parsed is UNASSIGNED else parsed
         elif lower == "members":
             members = member_ids(value, "members")
     if not isinstance(display_name, str) or not display_name.strip():

@@ -7,12 +7,20 @@ from typing import Any
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 
-from scimledger.http.attributes import Selection, selection
+from scimledger.http.attributes import Selection, requested
+from scimledger.http.etags import check_if_match, not_modified
 from scimledger.http.inputs import base_url, decode_body, paging, query_param, resource_id
-from scimledger.http.patch import apply_user_patch
-from scimledger.http.responses import CORE_USER, ENTERPRISE_USER, list_response, scim_response
+from scimledger.http.responses import (
+    CORE_USER,
+    ENTERPRISE_USER,
+    list_response,
+    not_modified_response,
+    resource_response,
+    scim_response,
+)
 from scimledger.http.schemas import UserInput, parse_user
 from scimledger.http.services import Injected, Services
+from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.application import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import UserNotFound
@@ -59,32 +67,24 @@ def _render(
     return [chosen.apply(render_user(row, groups[row.id], base)) for row in rows]
 
 
-def _selection(request: Request[Any, Any, Any]) -> Selection:
-    return selection(query_param(request, "attributes"), query_param(request, "excludedAttributes"))
-
-
 def _read(
     services: Services, context: CommandContext, user_id: str, request: Request[Any, Any, Any]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
+    """The user as the read model has it, with its version."""
     with services.sql.transaction(commit=False) as cursor:
         row = scim.get_user(cursor, context.org_id, user_id)
         if row is None:
             raise UserNotFound(user_id)
-        [resource] = _render(cursor, [row], base_url(request), _selection(request))
-    return resource
+        [resource] = _render(cursor, [row], base_url(request), requested(request))
+    return resource, row.version
 
 
 def _read_back(
     services: Services, context: CommandContext, written: Written, request: Request[Any, Any, Any]
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], int]:
     """The user as the read model has it once it has caught up with `written`."""
     services.scim.wait_for(written.position)
     return _read(services, context, str(written.id), request)
-
-
-def _etag(resource: dict[str, Any]) -> dict[str, str]:
-    meta = resource.get("meta")
-    return {"ETag": meta["version"]} if isinstance(meta, dict) and "version" in meta else {}
 
 
 def _user_id(text: str) -> Any:
@@ -105,7 +105,7 @@ def list_users(
     where = parse_filter(text) if text is not None else None
     with services.sql.transaction(commit=False) as cursor:
         total, rows = scim.list_users(cursor, context.org_id, where, start_index, count)
-        resources = _render(cursor, rows, base_url(request), _selection(request))
+        resources = _render(cursor, rows, base_url(request), requested(request))
     return scim_response(list_response(resources, total, start_index))
 
 
@@ -116,8 +116,10 @@ def get_user(
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes]:
-    resource = _read(services, context, str(_user_id(user_id)), request)
-    return scim_response(resource, headers=_etag(resource))
+    resource, version = _read(services, context, str(_user_id(user_id)), request)
+    if not_modified(request.headers.get("if-none-match"), version):
+        return not_modified_response(version)
+    return resource_response(resource, version)
 
 
 @post("/Users", sync_to_thread=True)
@@ -136,9 +138,9 @@ def create_user(
             password=given.password,
         ),
     )
-    resource = _read_back(services, context, written, request)
+    resource, version = _read_back(services, context, written, request)
     location = f"{base_url(request)}/Users/{written.id}"
-    return scim_response(resource, status=201, headers={"Location": location, **_etag(resource)})
+    return resource_response(resource, version, status=201, location=location)
 
 
 def _replacement(given: UserInput) -> UserReplacement:
@@ -157,9 +159,15 @@ def replace_user(
 ) -> Response[bytes]:
     uid = _user_id(user_id)
     given = parse_user(decode_body(body))
-    written = services.ledger.update_user(context, uid, lambda _state: _replacement(given))
-    resource = _read_back(services, context, written, request)
-    return scim_response(resource, headers=_etag(resource))
+    if_match = request.headers.get("if-match")
+
+    def edit(state: UserState) -> UserReplacement:
+        check_if_match(if_match, state.version)
+        return _replacement(given)
+
+    written = services.ledger.update_user(context, uid, edit)
+    resource, version = _read_back(services, context, written, request)
+    return resource_response(resource, version)
 
 
 @patch("/Users/{user_id:str}", sync_to_thread=True)
@@ -172,23 +180,29 @@ def patch_user(
 ) -> Response[bytes]:
     uid = _user_id(user_id)
     operations = decode_body(body)
+    if_match = request.headers.get("if-match")
 
     def edit(state: UserState) -> UserReplacement:
+        check_if_match(if_match, state.version)
         document = {**state.attributes, "active": state.active}
         return _replacement(apply_user_patch(document, operations))
 
     written = services.ledger.update_user(context, uid, edit)
-    resource = _read_back(services, context, written, request)
-    return scim_response(resource, headers=_etag(resource))
+    resource, version = _read_back(services, context, written, request)
+    return resource_response(resource, version)
 
 
 @delete("/Users/{user_id:str}", sync_to_thread=True, status_code=204)
 def delete_user(
+    request: Request[Any, Any, Any],
     user_id: FromPath[str],
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> None:
-    written = services.ledger.delete_user(context, _user_id(user_id))
+    if_match = request.headers.get("if-match")
+    written = services.ledger.delete_user(
+        context, _user_id(user_id), check=lambda version: check_if_match(if_match, version)
+    )
     services.scim.wait_for(written.position)
 
 

@@ -134,6 +134,15 @@ class IssuedToken:
     expires_at: datetime | None
 
 
+# Called with a resource's current version before a write; raises to refuse the write (an
+# HTTP If-Match that names another version).
+VersionCheck = Callable[[int], None]
+
+
+def _no_check(version: int) -> None:
+    pass
+
+
 class Ledger(Application[UUID]):
     name = "Ledger"
     # Groups' events carry member ids; a snapshot every few events keeps a big group's load
@@ -203,9 +212,12 @@ class Ledger(Application[UUID]):
                 continue  # someone wrote this user meanwhile: re-run the edit on fresh state
         raise ConcurrentModification(f"User {user_id} kept changing; try again")
 
-    def delete_user(self, context: CommandContext, user_id: UUID) -> Written:
+    def delete_user(
+        self, context: CommandContext, user_id: UUID, check: VersionCheck = _no_check
+    ) -> Written:
         for _ in range(MAX_ATTEMPTS):
             user = self._get_user(context, user_id)
+            check(user.version)
             user.delete(context)
             index = self._release_name(context.org_id, "userName", user.user_name)
             try:
@@ -267,9 +279,12 @@ class Ledger(Application[UUID]):
                 continue  # the group changed meanwhile: plan again on its new state
         raise ConcurrentModification(f"Group {group_id} kept changing; try again")
 
-    def delete_group(self, context: CommandContext, group_id: UUID) -> Written:
+    def delete_group(
+        self, context: CommandContext, group_id: UUID, check: VersionCheck = _no_check
+    ) -> Written:
         for _ in range(MAX_ATTEMPTS):
             group = self._get_group(context, group_id)
+            check(group.version)
             group.delete(context)
             index = self._release_name(context.org_id, "displayName", group.display_name)
             try:

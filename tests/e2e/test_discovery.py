@@ -8,6 +8,7 @@ from litestar.testing import TestClient
 
 BASE = "http://scim.test/scim/v2"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
@@ -48,6 +49,16 @@ USER_RESOURCE_TYPE = {
     "schemaExtensions": [{"schema": ENTERPRISE_USER, "required": False}],
     "meta": {"resourceType": "ResourceType", "location": f"{BASE}/ResourceTypes/User"},
 }
+GROUP_RESOURCE_TYPE = {
+    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
+    "id": "Group",
+    "name": "Group",
+    "endpoint": "/Groups",
+    "description": "Group",
+    "schema": CORE_GROUP,
+    "schemaExtensions": [],
+    "meta": {"resourceType": "ResourceType", "location": f"{BASE}/ResourceTypes/Group"},
+}
 
 
 def get_scim(client: TestClient, path: str) -> dict[str, Any]:  # type: ignore[type-arg]
@@ -75,6 +86,7 @@ def test_service_provider_config_states_what_is_supported(
     assert config["bulk"] == {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
     assert config["filter"] == {"supported": True, "maxResults": 1000}
     assert config["sort"] == {"supported": False}
+    assert config["etag"] == {"supported": True}
     assert config["meta"] == {
         "resourceType": "ServiceProviderConfig",
         "location": f"{BASE}/ServiceProviderConfig",
@@ -103,14 +115,18 @@ def test_service_provider_config_needs_no_token(
 # ResourceTypes
 
 
-def test_resource_types_list_the_user_type(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_resource_types_list_users_and_groups(client: TestClient) -> None:  # type: ignore[type-arg]
     assert get_scim(client, "/ResourceTypes") == {
         "schemas": [LIST_RESPONSE],
-        "totalResults": 1,
-        "itemsPerPage": 1,
+        "totalResults": 2,
+        "itemsPerPage": 2,
         "startIndex": 1,
-        "Resources": [USER_RESOURCE_TYPE],
+        "Resources": [USER_RESOURCE_TYPE, GROUP_RESOURCE_TYPE],
     }
+
+
+def test_group_resource_type_is_served_by_name(client: TestClient) -> None:  # type: ignore[type-arg]
+    assert get_scim(client, "/ResourceTypes/Group") == GROUP_RESOURCE_TYPE
 
 
 def test_user_resource_type_is_served_by_name(client: TestClient) -> None:  # type: ignore[type-arg]
@@ -118,28 +134,32 @@ def test_user_resource_type_is_served_by_name(client: TestClient) -> None:  # ty
 
 
 def test_unknown_resource_type_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
-    response = client.get("/scim/v2/ResourceTypes/Group")
+    response = client.get("/scim/v2/ResourceTypes/Device")
 
     assert response.status_code == 404
     assert response.headers["Content-Type"] == SCIM_JSON
     assert response.json() == {
         "schemas": [ERROR],
         "status": "404",
-        "detail": "Resource type Group not found",
+        "detail": "Resource type Device not found",
     }
 
 
 # Schemas
 
 
-def test_schemas_list_the_user_and_enterprise_schemas(
+def test_schemas_list_the_user_group_and_enterprise_schemas(
     client: TestClient,  # type: ignore[type-arg]
 ) -> None:
     listed = get_scim(client, "/Schemas")
 
     assert listed["schemas"] == [LIST_RESPONSE]
-    assert (listed["totalResults"], listed["itemsPerPage"], listed["startIndex"]) == (2, 2, 1)
-    assert [schema["id"] for schema in listed["Resources"]] == [CORE_USER, ENTERPRISE_USER]
+    assert (listed["totalResults"], listed["itemsPerPage"], listed["startIndex"]) == (3, 3, 1)
+    assert [schema["id"] for schema in listed["Resources"]] == [
+        CORE_USER,
+        CORE_GROUP,
+        ENTERPRISE_USER,
+    ]
 
 
 def test_listed_schemas_equal_the_schemas_served_by_id(
@@ -149,6 +169,7 @@ def test_listed_schemas_equal_the_schemas_served_by_id(
 
     assert listed == [
         get_scim(client, f"/Schemas/{CORE_USER}"),
+        get_scim(client, f"/Schemas/{CORE_GROUP}"),
         get_scim(client, f"/Schemas/{ENTERPRISE_USER}"),
     ]
 
@@ -209,14 +230,14 @@ def test_enterprise_schema_lists_its_attributes(
 
 
 def test_unknown_schema_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
-    response = client.get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:Group")
+    response = client.get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:Device")
 
     assert response.status_code == 404
     assert response.headers["Content-Type"] == SCIM_JSON
     assert response.json() == {
         "schemas": [ERROR],
         "status": "404",
-        "detail": "Schema urn:ietf:params:scim:schemas:core:2.0:Group not found",
+        "detail": "Schema urn:ietf:params:scim:schemas:core:2.0:Device not found",
     }
 
 

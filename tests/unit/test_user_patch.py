@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from scimledger.http.errors import ScimError
-from scimledger.http.patch import apply_user_patch
+from scimledger.http.user_patch import apply_user_patch
 from scimledger.http.schemas import UserInput
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
