@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from scimledger.http.errors import ScimError
-from scimledger.http.user_patch import apply_user_patch
 from scimledger.http.schemas import UserInput
+from scimledger.http.user_patch import apply_user_patch
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
