@@ -6,6 +6,7 @@ sub-attribute (`name.givenName`, `emails.value`). `id` and `schemas` are always 
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +37,10 @@ class Selection:
         return (key,) not in self.excluded
 
     def apply(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """The resource with only the selected attributes (a new dict; the input is kept)."""
+        if self.only is None and not self.excluded:
+            return resource
+        resource = copy.deepcopy(resource)
         if self.only is not None:
             kept = {k: v for k, v in resource.items() if k.lower() in _ALWAYS}
             for path in self.only:
@@ -52,6 +57,8 @@ def _path(name: str) -> tuple[str, ...]:
     for prefix in _CORE_PREFIXES:
         if lower.startswith(prefix):
             lower = lower[len(prefix) :]
+    if lower == _EXTENSION:
+        return (_EXTENSION,)
     if lower.startswith(_EXTENSION + ":"):
         return (_EXTENSION, *lower[len(_EXTENSION) + 1 :].split("."))
     return tuple(lower.split("."))
@@ -85,11 +92,16 @@ def _copy(source: Any, target: dict[str, Any], path: tuple[str, ...]) -> None:
     if len(path) == 1:
         target[key] = value
     elif isinstance(value, dict):
-        _copy(value, target.setdefault(key, {}), path[1:])
+        part = target.get(key, {})
+        _copy(value, part, path[1:])
+        if part:  # an absent sub-attribute adds no empty parent
+            target[key] = part
     elif isinstance(value, list):
-        existing = target.setdefault(key, [{} for _ in value])
-        for item, out in zip(value, existing, strict=True):
+        parts = target.get(key, [{} for _ in value])
+        for item, out in zip(value, parts, strict=True):
             _copy(item, out, path[1:])
+        if any(parts):
+            target[key] = parts
 
 
 def _drop(resource: Any, path: tuple[str, ...]) -> None:

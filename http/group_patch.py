@@ -15,10 +15,12 @@ from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
 from scimledger.http.patch import invalid_path, parse_operations
+from scimledger.http.responses import CORE_GROUP
 from scimledger.http.schemas import EXTERNAL_ID, check_value, member_ids
 from scimledger.projections.filters import Compare, Filter, FilterError, Or, parse_filter
 
 _SERVER_OWNED = frozenset({"id", "meta", "schemas"})
+_GROUP_PREFIX = CORE_GROUP.lower() + ":"
 
 
 class Keep:
@@ -73,8 +75,9 @@ def plan_group_patch(body: Any) -> GroupPatch:
 
 def _apply(plan: GroupPatch, op: str, path: str, value: Any, has_value: bool) -> None:
     lower = path.lower()
-    if lower.startswith("urn:ietf:params:scim:schemas:core:2.0:group:"):
-        lower = lower.rsplit(":", 1)[1]
+    if lower.startswith(_GROUP_PREFIX):
+        path = path[len(_GROUP_PREFIX) :]
+        lower = lower[len(_GROUP_PREFIX) :]
     if lower == "displayname":
         if op == "remove":
             raise invalid_value("displayName is required and cannot be removed")
