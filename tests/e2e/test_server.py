@@ -169,7 +169,7 @@ def test_okta_spec_test_passes(server: Server) -> None:
     assert "RESULT: ALL PASSED" in result.stdout
 
 
-def test_okta_user_flow_replay_passes(server: Server) -> None:
+def test_okta_flow_replay_passes_with_users_and_groups(server: Server) -> None:
     require_shared()
     token = issue_token(server.database)["token"]
     result = run_conformance(
@@ -178,7 +178,6 @@ def test_okta_user_flow_replay_passes(server: Server) -> None:
         server.base_url,
         "--auth",
         f"Bearer {token}",
-        "--skip-groups",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "RESULT: ALL PASSED" in result.stdout
