@@ -7,6 +7,7 @@ errors from `scimledger.ledger.errors`, never HTTP ones.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,10 @@ from scimledger.ledger.users import Attributes, User, hash_password
 # A write that conflicts with a concurrent write to the same aggregate is retried this
 # many times, re-running the caller's edit on the fresh state each time.
 MAX_ATTEMPTS = 8
+
+# A group is snapshotted right after a membership change of this many ids, besides every 10
+# events: loading it then never decodes a big member list again.
+SNAPSHOT_AFTER_MEMBERS = 100
 
 A = TypeVar("A", bound=Aggregate)
 
@@ -249,9 +254,12 @@ class Ledger(Application[UUID]):
             group.add_members(list(new.members), context)
             index = self._claim_name(context.org_id, "displayName", new.display_name, group.id)
             try:
-                return self._save(group, group, index)
+                written = self._save(group, group, index)
             except IntegrityError:
                 continue
+            if len(new.members) >= SNAPSHOT_AFTER_MEMBERS:
+                self._snapshot(group)
+            return written
         raise ConcurrentModification("displayName index kept changing")
 
     def update_group(self, context: CommandContext, group_id: UUID, plan: GroupPlan) -> Written:
@@ -273,10 +281,14 @@ class Ledger(Application[UUID]):
             group.set_external_id(change.external_id, context)
             group.remove_members(list(change.remove), context)
             group.add_members(list(change.add), context)
+            big_change = len(change.add) + len(change.remove) >= SNAPSHOT_AFTER_MEMBERS
             try:
-                return self._save(group, *changed)
+                written = self._save(group, *changed)
             except IntegrityError:
                 continue  # the group changed meanwhile: plan again on its new state
+            if big_change:
+                self._snapshot(group)
+            return written
         raise ConcurrentModification(f"Group {group_id} kept changing; try again")
 
     def delete_group(
@@ -292,6 +304,16 @@ class Ledger(Application[UUID]):
             except IntegrityError:
                 continue
         raise ConcurrentModification(f"Group {group_id} kept changing; try again")
+
+    def _snapshot(self, group: Group) -> None:
+        """Snapshots a group just saved, so its next load skips the big event just recorded.
+
+        Runs after the write has committed, so it must not fail the command: a snapshot of
+        this version may already exist (the interval policy, or a concurrent request).
+        """
+        assert self.snapshots is not None  # snapshotting is on: see snapshotting_intervals
+        with contextlib.suppress(IntegrityError):
+            self.snapshots.put([Group.Snapshot.take(group)])
 
     def _get_group(self, context: CommandContext, group_id: UUID) -> Group:
         try:
