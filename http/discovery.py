@@ -16,7 +16,7 @@ from scimledger.http.responses import (
     list_response,
     scim_response,
 )
-from scimledger.http.schemas import ENTERPRISE, GROUP, USER
+from scimledger.ledger.schemas import ENTERPRISE, GROUP, USER
 
 _SCHEMAS = {schema.id: schema for schema in (USER, GROUP, ENTERPRISE)}
 

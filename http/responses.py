@@ -7,11 +7,12 @@ from typing import Any
 import msgspec
 from litestar import Response
 
+from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
+
+__all__ = ["CORE_GROUP", "CORE_USER", "ENTERPRISE_USER"]  # re-exported for the handlers
+
 SCIM_MEDIA_TYPE = "application/scim+json"
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 ERROR_SCHEMA = "urn:ietf:params:scim:api:messages:2.0:Error"
