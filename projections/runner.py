@@ -30,8 +30,9 @@ TRACKING_DDL = (
 
 class Projection(Protocol):
     name: str
-    ddl: tuple[str, ...]
     topics: tuple[type, ...]
+
+    def ddl(self, dialect: str) -> tuple[str, ...]: ...
 
     def apply(self, cursor: Cursor, event: Any, position: int) -> None: ...
 
@@ -59,7 +60,7 @@ class Runner:
     def create_tables(self) -> None:
         with self.sql.transaction(commit=True) as cursor:
             cursor.execute(TRACKING_DDL)
-            for statement in self.projection.ddl:
+            for statement in self.projection.ddl(self.sql.dialect):
                 cursor.execute(statement)
             cursor.execute(
                 "INSERT INTO projection_tracking (name, position) VALUES (?, 0)"

@@ -17,11 +17,13 @@ import msgspec
 
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
+from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE, USER
 from scimledger.ledger.users import User, apply_changes
 from scimledger.projections.filters import Filter
 from scimledger.projections.sql import Cursor, Row
 from scimledger.projections.sql_filters import (
     Column,
+    Document,
     Membership,
     Target,
     compile_filter,
@@ -31,8 +33,13 @@ from scimledger.projections.sql_filters import (
 
 NAME = "scim_read_model_v1"
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS scim_users (
+
+def ddl(dialect: str) -> tuple[str, ...]:
+    # `search` holds the attributes with every string case-folded, for filters: JSONB on
+    # PostgreSQL, JSON text on SQLite.
+    json_type = "JSONB" if dialect == "postgresql" else "TEXT"
+    return (
+        f"""CREATE TABLE IF NOT EXISTS scim_users (
         id TEXT PRIMARY KEY,
         org_id TEXT NOT NULL,
         seq BIGINT NOT NULL,
@@ -42,8 +49,14 @@ DDL = (
         version BIGINT NOT NULL,
         created TEXT NOT NULL,
         last_modified TEXT NOT NULL,
-        attributes TEXT NOT NULL
+        attributes TEXT NOT NULL,
+        search {json_type} NOT NULL
     )""",
+        *_DDL,
+    )
+
+
+_DDL = (
     "CREATE INDEX IF NOT EXISTS scim_users_org_name ON scim_users (org_id, user_name_norm)",
     "CREATE INDEX IF NOT EXISTS scim_users_org_seq ON scim_users (org_id, seq)",
     "CREATE INDEX IF NOT EXISTS scim_users_org_external ON scim_users (org_id, external_id)",
@@ -125,11 +138,22 @@ def _group_row(row: Row) -> GroupRow:
 Handler = Callable[[Cursor, Any, int], None]
 
 
+def _folded(value: Any) -> Any:
+    """The value with every string case-folded: every User attribute kept in the document is
+    caseExact=false (externalId, the exception, has its own column)."""
+    if isinstance(value, str):
+        return normalize_name(value)
+    if isinstance(value, list):
+        return [_folded(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _folded(item) for key, item in value.items()}
+    return value
+
+
 class ScimProjection:
     """Applies user and group events to the SCIM read model's tables."""
 
     name = NAME
-    ddl: tuple[str, ...] = DDL
 
     def __init__(self) -> None:
         self._handlers: dict[type, Handler] = {
@@ -148,6 +172,9 @@ class ScimProjection:
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
 
+    def ddl(self, dialect: str) -> tuple[str, ...]:
+        return ddl(dialect)
+
     def apply(self, cursor: Cursor, event: Any, position: int) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:
@@ -160,8 +187,8 @@ class ScimProjection:
         stamp = scim_datetime(event.timestamp)
         cursor.execute(
             "INSERT INTO scim_users (id, org_id, seq, user_name_norm, external_id, active,"
-            " version, created, last_modified, attributes)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " version, created, last_modified, attributes, search)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 str(event.originator_id),
                 str(event.org_id),
@@ -173,6 +200,7 @@ class ScimProjection:
                 stamp,
                 stamp,
                 _encode(attributes).decode(),
+                _encode(_folded(attributes)).decode(),
             ),
         )
 
@@ -185,10 +213,11 @@ class ScimProjection:
             return
         attributes = apply_changes(_decode(row["attributes"]), event.changes)
         cursor.execute(
-            "UPDATE scim_users SET attributes = ?, user_name_norm = ?, external_id = ?,"
-            " version = ?, last_modified = ? WHERE id = ?",
+            "UPDATE scim_users SET attributes = ?, search = ?, user_name_norm = ?,"
+            " external_id = ?, version = ?, last_modified = ? WHERE id = ?",
             (
                 _encode(attributes).decode(),
+                _encode(_folded(attributes)).decode(),
                 normalize_name(attributes["userName"]),
                 attributes.get("externalId"),
                 event.originator_version,
@@ -298,7 +327,9 @@ _TIMES = {
 
 USERS = Target(
     table="scim_users",
-    resource_urn="urn:ietf:params:scim:schemas:core:2.0:User",
+    resource_urn=CORE_USER,
+    document=Document("search", (USER, ENTERPRISE)),
+    multi_valued={"groups": Membership("scim_group_members", "user_id", "group_id")},
     columns={
         "username": Column("user_name_norm", "text", normalize_name),
         "externalid": Column("external_id", "text", nullable=True),
@@ -306,12 +337,11 @@ USERS = Target(
         "active": Column("active", "bool"),
         **_TIMES,
     },
-    multi_valued={},
 )
 
 GROUPS = Target(
     table="scim_groups",
-    resource_urn="urn:ietf:params:scim:schemas:core:2.0:Group",
+    resource_urn=CORE_GROUP,
     columns={
         "displayname": Column("display_name_norm", "text", normalize_name),
         "externalid": Column("external_id", "text", nullable=True),

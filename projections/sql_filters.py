@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from scimledger.ledger.names import normalize_name
+from scimledger.ledger.schemas import Attribute, Schema
 from scimledger.projections.filters import (
     And,
     AttrPath,
@@ -46,7 +48,7 @@ def filter_time(value: str) -> str:
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "text", "bool" or "time"
+    kind: str  # "text", "bool", "json_bool" (a JSON true/false) or "time"
     normalize: Callable[[str], str] | None = None
     nullable: bool = False
 
@@ -65,6 +67,19 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class Document:
+    """Attributes held in a JSON column, with string values stored case-folded.
+
+    `schemas` maps each schema's URN to its definition; the first is the resource's core
+    schema (its attributes sit at the top level), the others are extensions (their
+    attributes sit under the URN, as in the SCIM JSON).
+    """
+
+    column: str
+    schemas: tuple[Schema, ...]
+
+
+@dataclass(frozen=True)
 class Target:
     """What a resource type can be filtered on."""
 
@@ -72,6 +87,7 @@ class Target:
     resource_urn: str
     columns: Mapping[str, Column]
     multi_valued: Mapping[str, Membership]
+    document: Document | None = None
 
 
 def compile_filter(node: Filter, target: Target, dialect: str) -> tuple[str, list[Any]]:
@@ -86,10 +102,14 @@ def compile_filter(node: Filter, target: Target, dialect: str) -> tuple[str, lis
         return f"NOT ({inner})", params
     if isinstance(node, ValuePath):
         membership = _membership_for(node.path, target)
-        if membership is None:
-            raise FilterError(f"value filters on {node.path} are not supported")
-        inner, params = compile_filter(node.filter, _value_target(membership), dialect)
-        return _exists(membership, target, inner), params
+        if membership is not None:
+            inner, params = compile_filter(node.filter, _value_target(membership), dialect)
+            return _exists(membership, target, inner), params
+        keys, attribute = _document_attribute(node.path, target)
+        if not attribute.multi_valued or attribute.type != "complex":
+            raise FilterError(f"a value filter needs a multi-valued attribute, not {node.path}")
+        inner, params = compile_filter(node.filter, _element_target(attribute, dialect), dialect)
+        return _elements_exist(target, keys, inner, dialect), params
     membership = _membership_for(node.path, target)
     if membership is not None:
         # `members eq "x"` and `members.value eq "x"` compare the values (RFC 7644 3.4.2.2).
@@ -100,7 +120,9 @@ def compile_filter(node: Filter, target: Target, dialect: str) -> tuple[str, lis
             Compare(AttrPath("value"), node.op, node.value), value_target, dialect
         )
         return _exists(membership, target, inner), params
-    return _compile_compare(node, target, dialect)
+    if target.columns.get(_key(node.path)) is not None and _is_core(node.path, target):
+        return _compile_compare(node, target, dialect)
+    return _compile_document_compare(node, target, dialect)
 
 
 def _key(path: AttrPath) -> str:
@@ -108,23 +130,25 @@ def _key(path: AttrPath) -> str:
     return path.attribute.lower() + sub
 
 
-def _check_urn(path: AttrPath, target: Target) -> None:
-    if path.urn is not None and path.urn.lower() != target.resource_urn.lower():
-        raise FilterError(f"filtering on {path} is not supported")
+def _is_core(path: AttrPath, target: Target) -> bool:
+    return path.urn is None or path.urn.lower() == target.resource_urn.lower()
 
 
 def _membership_for(path: AttrPath, target: Target) -> Membership | None:
-    _check_urn(path, target)
-    return target.multi_valued.get(path.attribute.lower())
+    return target.multi_valued.get(path.attribute.lower()) if _is_core(path, target) else None
 
 
 def _value_target(membership: Membership) -> Target:
     return Target(
         table="m",
         resource_urn="",
-        columns={"value": Column(f"m.{membership.value_column}", "text")},
+        columns={"value": Column(f"m.{membership.value_column}", "text", _lower)},
         multi_valued={},
     )
+
+
+def _lower(text: str) -> str:
+    return text.lower()
 
 
 def _exists(membership: Membership, target: Target, condition: str) -> str:
@@ -134,9 +158,100 @@ def _exists(membership: Membership, target: Target, condition: str) -> str:
     )
 
 
+# Attributes in the JSON document. Paths are built from the schemas' canonical names, never
+# from the filter's text, so they can be written into the SQL.
+
+
+def _document_attribute(path: AttrPath, target: Target) -> tuple[list[str], Attribute]:
+    """The JSON keys leading to the attribute a path names, and its definition."""
+    document = target.document
+    if document is None:
+        raise FilterError(f"filtering on {path} is not supported")
+    if path.urn is None or path.urn.lower() == document.schemas[0].id.lower():
+        schema, keys = document.schemas[0], []
+    else:
+        found = next((s for s in document.schemas[1:] if s.id.lower() == path.urn.lower()), None)
+        if found is None:
+            raise FilterError(f"unknown schema in {path}")
+        schema, keys = found, [found.id]
+    attribute = schema.attribute(path.attribute)
+    if attribute is None or attribute.returned == "never":
+        raise FilterError(f"filtering on {path} is not supported")
+    return [*keys, attribute.name], attribute
+
+
+def _sqlite_path(keys: list[str]) -> str:
+    return "$" + "".join(f'."{key}"' for key in keys)
+
+
+def _pg_path(keys: list[str]) -> str:
+    return "{" + ",".join(f'"{key}"' for key in keys) + "}"
+
+
+def _scalar(source: str, keys: list[str], dialect: str) -> str:
+    if dialect == "sqlite":
+        return f"json_extract({source}, '{_sqlite_path(keys)}')"
+    return f"({source} #>> '{_pg_path(keys)}')"
+
+
+def _element_target(attribute: Attribute, dialect: str) -> Target:
+    """The sub-attributes of one value of a multi-valued attribute, as columns of `e`."""
+    columns = {
+        sub.name.lower(): _document_column(_scalar("e.value", [sub.name], dialect), sub)
+        for sub in attribute.sub_attributes
+    }
+    return Target(table="e", resource_urn="", columns=columns, multi_valued={})
+
+
+def _document_column(expression: str, attribute: Attribute) -> Column:
+    if attribute.type == "boolean":
+        return Column(expression, "json_bool", nullable=True)
+    return Column(expression, "text", normalize_name, nullable=True)
+
+
+def _elements_exist(target: Target, keys: list[str], condition: str, dialect: str) -> str:
+    assert target.document is not None
+    source = f"{target.table}.{target.document.column}"
+    if dialect == "sqlite":
+        elements = f"json_each({source}, '{_sqlite_path(keys)}') AS e"
+    else:
+        elements = f"jsonb_array_elements({source} #> '{_pg_path(keys)}') AS e(value)"
+    return f"EXISTS (SELECT 1 FROM {elements} WHERE {condition})"  # noqa: S608 (schema names)
+
+
+def _compile_document_compare(node: Compare, target: Target, dialect: str) -> tuple[str, list[Any]]:
+    keys, attribute = _document_attribute(node.path, target)
+    assert target.document is not None
+    if attribute.multi_valued:
+        if attribute.type != "complex":
+            raise FilterError(f"filtering on {node.path} is not supported")
+        # `emails co "@x"` compares each email's value; `emails.type eq "work"` its type.
+        sub = node.path.sub_attribute or "value"
+        inner = Compare(AttrPath(sub), node.op, node.value)
+        if node.op == "pr" and node.path.sub_attribute is None:
+            return _elements_exist(target, keys, "1 = 1", dialect), []
+        condition, params = _compile_compare(inner, _element_target(attribute, dialect), dialect)
+        return _elements_exist(target, keys, condition, dialect), params
+    if attribute.type == "complex":
+        if node.path.sub_attribute is None:
+            raise FilterError(f"{node.path} is complex: filter on one of its sub-attributes")
+        sub_attribute = attribute.sub(node.path.sub_attribute)
+        if sub_attribute is None:
+            raise FilterError(f"unknown sub-attribute in {node.path}")
+        keys, attribute = [*keys, sub_attribute.name], sub_attribute
+    elif node.path.sub_attribute is not None:
+        raise FilterError(f"{node.path.attribute} has no sub-attributes")
+    source = f"{target.table}.{target.document.column}"
+    column = _document_column(_scalar(source, keys, dialect), attribute)
+    return _compile_compare(
+        Compare(AttrPath("x"), node.op, node.value),
+        Target(table=target.table, resource_urn="", columns={"x": column}, multi_valued={}),
+        dialect,
+    )
+
+
 def _column_for(path: AttrPath, target: Target) -> Column:
-    _check_urn(path, target)
-    column = target.columns.get(_key(path))
+    column = target.columns.get(_key(path)) if _is_core(path, target) else None
     if column is None:
         raise FilterError(f"filtering on {path} is not supported")
     return column
@@ -167,9 +282,11 @@ def _condition(column: Column, node: Compare, dialect: str) -> tuple[str, list[A
         if node.op == "ne":
             return f"{col} IS NOT NULL", []
         raise FilterError(f"operator {node.op} cannot compare with null")
-    if column.kind == "bool":
+    if column.kind in ("bool", "json_bool"):
         if not isinstance(value, bool) or node.op not in ("eq", "ne"):
             raise FilterError(f"{node.path} is boolean: use eq or ne with true or false")
+        if column.kind == "json_bool" and dialect == "postgresql":
+            return f"{col} {_SQL_OPS[node.op]} ?", ["true" if value else "false"]
         return f"{col} {_SQL_OPS[node.op]} ?", [value]
     if not isinstance(value, str):
         raise FilterError(f"{node.path} is a string: compare it with a quoted value")
