@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Litestar, Request, Router
 from litestar.di import Provide
 
-from scimledger.http import discovery, groups, users
+from scimledger.http import discovery, groups, search, users
 from scimledger.http.auth import command_context
 from scimledger.http.errors import handle_exception
 from scimledger.http.services import Services
@@ -29,7 +29,7 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[
             Router(
                 path="/",
-                route_handlers=[*users.ROUTES, *groups.ROUTES],
+                route_handlers=[*users.ROUTES, *groups.ROUTES, *search.ROUTES],
                 dependencies={"context": Provide(provide_context, sync_to_thread=True)},
             ),
             *discovery.ROUTES,

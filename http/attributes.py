@@ -10,9 +10,6 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from litestar import Request
-
-from scimledger.http.inputs import query_param
 from scimledger.http.responses import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 _ALWAYS = frozenset({"id", "schemas"})
@@ -73,11 +70,6 @@ def _paths(text: str | None) -> tuple[tuple[str, ...], ...]:
 def selection(attributes: str | None, excluded: str | None) -> Selection:
     only = _paths(attributes)
     return Selection(only=only or None, excluded=_paths(excluded))
-
-
-def requested(request: Request[Any, Any, Any]) -> Selection:
-    """The selection a request's `attributes` and `excludedAttributes` parameters make."""
-    return selection(query_param(request, "attributes"), query_param(request, "excludedAttributes"))
 
 
 def _key(mapping: dict[str, Any], lower: str) -> str | None:

@@ -18,6 +18,7 @@ from scimledger.ledger.errors import (
     UserNotFound,
 )
 from scimledger.projections.filters import FilterError
+from scimledger.projections.sql_filters import SortError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(409, str(exc), "uniqueness")
     if isinstance(exc, FilterError):
         return ScimError(400, f"Invalid filter: {exc}", "invalidFilter")
+    if isinstance(exc, SortError):
+        return ScimError(400, f"Invalid sortBy: {exc}", "invalidValue")
     if isinstance(exc, ConcurrentModification):
         return ScimError(409, str(exc))
     if isinstance(exc, HTTPException):

@@ -13,17 +13,18 @@ from uuid import UUID
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 
-from scimledger.http.attributes import Selection, requested
+from scimledger.http.attributes import Selection
 from scimledger.http.errors import invalid_value
 from scimledger.http.etags import check_if_match, not_modified
 from scimledger.http.group_patch import GroupPatch, Keep, plan_group_patch
 from scimledger.http.inputs import (
     base_url,
     decode_body,
-    paging,
+    list_query,
     parse_ids,
-    query_param,
+    requested,
     resource_id,
+    search_query,
 )
 from scimledger.http.responses import (
     CORE_GROUP,
@@ -44,7 +45,7 @@ from scimledger.ledger.application import (
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import GroupNotFound
 from scimledger.projections import scim
-from scimledger.projections.filters import parse_filter
+from scimledger.projections.scim import Query
 from scimledger.projections.sql import Cursor
 
 _SHOWN_UNKNOWN = 10
@@ -142,15 +143,14 @@ def _plan(
         group_id = str(state.id)
         with services.sql.transaction(commit=False) as cursor:
             if change.replace_members is not None:
-                wanted = set(_normalized(change.replace_members))
+                wanted = {str(u) for u in _users(cursor, context, change.replace_members)}
                 current = scim.all_members(cursor, group_id)
-                add = _users(cursor, context, wanted - current)
+                add = frozenset(UUID(u) for u in wanted - current)
                 remove = {UUID(u) for u in current - wanted}
             else:
-                adding = _normalized(change.add)
-                add = _users(
-                    cursor, context, set(adding) - scim.members_among(cursor, group_id, adding)
-                )
+                adding = [str(u) for u in _users(cursor, context, change.add)]
+                already = scim.members_among(cursor, group_id, adding)
+                add = frozenset(UUID(u) for u in adding if u not in already)
                 removing = _normalized(change.remove)
                 remove = {UUID(u) for u in scim.members_among(cursor, group_id, removing)}
         return GroupChange(
@@ -167,19 +167,38 @@ def _plan(
     return plan
 
 
+def search_groups(
+    services: Services, context: CommandContext, query: Query, chosen: Selection, base: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """The total and one page of the organization's groups a query selects."""
+    with services.sql.transaction(commit=False) as cursor:
+        total, rows = scim.list_groups(cursor, context.org_id, query)
+        return total, _render(cursor, rows, base, chosen)
+
+
 @get("/Groups", sync_to_thread=True)
 def list_groups(
     request: Request[Any, Any, Any],
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes]:
-    start_index, count = paging(request)
-    text = query_param(request, "filter")
-    where = parse_filter(text) if text is not None else None
-    with services.sql.transaction(commit=False) as cursor:
-        total, rows = scim.list_groups(cursor, context.org_id, where, start_index, count)
-        resources = _render(cursor, rows, base_url(request), requested(request))
-    return scim_response(list_response(resources, total, start_index))
+    query = list_query(request)
+    total, resources = search_groups(
+        services, context, query, requested(request), base_url(request)
+    )
+    return scim_response(list_response(resources, total, query.start_index))
+
+
+@post("/Groups/.search", sync_to_thread=True, status_code=200)
+def search_groups_by_post(
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    services: Injected[Services],
+    context: Injected[CommandContext],
+) -> Response[bytes]:
+    query, chosen = search_query(decode_body(body))
+    total, resources = search_groups(services, context, query, chosen, base_url(request))
+    return scim_response(list_response(resources, total, query.start_index))
 
 
 @get("/Groups/{group_id:str}", sync_to_thread=True)
@@ -263,4 +282,12 @@ def delete_group(
     services.scim.wait_for(written.position)
 
 
-ROUTES = [list_groups, get_group, create_group, replace_group, patch_group, delete_group]
+ROUTES = [
+    list_groups,
+    search_groups_by_post,
+    get_group,
+    create_group,
+    replace_group,
+    patch_group,
+    delete_group,
+]

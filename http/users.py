@@ -7,9 +7,16 @@ from typing import Any
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 
-from scimledger.http.attributes import Selection, requested
+from scimledger.http.attributes import Selection
 from scimledger.http.etags import check_if_match, not_modified
-from scimledger.http.inputs import base_url, decode_body, paging, query_param, resource_id
+from scimledger.http.inputs import (
+    base_url,
+    decode_body,
+    list_query,
+    requested,
+    resource_id,
+    search_query,
+)
 from scimledger.http.responses import (
     CORE_USER,
     ENTERPRISE_USER,
@@ -25,7 +32,7 @@ from scimledger.ledger.application import NewUser, UserReplacement, UserState, W
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import UserNotFound
 from scimledger.projections import scim
-from scimledger.projections.filters import parse_filter
+from scimledger.projections.scim import Query
 from scimledger.projections.sql import Cursor
 
 
@@ -94,19 +101,36 @@ def _user_id(text: str) -> Any:
     return user_id
 
 
+def search_users(
+    services: Services, context: CommandContext, query: Query, chosen: Selection, base: str
+) -> tuple[int, list[dict[str, Any]]]:
+    """The total and one page of the organization's users a query selects."""
+    with services.sql.transaction(commit=False) as cursor:
+        total, rows = scim.list_users(cursor, context.org_id, query)
+        return total, _render(cursor, rows, base, chosen)
+
+
 @get("/Users", sync_to_thread=True)
 def list_users(
     request: Request[Any, Any, Any],
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes]:
-    start_index, count = paging(request)
-    text = query_param(request, "filter")
-    where = parse_filter(text) if text is not None else None
-    with services.sql.transaction(commit=False) as cursor:
-        total, rows = scim.list_users(cursor, context.org_id, where, start_index, count)
-        resources = _render(cursor, rows, base_url(request), requested(request))
-    return scim_response(list_response(resources, total, start_index))
+    query = list_query(request)
+    total, resources = search_users(services, context, query, requested(request), base_url(request))
+    return scim_response(list_response(resources, total, query.start_index))
+
+
+@post("/Users/.search", sync_to_thread=True, status_code=200)
+def search_users_by_post(
+    request: Request[Any, Any, Any],
+    body: RawBody,
+    services: Injected[Services],
+    context: Injected[CommandContext],
+) -> Response[bytes]:
+    query, chosen = search_query(decode_body(body))
+    total, resources = search_users(services, context, query, chosen, base_url(request))
+    return scim_response(list_response(resources, total, query.start_index))
 
 
 @get("/Users/{user_id:str}", sync_to_thread=True)
@@ -206,4 +230,12 @@ def delete_user(
     services.scim.wait_for(written.position)
 
 
-ROUTES = [list_users, get_user, create_user, replace_user, patch_user, delete_user]
+ROUTES = [
+    list_users,
+    search_users_by_post,
+    get_user,
+    create_user,
+    replace_user,
+    patch_user,
+    delete_user,
+]

@@ -189,7 +189,7 @@ class Ledger(Application[UUID]):
                 context=context,
             )
             if password_hash is not None:
-                user.set_password_hash(password_hash, context)
+                user.set_initial_password_hash(password_hash, context)
             index = self._claim_name(context.org_id, "userName", user.user_name, user.id)
             try:
                 return self._save(user, user, index)
@@ -251,7 +251,7 @@ class Ledger(Application[UUID]):
                 external_id=new.external_id,
                 context=context,
             )
-            group.add_members(list(new.members), context)
+            group.add_initial_members(list(new.members), context)
             index = self._claim_name(context.org_id, "displayName", new.display_name, group.id)
             try:
                 written = self._save(group, group, index)

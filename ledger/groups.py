@@ -75,6 +75,17 @@ class Group(Aggregate):
         if user_ids:
             self._add_members(sorted(user_ids), context)
 
+    def add_initial_members(self, user_ids: list[UUID], context: CommandContext) -> None:
+        """Records the members given at creation, at the creation's instant, so that a new
+        group's lastModified equals its created."""
+        if user_ids:
+            self.trigger_event(
+                self.MembersAdded,
+                user_ids=sorted(user_ids),
+                context=context,
+                timestamp=self.created_on,
+            )
+
     @event(MembersAdded)
     def _add_members(self, user_ids: list[UUID], context: CommandContext) -> None:
         pass  # members live in the read model; see the module docstring

@@ -110,6 +110,16 @@ class User(Aggregate):
         """Records a password hash computed beforehand (see `hash_password`)."""
         self.password_hash = password_hash
 
+    def set_initial_password_hash(self, password_hash: str, context: CommandContext) -> None:
+        """Records the password given at creation, at the creation's instant, so that a new
+        user's lastModified equals its created."""
+        self.trigger_event(
+            self.PasswordChanged,
+            password_hash=password_hash,
+            context=context,
+            timestamp=self.created_on,
+        )
+
     @event(UserDeleted)
     def delete(self, context: CommandContext) -> None:
         self.deleted = True

@@ -19,7 +19,7 @@ from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE, USER
 from scimledger.ledger.users import User, apply_changes
-from scimledger.projections.filters import Filter
+from scimledger.projections.filters import AttrPath, Filter
 from scimledger.projections.sql import Cursor, Row
 from scimledger.projections.sql_filters import (
     Column,
@@ -29,6 +29,7 @@ from scimledger.projections.sql_filters import (
     compile_filter,
     filter_time,
     scim_datetime,
+    sort_expression,
 )
 
 NAME = "scim_read_model_v1"
@@ -356,39 +357,47 @@ GROUPS = Target(
 
 
 @dataclass(frozen=True)
+class Query:
+    """Which resources to list: filter, order (creation order unless sortBy), page."""
+
+    where: Filter | None = None
+    sort_by: AttrPath | None = None
+    descending: bool = False
+    start_index: int = 1
+    count: int = 100
+
+
+@dataclass(frozen=True)
 class Page:
     total: int
     rows: list[Row]
 
 
-def _page(
-    cursor: Cursor,
-    target: Target,
-    columns: str,
-    *,
-    org_id: UUID,
-    where: Filter | None,
-    start_index: int,
-    count: int,
-) -> Page:
-    """One page of an organization's resources in a stable order (creation order)."""
+def _page(cursor: Cursor, target: Target, columns: str, org_id: UUID, query: Query) -> Page:
+    """One page of an organization's resources, ordered, ties in creation order."""
     table = target.table
     condition, params = "", list[Any]()
-    if where is not None:
-        sql, params = compile_filter(where, target, cursor.dialect)
+    if query.where is not None:
+        sql, params = compile_filter(query.where, target, cursor.dialect)
         condition = f" AND ({sql})"
+    order = "seq"
+    if query.sort_by is not None:
+        key = sort_expression(query.sort_by, target, cursor.dialect)
+        direction = "DESC" if query.descending else "ASC"
+        # Resources without the attribute come last ascending, first descending.
+        order = f"({key}) IS NULL {direction}, {key} {direction}, seq"
     cursor.execute(
         f"SELECT COUNT(*) AS n FROM {table} WHERE org_id = ?{condition}",  # noqa: S608
         (str(org_id), *params),
     )
     found = cursor.fetchone()
     total = int(found["n"]) if found is not None else 0
-    if count == 0 or start_index > total:
+    if query.count == 0 or query.start_index > total:
         return Page(total=total, rows=[])
     cursor.execute(
-        f"SELECT {columns} FROM {table}"  # noqa: S608 (table and columns are constants)
-        f" WHERE org_id = ?{condition} ORDER BY seq LIMIT ? OFFSET ?",
-        (str(org_id), *params, count, start_index - 1),
+        f"SELECT {columns} FROM {table}"  # noqa: S608 (built from constants and the schema)
+        f" WHERE org_id = ?{condition} ORDER BY {order} LIMIT ? OFFSET ?",
+        (str(org_id), *params, query.count, query.start_index - 1),
     )
     return Page(total=total, rows=cursor.fetchall())
 
@@ -406,18 +415,8 @@ def get_user(cursor: Cursor, org_id: UUID, user_id: str) -> UserRow | None:
     return _user_row(row) if row is not None else None
 
 
-def list_users(
-    cursor: Cursor, org_id: UUID, where: Filter | None, start_index: int, count: int
-) -> tuple[int, list[UserRow]]:
-    page = _page(
-        cursor,
-        USERS,
-        _USER_COLUMNS,
-        org_id=org_id,
-        where=where,
-        start_index=start_index,
-        count=count,
-    )
+def list_users(cursor: Cursor, org_id: UUID, query: Query) -> tuple[int, list[UserRow]]:
+    page = _page(cursor, USERS, _USER_COLUMNS, org_id, query)
     return page.total, [_user_row(row) for row in page.rows]
 
 
@@ -430,18 +429,8 @@ def get_group(cursor: Cursor, org_id: UUID, group_id: str) -> GroupRow | None:
     return _group_row(row) if row is not None else None
 
 
-def list_groups(
-    cursor: Cursor, org_id: UUID, where: Filter | None, start_index: int, count: int
-) -> tuple[int, list[GroupRow]]:
-    page = _page(
-        cursor,
-        GROUPS,
-        _GROUP_COLUMNS,
-        org_id=org_id,
-        where=where,
-        start_index=start_index,
-        count=count,
-    )
+def list_groups(cursor: Cursor, org_id: UUID, query: Query) -> tuple[int, list[GroupRow]]:
+    page = _page(cursor, GROUPS, _GROUP_COLUMNS, org_id, query)
     return page.total, [_group_row(row) for row in page.rows]
 
 

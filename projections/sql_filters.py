@@ -162,13 +162,13 @@ def _exists(membership: Membership, target: Target, condition: str) -> str:
 # from the filter's text, so they can be written into the SQL.
 
 
-def _document_attribute(path: AttrPath, target: Target) -> tuple[list[str], Attribute]:
+def _document_attribute(path: AttrPath, target: Target) -> tuple[list[str | int], Attribute]:
     """The JSON keys leading to the attribute a path names, and its definition."""
     document = target.document
     if document is None:
         raise FilterError(f"filtering on {path} is not supported")
     if path.urn is None or path.urn.lower() == document.schemas[0].id.lower():
-        schema, keys = document.schemas[0], []
+        schema, keys = document.schemas[0], list[str | int]()
     else:
         found = next((s for s in document.schemas[1:] if s.id.lower() == path.urn.lower()), None)
         if found is None:
@@ -180,15 +180,15 @@ def _document_attribute(path: AttrPath, target: Target) -> tuple[list[str], Attr
     return [*keys, attribute.name], attribute
 
 
-def _sqlite_path(keys: list[str]) -> str:
-    return "$" + "".join(f'."{key}"' for key in keys)
+def _sqlite_path(keys: list[str | int]) -> str:
+    return "$" + "".join(f"[{key}]" if isinstance(key, int) else f'."{key}"' for key in keys)
 
 
-def _pg_path(keys: list[str]) -> str:
-    return "{" + ",".join(f'"{key}"' for key in keys) + "}"
+def _pg_path(keys: list[str | int]) -> str:
+    return "{" + ",".join(str(key) if isinstance(key, int) else f'"{key}"' for key in keys) + "}"
 
 
-def _scalar(source: str, keys: list[str], dialect: str) -> str:
+def _scalar(source: str, keys: list[str | int], dialect: str) -> str:
     if dialect == "sqlite":
         return f"json_extract({source}, '{_sqlite_path(keys)}')"
     return f"({source} #>> '{_pg_path(keys)}')"
@@ -209,7 +209,7 @@ def _document_column(expression: str, attribute: Attribute) -> Column:
     return Column(expression, "text", normalize_name, nullable=True)
 
 
-def _elements_exist(target: Target, keys: list[str], condition: str, dialect: str) -> str:
+def _elements_exist(target: Target, keys: list[str | int], condition: str, dialect: str) -> str:
     assert target.document is not None
     source = f"{target.table}.{target.document.column}"
     if dialect == "sqlite":
@@ -312,3 +312,40 @@ def _condition(column: Column, node: Compare, dialect: str) -> tuple[str, list[A
         return f"{col} LIKE ? ESCAPE '\\'", [pattern]
     collate = ' COLLATE "C"' if dialect == "postgresql" and node.op not in ("eq", "ne") else ""
     return f"{col}{collate} {_SQL_OPS[node.op]} ?", [value]
+
+
+class SortError(ValueError):
+    """sortBy names an attribute the resources cannot be sorted by."""
+
+
+def sort_expression(path: AttrPath, target: Target, dialect: str) -> str:
+    """A SQL expression to ORDER BY for `sortBy` (RFC 7644 section 3.4.2.3).
+
+    A multi-valued attribute sorts by its first value (its `value`, or the sub-attribute
+    named). Strings sort by code point on both databases.
+    """
+    collate = ' COLLATE "C"' if dialect == "postgresql" else ""
+    column = target.columns.get(_key(path)) if _is_core(path, target) else None
+    if column is not None:
+        return column.name + (collate if column.kind == "text" else "")
+    if _membership_for(path, target) is not None:
+        raise SortError(f"cannot sort by {path}")
+    try:
+        keys, attribute = _document_attribute(path, target)
+    except FilterError as exc:
+        raise SortError(f"cannot sort by {path}: {exc}") from exc
+    if attribute.multi_valued and attribute.type == "complex":
+        sub = attribute.sub(path.sub_attribute or "value")
+        if sub is None:
+            raise SortError(f"unknown sub-attribute in {path}")
+        keys, attribute = [*keys, 0, sub.name], sub
+    elif attribute.type == "complex":
+        sub = attribute.sub(path.sub_attribute) if path.sub_attribute else None
+        if sub is None:
+            raise SortError(f"{path} is complex: sort by one of its sub-attributes")
+        keys, attribute = [*keys, sub.name], sub
+    elif path.sub_attribute is not None:
+        raise SortError(f"{path.attribute} has no sub-attributes")
+    assert target.document is not None
+    expression = _scalar(f"{target.table}.{target.document.column}", keys, dialect)
+    return expression + (collate if attribute.type != "boolean" else "")

@@ -287,3 +287,10 @@ def test_authenticate_returns_the_tokens_organization_and_actor(ledger: Ledger) 
 def test_user_ids_are_uuids(ledger: Ledger) -> None:
     written = ledger.create_user(context_for(ledger), NewUser(attributes=bjensen()))
     assert isinstance(written.id, UUID)
+
+
+def test_a_user_created_with_a_password_was_never_modified(ledger: Ledger) -> None:
+    written = ledger.create_user(context_for(ledger), NewUser(bjensen(), password="s3cret!"))
+    user = ledger.repository.get(written.id)
+    assert user.version == 2
+    assert user.modified_on == user.created_on
