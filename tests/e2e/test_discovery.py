@@ -85,7 +85,7 @@ def test_service_provider_config_states_what_is_supported(
     assert config["patch"] == {"supported": True}
     assert config["bulk"] == {"supported": False, "maxOperations": 0, "maxPayloadSize": 0}
     assert config["filter"] == {"supported": True, "maxResults": 1000}
-    assert config["sort"] == {"supported": False}
+    assert config["sort"] == {"supported": True}
     assert config["etag"] == {"supported": True}
     assert config["meta"] == {
         "resourceType": "ServiceProviderConfig",
