@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from litestar.testing import TestClient
 
 BASE = "http://scim.test/scim/v2"
@@ -258,6 +259,23 @@ def test_wrong_method_answers_405_scim_error(client: TestClient) -> None:  # typ
     assert response.status_code == 405
     assert response.headers["Content-Type"] == SCIM_JSON
     assert set(response.headers["Allow"].split(", ")) == {"OPTIONS", "GET", "POST"}
+    assert response.json() == {
+        "schemas": [ERROR],
+        "status": "405",
+        "detail": "Method not allowed on this resource",
+    }
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
+@pytest.mark.parametrize("path", ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"])
+def test_discovery_endpoints_answer_405_to_writes(
+    client: TestClient,  # type: ignore[type-arg]
+    method: str,
+    path: str,
+) -> None:
+    response = client.request(method, f"/scim/v2{path}", json={})
+    assert response.status_code == 405
+    assert response.headers["Content-Type"] == SCIM_JSON
     assert response.json() == {
         "schemas": [ERROR],
         "status": "405",
