@@ -36,6 +36,16 @@ class UserInput:
     password: str | None
 
 
+def _defined(schema: Schema, name: str) -> Attribute:
+    attribute = schema.attribute(name)
+    assert attribute is not None, name
+    return attribute
+
+
+_ACTIVE = _defined(USER, "active")
+_PASSWORD = _defined(USER, "password")
+
+
 def parse_user(body: Any) -> UserInput:
     """Reads a User resource from a decoded JSON body; raises ScimError if it is invalid.
 
@@ -54,10 +64,10 @@ def parse_user(body: Any) -> UserInput:
         if lower in _SERVER_OWNED:
             continue
         if lower == "active":
-            parsed = check_value(USER.attribute("active"), value, "active")  # type: ignore[arg-type]
+            parsed = check_value(_ACTIVE, value, "active")
             active = None if parsed is UNASSIGNED else parsed
         elif lower == "password":
-            parsed = check_value(USER.attribute("password"), value, "password")  # type: ignore[arg-type]
+            parsed = check_value(_PASSWORD, value, "password")
             password = None if parsed is UNASSIGNED else parsed
         elif lower == ENTERPRISE_USER.lower():
             if value is None:
