@@ -9,105 +9,19 @@ from __future__ import annotations
 import json
 import re
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SHARED, skip_or_fail
+from tests.conftest import skip_or_fail
+from tests.e2e.conftest import OKTA, Server, cli, issue_token, start_server
 
 pytestmark = pytest.mark.slow
-
-SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
-OKTA = SHARED / "conformance" / "okta"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def cli(*args: str, database: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMLEDGER, *args, "--database", database],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-@dataclass
-class Server:
-    process: subprocess.Popen[str]
-    base_url: str
-    database: str
-
-    def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
-        self.process.send_signal(sig)
-        return self.process.wait(timeout=20)
-
-
-def start_server(database: str) -> Server:
-    port = free_port()
-    process = subprocess.Popen(
-        [SCIMLEDGER, "serve", "--port", str(port), "--database", database],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base_url = f"http://127.0.0.1:{port}/scim/v2"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise AssertionError(f"server exited early:\n{output}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/ServiceProviderConfig", timeout=1):
-                return Server(process, base_url, database)
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("server did not start within 30 s")
-
-
-@pytest.fixture
-def server(database_url: str) -> Iterator[Server]:
-    running = start_server(database_url)
-    try:
-        yield running
-    finally:
-        if running.process.poll() is None:
-            running.stop()
-
-
-def issue_token(database: str, org: str = "acme") -> dict[str, Any]:
-    result = cli(
-        "tokens",
-        "issue",
-        "--org",
-        org,
-        "--name",
-        "Okta",
-        "--expires",
-        "never",
-        "--json",
-        database=database,
-    )
-    assert result.returncode == 0, result.stderr
-    issued: dict[str, Any] = json.loads(result.stdout)
-    return issued
 
 
 def call(server: Server, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
@@ -289,3 +203,4 @@ def test_users_survive_a_restart(server: Server) -> None:
         assert fetched["meta"]["version"] == created["meta"]["version"]
     finally:
         restarted.stop()
+        restarted.log.close()
