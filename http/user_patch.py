@@ -44,6 +44,15 @@ def apply_user_patch(document: dict[str, Any], body: Any) -> UserInput:
 
 def _apply(doc: dict[str, Any], operation: Operation) -> None:
     op, path, value = operation.op, operation.path, operation.value
+    if path is not None and path.lower() == ENTERPRISE_USER.lower():
+        # The extension's URN alone names the whole extension object. RFC 7644's path
+        # grammar has no such path, but clients (scim2-tester among them) send it.
+        if op == "remove":
+            doc.pop(ENTERPRISE_USER, None)
+            return
+        for sub_key, sub_item in operation.object_value().items():
+            _set_known(doc, f"{ENTERPRISE_USER}:{sub_key}", sub_item, op)
+        return
     if op == "remove":
         _remove(doc, operation.required_path())
         return
@@ -173,6 +182,9 @@ def _remove(doc: dict[str, Any], path: str) -> None:
     keys = target.keys if target is not None else _resolve(path)[0]
     if keys == ["userName"]:
         raise invalid_value("userName is required and cannot be removed")
+    if keys == ["active"]:
+        # A user is active or not: the ledger keeps no third, unassigned state.
+        raise invalid_value("active cannot be removed: replace it with true or false")
     parents = [doc]
     for key in keys[:-1]:
         child = parents[-1].get(key)

@@ -1212,3 +1212,28 @@ def test_filter_applies_to_an_object_set_earlier_in_the_same_request() -> None:
         "userName": "bjensen",
         "emails": [{"value": "a@x.org", "type": "work", "display": "Work"}],
     }
+
+
+def test_the_extension_urn_alone_as_path_sets_its_attributes() -> None:
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    body = patch_op({"op": "replace", "path": enterprise, "value": {"department": "Ops"}})
+
+    assert patched({"userName": "b", enterprise: {"division": "EU"}}, body).attributes == {
+        "userName": "b",
+        enterprise: {"division": "EU", "department": "Ops"},
+    }
+
+
+def test_the_extension_urn_alone_as_path_removes_the_extension() -> None:
+    enterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+    body = patch_op({"op": "remove", "path": enterprise})
+
+    assert patched({"userName": "b", enterprise: {"division": "EU"}}, body).attributes == {
+        "userName": "b"
+    }
+
+
+def test_removing_active_is_invalid_value() -> None:
+    error = rejected(BJENSEN, patch_op({"op": "remove", "path": "active"}))
+
+    assert (error.status, error.scim_type) == (400, "invalidValue")
