@@ -29,7 +29,8 @@ TRACKING_DDL = (
 
 
 class Projection(Protocol):
-    name: str
+    name: str  # carries the version: a read model whose tables change gets a new name
+    tables: tuple[str, ...]
     topics: tuple[type, ...]
 
     def ddl(self, dialect: str) -> tuple[str, ...]: ...
@@ -58,15 +59,24 @@ class Runner:
         self._thread: threading.Thread | None = None
 
     def create_tables(self) -> None:
+        """Creates the projection's tables; on a database that has none of this version yet,
+        drops any older version's tables first, so that the new version is rebuilt from the
+        start of the log."""
         with self.sql.transaction(commit=True) as cursor:
             cursor.execute(TRACKING_DDL)
-            for statement in self.projection.ddl(self.sql.dialect):
-                cursor.execute(statement)
+        with self.sql.transaction(commit=True) as cursor:
+            # Claiming the tracking row decides, once even among processes starting
+            # together, who sets the tables up afresh.
             cursor.execute(
                 "INSERT INTO projection_tracking (name, position) VALUES (?, 0)"
-                " ON CONFLICT (name) DO NOTHING",
+                " ON CONFLICT (name) DO NOTHING RETURNING position",
                 (self.projection.name,),
             )
+            if cursor.fetchone() is not None:
+                for table in self.projection.tables:
+                    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in self.projection.ddl(self.sql.dialect):
+                cursor.execute(statement)
 
     @property
     def position(self) -> int:

@@ -32,7 +32,7 @@ from scimledger.projections.sql_filters import (
     sort_expression,
 )
 
-NAME = "scim_read_model_v1"
+NAME = "scim_read_model_v2"
 
 
 def ddl(dialect: str) -> tuple[str, ...]:
@@ -155,6 +155,7 @@ class ScimProjection:
     """Applies user and group events to the SCIM read model's tables."""
 
     name = NAME
+    tables: tuple[str, ...] = ("scim_users", "scim_groups", "scim_group_members")
 
     def __init__(self) -> None:
         self._handlers: dict[type, Handler] = {
