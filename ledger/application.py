@@ -19,6 +19,7 @@ from eventsourcing.application import AggregateNotFoundError, Application, Repos
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoder
 
+from scimledger.ledger import append_only
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.errors import (
@@ -157,6 +158,12 @@ class Ledger(Application[UUID]):
     def __init__(self, database: DatabaseURL) -> None:
         self.database = database
         super().__init__(env=database.eventsourcing_env())
+        self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
+        append_only.protect(
+            getattr(self.recorder, "datastore"),  # noqa: B009 (not on the recorder's interface)
+            database.kind,
+            [self.events_table],
+        )
 
     def construct_repository(self) -> Repository[UUID]:
         # Only groups have snapshots: loading anything else skips the snapshot lookup.
