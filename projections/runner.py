@@ -31,7 +31,8 @@ TRACKING_DDL = (
 class Projection(Protocol):
     name: str  # carries the version: a read model whose tables change gets a new name
     tables: tuple[str, ...]
-    topics: tuple[type, ...]
+    topics: tuple[type, ...]  # the events it applies, decoded
+    raw: bool  # True: it applies every stored event as is, undecoded, instead
 
     def ddl(self, dialect: str) -> tuple[str, ...]: ...
 
@@ -130,17 +131,25 @@ class Runner:
             )
             if cursor.fetchone() is None:
                 raise ProjectionConflict(self.projection.name)
+            raw = self.projection.raw
             for notification in notifications:
-                if notification.topic in self._topics:
+                if raw:
+                    self.projection.apply(cursor, notification, notification.id)
+                elif notification.topic in self._topics:
                     event = mapper.to_domain_event(notification)
                     self.projection.apply(cursor, event, notification.id)
         self._position = last
 
+    def run_once(self) -> int:
+        """Sets up the tables and catches up once, in this thread; returns the position."""
+        self.create_tables()
+        with self._lock:
+            self._position = self.stored_position()
+        return self.catch_up()
+
     def start(self, poll_interval: float = 0.2) -> None:
         """Catches up now, then keeps polling in a background thread."""
-        self.create_tables()
-        self._position = self.stored_position()
-        self.catch_up()
+        self.run_once()
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._poll,

@@ -155,6 +155,7 @@ class ScimProjection:
     """Applies user and group events to the SCIM read model's tables."""
 
     name = NAME
+    raw = False
     tables: tuple[str, ...] = ("scim_users", "scim_groups", "scim_group_members")
 
     def __init__(self) -> None:

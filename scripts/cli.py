@@ -12,12 +12,15 @@ import re
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from uuid import UUID
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DEFAULT_URL, ENV_VAR, DatabaseURL, InvalidDatabaseURL
 from scimledger.ledger.errors import LedgerError
+from scimledger.projections import chain
+from scimledger.projections.runner import Runner
 
 
 class UsageError(Exception):
@@ -83,6 +86,21 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id", metavar="ID", help="the id `tokens issue --json` printed")
     _add_database(revoke)
+    ledger_parser = commands.add_parser("ledger", help="tamper evidence of the event log")
+    ledger_commands = ledger_parser.add_subparsers(
+        dest="ledger_command", required=True, metavar="ACTION"
+    )
+    verify = ledger_commands.add_parser(
+        "verify", help="recompute the hash chain over every event; exit 1 at the first break"
+    )
+    verify.add_argument("--digest", metavar="FILE", help="also check against an exported digest")
+    verify.add_argument("--key", metavar="FILE", help="the key the digest was signed with")
+    _add_database(verify)
+    digest = ledger_commands.add_parser(
+        "digest", help="print the verified chain head as a digest to keep outside the database"
+    )
+    digest.add_argument("--key", metavar="FILE", help="sign the digest with HMAC-SHA256")
+    _add_database(digest)
     return parser
 
 
@@ -142,6 +160,59 @@ def cmd_tokens_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def _key(path: str | None) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read the key file: {exc}") from exc
+
+
+def _verified(ledger: Ledger) -> chain.Verification:
+    """Extends the chain to the end of the log, then verifies all of it."""
+    Runner(ledger, chain.ChainProjection()).run_once()
+    return chain.verify(ledger)
+
+
+def cmd_ledger_verify(args: argparse.Namespace) -> int:
+    key = _key(args.key)
+    try:
+        digest_text = Path(args.digest).read_text() if args.digest else None
+    except OSError as exc:
+        raise UsageError(f"cannot read the digest: {exc}") from exc
+    ledger = _ledger(args.database)
+    try:
+        result = _verified(ledger)
+        problem = result.problem
+        if problem is None and digest_text is not None:
+            problem = chain.check_digest(ledger, digest_text, key)
+    finally:
+        ledger.close()
+    if problem is not None:
+        print(f"BROKEN after {result.checked} good events: {problem}", file=sys.stderr)
+        return 1
+    print(
+        f"OK: {result.checked} events verified; head at position {result.head_position}:"
+        f" {result.head_link}" + (" (matches the digest)" if digest_text else "")
+    )
+    return 0
+
+
+def cmd_ledger_digest(args: argparse.Namespace) -> int:
+    key = _key(args.key)
+    ledger = _ledger(args.database)
+    try:
+        result = _verified(ledger)
+    finally:
+        ledger.close()
+    if not result.ok:
+        print(f"BROKEN: {result.problem}; no digest of a broken chain", file=sys.stderr)
+        return 1
+    print(chain.digest(result, key))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from scimledger.scripts.serve import serve  # noqa: PLC0415 (only serve needs uvicorn)
 
@@ -154,8 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("serve", None): cmd_serve,
         ("tokens", "issue"): cmd_tokens_issue,
         ("tokens", "revoke"): cmd_tokens_revoke,
+        ("ledger", "verify"): cmd_ledger_verify,
+        ("ledger", "digest"): cmd_ledger_digest,
     }
-    handler = handlers[(args.command, getattr(args, "tokens_command", None))]
+    action = getattr(args, "tokens_command", None) or getattr(args, "ledger_command", None)
+    handler = handlers[(args.command, action)]
     try:
         return handler(args)
     except (UsageError, InvalidDatabaseURL) as exc:
