@@ -23,7 +23,7 @@ from scimledger.ledger.errors import InvalidToken
 
 PREFIX = "scl_"
 _FORMAT = re.compile(r"^scl_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
-SCOPES = ("scim",)
+SCOPES = ("scim", "audit:read")
 
 
 def new_secret() -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -19,8 +20,11 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DEFAULT_URL, ENV_VAR, DatabaseURL, InvalidDatabaseURL
 from scimledger.ledger.errors import LedgerError
-from scimledger.projections import chain
+from scimledger.ledger.tokens import SCOPES
+from scimledger.projections import audit, chain
 from scimledger.projections.runner import Runner
+from scimledger.projections.sql_filters import scim_datetime
+from scimledger.scripts import audit as audit_cli
 
 
 class UsageError(Exception):
@@ -81,11 +85,48 @@ def build_parser() -> argparse.ArgumentParser:
     issue.add_argument(
         "--expires", required=True, help="never, a number of days such as 30d, or an ISO date"
     )
+    issue.add_argument(
+        "--scope",
+        action="append",
+        choices=SCOPES,
+        help="what the token may do: scim (provisioning, the default) or audit:read (the"
+        " audit API); repeatable",
+    )
     issue.add_argument("--json", action="store_true", help="print id, name, org, token, expires_at")
     _add_database(issue)
     revoke = token_commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id", metavar="ID", help="the id `tokens issue --json` printed")
     _add_database(revoke)
+    audit_parser = commands.add_parser("audit", help="the audit trail, for reviewers")
+    audit_commands = audit_parser.add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    listing = audit_commands.add_parser("list", help="audit entries, oldest first, streamed")
+    listing.add_argument("--org", help="only this organization")
+    listing.add_argument("--subject", help="a user's or group's id, or its userName/displayName")
+    listing.add_argument("--actor", help="a token id, or an actor's name (token name, OS user)")
+    listing.add_argument(
+        "--action", action="append", default=[], help="e.g. user.deactivated; repeatable"
+    )
+    listing.add_argument("--since", help="from this ISO date or date-time (UTC unless given)")
+    listing.add_argument("--until", help="before this ISO date or date-time")
+    listing.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    _add_database(listing)
+    history_parser = audit_commands.add_parser(
+        "history", help="every change of one user, oldest first"
+    )
+    history_parser.add_argument("user", metavar="USER", help="the user's id or userName")
+    history_parser.add_argument("--org", help="the user's organization (when names repeat)")
+    history_parser.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    _add_database(history_parser)
+    show = audit_commands.add_parser(
+        "show", help="the user's SCIM representation as it was at a time, from the events"
+    )
+    show.add_argument("user", metavar="USER", help="the user's id or userName")
+    show.add_argument("--at", required=True, help="an ISO date or date-time")
+    show.add_argument("--org", help="the user's organization (when names repeat)")
+    _add_database(show)
+
     ledger_parser = commands.add_parser("ledger", help="tamper evidence of the event log")
     ledger_commands = ledger_parser.add_subparsers(
         dest="ledger_command", required=True, metavar="ACTION"
@@ -118,6 +159,7 @@ def cmd_tokens_issue(args: argparse.Namespace) -> int:
             expires_at=expires_at,
             actor=Actor.operator("scimledger tokens issue"),
             request=RequestInfo.local(),
+            scopes=tuple(dict.fromkeys(args.scope or ["scim"])),
         )
     finally:
         ledger.close()
@@ -213,6 +255,52 @@ def cmd_ledger_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_list(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.database)
+    try:
+        sql = audit_cli.caught_up(ledger)
+        query = audit.AuditQuery(
+            org_id=audit_cli.org_id(ledger, args.org),
+            subject=args.subject,
+            actor=args.actor,
+            actions=tuple(args.action),
+            since=scim_datetime(audit_cli.parse_time(args.since)) if args.since else None,
+            until=scim_datetime(audit_cli.parse_time(args.until)) if args.until else None,
+        )
+        audit_cli.write(
+            audit.stream(lambda: sql.transaction(commit=False), query), args.format, sys.stdout
+        )
+    finally:
+        ledger.close()
+    return 0
+
+
+def cmd_audit_history(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.database)
+    try:
+        sql, ids = audit_cli.history(ledger, args.user, args.org)
+        for subject_id in ids:
+            query = audit.AuditQuery(subject=subject_id)
+            audit_cli.write(
+                audit.stream(lambda: sql.transaction(commit=False), query),
+                args.format,
+                sys.stdout,
+            )
+    finally:
+        ledger.close()
+    return 0
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.database)
+    try:
+        resource = audit_cli.state_at(ledger, args.user, args.org, audit_cli.parse_time(args.at))
+    finally:
+        ledger.close()
+    audit_cli.print_json(resource)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from scimledger.scripts.serve import serve  # noqa: PLC0415 (only serve needs uvicorn)
 
@@ -227,12 +315,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("tokens", "revoke"): cmd_tokens_revoke,
         ("ledger", "verify"): cmd_ledger_verify,
         ("ledger", "digest"): cmd_ledger_digest,
+        ("audit", "list"): cmd_audit_list,
+        ("audit", "history"): cmd_audit_history,
+        ("audit", "show"): cmd_audit_show,
     }
-    action = getattr(args, "tokens_command", None) or getattr(args, "ledger_command", None)
+    action = next(
+        (
+            getattr(args, f"{group}_command", None)
+            for group in ("tokens", "ledger", "audit")
+            if getattr(args, f"{group}_command", None)
+        ),
+        None,
+    )
     handler = handlers[(args.command, action)]
     try:
         return handler(args)
-    except (UsageError, InvalidDatabaseURL) as exc:
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (UsageError, InvalidDatabaseURL, audit_cli.AuditUsageError) as exc:
         print(f"scimledger: error: {exc}", file=sys.stderr)
         return 2
     except LedgerError as exc:

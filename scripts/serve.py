@@ -14,6 +14,7 @@ from scimledger.http.app import SCIM_BASE_PATH, create_app
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
+from scimledger.projections.audit import AuditProjection
 from scimledger.projections.chain import ChainProjection
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
@@ -37,6 +38,8 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
     read_model.start()
     ledger_chain = Runner(ledger, ChainProjection())
     ledger_chain.start()
+    audit_trail = Runner(ledger, AuditProjection())
+    audit_trail.start()
     app = create_app(Services(ledger=ledger, scim=read_model, sql=SQL(ledger)))
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     where = (
@@ -68,6 +71,7 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
     finally:
         read_model.stop()
         ledger_chain.stop()
+        audit_trail.stop()
         ledger.close()
     if received:
         logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)

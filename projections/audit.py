@@ -1,0 +1,360 @@
+"""The audit trail: one entry per event, in log order, for compliance reviewers.
+
+Each entry says who (the token, its name and who issued it; or the operator command and OS
+user), did what (an action), to what (resource type, id, and its userName or displayName
+at that time), exactly how (each attribute's value before and after; passwords only as
+"changed"), when, and through which request (id, client address, user agent).
+
+It is a projection like the SCIM read model: built from the events alone, exactly once,
+rebuildable. Before-values come from the trail's own record of each subject, never from
+another read model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import msgspec
+
+from scimledger.ledger.groups import Group
+from scimledger.ledger.names import normalize_name
+from scimledger.ledger.organizations import Organization
+from scimledger.ledger.tokens import Token
+from scimledger.ledger.users import User, apply_changes
+from scimledger.projections.sql import Cursor, Row
+from scimledger.projections.sql_filters import scim_datetime
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS audit_entries (
+        position BIGINT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        occurred_at TEXT NOT NULL,
+        actor_kind TEXT NOT NULL,
+        actor_id TEXT NOT NULL,
+        actor_name TEXT NOT NULL,
+        actor_issuer TEXT,
+        action TEXT NOT NULL,
+        subject_type TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        subject_name TEXT,
+        subject_name_norm TEXT,
+        changes TEXT NOT NULL,
+        request_id TEXT,
+        client_address TEXT,
+        user_agent TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS audit_org ON audit_entries (org_id, position)",
+    "CREATE INDEX IF NOT EXISTS audit_subject ON audit_entries (subject_id, position)",
+    "CREATE INDEX IF NOT EXISTS audit_subject_name ON audit_entries (subject_name_norm, position)",
+    "CREATE INDEX IF NOT EXISTS audit_actor ON audit_entries (actor_id, position)",
+    "CREATE INDEX IF NOT EXISTS audit_action ON audit_entries (action, occurred_at)",
+    """CREATE TABLE IF NOT EXISTS audit_subjects (
+        subject_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL
+    )""",
+)
+
+COLUMNS = (
+    "position",
+    "org_id",
+    "occurred_at",
+    "actor_kind",
+    "actor_id",
+    "actor_name",
+    "actor_issuer",
+    "action",
+    "subject_type",
+    "subject_id",
+    "subject_name",
+    "changes",
+    "request_id",
+    "client_address",
+    "user_agent",
+)
+
+Changes = dict[str, Any]
+
+
+def _change(before: Any, after: Any) -> dict[str, Any]:
+    return {"before": before, "after": after}
+
+
+class AuditProjection:
+    name = "audit_trail_v1"
+    raw = False
+    tables: tuple[str, ...] = ("audit_entries", "audit_subjects")
+
+    def __init__(self) -> None:
+        self._handlers: dict[
+            type, Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]
+        ] = {
+            Organization.OrganizationCreated: self._organization_created,
+            Token.TokenIssued: self._token_issued,
+            Token.TokenRevoked: self._token_revoked,
+            User.UserCreated: self._user_created,
+            User.ProfileUpdated: self._profile_updated,
+            User.UserDeactivated: self._active(False),
+            User.UserReactivated: self._active(True),
+            User.PasswordChanged: self._password_changed,
+            User.UserDeleted: self._user_deleted,
+            Group.GroupCreated: self._group_created,
+            Group.GroupRenamed: self._group_renamed,
+            Group.GroupExternalIdChanged: self._group_external_id_changed,
+            Group.MembersAdded: self._members("added"),
+            Group.MembersRemoved: self._members("removed"),
+            Group.GroupDeleted: self._group_deleted,
+        }
+        self.topics: tuple[type, ...] = tuple(self._handlers)
+
+    def ddl(self, dialect: str) -> tuple[str, ...]:
+        return DDL
+
+    def apply(self, cursor: Cursor, event: Any, position: int) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            return
+        action, subject_type, subject_name, changes = handler(cursor, event)
+        context = event.context
+        actor = context.actor
+        request = context.request
+        cursor.execute(
+            f"INSERT INTO audit_entries ({', '.join(COLUMNS)}, subject_name_norm)"  # noqa: S608
+            f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
+            (
+                position,
+                str(context.org_id),
+                scim_datetime(event.timestamp),
+                actor.kind,
+                actor.id,
+                actor.name,
+                actor.issued_by,
+                action,
+                subject_type,
+                str(event.originator_id),
+                subject_name,
+                _encode(changes).decode(),
+                request.request_id,
+                request.client_address,
+                request.user_agent,
+                normalize_name(subject_name) if subject_name else None,
+            ),
+        )
+
+    # The trail's own memory of each subject, for before-values.
+
+    def _state(self, cursor: Cursor, event: Any) -> dict[str, Any]:
+        cursor.execute(
+            "SELECT state FROM audit_subjects WHERE subject_id = ?", (str(event.originator_id),)
+        )
+        row = cursor.fetchone()
+        state: dict[str, Any] = _decode(row["state"]) if row is not None else {}
+        return state
+
+    def _remember(self, cursor: Cursor, event: Any, state: dict[str, Any]) -> None:
+        cursor.execute(
+            "INSERT INTO audit_subjects (subject_id, state) VALUES (?, ?)"
+            " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
+            (str(event.originator_id), _encode(state).decode()),
+        )
+
+    # Organizations and tokens
+
+    def _organization_created(
+        self, cursor: Cursor, event: Any
+    ) -> tuple[str, str, str | None, Changes]:
+        return (
+            "organization.created",
+            "Organization",
+            event.slug,
+            {"slug": _change(None, event.slug)},
+        )
+
+    def _token_issued(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        self._remember(cursor, event, {"name": event.name})
+        expires = event.expires_at.isoformat() if event.expires_at else None
+        return (
+            "token.issued",
+            "Token",
+            event.name,
+            {
+                "name": _change(None, event.name),
+                "scopes": _change(None, list(event.scopes)),
+                "expires_at": _change(None, expires),
+            },
+        )
+
+    def _token_revoked(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        name = self._state(cursor, event).get("name")
+        return "token.revoked", "Token", name, {"revoked": _change(False, True)}
+
+    # Users
+
+    def _user_created(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        attributes = dict(event.attributes)
+        self._remember(cursor, event, {"attributes": attributes, "active": event.active})
+        changes = {key: _change(None, value) for key, value in attributes.items()}
+        changes["active"] = _change(None, event.active)
+        return "user.created", "User", attributes["userName"], changes
+
+    def _profile_updated(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        state = self._state(cursor, event)
+        before = state.get("attributes", {})
+        after = apply_changes(before, event.changes)
+        self._remember(cursor, event, {**state, "attributes": after})
+        changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
+        return "user.updated", "User", after.get("userName"), changes
+
+    def _active(
+        self, active: bool
+    ) -> Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]:
+        def handler(cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+            state = self._state(cursor, event)
+            self._remember(cursor, event, {**state, "active": active})
+            action = "user.reactivated" if active else "user.deactivated"
+            name = state.get("attributes", {}).get("userName")
+            return action, "User", name, {"active": _change(not active, active)}
+
+        return handler
+
+    def _password_changed(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        name = self._state(cursor, event).get("attributes", {}).get("userName")
+        return "user.password_changed", "User", name, {"password": "changed"}
+
+    def _user_deleted(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        name = self._state(cursor, event).get("attributes", {}).get("userName")
+        return "user.deleted", "User", name, {}
+
+    # Groups
+
+    def _group_created(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        self._remember(
+            cursor, event, {"displayName": event.display_name, "externalId": event.external_id}
+        )
+        changes = {"displayName": _change(None, event.display_name)}
+        if event.external_id is not None:
+            changes["externalId"] = _change(None, event.external_id)
+        return "group.created", "Group", event.display_name, changes
+
+    def _group_renamed(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        state = self._state(cursor, event)
+        self._remember(cursor, event, {**state, "displayName": event.display_name})
+        return (
+            "group.renamed",
+            "Group",
+            event.display_name,
+            {"displayName": _change(state.get("displayName"), event.display_name)},
+        )
+
+    def _group_external_id_changed(
+        self, cursor: Cursor, event: Any
+    ) -> tuple[str, str, str | None, Changes]:
+        state = self._state(cursor, event)
+        self._remember(cursor, event, {**state, "externalId": event.external_id})
+        return (
+            "group.external_id_changed",
+            "Group",
+            state.get("displayName"),
+            {"externalId": _change(state.get("externalId"), event.external_id)},
+        )
+
+    def _members(self, how: str) -> Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]:
+        def handler(cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+            name = self._state(cursor, event).get("displayName")
+            ids = [str(user_id) for user_id in event.user_ids]
+            return f"group.members_{how}", "Group", name, {"members": {how: ids}}
+
+        return handler
+
+    def _group_deleted(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        return "group.deleted", "Group", self._state(cursor, event).get("displayName"), {}
+
+
+# Reading the trail
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    org_id: str | None = None
+    subject: str | None = None  # a subject's id, or a userName/displayName it had
+    actor: str | None = None  # a token id, an actor name (token name, OS user)
+    actions: tuple[str, ...] = ()
+    since: str | None = None  # xsd:dateTime, stored form (see scim_datetime)
+    until: str | None = None
+    after: int = 0  # the cursor: entries after this position
+
+
+def _where(query: AuditQuery) -> tuple[str, list[Any]]:
+    clauses: list[str] = ["position > ?"]
+    params: list[Any] = [query.after]
+    if query.org_id is not None:
+        clauses.append("org_id = ?")
+        params.append(query.org_id)
+    if query.subject is not None:
+        clauses.append("(subject_id = ? OR subject_name_norm = ?)")
+        params += [query.subject.lower(), normalize_name(query.subject)]
+    if query.actor is not None:
+        clauses.append("(actor_id = ? OR actor_name = ?)")
+        params += [query.actor, query.actor]
+    if query.actions:
+        clauses.append(f"action IN ({', '.join('?' * len(query.actions))})")
+        params += list(query.actions)
+    if query.since is not None:
+        clauses.append("occurred_at >= ?")
+        params.append(query.since)
+    if query.until is not None:
+        clauses.append("occurred_at < ?")
+        params.append(query.until)
+    return " AND ".join(clauses), params
+
+
+def entry(row: Row) -> dict[str, Any]:
+    """One entry as plain data (JSON-ready)."""
+    out = {column: row[column] for column in COLUMNS}
+    out["position"] = int(out["position"])
+    out["changes"] = _decode(out["changes"])
+    return out
+
+
+def page(cursor: Cursor, query: AuditQuery, limit: int) -> list[dict[str, Any]]:
+    """Up to `limit` entries after `query.after`, in log order (keyset pagination)."""
+    where, params = _where(query)
+    cursor.execute(
+        f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE {where}"  # noqa: S608
+        " ORDER BY position LIMIT ?",
+        (*params, limit),
+    )
+    return [entry(row) for row in cursor.fetchall()]
+
+
+def stream(
+    transaction: Callable[[], Any], query: AuditQuery, batch: int = 2000
+) -> Iterator[dict[str, Any]]:
+    """Every matching entry, fetched a batch at a time: memory stays flat."""
+    after = query.after
+    while True:
+        with transaction() as cursor:
+            entries = page(cursor, replace(query, after=after), batch)
+        yield from entries
+        if len(entries) < batch:
+            return
+        after = entries[-1]["position"]
+
+
+def subject_ids(cursor: Cursor, org_id: str | None, subject: str) -> Sequence[str]:
+    """The ids of the subjects a name or id designates, oldest first."""
+    clauses = "(subject_id = ? OR subject_name_norm = ?)"
+    params: list[Any] = [subject.lower(), normalize_name(subject)]
+    if org_id is not None:
+        clauses += " AND org_id = ?"
+        params.append(org_id)
+    cursor.execute(
+        f"SELECT subject_id, MIN(position) AS first FROM audit_entries WHERE {clauses}"  # noqa: S608
+        " GROUP BY subject_id ORDER BY first",
+        tuple(params),
+    )
+    return [row["subject_id"] for row in cursor.fetchall()]

@@ -1,0 +1,261 @@
+"""The audit trail: one exact entry per event, rebuildable, and how reviewers read it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from freezegun import freeze_time
+from litestar.testing import TestClient
+
+from scimledger.http.services import Services
+from scimledger.ledger.application import IssuedToken
+from scimledger.projections import audit
+from scimledger.projections.runner import Runner
+from scimledger.projections.sql import SQL
+
+SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def trail(services: Services, **query: Any) -> list[dict[str, Any]]:
+    Runner(services.ledger, audit.AuditProjection()).run_once()
+    sql = SQL(services.ledger)
+    return list(audit.stream(lambda: sql.transaction(commit=False), audit.AuditQuery(**query)))
+
+
+def provision(client: TestClient) -> str:  # type: ignore[type-arg]
+    """Okta's create, profile update and deactivation of one user; returns its id."""
+    headers = {"User-Agent": "Okta SCIM Client 1.0.0", "X-Request-Id": "req-create"}
+    created = client.post(
+        "/scim/v2/Users",
+        json={"userName": "bjensen@example.com", "title": "Tour Guide", "password": "s3cret!"},
+        headers=headers,
+    ).json()
+    client.patch(
+        f"/scim/v2/Users/{created['id']}",
+        json={
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "value": {"title": "CEO", "nickName": "Babs"}}],
+        },
+        headers={**headers, "X-Request-Id": "req-update"},
+    )
+    client.patch(
+        f"/scim/v2/Users/{created['id']}",
+        json={"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": False}}]},
+        headers={**headers, "X-Request-Id": "req-deactivate"},
+    )
+    return str(created["id"])
+
+
+def test_each_user_event_gets_one_exact_entry(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+    token: IssuedToken,
+) -> None:
+    user_id = provision(client)
+    entries = trail(services, subject=user_id)
+    org_id = str(services.ledger.organization_id("acme"))
+    common = {
+        "org_id": org_id,
+        "actor_kind": "token",
+        "actor_id": str(token.id),
+        "actor_name": "Okta",
+        "actor_issuer": "operator:tester",
+        "subject_type": "User",
+        "subject_id": user_id,
+        "subject_name": "bjensen@example.com",
+        "client_address": "testclient",
+        "user_agent": "Okta SCIM Client 1.0.0",
+    }
+    assert [{k: e[k] for k in common} for e in entries] == [common] * 4
+    assert [(e["action"], e["request_id"], e["changes"]) for e in entries] == [
+        (
+            "user.created",
+            "req-create",
+            {
+                "userName": {"before": None, "after": "bjensen@example.com"},
+                "title": {"before": None, "after": "Tour Guide"},
+                "active": {"before": None, "after": True},
+            },
+        ),
+        ("user.password_changed", "req-create", {"password": "changed"}),
+        (
+            "user.updated",
+            "req-update",
+            {
+                "title": {"before": "Tour Guide", "after": "CEO"},
+                "nickName": {"before": None, "after": "Babs"},
+            },
+        ),
+        ("user.deactivated", "req-deactivate", {"active": {"before": True, "after": False}}),
+    ]
+    positions = [e["position"] for e in entries]
+    assert positions == sorted(positions)
+    assert all(e["occurred_at"].endswith("Z") for e in entries)
+
+
+def test_the_trail_never_holds_the_password_or_the_token(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+    token: IssuedToken,
+) -> None:
+    provision(client)
+    dumped = json.dumps(trail(services))
+    assert "s3cret!" not in dumped
+    assert token.token.rsplit("_", 1)[1] not in dumped
+
+
+def test_tokens_and_organizations_are_in_the_trail(services: Services, token: IssuedToken) -> None:
+    entries = trail(services)
+    assert [(e["action"], e["subject_name"], e["actor_kind"], e["actor_id"]) for e in entries] == [
+        ("organization.created", "acme", "operator", "tests"),
+        ("token.issued", "Okta", "operator", "tests"),
+    ]
+    assert entries[1]["changes"] == {
+        "name": {"before": None, "after": "Okta"},
+        "scopes": {"before": None, "after": ["scim"]},
+        "expires_at": {"before": None, "after": None},
+    }
+
+
+def test_group_changes_record_members_and_names(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    user_id = provision(client)
+    group = client.post(
+        "/scim/v2/Groups", json={"displayName": "Admins", "members": [{"value": user_id}]}
+    ).json()
+    client.patch(
+        f"/scim/v2/Groups/{group['id']}",
+        json={
+            "schemas": [PATCH_OP],
+            "Operations": [
+                {"op": "replace", "value": {"id": group["id"], "displayName": "Owners"}},
+                {"op": "remove", "path": f'members[value eq "{user_id}"]'},
+            ],
+        },
+    )
+    entries = trail(services, subject=group["id"])
+    assert [(e["action"], e["subject_name"], e["changes"]) for e in entries] == [
+        ("group.created", "Admins", {"displayName": {"before": None, "after": "Admins"}}),
+        ("group.members_added", "Admins", {"members": {"added": [user_id]}}),
+        ("group.renamed", "Owners", {"displayName": {"before": "Admins", "after": "Owners"}}),
+        ("group.members_removed", "Owners", {"members": {"removed": [user_id]}}),
+    ]
+
+
+def test_a_rebuilt_trail_is_identical(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    provision(client)
+    before = trail(services)
+    with SQL(services.ledger).transaction(commit=True) as cursor:
+        cursor.execute(
+            "DELETE FROM projection_tracking WHERE name = ?", (audit.AuditProjection.name,)
+        )
+    assert trail(services) == before
+
+
+def test_filters_select_by_subject_name_actor_action_and_time(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+    token: IssuedToken,
+) -> None:
+    with freeze_time("2026-01-10T12:00:00Z"):
+        provision(client)
+    with freeze_time("2026-02-10T12:00:00Z"):
+        client.post("/scim/v2/Users", json={"userName": "later@example.com"})
+    assert len(trail(services, subject="BJENSEN@example.com")) == 4
+    assert len(trail(services, actor="Okta")) == 5
+    assert len(trail(services, actor=str(token.id))) == 5
+    assert [e["subject_name"] for e in trail(services, actions=("user.created",))] == [
+        "bjensen@example.com",
+        "later@example.com",
+    ]
+    # The organization and token were made at the real time, after both frozen dates.
+    february = trail(services, since="2026-02-01T00:00:00.000Z", until="2026-03-01T00:00:00.000Z")
+    assert [(e["action"], e["subject_name"]) for e in february] == [
+        ("user.created", "later@example.com")
+    ]
+    assert len(trail(services, until="2026-02-01T00:00:00.000Z")) == 4
+
+
+def run(*args: str, database: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCIMLEDGER, *args, "--database", database],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_cli_lists_history_in_every_format(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    user_id = provision(client)
+    url = services.ledger.database.url
+    table = run("audit", "history", "bjensen@example.com", database=url)
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("User bjensen@example.com") == 4
+    assert "    title: Tour Guide -> CEO; nickName: null -> Babs\n" in table.stdout
+    lines = run("audit", "list", "--format", "jsonl", "--subject", user_id, database=url)
+    assert [json.loads(line)["action"] for line in lines.stdout.splitlines()] == [
+        "user.created",
+        "user.password_changed",
+        "user.updated",
+        "user.deactivated",
+    ]
+    exported = run("audit", "list", "--format", "csv", "--action", "user.deactivated", database=url)
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [(r["action"], r["subject_id"], r["request_id"]) for r in rows] == [
+        ("user.deactivated", user_id, "req-deactivate")
+    ]
+    assert json.loads(rows[0]["changes"]) == {"active": {"before": True, "after": False}}
+
+
+def test_show_rebuilds_the_user_as_it_was_at_a_time(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    with freeze_time("2026-01-10T12:00:00Z"):
+        user_id = client.post(
+            "/scim/v2/Users", json={"userName": "bjensen@example.com", "title": "Tour Guide"}
+        ).json()["id"]
+    with freeze_time("2026-03-10T12:00:00Z"):
+        client.patch(
+            f"/scim/v2/Users/{user_id}",
+            json={
+                "schemas": [PATCH_OP],
+                "Operations": [{"op": "replace", "path": "title", "value": "CEO"}],
+            },
+        )
+    url = services.ledger.database.url
+    shown = run("audit", "show", "bjensen@example.com", "--at", "2026-02-01", database=url)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout) == {
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "id": user_id,
+        "userName": "bjensen@example.com",
+        "title": "Tour Guide",
+        "active": True,
+        "meta": {
+            "resourceType": "User",
+            "created": "2026-01-10T12:00:00.000Z",
+            "lastModified": "2026-01-10T12:00:00.000Z",
+            "location": f"/scim/v2/Users/{user_id}",
+            "version": 'W/"1"',
+        },
+    }
+    before = run("audit", "show", user_id, "--at", "2025-12-31", database=url)
+    assert before.returncode == 2
+    assert "no user" in before.stderr
