@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Litestar, Request, Router
 from litestar.di import Provide
 
-from scimledger.http import discovery, groups, search, users
+from scimledger.http import admin, discovery, groups, search, users
 from scimledger.http.auth import command_context
 from scimledger.http.errors import handle_exception
 from scimledger.http.services import Services
@@ -36,7 +36,7 @@ def create_app(services: Services) -> Litestar:
         ],
     )
     return Litestar(
-        route_handlers=[scim],
+        route_handlers=[scim, admin.router(services)],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: handle_exception},
         request_max_body_size=MAX_BODY_BYTES,

@@ -55,10 +55,19 @@ def request_info(request: Request[Any, Any, Any]) -> RequestInfo:
     )
 
 
-def command_context(ledger: Ledger, request: Request[Any, Any, Any]) -> CommandContext:
+_FORBIDDEN = {
+    "scim": "This token may not provision users",
+    "audit:read": "This token may not read the audit trail",
+}
+
+
+def command_context(
+    ledger: Ledger, request: Request[Any, Any, Any], scope: str = "scim"
+) -> CommandContext:
+    """The caller's context, if its token is valid and has `scope` (else 401 or 403)."""
     principal = authenticate(ledger, request.headers.get("authorization"))
-    if "scim" not in principal.scopes:
-        raise ScimError(403, "This token may not provision users")
+    if scope not in principal.scopes:
+        raise ScimError(403, _FORBIDDEN[scope])
     return CommandContext(
         org_id=principal.org_id, actor=principal.actor, request=request_info(request)
     )

@@ -57,3 +57,15 @@ def not_modified_response(version: int) -> Response[bytes]:
 
 def etag(version: int) -> str:
     return f'W/"{version}"'
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    """Plain JSON, for the admin API."""
+    return Response(
+        content=_encoder.encode(body),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )

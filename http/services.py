@@ -17,6 +17,7 @@ from scimledger.projections.sql import SQL
 class Services:
     ledger: Ledger
     scim: Runner  # keeps the SCIM read model caught up
+    audit: Runner  # keeps the audit trail caught up
     sql: SQL
 
 

@@ -31,9 +31,11 @@ from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.application import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import UserNotFound
+from scimledger.ledger.users import User
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
 from scimledger.projections.sql import Cursor
+from scimledger.projections.sql_filters import scim_datetime
 
 
 def render_user(row: scim.UserRow, groups: list[scim.Member], base: str) -> dict[str, Any]:
@@ -62,6 +64,21 @@ def render_user(row: scim.UserRow, groups: list[scim.Member], base: str) -> dict
         "version": f'W/"{row.version}"',
     }
     return resource
+
+
+def render_user_at(user: User, base: str) -> dict[str, Any]:
+    """A user rebuilt from its events (see Ledger.user_at), in SCIM form.
+
+    Group memberships are not part of a user's own events, so `groups` is left out."""
+    row = scim.UserRow(
+        id=str(user.id),
+        attributes=user.attributes,
+        active=user.active,
+        version=user.version,
+        created=scim_datetime(user.created_on),
+        last_modified=scim_datetime(user.modified_on),
+    )
+    return render_user(row, [], base)
 
 
 def _render(

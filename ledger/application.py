@@ -241,6 +241,24 @@ class Ledger(Application[UUID]):
     def get_user(self, context: CommandContext, user_id: UUID) -> User:
         return self._get_user(context, user_id)
 
+    def user_at(self, org_id: UUID | None, user_id: UUID, at: datetime) -> User | None:
+        """The user as it was at `at`, rebuilt from its events; None if it did not exist
+        then (not yet created, or already deleted) or belongs to another organization."""
+        versions = [
+            event.originator_version
+            for event in self.events.get(user_id)
+            if getattr(event, "timestamp", at) <= at
+        ]
+        if not versions:
+            return None
+        try:
+            user: Aggregate = self.repository.get(user_id, version=max(versions))
+        except AggregateNotFoundError:
+            return None
+        if not isinstance(user, User) or user.deleted:
+            return None
+        return user if org_id is None or user.org_id == org_id else None
+
     def _get_user(self, context: CommandContext, user_id: UUID) -> User:
         user = self._get(User, user_id)
         if user is None or user.org_id != context.org_id or user.deleted:

@@ -6,18 +6,15 @@ import csv
 import json
 import sys
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TextIO
 from uuid import UUID
 
-from scimledger.http.users import render_user
+from scimledger.http.users import render_user_at
 from scimledger.ledger.application import Ledger
-from scimledger.ledger.users import User
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import UserRow
 from scimledger.projections.sql import SQL
-from scimledger.projections.sql_filters import scim_datetime
 
 
 class AuditUsageError(ValueError):
@@ -25,12 +22,10 @@ class AuditUsageError(ValueError):
 
 
 def parse_time(text: str) -> datetime:
-    """An ISO date (midnight UTC) or date-time (UTC unless it says otherwise)."""
     try:
-        moment = datetime.fromisoformat(text.strip())
+        return audit.parse_time(text)
     except ValueError as exc:
-        raise AuditUsageError(f"{text!r} is not an ISO date or date-time") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+        raise AuditUsageError(str(exc)) from exc
 
 
 def caught_up(ledger: Ledger) -> SQL:
@@ -114,32 +109,11 @@ def history(ledger: Ledger, user: str, org: str | None) -> tuple[SQL, list[str]]
 def state_at(ledger: Ledger, user: str, org: str | None, at: datetime) -> dict[str, Any]:
     """The user's SCIM representation as it was at `at`, rebuilt from its events."""
     _, ids = history(ledger, user, org)
-    candidates = []
-    for subject_id in ids:
-        events: list[Any] = [
-            e for e in ledger.events.get(UUID(subject_id)) if getattr(e, "timestamp", at) <= at
-        ]
-        if events and isinstance(events[0], User.UserCreated):
-            candidates.append((subject_id, events))
-    if not candidates:
-        raise AuditUsageError(f"no user {user!r} existed at {at.isoformat()}")
-    subject_id, events = candidates[-1]
-    version = events[-1].originator_version
-    state: Any = ledger.repository.get(UUID(subject_id), version=version)
-    assert isinstance(state, User)
-    if state.deleted:
-        raise AuditUsageError(f"user {user!r} was deleted at {at.isoformat()}")
-    row = UserRow(
-        id=subject_id,
-        attributes=state.attributes,
-        active=state.active,
-        version=state.version,
-        created=scim_datetime(state.created_on),
-        last_modified=scim_datetime(state.modified_on),
-    )
-    # Group memberships are not part of a user's own events: the point-in-time view shows
-    # the user's attributes only.
-    return render_user(row, [], "/scim/v2")
+    for subject_id in reversed(ids):  # the latest user of that name first
+        found = ledger.user_at(None, UUID(subject_id), at)
+        if found is not None:
+            return render_user_at(found, "/scim/v2")
+    raise AuditUsageError(f"no user {user!r} existed at {at.isoformat()}")
 
 
 def print_json(value: Any) -> None:

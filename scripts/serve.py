@@ -40,7 +40,7 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
     ledger_chain.start()
     audit_trail = Runner(ledger, AuditProjection())
     audit_trail.start()
-    app = create_app(Services(ledger=ledger, scim=read_model, sql=SQL(ledger)))
+    app = create_app(Services(ledger=ledger, scim=read_model, audit=audit_trail, sql=SQL(ledger)))
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     where = (
         f"SQLite file {Path(database.path).resolve()}"

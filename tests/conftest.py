@@ -21,6 +21,7 @@ from scimledger.http.services import Services
 from scimledger.ledger.application import IssuedToken, Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
+from scimledger.projections.audit import AuditProjection
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
@@ -97,8 +98,10 @@ def ledger(database_url: str) -> Iterator[Ledger]:
 def services(ledger: Ledger) -> Iterator[Services]:
     runner = Runner(ledger, ScimProjection())
     runner.start()
+    trail = Runner(ledger, AuditProjection())
+    trail.run_once()  # no polling thread: readers catch it up before they read
     try:
-        yield Services(ledger=ledger, scim=runner, sql=SQL(ledger))
+        yield Services(ledger=ledger, scim=runner, audit=trail, sql=SQL(ledger))
     finally:
         runner.stop()
 

@@ -28,6 +28,7 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
+from scimledger.projections.audit import AuditProjection
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
@@ -105,7 +106,8 @@ def main() -> None:
         f"{time.perf_counter() - started:.1f} s on {DatabaseURL.parse(url).redacted()}"
     )
 
-    services = Services(ledger=ledger, scim=runner, sql=SQL(ledger))
+    trail = Runner(ledger, AuditProjection())
+    services = Services(ledger=ledger, scim=runner, audit=trail, sql=SQL(ledger))
     with TestClient(app=create_app(services)) as client:
         client.headers["Authorization"] = f"Bearer {issued.token}"
         results: dict[str, list[float]] = {}

@@ -1,0 +1,193 @@
+"""The admin API for compliance reviewers: /admin/v1 (tokens with the `audit:read` scope).
+
+JSON in, JSON out, errors in one shape: {"status": 403, "error": "forbidden", "detail": ...}.
+The audit trail pages by cursor (`after` = the last position seen, `next` in the answer);
+`format=csv` streams every matching entry instead, with flat memory.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, Response, Router, get
+from litestar.di import Provide
+from litestar.params import FromPath
+from litestar.response import Stream
+
+from scimledger.http.auth import command_context
+from scimledger.http.errors import ScimError, to_scim_error
+from scimledger.http.inputs import query_param
+from scimledger.http.responses import json_response
+from scimledger.http.services import Injected, Services
+from scimledger.http.users import render_user_at
+from scimledger.ledger.context import CommandContext
+from scimledger.projections import audit
+from scimledger.projections.sql_filters import scim_datetime
+
+ADMIN_BASE_PATH = "/admin/v1"
+MAX_PAGE = 1000
+
+_NAMES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    500: "internal_error",
+}
+
+
+def _bad_request(detail: str) -> ScimError:
+    return ScimError(400, detail)
+
+
+def _time(request: Request[Any, Any, Any], name: str) -> str | None:
+    text = query_param(request, name)
+    if text is None:
+        return None
+    try:
+        return scim_datetime(audit.parse_time(text))
+    except ValueError as exc:
+        raise _bad_request(f"{name}: {exc}") from exc
+
+
+def _int(request: Request[Any, Any, Any], name: str, default: int, low: int, high: int) -> int:
+    text = query_param(request, name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise _bad_request(f"{name} must be an integer") from exc
+    if not low <= value <= high:
+        raise _bad_request(f"{name} must be between {low} and {high}")
+    return value
+
+
+def _query(request: Request[Any, Any, Any], context: CommandContext) -> audit.AuditQuery:
+    return audit.AuditQuery(
+        org_id=str(context.org_id),  # a reviewer sees only the token's organization
+        subject=query_param(request, "subject"),
+        actor=query_param(request, "actor"),
+        actions=tuple(v for k, v in request.query_params.multi_items() if k == "action"),
+        since=_time(request, "since"),
+        until=_time(request, "until"),
+        after=_int(request, "after", 0, 0, 2**62),
+    )
+
+
+def _page(services: Services, query: audit.AuditQuery, limit: int) -> dict[str, Any]:
+    services.audit.catch_up()
+    with services.sql.transaction(commit=False) as cursor:
+        entries = audit.page(cursor, query, limit)
+    following = str(entries[-1]["position"]) if len(entries) == limit else None
+    return {"entries": entries, "next": following}
+
+
+def _csv(services: Services, query: audit.AuditQuery) -> Stream:
+    services.audit.catch_up()
+
+    def rows() -> Iterator[bytes]:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(audit.COLUMNS)
+        for item in audit.stream(lambda: services.sql.transaction(commit=False), query):
+            writer.writerow(
+                [item[c] if c != "changes" else json_text(item[c]) for c in audit.COLUMNS]
+            )
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue().encode()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue().encode()
+
+    return Stream(
+        rows(),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
+    )
+
+
+def json_text(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+@get("/audit", sync_to_thread=True)
+def list_audit(
+    request: Request[Any, Any, Any],
+    services: Injected[Services],
+    context: Injected[CommandContext],
+) -> Response[bytes] | Stream:
+    query = _query(request, context)
+    if (query_param(request, "format") or "json") == "csv":
+        return _csv(services, query)
+    return json_response(_page(services, query, _int(request, "limit", 100, 1, MAX_PAGE)))
+
+
+def _user_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError as exc:
+        raise ScimError(404, "No such user") from exc
+
+
+@get("/users/{user_id:str}/history", sync_to_thread=True)
+def user_history(
+    request: Request[Any, Any, Any],
+    user_id: FromPath[str],
+    services: Injected[Services],
+    context: Injected[CommandContext],
+) -> Response[bytes]:
+    query = audit.AuditQuery(
+        org_id=str(context.org_id),
+        subject=str(_user_id(user_id)),
+        after=_int(request, "after", 0, 0, 2**62),
+    )
+    page = _page(services, query, _int(request, "limit", 100, 1, MAX_PAGE))
+    if not page["entries"] and query.after == 0:
+        raise ScimError(404, "No such user")
+    return json_response(page)
+
+
+@get("/users/{user_id:str}", sync_to_thread=True)
+def user_at(
+    request: Request[Any, Any, Any],
+    user_id: FromPath[str],
+    services: Injected[Services],
+    context: Injected[CommandContext],
+) -> Response[bytes]:
+    at = _time(request, "at")
+    if at is None:
+        raise _bad_request("give the time to show the user at: ?at=2026-01-31T12:00:00Z")
+    found = services.ledger.user_at(context.org_id, _user_id(user_id), audit.parse_time(at))
+    if found is None:
+        raise ScimError(404, f"No such user at {at}")
+    return json_response(render_user_at(found, str(request.base_url).rstrip("/") + "/scim/v2"))
+
+
+def handle_admin_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    error = to_scim_error(exc)
+    body = {
+        "status": error.status,
+        "error": _NAMES.get(error.status, "error"),
+        "detail": error.detail,
+    }
+    return json_response(body, status=error.status, headers=error.headers)
+
+
+def router(services: Services) -> Router:
+    def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
+        return command_context(services.ledger, request, scope="audit:read")
+
+    return Router(
+        path=ADMIN_BASE_PATH,
+        route_handlers=[list_audit, user_history, user_at],
+        dependencies={"context": Provide(provide_context, sync_to_thread=True)},
+        exception_handlers={Exception: handle_admin_exception},
+    )
