@@ -171,6 +171,17 @@ def user_at(
     return json_response(render_user_at(found, str(request.base_url).rstrip("/") + "/scim/v2"))
 
 
+@get("/reports/revoked-token-users", sync_to_thread=True)
+def revoked_token_users(
+    services: Injected[Services],
+    context: Injected[CommandContext],
+) -> Response[bytes]:
+    services.audit.catch_up()
+    with services.sql.transaction(commit=False) as cursor:
+        rows = audit.revoked_token_users(cursor, str(context.org_id))
+    return json_response({"users": rows})
+
+
 def handle_admin_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     error = to_scim_error(exc)
     body = {
@@ -187,7 +198,7 @@ def router(services: Services) -> Router:
 
     return Router(
         path=ADMIN_BASE_PATH,
-        route_handlers=[list_audit, user_history, user_at],
+        route_handlers=[list_audit, user_history, user_at, revoked_token_users],
         dependencies={"context": Provide(provide_context, sync_to_thread=True)},
         exception_handlers={Exception: handle_admin_exception},
     )

@@ -368,3 +368,37 @@ def subject_ids(cursor: Cursor, org_id: str | None, subject: str) -> Sequence[st
         tuple(params),
     )
     return [row["subject_id"] for row in cursor.fetchall()]
+
+
+# Reports reviewers ask for (the others are filters: everything a token did is
+# actor=<token id>; all deactivations in a period is action=user.deactivated with since/until).
+
+REVOKED_TOKEN_USERS_COLUMNS = (
+    "user_id",
+    "user_name",
+    "created_at",
+    "token_id",
+    "token_name",
+    "revoked_at",
+)
+
+
+def revoked_token_users(cursor: Cursor, org_id: str | None) -> list[dict[str, Any]]:
+    """Users created by a token that was later revoked, and neither deactivated nor deleted
+    since the revocation: access that outlived the credential that granted it."""
+    org_clause = "AND c.org_id = ?" if org_id is not None else ""
+    cursor.execute(
+        "SELECT c.subject_id AS user_id, c.subject_name AS user_name,"  # noqa: S608 (constant)
+        " c.occurred_at AS created_at, c.actor_id AS token_id, c.actor_name AS token_name,"
+        " r.occurred_at AS revoked_at"
+        " FROM audit_entries c JOIN audit_entries r"
+        " ON r.subject_id = c.actor_id AND r.action = 'token.revoked'"
+        f" WHERE c.action = 'user.created' AND c.actor_kind = 'token' {org_clause}"
+        " AND NOT EXISTS (SELECT 1 FROM audit_entries d WHERE d.subject_id = c.subject_id"
+        " AND d.action IN ('user.deactivated', 'user.deleted') AND d.position > r.position)"
+        " ORDER BY c.position",
+        (org_id,) if org_id is not None else (),
+    )
+    return [
+        {column: row[column] for column in REVOKED_TOKEN_USERS_COLUMNS} for row in cursor.fetchall()
+    ]

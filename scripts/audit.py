@@ -97,6 +97,23 @@ def write(entries: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
     return count
 
 
+def write_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str, out: TextIO) -> None:
+    """A report: rows of plain values, as an aligned table, jsonl or csv."""
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    elif fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        writer.writerows([row[c] for c in columns] for row in rows)
+    else:
+        cells = [list(columns)] + [[str(row[c] or "") for c in columns] for row in rows]
+        widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+        for line in cells:
+            out.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())
+            out.write("\n")
+
+
 def history(ledger: Ledger, user: str, org: str | None) -> tuple[SQL, list[str]]:
     sql = caught_up(ledger)
     with sql.transaction(commit=False) as cursor:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from scimledger.ledger.application import Ledger
@@ -66,17 +67,8 @@ def _add_database(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="scimledger", description="Event-sourced SCIM 2.0 provisioning ledger."
-    )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    serve = commands.add_parser("serve", help="run the SCIM server")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    _add_database(serve)
-
+def _add_token_commands(commands: Any) -> None:
+    """scimledger tokens issue|revoke"""
     tokens = commands.add_parser("tokens", help="issue and revoke API tokens")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     issue = token_commands.add_parser("issue", help="issue a token (printed once)")
@@ -97,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id", metavar="ID", help="the id `tokens issue --json` printed")
     _add_database(revoke)
+
+
+def _add_audit_commands(commands: Any) -> None:
+    """scimledger audit list|history|show|report"""
     audit_parser = commands.add_parser("audit", help="the audit trail, for reviewers")
     audit_commands = audit_parser.add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
@@ -127,6 +123,17 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--org", help="the user's organization (when names repeat)")
     _add_database(show)
 
+    report = audit_commands.add_parser(
+        "report", help="reports: revoked-token-users (users a revoked token created, still on)"
+    )
+    report.add_argument("name", choices=("revoked-token-users",))
+    report.add_argument("--org", help="only this organization")
+    report.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    _add_database(report)
+
+
+def _add_ledger_commands(commands: Any) -> None:
+    """scimledger ledger verify|digest"""
     ledger_parser = commands.add_parser("ledger", help="tamper evidence of the event log")
     ledger_commands = ledger_parser.add_subparsers(
         dest="ledger_command", required=True, metavar="ACTION"
@@ -142,6 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.add_argument("--key", metavar="FILE", help="sign the digest with HMAC-SHA256")
     _add_database(digest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scimledger", description="Event-sourced SCIM 2.0 provisioning ledger."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the SCIM server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    _add_database(serve)
+
+    _add_token_commands(commands)
+    _add_audit_commands(commands)
+    _add_ledger_commands(commands)
     return parser
 
 
@@ -301,6 +324,18 @@ def cmd_audit_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_report(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.database)
+    try:
+        sql = audit_cli.caught_up(ledger)
+        with sql.transaction(commit=False) as cursor:
+            rows = audit.revoked_token_users(cursor, audit_cli.org_id(ledger, args.org))
+    finally:
+        ledger.close()
+    audit_cli.write_rows(rows, audit.REVOKED_TOKEN_USERS_COLUMNS, args.format, sys.stdout)
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from scimledger.scripts.serve import serve  # noqa: PLC0415 (only serve needs uvicorn)
 
@@ -318,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("audit", "list"): cmd_audit_list,
         ("audit", "history"): cmd_audit_history,
         ("audit", "show"): cmd_audit_show,
+        ("audit", "report"): cmd_audit_report,
     }
     action = next(
         (

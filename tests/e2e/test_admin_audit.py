@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from typing import Any
+from uuid import UUID
 
 import pytest
 from freezegun import freeze_time
@@ -212,3 +213,20 @@ def test_bad_parameters_answer_400(
     response = client.get("/admin/v1/audit", params=params, headers=reviewer)
     assert response.status_code == 400
     assert response.json()["error"] == "bad_request"
+
+
+def test_the_revoked_token_users_report_is_served(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+    reviewer: dict[str, str],
+) -> None:
+    user_id = create(client, "kept@example.com")
+    okta = client.headers["Authorization"].removeprefix("Bearer ")
+    token_id = okta.split("_")[1]
+    services.ledger.revoke_token(
+        UUID(hex=token_id), Actor(kind="operator", id="tests", name="t"), RequestInfo("r")
+    )
+    body = client.get("/admin/v1/reports/revoked-token-users", headers=reviewer).json()
+    assert [(u["user_id"], u["user_name"], u["token_name"]) for u in body["users"]] == [
+        (user_id, "kept@example.com", "Okta")
+    ]

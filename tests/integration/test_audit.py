@@ -15,9 +15,11 @@ from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
+from tests.conftest import issue
 
 SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -259,3 +261,45 @@ def test_show_rebuilds_the_user_as_it_was_at_a_time(
     before = run("audit", "show", user_id, "--at", "2025-12-31", database=url)
     assert before.returncode == 2
     assert "no user" in before.stderr
+
+
+def test_report_lists_users_of_revoked_tokens_still_active(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+    token: IssuedToken,
+) -> None:
+    made = [create_named(client, f"u{n}@example.com") for n in range(3)]
+    services.ledger.revoke_token(
+        token.id, Actor(kind="operator", id="tests", name="tester"), RequestInfo("revoke")
+    )
+    other = {"Authorization": f"Bearer {issue(services.ledger, name='Okta 2').token}"}
+    body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": False}}]}
+    assert client.patch(f"/scim/v2/Users/{made[1]}", json=body, headers=other).status_code == 200
+    assert client.delete(f"/scim/v2/Users/{made[2]}", headers=other).status_code == 204
+    create_named(client, "u3@example.com", headers=other)  # created by a valid token
+
+    Runner(services.ledger, audit.AuditProjection()).run_once()
+    with SQL(services.ledger).transaction(commit=False) as cursor:
+        rows = audit.revoked_token_users(cursor, str(services.ledger.organization_id("acme")))
+    assert [(r["user_id"], r["user_name"], r["token_id"], r["token_name"]) for r in rows] == [
+        (made[0], "u0@example.com", str(token.id), "Okta")
+    ]
+    report = run(
+        "audit",
+        "report",
+        "revoked-token-users",
+        "--format",
+        "csv",
+        database=services.ledger.database.url,
+    )
+    assert [r["user_id"] for r in csv.DictReader(io.StringIO(report.stdout))] == [made[0]]
+
+
+def create_named(
+    client: TestClient,  # type: ignore[type-arg]
+    user_name: str,
+    headers: dict[str, str] | None = None,
+) -> str:
+    response = client.post("/scim/v2/Users", json={"userName": user_name}, headers=headers)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
