@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
@@ -98,9 +97,7 @@ def _csv(services: Services, query: audit.AuditQuery) -> Stream:
         writer = csv.writer(buffer)
         writer.writerow(audit.COLUMNS)
         for item in audit.stream(lambda: services.sql.transaction(commit=False), query):
-            writer.writerow(
-                [item[c] if c != "changes" else json_text(item[c]) for c in audit.COLUMNS]
-            )
+            writer.writerow(audit.csv_row(item))
             if buffer.tell() > 64 * 1024:
                 yield buffer.getvalue().encode()
                 buffer.seek(0)
@@ -112,10 +109,6 @@ def _csv(services: Services, query: audit.AuditQuery) -> Stream:
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )
-
-
-def json_text(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
 
 
 @get("/audit", sync_to_thread=True)

@@ -111,9 +111,29 @@ class AuditProjection:
             Group.GroupDeleted: self._group_deleted,
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
+        self._entries: list[tuple[Any, ...]] = []
+        self._states: dict[str, dict[str, Any]] = {}
+        self._changed: set[str] = set()
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return DDL
+
+    def begin(self, cursor: Cursor) -> None:
+        # A batch's entries and subject states are written together at its end.
+        self._entries, self._states, self._changed = [], {}, set()
+
+    def end(self, cursor: Cursor) -> None:
+        cursor.executemany(
+            f"INSERT INTO audit_entries ({', '.join(COLUMNS)}, subject_name_norm)"  # noqa: S608
+            f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
+            self._entries,
+        )
+        cursor.executemany(
+            "INSERT INTO audit_subjects (subject_id, state) VALUES (?, ?)"
+            " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
+            [(key, _encode(self._states[key]).decode()) for key in sorted(self._changed)],
+        )
+        self._entries, self._states, self._changed = [], {}, set()
 
     def apply(self, cursor: Cursor, event: Any, position: int) -> None:
         handler = self._handlers.get(type(event))
@@ -123,9 +143,7 @@ class AuditProjection:
         context = event.context
         actor = context.actor
         request = context.request
-        cursor.execute(
-            f"INSERT INTO audit_entries ({', '.join(COLUMNS)}, subject_name_norm)"  # noqa: S608
-            f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
+        self._entries.append(
             (
                 position,
                 str(context.org_id),
@@ -143,25 +161,23 @@ class AuditProjection:
                 request.client_address,
                 request.user_agent,
                 normalize_name(subject_name) if subject_name else None,
-            ),
+            )
         )
 
     # The trail's own memory of each subject, for before-values.
 
     def _state(self, cursor: Cursor, event: Any) -> dict[str, Any]:
-        cursor.execute(
-            "SELECT state FROM audit_subjects WHERE subject_id = ?", (str(event.originator_id),)
-        )
-        row = cursor.fetchone()
-        state: dict[str, Any] = _decode(row["state"]) if row is not None else {}
-        return state
+        key = str(event.originator_id)
+        if key not in self._states:
+            cursor.execute("SELECT state FROM audit_subjects WHERE subject_id = ?", (key,))
+            row = cursor.fetchone()
+            self._states[key] = _decode(row["state"]) if row is not None else {}
+        return self._states[key]
 
     def _remember(self, cursor: Cursor, event: Any, state: dict[str, Any]) -> None:
-        cursor.execute(
-            "INSERT INTO audit_subjects (subject_id, state) VALUES (?, ?)"
-            " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
-            (str(event.originator_id), _encode(state).decode()),
-        )
+        key = str(event.originator_id)
+        self._states[key] = state
+        self._changed.add(key)
 
     # Organizations and tokens
 
@@ -328,6 +344,11 @@ def entry(row: Row) -> dict[str, Any]:
     out["position"] = int(out["position"])
     out["changes"] = _decode(out["changes"])
     return out
+
+
+def csv_row(item: dict[str, Any]) -> list[Any]:
+    """One entry as a CSV row in COLUMNS order, its changes as JSON."""
+    return [_encode(item[c]).decode() if c == "changes" else item[c] for c in COLUMNS]
 
 
 def page(cursor: Cursor, query: AuditQuery, limit: int) -> list[dict[str, Any]]:

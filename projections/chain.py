@@ -66,14 +66,27 @@ class ChainProjection:
             *protect,
         )
 
-    def apply(self, cursor: Cursor, notification: Any, position: int) -> None:
+    def __init__(self) -> None:
+        self._previous = GENESIS
+        self._links: list[tuple[int, str]] = []
+
+    def begin(self, cursor: Cursor) -> None:
+        # Read the head in the batch's own transaction: another process may have moved it.
         cursor.execute(f"SELECT link FROM {TABLE} ORDER BY position DESC LIMIT 1")  # noqa: S608
         row = cursor.fetchone()
-        previous = bytes.fromhex(row["link"]) if row is not None else GENESIS
-        cursor.execute(
+        self._previous = bytes.fromhex(row["link"]) if row is not None else GENESIS
+        self._links = []
+
+    def apply(self, cursor: Cursor, notification: Any, position: int) -> None:
+        self._previous = link(self._previous, notification)
+        self._links.append((position, self._previous.hex()))
+
+    def end(self, cursor: Cursor) -> None:
+        cursor.executemany(
             f"INSERT INTO {TABLE} (position, link) VALUES (?, ?)",  # noqa: S608
-            (position, link(previous, notification).hex()),
+            self._links,
         )
+        self._links = []
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,12 @@ class Projection(Protocol):
 
     def ddl(self, dialect: str) -> tuple[str, ...]: ...
 
+    def begin(self, cursor: Cursor) -> None:
+        """Called at the start of each batch's transaction."""
+
+    def end(self, cursor: Cursor) -> None:
+        """Called before each batch's transaction commits (to write what it buffered)."""
+
     def apply(self, cursor: Cursor, event: Any, position: int) -> None: ...
 
 
@@ -132,12 +138,14 @@ class Runner:
             if cursor.fetchone() is None:
                 raise ProjectionConflict(self.projection.name)
             raw = self.projection.raw
+            self.projection.begin(cursor)
             for notification in notifications:
                 if raw:
                     self.projection.apply(cursor, notification, notification.id)
                 elif notification.topic in self._topics:
                     event = mapper.to_domain_event(notification)
                     self.projection.apply(cursor, event, notification.id)
+            self.projection.end(cursor)
         self._position = last
 
     def run_once(self) -> int:

@@ -178,6 +178,12 @@ class ScimProjection:
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return ddl(dialect)
 
+    def begin(self, cursor: Cursor) -> None:
+        pass
+
+    def end(self, cursor: Cursor) -> None:
+        pass
+
     def apply(self, cursor: Cursor, event: Any, position: int) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:

@@ -71,9 +71,7 @@ def write(entries: Iterable[dict[str, Any]], fmt: str, out: TextIO) -> int:
         writer = csv.writer(out)
         writer.writerow(audit.COLUMNS)
         for item in entries:
-            writer.writerow(
-                [json.dumps(item[c]) if c == "changes" else item[c] for c in audit.COLUMNS]
-            )
+            writer.writerow(audit.csv_row(item))
             count += 1
     else:
         for item in entries:
