@@ -187,7 +187,7 @@ def handle_admin_exception(request: Request[Any, Any, Any], exc: Exception) -> R
 
 def router(services: Services) -> Router:
     def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
-        return command_context(services.ledger, request, scope="audit:read")
+        return command_context(services, request, scope="audit:read")
 
     return Router(
         path=ADMIN_BASE_PATH,

@@ -22,7 +22,7 @@ def create_app(services: Services) -> Litestar:
         return services
 
     def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
-        return command_context(services.ledger, request)
+        return command_context(services, request)
 
     scim = Router(
         path=SCIM_BASE_PATH,

@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Request
 
 from scimledger.http.errors import ScimError
+from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger, Principal
 from scimledger.ledger.context import CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidToken
@@ -62,10 +63,12 @@ _FORBIDDEN = {
 
 
 def command_context(
-    ledger: Ledger, request: Request[Any, Any, Any], scope: str = "scim"
+    services: Services, request: Request[Any, Any, Any], scope: str = "scim"
 ) -> CommandContext:
     """The caller's context, if its token is valid and has `scope` (else 401 or 403)."""
-    principal = authenticate(ledger, request.headers.get("authorization"))
+    now = datetime.now(UTC)
+    principal = authenticate(services.ledger, request.headers.get("authorization"), now)
+    services.usage.used(principal.actor.id, now)
     if scope not in principal.scopes:
         raise ScimError(403, _FORBIDDEN[scope])
     return CommandContext(

@@ -11,6 +11,7 @@ from litestar.params import SkipValidationMarker
 from scimledger.ledger.application import Ledger
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
+from scimledger.projections.tokens import UsageRecorder
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,7 @@ class Services:
     scim: Runner  # keeps the SCIM read model caught up
     audit: Runner  # keeps the audit trail caught up
     sql: SQL
+    usage: UsageRecorder  # tokens' last use
 
 
 T = TypeVar("T")

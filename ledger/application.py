@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -421,6 +421,40 @@ class Ledger(Application[UUID]):
         token.revoke(CommandContext(org_id=token.org_id, actor=actor, request=request))
         self.save(token)
         return token
+
+    def rotate_token(
+        self,
+        token_id: UUID,
+        grace: timedelta,
+        actor: Actor,
+        request: RequestInfo,
+        now: datetime,
+    ) -> IssuedToken:
+        """Issues a successor with the same organization, name, scopes and expiry; the old
+        token keeps working for `grace`, then is rejected. Both are saved together."""
+        old = self._get(Token, token_id)
+        if old is None:
+            raise TokenNotFound(token_id)
+        context = CommandContext(org_id=old.org_id, actor=actor, request=request)
+        secret = new_secret()
+        successor = Token(
+            org_id=old.org_id,
+            org_slug=old.org_slug,
+            name=old.name,
+            secret_hash=hash_secret(secret),
+            expires_at=old.expires_at,
+            scopes=list(old.scopes),
+            context=context,
+        )
+        old.rotate(successor.id, now + grace, context)
+        self.save(old, successor)
+        return IssuedToken(
+            id=successor.id,
+            token=format_token(successor.id, secret),
+            org=old.org_slug,
+            name=old.name,
+            expires_at=old.expires_at,
+        )
 
     def authenticate(self, presented: str, now: datetime) -> Principal:
         """The principal a presented token speaks for; InvalidToken if it speaks for none."""

@@ -64,6 +64,11 @@ class Token(Aggregate):
     class TokenRevoked(Aggregate.Event):
         context: CommandContext
 
+    class TokenRotated(Aggregate.Event):
+        successor_id: UUID
+        grace_until: datetime  # the token keeps working until then
+        context: CommandContext
+
     @event(TokenIssued)
     def __init__(
         self,
@@ -84,6 +89,8 @@ class Token(Aggregate):
         self.scopes = list(scopes)
         self.issued_by = context.actor
         self.revoked = False
+        self.successor_id: UUID | None = None
+        self.grace_until: datetime | None = None
 
     def revoke(self, context: CommandContext) -> None:
         if not self.revoked:
@@ -93,6 +100,19 @@ class Token(Aggregate):
     def _revoke(self, context: CommandContext) -> None:
         self.revoked = True
 
+    def rotate(self, successor_id: UUID, grace_until: datetime, context: CommandContext) -> None:
+        """Hands over to a successor; this token works until `grace_until`."""
+        if self.revoked:
+            raise InvalidToken("a revoked token cannot be rotated")
+        if self.successor_id is not None:
+            raise InvalidToken(f"already rotated to {self.successor_id}")
+        self._rotate(successor_id, grace_until, context)
+
+    @event(TokenRotated)
+    def _rotate(self, successor_id: UUID, grace_until: datetime, context: CommandContext) -> None:
+        self.successor_id = successor_id
+        self.grace_until = grace_until
+
     def check(self, secret: str, now: datetime) -> None:
         """Raises InvalidToken unless the secret matches and the token is usable now."""
         if not hmac.compare_digest(hash_secret(secret), self.secret_hash):
@@ -101,3 +121,5 @@ class Token(Aggregate):
             raise InvalidToken("token revoked")
         if self.expires_at is not None and now >= self.expires_at:
             raise InvalidToken("token expired")
+        if self.grace_until is not None and now >= self.grace_until:
+            raise InvalidToken("token rotated; its grace period is over")

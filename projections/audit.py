@@ -97,6 +97,7 @@ class AuditProjection:
             Organization.OrganizationCreated: self._organization_created,
             Token.TokenIssued: self._token_issued,
             Token.TokenRevoked: self._token_revoked,
+            Token.TokenRotated: self._token_rotated,
             User.UserCreated: self._user_created,
             User.ProfileUpdated: self._profile_updated,
             User.UserDeactivated: self._active(False),
@@ -208,6 +209,18 @@ class AuditProjection:
     def _token_revoked(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
         name = self._state(cursor, event).get("name")
         return "token.revoked", "Token", name, {"revoked": _change(False, True)}
+
+    def _token_rotated(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        name = self._state(cursor, event).get("name")
+        return (
+            "token.rotated",
+            "Token",
+            name,
+            {
+                "successor": _change(None, str(event.successor_id)),
+                "grace_until": _change(None, event.grace_until.isoformat()),
+            },
+        )
 
     # Users
 

@@ -17,14 +17,18 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from scimledger.ledger.application import Ledger
+from scimledger.ledger.application import IssuedToken, Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DEFAULT_URL, ENV_VAR, DatabaseURL, InvalidDatabaseURL
-from scimledger.ledger.errors import LedgerError
+from scimledger.ledger.errors import InvalidToken, LedgerError
+from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.tokens import SCOPES
 from scimledger.projections import audit, chain
 from scimledger.projections.runner import Runner
+from scimledger.projections.sql import SQL
 from scimledger.projections.sql_filters import scim_datetime
+from scimledger.projections.tokens import COLUMNS as TOKEN_COLUMNS
+from scimledger.projections.tokens import TokensProjection, list_tokens
 from scimledger.scripts import audit as audit_cli
 
 
@@ -68,8 +72,8 @@ def _add_database(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_token_commands(commands: Any) -> None:
-    """scimledger tokens issue|revoke"""
-    tokens = commands.add_parser("tokens", help="issue and revoke API tokens")
+    """scimledger tokens issue|list|rotate|revoke"""
+    tokens = commands.add_parser("tokens", help="issue, list, rotate and revoke API tokens")
     token_commands = tokens.add_subparsers(dest="tokens_command", required=True, metavar="ACTION")
     issue = token_commands.add_parser("issue", help="issue a token (printed once)")
     issue.add_argument("--org", required=True, help="organization (created if new)")
@@ -86,6 +90,19 @@ def _add_token_commands(commands: Any) -> None:
     )
     issue.add_argument("--json", action="store_true", help="print id, name, org, token, expires_at")
     _add_database(issue)
+    listing = token_commands.add_parser("list", help="tokens and their status (no secrets)")
+    listing.add_argument("--org", help="only this organization")
+    listing.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    _add_database(listing)
+    rotate = token_commands.add_parser(
+        "rotate", help="issue a successor; the old token works until the grace period ends"
+    )
+    rotate.add_argument("token_id", metavar="ID", help="the id `tokens issue --json` printed")
+    rotate.add_argument("--grace", default="24h", help="e.g. 24h, 30m, 7d, or 0 (default 24h)")
+    rotate.add_argument(
+        "--json", action="store_true", help="print id, name, org, token, expires_at"
+    )
+    _add_database(rotate)
     revoke = token_commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id", metavar="ID", help="the id `tokens issue --json` printed")
     _add_database(revoke)
@@ -186,8 +203,29 @@ def cmd_tokens_issue(args: argparse.Namespace) -> int:
         )
     finally:
         ledger.close()
+    _print_issued(issued, args.json)
+    return 0
+
+
+def parse_grace(text: str) -> timedelta:
+    """`0`, or a number followed by m (minutes), h (hours) or d (days)."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([mhd]?)\s*", text)
+    if match is None or (match.group(2) == "" and match.group(1) != "0"):
+        raise UsageError(f"--grace {text!r}: use 0, or a number of m, h or d such as 24h")
+    unit = {"m": "minutes", "h": "hours", "d": "days", "": "seconds"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
+
+
+def _token_id(text: str) -> UUID:
+    try:
+        return UUID(text)
+    except ValueError as exc:
+        raise UsageError(f"{text!r} is not a token id") from exc
+
+
+def _print_issued(issued: IssuedToken, as_json: bool) -> None:
     expiry = issued.expires_at.isoformat() if issued.expires_at else None
-    if args.json:
+    if as_json:
         print(
             json.dumps(
                 {
@@ -199,21 +237,55 @@ def cmd_tokens_issue(args: argparse.Namespace) -> int:
                 }
             )
         )
-    else:
-        print(issued.token)
-        print(
-            f"Token {issued.id} ({issued.name!r}) for organization {issued.org!r}, "
-            f"expires {expiry or 'never'}. It is shown only this once: store it now.",
-            file=sys.stderr,
+        return
+    print(issued.token)
+    print(
+        f"Token {issued.id} ({issued.name!r}) for organization {issued.org!r}, "
+        f"expires {expiry or 'never'}. It is shown only this once: store it now.",
+        file=sys.stderr,
+    )
+
+
+def cmd_tokens_list(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.database)
+    try:
+        Runner(ledger, TokensProjection()).run_once()
+        with SQL(ledger).transaction(commit=False) as cursor:
+            views = list_tokens(
+                cursor, normalize_slug(args.org) if args.org else None, datetime.now(UTC)
+            )
+    finally:
+        ledger.close()
+    rows = [view.as_dict() for view in views]
+    for row in rows:
+        row["scopes"] = " ".join(row["scopes"])
+    audit_cli.write_rows(rows, TOKEN_COLUMNS, args.format, sys.stdout)
+    return 0
+
+
+def cmd_tokens_rotate(args: argparse.Namespace) -> int:
+    grace = parse_grace(args.grace)
+    token_id = _token_id(args.token_id)
+    ledger = _ledger(args.database)
+    try:
+        issued = ledger.rotate_token(
+            token_id,
+            grace,
+            Actor.operator("scimledger tokens rotate"),
+            RequestInfo.local(),
+            datetime.now(UTC),
         )
+    except InvalidToken as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        ledger.close()
+    _print_issued(issued, args.json)
+    print(f"The old token {token_id} keeps working for {args.grace}.", file=sys.stderr)
     return 0
 
 
 def cmd_tokens_revoke(args: argparse.Namespace) -> int:
-    try:
-        token_id = UUID(args.token_id)
-    except ValueError as exc:
-        raise UsageError(f"{args.token_id!r} is not a token id") from exc
+    token_id = _token_id(args.token_id)
     ledger = _ledger(args.database)
     try:
         token = ledger.revoke_token(
@@ -348,6 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("serve", None): cmd_serve,
         ("tokens", "issue"): cmd_tokens_issue,
         ("tokens", "revoke"): cmd_tokens_revoke,
+        ("tokens", "list"): cmd_tokens_list,
+        ("tokens", "rotate"): cmd_tokens_rotate,
         ("ledger", "verify"): cmd_ledger_verify,
         ("ledger", "digest"): cmd_ledger_digest,
         ("audit", "list"): cmd_audit_list,

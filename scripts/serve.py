@@ -19,6 +19,7 @@ from scimledger.projections.chain import ChainProjection
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
+from scimledger.projections.tokens import TokensProjection, UsageRecorder
 
 
 def _token_command(database_flag: str | None) -> str:
@@ -40,7 +41,14 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
     ledger_chain.start()
     audit_trail = Runner(ledger, AuditProjection())
     audit_trail.start()
-    app = create_app(Services(ledger=ledger, scim=read_model, audit=audit_trail, sql=SQL(ledger)))
+    tokens = Runner(ledger, TokensProjection())
+    tokens.start()
+    sql = SQL(ledger)
+    app = create_app(
+        Services(
+            ledger=ledger, scim=read_model, audit=audit_trail, sql=sql, usage=UsageRecorder(sql)
+        )
+    )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     where = (
         f"SQLite file {Path(database.path).resolve()}"
@@ -72,6 +80,7 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
         read_model.stop()
         ledger_chain.stop()
         audit_trail.stop()
+        tokens.stop()
         ledger.close()
     if received:
         logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)

@@ -25,6 +25,7 @@ from scimledger.projections.audit import AuditProjection
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
+from scimledger.projections.tokens import TokensProjection, UsageRecorder
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -100,8 +101,15 @@ def services(ledger: Ledger) -> Iterator[Services]:
     runner.start()
     trail = Runner(ledger, AuditProjection())
     trail.run_once()  # no polling thread: readers catch it up before they read
+    Runner(ledger, TokensProjection()).run_once()
     try:
-        yield Services(ledger=ledger, scim=runner, audit=trail, sql=SQL(ledger))
+        yield Services(
+            ledger=ledger,
+            scim=runner,
+            audit=trail,
+            sql=SQL(ledger),
+            usage=UsageRecorder(SQL(ledger)),
+        )
     finally:
         runner.stop()
 

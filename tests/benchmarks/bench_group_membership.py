@@ -32,6 +32,7 @@ from scimledger.projections.audit import AuditProjection
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
+from scimledger.projections.tokens import TokensProjection, UsageRecorder
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -107,7 +108,10 @@ def main() -> None:
     )
 
     trail = Runner(ledger, AuditProjection())
-    services = Services(ledger=ledger, scim=runner, audit=trail, sql=SQL(ledger))
+    Runner(ledger, TokensProjection()).run_once()
+    services = Services(
+        ledger=ledger, scim=runner, audit=trail, sql=SQL(ledger), usage=UsageRecorder(SQL(ledger))
+    )
     with TestClient(app=create_app(services)) as client:
         client.headers["Authorization"] = f"Bearer {issued.token}"
         results: dict[str, list[float]] = {}

@@ -1,0 +1,168 @@
+"""The tokens read model: what `tokens list` shows, never a secret.
+
+Status is worked out at read time from the stored facts and the clock: revoked, expired,
+rotating (rotated, in its grace period), or active. Last use is not an event: the
+authentication path records it here, at most once a minute per token and process.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import msgspec
+
+from scimledger.ledger.tokens import Token
+from scimledger.projections.sql import SQL, Cursor
+from scimledger.projections.sql_filters import scim_datetime
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS tokens (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        org_slug TEXT NOT NULL,
+        name TEXT NOT NULL,
+        scopes TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        created TEXT NOT NULL,
+        expires_at TEXT,
+        revoked_at TEXT,
+        successor_id TEXT,
+        grace_until TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS tokens_org ON tokens (org_slug, created)",
+    """CREATE TABLE IF NOT EXISTS token_usage (
+        token_id TEXT PRIMARY KEY,
+        last_used TEXT NOT NULL
+    )""",
+)
+
+
+class TokensProjection:
+    name = "tokens_v1"
+    raw = False
+    tables: tuple[str, ...] = ("tokens",)  # token_usage is not rebuilt from events: kept
+    topics: tuple[type, ...] = (Token.TokenIssued, Token.TokenRevoked, Token.TokenRotated)
+
+    def ddl(self, dialect: str) -> tuple[str, ...]:
+        return DDL
+
+    def begin(self, cursor: Cursor) -> None:
+        pass
+
+    def end(self, cursor: Cursor) -> None:
+        pass
+
+    def apply(self, cursor: Cursor, event: Any, position: int) -> None:
+        token_id = str(event.originator_id)
+        if isinstance(event, Token.TokenIssued):
+            actor = event.context.actor
+            cursor.execute(
+                "INSERT INTO tokens (id, org_id, org_slug, name, scopes, issuer, created,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    token_id,
+                    str(event.org_id),
+                    event.org_slug,
+                    event.name,
+                    _encode(list(event.scopes)).decode(),
+                    actor.issued_by or f"{actor.kind}:{actor.name}",
+                    scim_datetime(event.timestamp),
+                    scim_datetime(event.expires_at) if event.expires_at else None,
+                ),
+            )
+        elif isinstance(event, Token.TokenRevoked):
+            cursor.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE id = ?",
+                (scim_datetime(event.timestamp), token_id),
+            )
+        elif isinstance(event, Token.TokenRotated):
+            cursor.execute(
+                "UPDATE tokens SET successor_id = ?, grace_until = ? WHERE id = ?",
+                (str(event.successor_id), scim_datetime(event.grace_until), token_id),
+            )
+
+
+COLUMNS = ("id", "org", "name", "scopes", "issuer", "created", "expires", "last_used", "status")
+
+
+@dataclass(frozen=True)
+class TokenView:
+    id: str
+    org: str
+    name: str
+    scopes: list[str]
+    issuer: str
+    created: str
+    expires: str | None
+    last_used: str | None
+    status: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {column: getattr(self, column) for column in COLUMNS}
+
+
+def _status(row: Any, now: str) -> str:
+    if row["revoked_at"] is not None:
+        return "revoked"
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return "expired"
+    if row["grace_until"] is not None:
+        return "rotating" if row["grace_until"] > now else "expired"
+    return "active"
+
+
+def list_tokens(cursor: Cursor, org_slug: str | None, now: datetime) -> list[TokenView]:
+    """The tokens (of one organization), oldest first."""
+    where = "WHERE t.org_slug = ?" if org_slug is not None else ""
+    cursor.execute(
+        "SELECT t.*, u.last_used FROM tokens t"  # noqa: S608 (a constant clause)
+        f" LEFT JOIN token_usage u ON u.token_id = t.id {where} ORDER BY t.created, t.id",
+        (org_slug,) if org_slug is not None else (),
+    )
+    stamp = scim_datetime(now)
+    return [
+        TokenView(
+            id=row["id"],
+            org=row["org_slug"],
+            name=row["name"],
+            scopes=_decode(row["scopes"]),
+            issuer=row["issuer"],
+            created=row["created"],
+            expires=row["expires_at"],
+            last_used=row["last_used"],
+            status=_status(row, stamp),
+        )
+        for row in cursor.fetchall()
+    ]
+
+
+class UsageRecorder:
+    """Records a token's last use, at most once per `interval` per token in this process:
+    a busy connector costs one small write a minute, not one per request."""
+
+    def __init__(self, sql: SQL, interval: timedelta = timedelta(minutes=1)) -> None:
+        self._sql = sql
+        self._interval = interval
+        self._written: dict[str, datetime] = {}
+        self._lock = threading.Lock()
+
+    def used(self, token_id: str, now: datetime) -> bool:
+        """Records the use if the last record is older than the interval; True if written."""
+        with self._lock:
+            last = self._written.get(token_id)
+            if last is not None and now - last < self._interval:
+                return False
+            self._written[token_id] = now
+        with self._sql.transaction(commit=True) as cursor:
+            cursor.execute(
+                "INSERT INTO token_usage (token_id, last_used) VALUES (?, ?)"
+                " ON CONFLICT (token_id) DO UPDATE SET last_used = excluded.last_used",
+                (token_id, scim_datetime(now)),
+            )
+        return True

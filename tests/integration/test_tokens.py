@@ -1,0 +1,154 @@
+"""Token lifecycle: rotation with a grace period, status, last use; never a secret."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from freezegun import freeze_time
+from litestar.testing import TestClient
+
+from scimledger.http.services import Services
+from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.errors import InvalidToken
+from scimledger.ledger.tokens import Token
+from scimledger.projections import audit
+from scimledger.projections.runner import Runner
+from scimledger.projections.tokens import TokensProjection, TokenView, list_tokens
+from scimledger.scripts.cli import UsageError, parse_grace
+
+OPERATOR = Actor(kind="operator", id="tests", name="tester")
+START = datetime(2030, 1, 1, 12, tzinfo=UTC)
+
+
+def tokens(services: Services, now: datetime) -> list[TokenView]:
+    Runner(services.ledger, TokensProjection()).run_once()
+    with services.sql.transaction(commit=False) as cursor:
+        return list_tokens(cursor, "acme", now)
+
+
+def rotate(services: Services, token: IssuedToken, grace: timedelta) -> IssuedToken:
+    return services.ledger.rotate_token(token.id, grace, OPERATOR, RequestInfo("rotate"), START)
+
+
+def test_a_rotated_token_works_until_its_grace_period_ends(
+    services: Services, token: IssuedToken
+) -> None:
+    successor = rotate(services, token, timedelta(hours=24))
+    ledger = services.ledger
+    assert ledger.authenticate(token.token, START + timedelta(hours=23)).actor.id == str(token.id)
+    with pytest.raises(InvalidToken, match="grace period is over"):
+        ledger.authenticate(token.token, START + timedelta(hours=24))
+    principal = ledger.authenticate(successor.token, START + timedelta(days=30))
+    assert (principal.actor.name, principal.scopes) == ("Okta", ("scim",))
+    assert (successor.name, successor.org) == ("Okta", "acme")
+
+
+def test_rotation_is_recorded_and_audited(services: Services, token: IssuedToken) -> None:
+    successor = rotate(services, token, timedelta(hours=1))
+    old = services.ledger.repository.get(token.id)
+    assert isinstance(old, Token)
+    assert (old.successor_id, old.grace_until) == (successor.id, START + timedelta(hours=1))
+    Runner(services.ledger, audit.AuditProjection()).run_once()
+    with services.sql.transaction(commit=False) as cursor:
+        [entry] = audit.page(cursor, audit.AuditQuery(actions=("token.rotated",)), 10)
+    assert (entry["subject_id"], entry["subject_name"], entry["actor_name"]) == (
+        str(token.id),
+        "Okta",
+        "tester",
+    )
+    assert entry["changes"]["successor"] == {"before": None, "after": str(successor.id)}
+
+
+def test_a_token_rotates_once_and_a_revoked_one_never(
+    services: Services, token: IssuedToken
+) -> None:
+    rotate(services, token, timedelta(hours=1))
+    with pytest.raises(InvalidToken, match="already rotated"):
+        rotate(services, token, timedelta(hours=1))
+    services.ledger.revoke_token(token.id, OPERATOR, RequestInfo("r"))
+    other = services.ledger.issue_token(
+        org="acme", name="Other", expires_at=None, actor=OPERATOR, request=RequestInfo("i")
+    )
+    services.ledger.revoke_token(other.id, OPERATOR, RequestInfo("r"))
+    with pytest.raises(InvalidToken, match="revoked"):
+        rotate(services, other, timedelta(hours=1))
+
+
+def test_the_list_shows_each_status(services: Services, token: IssuedToken) -> None:
+    ledger = services.ledger
+    expiring = ledger.issue_token(
+        org="acme",
+        name="Short",
+        expires_at=START + timedelta(days=1),
+        actor=OPERATOR,
+        request=RequestInfo("i"),
+    )
+    revoked = ledger.issue_token(
+        org="acme", name="Gone", expires_at=None, actor=OPERATOR, request=RequestInfo("i")
+    )
+    ledger.revoke_token(revoked.id, OPERATOR, RequestInfo("r"))
+    successor = rotate(services, token, timedelta(hours=2))
+    now = {view.id: view.status for view in tokens(services, START + timedelta(hours=1))}
+    assert now == {
+        str(token.id): "rotating",
+        str(expiring.id): "active",
+        str(revoked.id): "revoked",
+        str(successor.id): "active",
+    }
+    later = {view.id: view.status for view in tokens(services, START + timedelta(days=2))}
+    assert later[str(token.id)] == "expired"
+    assert later[str(expiring.id)] == "expired"
+
+
+def test_the_list_never_shows_a_secret(services: Services, token: IssuedToken) -> None:
+    views = tokens(services, START)
+    dumped = json.dumps([view.as_dict() for view in views])
+    assert token.token.rsplit("_", 1)[1] not in dumped
+    assert views[0].as_dict() == {
+        "id": str(token.id),
+        "org": "acme",
+        "name": "Okta",
+        "scopes": ["scim"],
+        "issuer": "operator:tester",
+        "created": views[0].created,
+        "expires": None,
+        "last_used": None,
+        "status": "active",
+    }
+
+
+def test_last_use_is_written_at_most_once_a_minute(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+    token: IssuedToken,
+) -> None:
+    with freeze_time("2030-01-01T12:00:00Z"):
+        client.get("/scim/v2/Users")
+    with freeze_time("2030-01-01T12:00:59Z"):
+        client.get("/scim/v2/Users")
+    assert tokens(services, START)[0].last_used == "2030-01-01T12:00:00.000Z"
+    with freeze_time("2030-01-01T12:01:00Z"):
+        client.get("/scim/v2/Users")
+    assert tokens(services, START)[0].last_used == "2030-01-01T12:01:00.000Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("24h", timedelta(hours=24)),
+        ("30m", timedelta(minutes=30)),
+        ("7d", timedelta(days=7)),
+        ("0", timedelta(0)),
+    ],
+)
+def test_grace_periods_parse(text: str, expected: timedelta) -> None:
+    assert parse_grace(text) == expected
+
+
+@pytest.mark.parametrize("text", ["24", "1w", "-1h", "soon", ""])
+def test_bad_grace_periods_are_usage_errors(text: str) -> None:
+    with pytest.raises(UsageError):
+        parse_grace(text)
