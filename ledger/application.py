@@ -26,6 +26,7 @@ from scimledger.ledger.errors import (
     ConcurrentModification,
     GroupNameTaken,
     GroupNotFound,
+    InvalidOrganization,
     InvalidToken,
     LedgerError,
     TokenNotFound,
@@ -34,7 +35,7 @@ from scimledger.ledger.errors import (
 )
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
-from scimledger.ledger.organizations import Organization, normalize_slug
+from scimledger.ledger.organizations import Organization, normalize_email, normalize_slug
 from scimledger.ledger.tokens import Token, format_token, hash_secret, new_secret, parse_token
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
 from scimledger.ledger.users import Attributes, User, hash_password
@@ -379,18 +380,29 @@ class Ledger(Application[UUID]):
         actor: Actor,
         request: RequestInfo,
         scopes: tuple[str, ...] = ("scim",),
+        by: str | None = None,
     ) -> IssuedToken:
-        """Issues a token for an organization, creating the organization if it is new."""
+        """Issues a token for an organization, creating the organization if it is new.
+
+        `by` names the organization admin the token is issued for (see add_admin)."""
         slug = normalize_slug(org)
         name = name.strip()
         if not name or len(name) > 200:
             raise LedgerError("a token needs a name of 1 to 200 characters")
         org_id = Organization.create_id(slug)
         context = CommandContext(org_id=org_id, actor=actor, request=request)
+        admin = normalize_email(by) if by is not None else None
         for _ in range(MAX_ATTEMPTS):
             changed: list[Aggregate] = []
-            if self._get(Organization, org_id) is None:
-                changed.append(Organization(slug=slug, context=context))
+            organization = self._get(Organization, org_id)
+            if organization is None:
+                organization = Organization(slug=slug, context=context)
+                changed.append(organization)
+            if admin is not None and admin not in organization.admins:
+                raise LedgerError(
+                    f"{admin} is not an admin of {slug}: add them first with"
+                    f" `scimledger admins add {admin} --org {slug}`"
+                )
             secret = new_secret()
             token = Token(
                 org_id=org_id,
@@ -400,6 +412,7 @@ class Ledger(Application[UUID]):
                 expires_at=expires_at,
                 scopes=list(scopes),
                 context=context,
+                issued_by_admin=admin,
             )
             try:
                 self.save(*changed, token)
@@ -414,6 +427,33 @@ class Ledger(Application[UUID]):
             )
         raise ConcurrentModification(f"organization {slug!r} kept changing")
 
+    def add_admin(self, org: str, email: str, actor: Actor, request: RequestInfo) -> None:
+        """Makes `email` an admin of the organization, creating the organization if new."""
+        slug = normalize_slug(org)
+        org_id = Organization.create_id(slug)
+        context = CommandContext(org_id=org_id, actor=actor, request=request)
+        organization = self._get(Organization, org_id)
+        if organization is None:
+            organization = Organization(slug=slug, context=context)
+        organization.add_admin(email, context)
+        self.save(organization)
+
+    def remove_admin(self, org: str, email: str, actor: Actor, request: RequestInfo) -> None:
+        organization = self._organization(org)
+        organization.remove_admin(
+            email, CommandContext(org_id=organization.id, actor=actor, request=request)
+        )
+        self.save(organization)
+
+    def admins(self, org: str) -> list[str]:
+        return list(self._organization(org).admins)
+
+    def _organization(self, org: str) -> Organization:
+        organization = self._get(Organization, Organization.create_id(normalize_slug(org)))
+        if organization is None:
+            raise InvalidOrganization(f"no organization {org!r}")
+        return organization
+
     def revoke_token(self, token_id: UUID, actor: Actor, request: RequestInfo) -> Token:
         token = self._get(Token, token_id)
         if token is None:
@@ -425,16 +465,24 @@ class Ledger(Application[UUID]):
     def rotate_token(
         self,
         token_id: UUID,
+        *,
         grace: timedelta,
         actor: Actor,
         request: RequestInfo,
         now: datetime,
+        by: str | None = None,
     ) -> IssuedToken:
-        """Issues a successor with the same organization, name, scopes and expiry; the old
-        token keeps working for `grace`, then is rejected. Both are saved together."""
+        """Issues a successor with the same organization, name, scopes and expiry (and, with
+        `by`, for another admin); the old token keeps working for `grace`, then is
+        rejected. Both are saved together."""
         old = self._get(Token, token_id)
         if old is None:
             raise TokenNotFound(token_id)
+        admin = old.issued_by_admin
+        if by is not None:
+            admin = normalize_email(by)
+            if admin not in self._organization(old.org_slug).admins:
+                raise LedgerError(f"{admin} is not an admin of {old.org_slug}")
         context = CommandContext(org_id=old.org_id, actor=actor, request=request)
         secret = new_secret()
         successor = Token(
@@ -445,6 +493,7 @@ class Ledger(Application[UUID]):
             expires_at=old.expires_at,
             scopes=list(old.scopes),
             context=context,
+            issued_by_admin=admin,
         )
         old.rotate(successor.id, now + grace, context)
         self.save(old, successor)
@@ -464,13 +513,18 @@ class Ledger(Application[UUID]):
             raise InvalidToken("unknown token")
         token.check(parsed.secret, now)
         issuer = token.issued_by
+        issued_by = (
+            f"admin:{token.issued_by_admin}"
+            if token.issued_by_admin
+            else f"{issuer.kind}:{issuer.name}"
+        )
         return Principal(
             org_id=token.org_id,
             actor=Actor(
                 kind="token",
                 id=str(token.id),
                 name=token.name,
-                issued_by=f"{issuer.kind}:{issuer.name}",
+                issued_by=issued_by,
             ),
             scopes=tuple(token.scopes),
         )

@@ -33,6 +33,42 @@ class Organization(Aggregate):
     def create_id(slug: str) -> UUID:
         return uuid5(NAMESPACE, f"organization:{slug}")
 
+    class AdminAdded(Aggregate.Event):
+        email: str
+        context: CommandContext
+
+    class AdminRemoved(Aggregate.Event):
+        email: str
+        context: CommandContext
+
     @event(OrganizationCreated)
     def __init__(self, slug: str, context: CommandContext) -> None:
         self.slug = slug
+        self.admins: list[str] = []
+
+    def add_admin(self, email: str, context: CommandContext) -> None:
+        if normalize_email(email) not in self.admins:
+            self._add_admin(normalize_email(email), context)
+
+    @event(AdminAdded)
+    def _add_admin(self, email: str, context: CommandContext) -> None:
+        self.admins = [*self.admins, email]
+
+    def remove_admin(self, email: str, context: CommandContext) -> None:
+        if normalize_email(email) not in self.admins:
+            raise InvalidOrganization(f"{email} is not an admin of {self.slug}")
+        self._remove_admin(normalize_email(email), context)
+
+    @event(AdminRemoved)
+    def _remove_admin(self, email: str, context: CommandContext) -> None:
+        self.admins = [admin for admin in self.admins if admin != email]
+
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normalize_email(email: str) -> str:
+    normalized = email.strip().lower()
+    if not EMAIL_PATTERN.match(normalized):
+        raise InvalidOrganization(f"{email!r} is not an email address")
+    return normalized

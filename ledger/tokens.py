@@ -60,6 +60,7 @@ class Token(Aggregate):
         expires_at: datetime | None
         scopes: list[str]
         context: CommandContext
+        issued_by_admin: str | None = None  # the organization admin who asked for it
 
     class TokenRevoked(Aggregate.Event):
         context: CommandContext
@@ -80,8 +81,10 @@ class Token(Aggregate):
         expires_at: datetime | None,
         scopes: list[str],
         context: CommandContext,
+        issued_by_admin: str | None = None,
     ) -> None:
         self.org_id = org_id
+        self.issued_by_admin = issued_by_admin
         self.org_slug = org_slug
         self.name = name
         self.secret_hash = secret_hash

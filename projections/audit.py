@@ -95,6 +95,8 @@ class AuditProjection:
             type, Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]
         ] = {
             Organization.OrganizationCreated: self._organization_created,
+            Organization.AdminAdded: self._admin("added"),
+            Organization.AdminRemoved: self._admin("removed"),
             Token.TokenIssued: self._token_issued,
             Token.TokenRevoked: self._token_revoked,
             Token.TokenRotated: self._token_rotated,
@@ -192,19 +194,23 @@ class AuditProjection:
             {"slug": _change(None, event.slug)},
         )
 
+    def _admin(self, how: str) -> Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]:
+        def handler(cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+            return f"admin.{how}", "Organization", None, {"admins": {how: [event.email]}}
+
+        return handler
+
     def _token_issued(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
         self._remember(cursor, event, {"name": event.name})
         expires = event.expires_at.isoformat() if event.expires_at else None
-        return (
-            "token.issued",
-            "Token",
-            event.name,
-            {
-                "name": _change(None, event.name),
-                "scopes": _change(None, list(event.scopes)),
-                "expires_at": _change(None, expires),
-            },
-        )
+        changes = {
+            "name": _change(None, event.name),
+            "scopes": _change(None, list(event.scopes)),
+            "expires_at": _change(None, expires),
+        }
+        if event.issued_by_admin:
+            changes["issued_by_admin"] = _change(None, event.issued_by_admin)
+        return "token.issued", "Token", event.name, changes
 
     def _token_revoked(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
         name = self._state(cursor, event).get("name")

@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 from scimledger.projections.sql import SQL, Cursor
 from scimledger.projections.sql_filters import scim_datetime
@@ -33,9 +34,16 @@ DDL = (
         expires_at TEXT,
         revoked_at TEXT,
         successor_id TEXT,
-        grace_until TEXT
+        grace_until TEXT,
+        issuer_admin TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS tokens_org ON tokens (org_slug, created)",
+    """CREATE TABLE IF NOT EXISTS org_admins (
+        org_id TEXT NOT NULL,
+        email TEXT NOT NULL,
+        removed_at TEXT,
+        PRIMARY KEY (org_id, email)
+    )""",
     """CREATE TABLE IF NOT EXISTS token_usage (
         token_id TEXT PRIMARY KEY,
         last_used TEXT NOT NULL
@@ -44,10 +52,17 @@ DDL = (
 
 
 class TokensProjection:
-    name = "tokens_v1"
+    name = "tokens_v2"
     raw = False
-    tables: tuple[str, ...] = ("tokens",)  # token_usage is not rebuilt from events: kept
-    topics: tuple[type, ...] = (Token.TokenIssued, Token.TokenRevoked, Token.TokenRotated)
+    # token_usage is not made from events, so a rebuild keeps it.
+    tables: tuple[str, ...] = ("tokens", "org_admins")
+    topics: tuple[type, ...] = (
+        Token.TokenIssued,
+        Token.TokenRevoked,
+        Token.TokenRotated,
+        Organization.AdminAdded,
+        Organization.AdminRemoved,
+    )
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return DDL
@@ -62,19 +77,32 @@ class TokensProjection:
         token_id = str(event.originator_id)
         if isinstance(event, Token.TokenIssued):
             actor = event.context.actor
+            admin = event.issued_by_admin
             cursor.execute(
                 "INSERT INTO tokens (id, org_id, org_slug, name, scopes, issuer, created,"
-                " expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " expires_at, issuer_admin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token_id,
                     str(event.org_id),
                     event.org_slug,
                     event.name,
                     _encode(list(event.scopes)).decode(),
-                    actor.issued_by or f"{actor.kind}:{actor.name}",
+                    f"admin:{admin}" if admin else f"{actor.kind}:{actor.name}",
                     scim_datetime(event.timestamp),
                     scim_datetime(event.expires_at) if event.expires_at else None,
+                    admin,
                 ),
+            )
+        elif isinstance(event, Organization.AdminAdded):
+            cursor.execute(
+                "INSERT INTO org_admins (org_id, email) VALUES (?, ?)"
+                " ON CONFLICT (org_id, email) DO UPDATE SET removed_at = NULL",
+                (token_id, event.email),
+            )
+        elif isinstance(event, Organization.AdminRemoved):
+            cursor.execute(
+                "UPDATE org_admins SET removed_at = ? WHERE org_id = ? AND email = ?",
+                (scim_datetime(event.timestamp), token_id, event.email),
             )
         elif isinstance(event, Token.TokenRevoked):
             cursor.execute(
@@ -88,7 +116,18 @@ class TokensProjection:
             )
 
 
-COLUMNS = ("id", "org", "name", "scopes", "issuer", "created", "expires", "last_used", "status")
+COLUMNS = (
+    "id",
+    "org",
+    "name",
+    "scopes",
+    "issuer",
+    "created",
+    "expires",
+    "last_used",
+    "status",
+    "hint",
+)
 
 
 @dataclass(frozen=True)
@@ -102,44 +141,62 @@ class TokenView:
     expires: str | None
     last_used: str | None
     status: str
+    hint: str  # what to do about it, e.g. the successor command for a departed issuer
 
     def as_dict(self) -> dict[str, Any]:
         return {column: getattr(self, column) for column in COLUMNS}
 
 
-def _status(row: Any, now: str) -> str:
+def _status(row: Any, now: str) -> tuple[str, str]:
     if row["revoked_at"] is not None:
-        return "revoked"
+        return "revoked", ""
     if row["expires_at"] is not None and row["expires_at"] <= now:
-        return "expired"
+        return "expired", ""
     if row["grace_until"] is not None:
-        return "rotating" if row["grace_until"] > now else "expired"
-    return "active"
+        if row["grace_until"] <= now:
+            return "expired", ""
+        return "rotating", f"successor {row['successor_id']}; works until {row['grace_until']}"
+    if row["departed"]:
+        return "issuer departed", (
+            f"scimledger tokens rotate {row['id']} --by <another admin of {row['org_slug']}>"
+        )
+    return "active", ""
 
 
 def list_tokens(cursor: Cursor, org_slug: str | None, now: datetime) -> list[TokenView]:
     """The tokens (of one organization), oldest first."""
     where = "WHERE t.org_slug = ?" if org_slug is not None else ""
+    # An issuer departs when removed as an admin, or when the user provisioned with the
+    # admin's email (as userName) is deactivated or deleted in the SCIM read model.
     cursor.execute(
-        "SELECT t.*, u.last_used FROM tokens t"  # noqa: S608 (a constant clause)
-        f" LEFT JOIN token_usage u ON u.token_id = t.id {where} ORDER BY t.created, t.id",
-        (org_slug,) if org_slug is not None else (),
+        "SELECT t.*, u.last_used, (t.issuer_admin IS NOT NULL AND ("  # noqa: S608 (constant)
+        " EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = t.org_id"
+        " AND a.email = t.issuer_admin AND a.removed_at IS NOT NULL)"
+        " OR EXISTS (SELECT 1 FROM scim_users s WHERE s.org_id = t.org_id"
+        " AND s.user_name_norm = t.issuer_admin AND s.active = ?))) AS departed"
+        f" FROM tokens t LEFT JOIN token_usage u ON u.token_id = t.id {where}"
+        " ORDER BY t.created, t.id",
+        (False, org_slug) if org_slug is not None else (False,),
     )
     stamp = scim_datetime(now)
-    return [
-        TokenView(
-            id=row["id"],
-            org=row["org_slug"],
-            name=row["name"],
-            scopes=_decode(row["scopes"]),
-            issuer=row["issuer"],
-            created=row["created"],
-            expires=row["expires_at"],
-            last_used=row["last_used"],
-            status=_status(row, stamp),
+    views = []
+    for row in cursor.fetchall():
+        status, hint = _status(row, stamp)
+        views.append(
+            TokenView(
+                id=row["id"],
+                org=row["org_slug"],
+                name=row["name"],
+                scopes=_decode(row["scopes"]),
+                issuer=row["issuer"],
+                created=row["created"],
+                expires=row["expires_at"],
+                last_used=row["last_used"],
+                status=status,
+                hint=hint,
+            )
         )
-        for row in cursor.fetchall()
-    ]
+    return views
 
 
 class UsageRecorder:

@@ -25,6 +25,7 @@ from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.tokens import SCOPES
 from scimledger.projections import audit, chain
 from scimledger.projections.runner import Runner
+from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.sql_filters import scim_datetime
 from scimledger.projections.tokens import COLUMNS as TOKEN_COLUMNS
@@ -88,6 +89,7 @@ def _add_token_commands(commands: Any) -> None:
         help="what the token may do: scim (provisioning, the default) or audit:read (the"
         " audit API); repeatable",
     )
+    issue.add_argument("--by", metavar="EMAIL", help="the organization admin it is issued for")
     issue.add_argument("--json", action="store_true", help="print id, name, org, token, expires_at")
     _add_database(issue)
     listing = token_commands.add_parser("list", help="tokens and their status (no secrets)")
@@ -99,6 +101,7 @@ def _add_token_commands(commands: Any) -> None:
     )
     rotate.add_argument("token_id", metavar="ID", help="the id `tokens issue --json` printed")
     rotate.add_argument("--grace", default="24h", help="e.g. 24h, 30m, 7d, or 0 (default 24h)")
+    rotate.add_argument("--by", metavar="EMAIL", help="issue the successor for this admin")
     rotate.add_argument(
         "--json", action="store_true", help="print id, name, org, token, expires_at"
     )
@@ -106,6 +109,20 @@ def _add_token_commands(commands: Any) -> None:
     revoke = token_commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id", metavar="ID", help="the id `tokens issue --json` printed")
     _add_database(revoke)
+
+
+def _add_admin_commands(commands: Any) -> None:
+    """scimledger admins add|remove|list"""
+    admins = commands.add_parser("admins", help="an organization's admins (token issuers)")
+    admin_commands = admins.add_subparsers(dest="admins_command", required=True, metavar="ACTION")
+    for action, text in (("add", "make EMAIL an admin"), ("remove", "remove an admin")):
+        parser = admin_commands.add_parser(action, help=text)
+        parser.add_argument("email", metavar="EMAIL")
+        parser.add_argument("--org", required=True)
+        _add_database(parser)
+    listing = admin_commands.add_parser("list", help="the organization's admins")
+    listing.add_argument("--org", required=True)
+    _add_database(listing)
 
 
 def _add_audit_commands(commands: Any) -> None:
@@ -180,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_database(serve)
 
     _add_token_commands(commands)
+    _add_admin_commands(commands)
     _add_audit_commands(commands)
     _add_ledger_commands(commands)
     return parser
@@ -200,6 +218,7 @@ def cmd_tokens_issue(args: argparse.Namespace) -> int:
             actor=Actor.operator("scimledger tokens issue"),
             request=RequestInfo.local(),
             scopes=tuple(dict.fromkeys(args.scope or ["scim"])),
+            by=args.by,
         )
     finally:
         ledger.close()
@@ -246,9 +265,26 @@ def _print_issued(issued: IssuedToken, as_json: bool) -> None:
     )
 
 
+def cmd_admins(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.database)
+    actor = Actor.operator(f"scimledger admins {args.admins_command}")
+    try:
+        if args.admins_command == "add":
+            ledger.add_admin(args.org, args.email, actor, RequestInfo.local())
+        elif args.admins_command == "remove":
+            ledger.remove_admin(args.org, args.email, actor, RequestInfo.local())
+        else:
+            for email in ledger.admins(args.org):
+                print(email)
+    finally:
+        ledger.close()
+    return 0
+
+
 def cmd_tokens_list(args: argparse.Namespace) -> int:
     ledger = _ledger(args.database)
     try:
+        Runner(ledger, ScimProjection()).run_once()  # departed issuers are read from it
         Runner(ledger, TokensProjection()).run_once()
         with SQL(ledger).transaction(commit=False) as cursor:
             views = list_tokens(
@@ -270,10 +306,11 @@ def cmd_tokens_rotate(args: argparse.Namespace) -> int:
     try:
         issued = ledger.rotate_token(
             token_id,
-            grace,
-            Actor.operator("scimledger tokens rotate"),
-            RequestInfo.local(),
-            datetime.now(UTC),
+            grace=grace,
+            actor=Actor.operator("scimledger tokens rotate"),
+            request=RequestInfo.local(),
+            now=datetime.now(UTC),
+            by=args.by,
         )
     except InvalidToken as exc:
         raise UsageError(str(exc)) from exc
@@ -422,6 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("tokens", "revoke"): cmd_tokens_revoke,
         ("tokens", "list"): cmd_tokens_list,
         ("tokens", "rotate"): cmd_tokens_rotate,
+        ("admins", "add"): cmd_admins,
+        ("admins", "remove"): cmd_admins,
+        ("admins", "list"): cmd_admins,
         ("ledger", "verify"): cmd_ledger_verify,
         ("ledger", "digest"): cmd_ledger_digest,
         ("audit", "list"): cmd_audit_list,
@@ -432,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     action = next(
         (
             getattr(args, f"{group}_command", None)
-            for group in ("tokens", "ledger", "audit")
+            for group in ("tokens", "admins", "ledger", "audit")
             if getattr(args, f"{group}_command", None)
         ),
         None,

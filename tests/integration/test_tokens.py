@@ -12,7 +12,7 @@ from litestar.testing import TestClient
 from scimledger.http.services import Services
 from scimledger.ledger.application import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
-from scimledger.ledger.errors import InvalidToken
+from scimledger.ledger.errors import InvalidToken, LedgerError
 from scimledger.ledger.tokens import Token
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner
@@ -30,7 +30,9 @@ def tokens(services: Services, now: datetime) -> list[TokenView]:
 
 
 def rotate(services: Services, token: IssuedToken, grace: timedelta) -> IssuedToken:
-    return services.ledger.rotate_token(token.id, grace, OPERATOR, RequestInfo("rotate"), START)
+    return services.ledger.rotate_token(
+        token.id, grace=grace, actor=OPERATOR, request=RequestInfo("rotate"), now=START
+    )
 
 
 def test_a_rotated_token_works_until_its_grace_period_ends(
@@ -117,6 +119,7 @@ def test_the_list_never_shows_a_secret(services: Services, token: IssuedToken) -
         "expires": None,
         "last_used": None,
         "status": "active",
+        "hint": "",
     }
 
 
@@ -152,3 +155,90 @@ def test_grace_periods_parse(text: str, expected: timedelta) -> None:
 def test_bad_grace_periods_are_usage_errors(text: str) -> None:
     with pytest.raises(UsageError):
         parse_grace(text)
+
+
+def test_tokens_are_issued_for_admins_only(services: Services) -> None:
+    ledger = services.ledger
+    ledger.add_admin("acme", "Alice@Example.com", OPERATOR, RequestInfo("a"))
+    assert ledger.admins("acme") == ["alice@example.com"]
+    issued = ledger.issue_token(
+        org="acme",
+        name="Okta",
+        expires_at=None,
+        actor=OPERATOR,
+        request=RequestInfo("i"),
+        by="alice@example.com",
+    )
+    principal = ledger.authenticate(issued.token, START)
+    assert principal.actor.issued_by == "admin:alice@example.com"
+    with pytest.raises(LedgerError, match="not an admin of acme"):
+        ledger.issue_token(
+            org="acme",
+            name="Okta",
+            expires_at=None,
+            actor=OPERATOR,
+            request=RequestInfo("i"),
+            by="mallory@example.com",
+        )
+
+
+def by_id(views: list[TokenView]) -> dict[str, tuple[str, str]]:
+    return {view.id: (view.status, view.hint) for view in views}
+
+
+def test_tokens_of_a_removed_admin_show_issuer_departed_with_the_way_out(
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    for email in ("alice@example.com", "bob@example.com"):
+        ledger.add_admin("acme", email, OPERATOR, RequestInfo("a"))
+    alices = ledger.issue_token(
+        org="acme",
+        name="Okta",
+        expires_at=None,
+        actor=OPERATOR,
+        request=RequestInfo("i"),
+        by="alice@example.com",
+    )
+    ledger.remove_admin("acme", "alice@example.com", OPERATOR, RequestInfo("r"))
+    assert by_id(tokens(services, START))[str(alices.id)] == (
+        "issuer departed",
+        f"scimledger tokens rotate {alices.id} --by <another admin of acme>",
+    )
+    successor = ledger.rotate_token(
+        alices.id,
+        grace=timedelta(hours=1),
+        actor=OPERATOR,
+        request=RequestInfo("rot"),
+        now=START,
+        by="bob@example.com",
+    )
+    statuses = by_id(tokens(services, START))
+    assert statuses[str(successor.id)] == ("active", "")
+    assert statuses[str(alices.id)][0] == "rotating"
+
+
+def test_an_admin_deactivated_through_scim_departs(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    ledger.add_admin("acme", "alice@example.com", OPERATOR, RequestInfo("a"))
+    alices = ledger.issue_token(
+        org="acme",
+        name="Okta 2",
+        expires_at=None,
+        actor=OPERATOR,
+        request=RequestInfo("i"),
+        by="alice@example.com",
+    )
+    user = client.post("/scim/v2/Users", json={"userName": "Alice@Example.com"}).json()
+    assert by_id(tokens(services, START))[str(alices.id)][0] == "active"
+    client.patch(
+        f"/scim/v2/Users/{user['id']}",
+        json={
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "value": {"active": False}}],
+        },
+    )
+    assert by_id(tokens(services, START))[str(alices.id)][0] == "issuer departed"
