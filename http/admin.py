@@ -18,6 +18,7 @@ from litestar.di import Provide
 from litestar.params import FromPath
 from litestar.response import Stream
 
+from scimledger.http import admin_tokens
 from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError, to_scim_error
 from scimledger.http.inputs import query_param
@@ -36,6 +37,7 @@ _NAMES = {
     401: "unauthorized",
     403: "forbidden",
     404: "not_found",
+    409: "conflict",
     405: "method_not_allowed",
     413: "too_large",
     500: "internal_error",
@@ -189,9 +191,14 @@ def router(services: Services) -> Router:
     def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
         return command_context(services, request, scope="audit:read")
 
-    return Router(
-        path=ADMIN_BASE_PATH,
+    reviewers = Router(
+        path="/",
         route_handlers=[list_audit, user_history, user_at, revoked_token_users],
         dependencies={"context": Provide(provide_context, sync_to_thread=True)},
+        exception_handlers={Exception: handle_admin_exception},
+    )
+    return Router(
+        path=ADMIN_BASE_PATH,
+        route_handlers=[reviewers, admin_tokens.router(services, handle_admin_exception)],
         exception_handlers={Exception: handle_admin_exception},
     )

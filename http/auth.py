@@ -59,6 +59,7 @@ def request_info(request: Request[Any, Any, Any]) -> RequestInfo:
 _FORBIDDEN = {
     "scim": "This token may not provision users",
     "audit:read": "This token may not read the audit trail",
+    "admin": "This token may not manage tokens or admins",
 }
 
 

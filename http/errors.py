@@ -14,6 +14,8 @@ from scimledger.ledger.errors import (
     ConcurrentModification,
     GroupNameTaken,
     GroupNotFound,
+    LedgerError,
+    TokenNotFound,
     UserNameTaken,
     UserNotFound,
 )
@@ -72,8 +74,12 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(400, f"Invalid filter: {exc}", "invalidFilter")
     if isinstance(exc, SortError):
         return ScimError(400, f"Invalid sortBy: {exc}", "invalidValue")
+    if isinstance(exc, TokenNotFound):
+        return ScimError(404, "No such token")
     if isinstance(exc, ConcurrentModification):
         return ScimError(409, str(exc))
+    if isinstance(exc, LedgerError):  # a request the ledger refused: bad input
+        return ScimError(400, str(exc))
     if isinstance(exc, HTTPException):
         status = exc.status_code
         detail = {

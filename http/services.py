@@ -19,6 +19,7 @@ class Services:
     ledger: Ledger
     scim: Runner  # keeps the SCIM read model caught up
     audit: Runner  # keeps the audit trail caught up
+    tokens: Runner  # keeps the tokens read model caught up
     sql: SQL
     usage: UsageRecorder  # tokens' last use
 

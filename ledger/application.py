@@ -445,6 +445,15 @@ class Ledger(Application[UUID]):
         )
         self.save(organization)
 
+    def organization_slug(self, org_id: UUID) -> str:
+        organization = self._get(Organization, org_id)
+        if organization is None:
+            raise InvalidOrganization(f"no organization {org_id}")
+        return organization.slug
+
+    def token(self, token_id: UUID) -> Token | None:
+        return self._get(Token, token_id)
+
     def admins(self, org: str) -> list[str]:
         return list(self._organization(org).admins)
 

@@ -13,17 +13,56 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
-from scimledger.ledger.errors import InvalidToken
+from scimledger.ledger.errors import InvalidToken, LedgerError
 
 PREFIX = "scl_"
 _FORMAT = re.compile(r"^scl_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
-SCOPES = ("scim", "audit:read")
+SCOPES = ("scim", "audit:read", "admin")
+
+
+class TokenRequestError(LedgerError, ValueError):
+    """An expiry, grace period or scope that cannot be used."""
+
+
+def parse_expiry(text: str, now: datetime) -> datetime | None:
+    """`never`, `<N>d` (days from now), or an ISO date or date-time (UTC unless given)."""
+    value = text.strip().lower()
+    if value == "never":
+        return None
+    if match := re.fullmatch(r"(\d{1,5})d", value):
+        days = int(match.group(1))
+        if days < 1:
+            raise TokenRequestError("an expiry needs at least 1d")
+        return now + timedelta(days=days)
+    try:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
+        else:
+            moment = datetime.fromisoformat(text.strip())
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+    except ValueError as exc:
+        raise TokenRequestError(
+            f"expiry {text!r}: use never, a number of days such as 30d, or an ISO date"
+        ) from exc
+    if moment <= now:
+        raise TokenRequestError(f"expiry {text!r} is in the past")
+    return moment.astimezone(UTC)
+
+
+def parse_grace(text: str) -> timedelta:
+    """`0`, or a number followed by m (minutes), h (hours) or d (days)."""
+    match = re.fullmatch(r"\s*(\d{1,6})\s*([mhd]?)\s*", text)
+    if match is None or (match.group(2) == "" and match.group(1) != "0"):
+        raise TokenRequestError(f"grace {text!r}: use 0, or a number of m, h or d such as 24h")
+    unit = {"m": "minutes", "h": "hours", "d": "days", "": "seconds"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
 
 
 def new_secret() -> str:

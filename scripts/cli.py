@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -22,7 +21,7 @@ from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DEFAULT_URL, ENV_VAR, DatabaseURL, InvalidDatabaseURL
 from scimledger.ledger.errors import InvalidToken, LedgerError
 from scimledger.ledger.organizations import normalize_slug
-from scimledger.ledger.tokens import SCOPES
+from scimledger.ledger.tokens import SCOPES, TokenRequestError, parse_expiry, parse_grace
 from scimledger.projections import audit, chain
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
@@ -35,32 +34,6 @@ from scimledger.scripts import audit as audit_cli
 
 class UsageError(Exception):
     pass
-
-
-def parse_expiry(text: str, now: datetime) -> datetime | None:
-    """`never`, `<N>d` (days from now), or an ISO date or date-time (UTC unless given)."""
-    value = text.strip().lower()
-    if value == "never":
-        return None
-    if match := re.fullmatch(r"(\d{1,5})d", value):
-        days = int(match.group(1))
-        if days < 1:
-            raise UsageError("--expires needs at least 1d")
-        return now + timedelta(days=days)
-    try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
-        else:
-            moment = datetime.fromisoformat(text.strip())
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
-    except ValueError as exc:
-        raise UsageError(
-            f"--expires {text!r}: use never, a number of days such as 30d, or an ISO date"
-        ) from exc
-    if moment <= now:
-        raise UsageError(f"--expires {text!r} is in the past")
-    return moment.astimezone(UTC)
 
 
 def _add_database(parser: argparse.ArgumentParser) -> None:
@@ -224,15 +197,6 @@ def cmd_tokens_issue(args: argparse.Namespace) -> int:
         ledger.close()
     _print_issued(issued, args.json)
     return 0
-
-
-def parse_grace(text: str) -> timedelta:
-    """`0`, or a number followed by m (minutes), h (hours) or d (days)."""
-    match = re.fullmatch(r"\s*(\d{1,6})\s*([mhd]?)\s*", text)
-    if match is None or (match.group(2) == "" and match.group(1) != "0"):
-        raise UsageError(f"--grace {text!r}: use 0, or a number of m, h or d such as 24h")
-    unit = {"m": "minutes", "h": "hours", "d": "days", "": "seconds"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
 
 
 def _token_id(text: str) -> UUID:
@@ -484,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (`| head`): stop quietly, as Unix tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (UsageError, InvalidDatabaseURL, audit_cli.AuditUsageError) as exc:
+    except (UsageError, InvalidDatabaseURL, TokenRequestError, audit_cli.AuditUsageError) as exc:
         print(f"scimledger: error: {exc}", file=sys.stderr)
         return 2
     except LedgerError as exc:

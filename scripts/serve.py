@@ -46,7 +46,12 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
     sql = SQL(ledger)
     app = create_app(
         Services(
-            ledger=ledger, scim=read_model, audit=audit_trail, sql=sql, usage=UsageRecorder(sql)
+            ledger=ledger,
+            scim=read_model,
+            audit=audit_trail,
+            tokens=tokens,
+            sql=sql,
+            usage=UsageRecorder(sql),
         )
     )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104

@@ -101,12 +101,14 @@ def services(ledger: Ledger) -> Iterator[Services]:
     runner.start()
     trail = Runner(ledger, AuditProjection())
     trail.run_once()  # no polling thread: readers catch it up before they read
-    Runner(ledger, TokensProjection()).run_once()
+    tokens = Runner(ledger, TokensProjection())
+    tokens.run_once()
     try:
         yield Services(
             ledger=ledger,
             scim=runner,
             audit=trail,
+            tokens=tokens,
             sql=SQL(ledger),
             usage=UsageRecorder(SQL(ledger)),
         )

@@ -108,9 +108,15 @@ def main() -> None:
     )
 
     trail = Runner(ledger, AuditProjection())
-    Runner(ledger, TokensProjection()).run_once()
+    tokens = Runner(ledger, TokensProjection())
+    tokens.run_once()
     services = Services(
-        ledger=ledger, scim=runner, audit=trail, sql=SQL(ledger), usage=UsageRecorder(SQL(ledger))
+        ledger=ledger,
+        scim=runner,
+        audit=trail,
+        tokens=tokens,
+        sql=SQL(ledger),
+        usage=UsageRecorder(SQL(ledger)),
     )
     with TestClient(app=create_app(services)) as client:
         client.headers["Authorization"] = f"Bearer {issued.token}"

@@ -13,11 +13,10 @@ from scimledger.http.services import Services
 from scimledger.ledger.application import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.errors import InvalidToken, LedgerError
-from scimledger.ledger.tokens import Token
+from scimledger.ledger.tokens import Token, TokenRequestError, parse_grace
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.tokens import TokensProjection, TokenView, list_tokens
-from scimledger.scripts.cli import UsageError, parse_grace
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
 START = datetime(2030, 1, 1, 12, tzinfo=UTC)
@@ -152,8 +151,8 @@ def test_grace_periods_parse(text: str, expected: timedelta) -> None:
 
 
 @pytest.mark.parametrize("text", ["24", "1w", "-1h", "soon", ""])
-def test_bad_grace_periods_are_usage_errors(text: str) -> None:
-    with pytest.raises(UsageError):
+def test_bad_grace_periods_are_refused(text: str) -> None:
+    with pytest.raises(TokenRequestError):
         parse_grace(text)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scimledger.ledger.database import DatabaseURL, InvalidDatabaseURL
-from scimledger.scripts.cli import UsageError, parse_expiry
+from scimledger.ledger.tokens import TokenRequestError, parse_expiry
 
 NOW = datetime(2026, 11, 29, 12, 30, tzinfo=UTC)
 
@@ -31,8 +31,8 @@ def test_iso_datetime_keeps_its_offset_and_is_converted_to_utc() -> None:
 
 
 @pytest.mark.parametrize("text", ["0d", "2026-11-01", "soon", "30", "-1d", "2027-13-01"])
-def test_unusable_expiries_are_usage_errors(text: str) -> None:
-    with pytest.raises(UsageError):
+def test_unusable_expiries_are_refused(text: str) -> None:
+    with pytest.raises(TokenRequestError):
         parse_expiry(text, NOW)
 
 

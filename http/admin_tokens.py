@@ -1,0 +1,174 @@
+"""The admin API for an organization's tokens and admins: /admin/v1/tokens, /admin/v1/admins.
+
+For tokens with the `admin` scope only, acting in the token's own organization; another
+organization's tokens answer 404. Errors have the admin API's one shape (see admin.py).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, Response, Router, delete, get, post
+from litestar.di import Provide
+from litestar.params import FromPath, RawBody
+
+from scimledger.http.auth import command_context
+from scimledger.http.errors import ScimError
+from scimledger.http.inputs import decode_body
+from scimledger.http.responses import json_response
+from scimledger.http.services import Injected, Services
+from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.context import CommandContext
+from scimledger.ledger.errors import InvalidOrganization
+from scimledger.ledger.tokens import SCOPES, parse_expiry, parse_grace
+from scimledger.projections.tokens import list_tokens
+
+
+def _org_slug(services: Services, context: CommandContext) -> str:
+    return services.ledger.organization_slug(context.org_id)
+
+
+def _object(body: bytes) -> dict[str, Any]:
+    value = decode_body(body)
+    if not isinstance(value, dict):
+        raise ScimError(400, "The request body must be a JSON object")
+    return value
+
+
+def _string(fields: dict[str, Any], name: str, default: str | None = None) -> str | None:
+    value = fields.get(name, default)
+    if value is not None and not isinstance(value, str):
+        raise ScimError(400, f"{name} must be a string")
+    return value
+
+
+def _issued(issued: IssuedToken) -> dict[str, Any]:
+    return {
+        "id": str(issued.id),
+        "name": issued.name,
+        "org": issued.org,
+        "token": issued.token,
+        "expires_at": issued.expires_at.isoformat() if issued.expires_at else None,
+    }
+
+
+def _own_token(services: Services, context: CommandContext, token_id: str) -> UUID:
+    try:
+        parsed = UUID(token_id)
+    except ValueError as exc:
+        raise ScimError(404, "No such token") from exc
+    token = services.ledger.token(parsed)
+    if token is None or token.org_id != context.org_id:
+        raise ScimError(404, "No such token")
+    return parsed
+
+
+@get("/tokens", sync_to_thread=True)
+def list_org_tokens(
+    services: Injected[Services], context: Injected[CommandContext]
+) -> Response[bytes]:
+    services.tokens.catch_up()
+    with services.sql.transaction(commit=False) as cursor:
+        views = list_tokens(cursor, _org_slug(services, context), datetime.now(UTC))
+    return json_response({"tokens": [view.as_dict() for view in views]})
+
+
+@post("/tokens", sync_to_thread=True)
+def issue_org_token(
+    body: RawBody, services: Injected[Services], context: Injected[CommandContext]
+) -> Response[bytes]:
+    fields = _object(body)
+    scopes = fields.get("scopes", ["scim"])
+    if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
+        raise ScimError(400, f"scopes must be a non-empty list of {', '.join(SCOPES)}")
+    name = _string(fields, "name")
+    if name is None:
+        raise ScimError(400, "a token needs a name")
+    issued = services.ledger.issue_token(
+        org=_org_slug(services, context),
+        name=name,
+        expires_at=parse_expiry(_string(fields, "expires", "never") or "never", datetime.now(UTC)),
+        actor=context.actor,
+        request=context.request,
+        scopes=tuple(dict.fromkeys(scopes)),
+        by=_string(fields, "by"),
+    )
+    return json_response(_issued(issued), status=201)
+
+
+@post("/tokens/{token_id:str}/revoke", sync_to_thread=True, status_code=200)
+def revoke_org_token(
+    token_id: FromPath[str], services: Injected[Services], context: Injected[CommandContext]
+) -> Response[bytes]:
+    parsed = _own_token(services, context, token_id)
+    services.ledger.revoke_token(parsed, context.actor, context.request)
+    return json_response({"id": str(parsed), "status": "revoked"})
+
+
+@post("/tokens/{token_id:str}/rotate", sync_to_thread=True)
+def rotate_org_token(
+    token_id: FromPath[str],
+    body: RawBody,
+    services: Injected[Services],
+    context: Injected[CommandContext],
+) -> Response[bytes]:
+    fields = _object(body) if body.strip() else {}
+    issued = services.ledger.rotate_token(
+        _own_token(services, context, token_id),
+        grace=parse_grace(_string(fields, "grace", "24h") or "24h"),
+        actor=context.actor,
+        request=context.request,
+        now=datetime.now(UTC),
+        by=_string(fields, "by"),
+    )
+    return json_response(_issued(issued), status=201)
+
+
+@get("/admins", sync_to_thread=True)
+def list_admins(services: Injected[Services], context: Injected[CommandContext]) -> Response[bytes]:
+    return json_response({"admins": services.ledger.admins(_org_slug(services, context))})
+
+
+@post("/admins", sync_to_thread=True)
+def add_admin(
+    body: RawBody, services: Injected[Services], context: Injected[CommandContext]
+) -> Response[bytes]:
+    email = _string(_object(body), "email")
+    if email is None:
+        raise ScimError(400, "give the admin's email")
+    services.ledger.add_admin(_org_slug(services, context), email, context.actor, context.request)
+    return json_response({"admins": services.ledger.admins(_org_slug(services, context))}, 201)
+
+
+@delete("/admins/{email:str}", sync_to_thread=True, status_code=204)
+def remove_admin(
+    email: FromPath[str], services: Injected[Services], context: Injected[CommandContext]
+) -> None:
+    try:
+        services.ledger.remove_admin(
+            _org_slug(services, context), email, context.actor, context.request
+        )
+    except InvalidOrganization as exc:
+        raise ScimError(404, str(exc)) from exc
+
+
+def router(services: Services, exception_handler: Any) -> Router:
+    def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
+        return command_context(services, request, scope="admin")
+
+    return Router(
+        path="/",
+        route_handlers=[
+            list_org_tokens,
+            issue_org_token,
+            revoke_org_token,
+            rotate_org_token,
+            list_admins,
+            add_admin,
+            remove_admin,
+        ],
+        dependencies={"context": Provide(provide_context, sync_to_thread=True)},
+        exception_handlers={Exception: exception_handler},
+    )
