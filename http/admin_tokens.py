@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from litestar import Request, Response, Router, delete, get, post
+from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import Provide
 from litestar.params import FromPath, RawBody
 
@@ -154,6 +154,23 @@ def remove_admin(
         raise ScimError(404, str(exc)) from exc
 
 
+@get("/settings", sync_to_thread=True)
+def get_settings(
+    services: Injected[Services], context: Injected[CommandContext]
+) -> Response[bytes]:
+    return json_response(services.ledger.settings(_org_slug(services, context)))
+
+
+@patch("/settings", sync_to_thread=True)
+def change_settings(
+    body: RawBody, services: Injected[Services], context: Injected[CommandContext]
+) -> Response[bytes]:
+    settings = services.ledger.change_settings(
+        _org_slug(services, context), _object(body), context.actor, context.request
+    )
+    return json_response(settings)
+
+
 def router(services: Services, exception_handler: Any) -> Router:
     def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
         return command_context(services, request, scope="admin")
@@ -168,6 +185,8 @@ def router(services: Services, exception_handler: Any) -> Router:
             list_admins,
             add_admin,
             remove_admin,
+            get_settings,
+            change_settings,
         ],
         dependencies={"context": Provide(provide_context, sync_to_thread=True)},
         exception_handlers={Exception: exception_handler},

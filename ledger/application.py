@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
@@ -441,9 +441,77 @@ class Ledger(Application[UUID]):
     def remove_admin(self, org: str, email: str, actor: Actor, request: RequestInfo) -> None:
         organization = self._organization(org)
         organization.remove_admin(
-            email, CommandContext(org_id=organization.id, actor=actor, request=request)
+            email,
+            CommandContext(org_id=organization.id, actor=actor, request=request),
+            datetime.now(UTC),
         )
         self.save(organization)
+
+    def change_settings(
+        self, org: str, settings: dict[str, Any], actor: Actor, request: RequestInfo
+    ) -> dict[str, Any]:
+        """Changes an organization's settings (see organizations.DEFAULT_SETTINGS)."""
+        organization = self._organization(org)
+        organization.change_settings(
+            settings, CommandContext(org_id=organization.id, actor=actor, request=request)
+        )
+        self.save(organization)
+        return dict(organization.settings)
+
+    def settings(self, org: str) -> dict[str, Any]:
+        return dict(self._organization(org).settings)
+
+    def issuer_departed_at(self, token: Token) -> datetime | None:
+        """When the admin a token was issued for left: removed as an admin, or their SCIM
+        user (userName = their email) deactivated or deleted. None while they stay."""
+        if token.issued_by_admin is None:
+            return None
+        organization = self._get(Organization, token.org_id)
+        if organization is None:
+            return None
+        times = []
+        if token.issued_by_admin in organization.departed and (
+            token.issued_by_admin not in organization.admins
+        ):
+            times.append(organization.departed[token.issued_by_admin])
+        index = self._get(
+            NameIndex, NameIndex.create_id(token.org_id, "userName", token.issued_by_admin)
+        )
+        if index is not None and index.owner_id is not None:
+            user = self._get(User, index.owner_id)
+            if user is not None and not user.active:
+                times.append(user.modified_on)
+        return min(times) if times else None
+
+    def sweep_departed(self, token_id: UUID, now: datetime) -> bool:
+        """Applies the departure policy to one token now; True if it was revoked."""
+        token = self._get(Token, token_id)
+        if token is None or token.revoked:
+            return False
+        try:
+            self._enforce_departure_policy(token, now)
+        except InvalidToken:
+            return True
+        return False
+
+    def _enforce_departure_policy(self, token: Token, now: datetime) -> None:
+        """Revokes, and records it, a token whose issuer left longer ago than the
+        organization's grace period allows, under the revoke-after policy."""
+        departed = self.issuer_departed_at(token)
+        if departed is None:
+            return
+        organization = self._get(Organization, token.org_id)
+        assert organization is not None
+        settings = organization.settings
+        if settings["departed_policy"] != "revoke-after":
+            return
+        if now < departed + timedelta(seconds=settings["departed_grace_seconds"]):
+            return
+        policy = Actor(kind="operator", id="departed-issuer policy", name="scimledger")
+        token.revoke(CommandContext(token.org_id, policy, RequestInfo.local()))
+        with contextlib.suppress(IntegrityError):  # revoked concurrently: just as good
+            self.save(token)
+        raise InvalidToken("token revoked: its issuer left the organization")
 
     def organization_slug(self, org_id: UUID) -> str:
         organization = self._get(Organization, org_id)
@@ -521,6 +589,7 @@ class Ledger(Application[UUID]):
         if token is None:
             raise InvalidToken("unknown token")
         token.check(parsed.secret, now)
+        self._enforce_departure_policy(token, now)
         issuer = token.issued_by
         issued_by = (
             f"admin:{token.issued_by_admin}"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -40,11 +42,38 @@ class Organization(Aggregate):
     class AdminRemoved(Aggregate.Event):
         email: str
         context: CommandContext
+        removed_at: datetime | None = None  # when the admin left (passed in: no clocks here)
+
+    class SettingsChanged(Aggregate.Event):
+        changes: dict[str, Any]  # only what changed: departed_policy, departed_grace_seconds,
+        context: CommandContext  # scim_base_url
 
     @event(OrganizationCreated)
     def __init__(self, slug: str, context: CommandContext) -> None:
         self.slug = slug
         self.admins: list[str] = []
+        # When each removed admin left: their tokens' "issuer departed" clock.
+        self.departed: dict[str, datetime] = {}
+        self.settings: dict[str, Any] = dict(DEFAULT_SETTINGS)
+
+    def change_settings(self, settings: dict[str, Any], context: CommandContext) -> None:
+        unknown = set(settings) - set(DEFAULT_SETTINGS)
+        if unknown:
+            raise InvalidOrganization(f"unknown settings: {', '.join(sorted(unknown))}")
+        if settings.get("departed_policy", "warn") not in DEPARTED_POLICIES:
+            raise InvalidOrganization(
+                f"departed_policy must be one of {', '.join(DEPARTED_POLICIES)}"
+            )
+        grace = settings.get("departed_grace_seconds", 0)
+        if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
+            raise InvalidOrganization("departed_grace_seconds must be a number of seconds")
+        changes = {k: v for k, v in settings.items() if self.settings.get(k) != v}
+        if changes:
+            self._change_settings(changes, context)
+
+    @event(SettingsChanged)
+    def _change_settings(self, changes: dict[str, Any], context: CommandContext) -> None:
+        self.settings = {**self.settings, **changes}
 
     def add_admin(self, email: str, context: CommandContext) -> None:
         if normalize_email(email) not in self.admins:
@@ -54,15 +83,26 @@ class Organization(Aggregate):
     def _add_admin(self, email: str, context: CommandContext) -> None:
         self.admins = [*self.admins, email]
 
-    def remove_admin(self, email: str, context: CommandContext) -> None:
+    def remove_admin(self, email: str, context: CommandContext, now: datetime) -> None:
         if normalize_email(email) not in self.admins:
             raise InvalidOrganization(f"{email} is not an admin of {self.slug}")
-        self._remove_admin(normalize_email(email), context)
+        self._remove_admin(normalize_email(email), context, now)
 
     @event(AdminRemoved)
-    def _remove_admin(self, email: str, context: CommandContext) -> None:
+    def _remove_admin(
+        self, email: str, context: CommandContext, removed_at: datetime | None = None
+    ) -> None:
         self.admins = [admin for admin in self.admins if admin != email]
+        if removed_at is not None:
+            self.departed = {**self.departed, email: removed_at}
 
+
+DEPARTED_POLICIES = ("warn", "revoke-after")
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "departed_policy": "warn",
+    "departed_grace_seconds": 7 * 24 * 3600,
+    "scim_base_url": None,
+}
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

@@ -97,6 +97,7 @@ class AuditProjection:
             Organization.OrganizationCreated: self._organization_created,
             Organization.AdminAdded: self._admin("added"),
             Organization.AdminRemoved: self._admin("removed"),
+            Organization.SettingsChanged: self._settings_changed,
             Token.TokenIssued: self._token_issued,
             Token.TokenRevoked: self._token_revoked,
             Token.TokenRotated: self._token_rotated,
@@ -199,6 +200,13 @@ class AuditProjection:
             return f"admin.{how}", "Organization", None, {"admins": {how: [event.email]}}
 
         return handler
+
+    def _settings_changed(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+        state = self._state(cursor, event)
+        before = state.get("settings", {})
+        self._remember(cursor, event, {**state, "settings": {**before, **event.changes}})
+        changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
+        return "organization.settings_changed", "Organization", None, changes
 
     def _token_issued(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
         self._remember(cursor, event, {"name": event.name})

@@ -223,3 +223,11 @@ class UsageRecorder:
                 (token_id, scim_datetime(now)),
             )
         return True
+
+
+def departure_candidates(cursor: Cursor) -> list[str]:
+    """Tokens issued for an admin and not revoked: those a departure policy may revoke."""
+    cursor.execute(
+        "SELECT id FROM tokens WHERE issuer_admin IS NOT NULL AND revoked_at IS NULL ORDER BY id"
+    )
+    return [row["id"] for row in cursor.fetchall()]

@@ -98,6 +98,25 @@ def _add_admin_commands(commands: Any) -> None:
     _add_database(listing)
 
 
+def _add_settings_commands(commands: Any) -> None:
+    """scimledger settings show|set"""
+    settings = commands.add_parser("settings", help="an organization's settings")
+    actions = settings.add_subparsers(dest="settings_command", required=True, metavar="ACTION")
+    show = actions.add_parser("show", help="print the settings as JSON")
+    show.add_argument("--org", required=True)
+    _add_database(show)
+    change = actions.add_parser("set", help="change settings")
+    change.add_argument("--org", required=True)
+    change.add_argument(
+        "--departed-policy",
+        choices=("warn", "revoke-after"),
+        help="what happens to the tokens of an admin who left",
+    )
+    change.add_argument("--departed-grace", help="for revoke-after: e.g. 7d, 24h, 0")
+    change.add_argument("--base-url", help="the SCIM connector base URL admins should use")
+    _add_database(change)
+
+
 def _add_audit_commands(commands: Any) -> None:
     """scimledger audit list|history|show|report"""
     audit_parser = commands.add_parser("audit", help="the audit trail, for reviewers")
@@ -171,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_token_commands(commands)
     _add_admin_commands(commands)
+    _add_settings_commands(commands)
     _add_audit_commands(commands)
     _add_ledger_commands(commands)
     return parser
@@ -242,6 +262,30 @@ def cmd_admins(args: argparse.Namespace) -> int:
                 print(email)
     finally:
         ledger.close()
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.database)
+    try:
+        if args.settings_command == "set":
+            changes: dict[str, Any] = {}
+            if args.departed_policy is not None:
+                changes["departed_policy"] = args.departed_policy
+            if args.departed_grace is not None:
+                changes["departed_grace_seconds"] = int(
+                    parse_grace(args.departed_grace).total_seconds()
+                )
+            if args.base_url is not None:
+                changes["scim_base_url"] = args.base_url
+            settings = ledger.change_settings(
+                args.org, changes, Actor.operator("scimledger settings set"), RequestInfo.local()
+            )
+        else:
+            settings = ledger.settings(args.org)
+    finally:
+        ledger.close()
+    print(json.dumps(settings, indent=2))
     return 0
 
 
@@ -426,6 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("admins", "add"): cmd_admins,
         ("admins", "remove"): cmd_admins,
         ("admins", "list"): cmd_admins,
+        ("settings", "show"): cmd_settings,
+        ("settings", "set"): cmd_settings,
         ("ledger", "verify"): cmd_ledger_verify,
         ("ledger", "digest"): cmd_ledger_digest,
         ("audit", "list"): cmd_audit_list,
@@ -436,7 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     action = next(
         (
             getattr(args, f"{group}_command", None)
-            for group in ("tokens", "admins", "ledger", "audit")
+            for group in ("tokens", "admins", "settings", "ledger", "audit")
             if getattr(args, f"{group}_command", None)
         ),
         None,

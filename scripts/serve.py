@@ -6,7 +6,10 @@ import logging
 import shlex
 import signal
 import sys
+import threading
+from datetime import UTC, datetime
 from pathlib import Path
+from uuid import UUID
 
 import uvicorn
 
@@ -19,7 +22,7 @@ from scimledger.projections.chain import ChainProjection
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
-from scimledger.projections.tokens import TokensProjection, UsageRecorder
+from scimledger.projections.tokens import TokensProjection, UsageRecorder, departure_candidates
 
 
 def _token_command(database_flag: str | None) -> str:
@@ -30,6 +33,42 @@ def _token_command(database_flag: str | None) -> str:
     if database_flag:
         command += f" --database {shlex.quote(database_flag)}"
     return command
+
+
+class DepartureSweeper:
+    """Once a minute, applies each organization's departed-issuer policy to every token
+    issued for an admin, so that revoke-after revokes even tokens nobody uses."""
+
+    def __init__(self, ledger: Ledger, tokens: Runner, interval: float = 60.0) -> None:
+        self._ledger = ledger
+        self._tokens = tokens
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="departure-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def sweep(self) -> int:
+        self._tokens.catch_up()
+        with SQL(self._ledger).transaction(commit=False) as cursor:
+            candidates = departure_candidates(cursor)
+        now = datetime.now(UTC)
+        return sum(self._ledger.sweep_departed(UUID(token_id), now) for token_id in candidates)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                revoked = self.sweep()
+            except Exception:
+                logging.getLogger(__name__).exception("departure sweep failed; will retry")
+            else:
+                if revoked:
+                    logging.getLogger(__name__).info("revoked %d departed issuers' tokens", revoked)
 
 
 def serve(database: DatabaseURL, host: str, port: int) -> int:
@@ -43,6 +82,8 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
     audit_trail.start()
     tokens = Runner(ledger, TokensProjection())
     tokens.start()
+    sweeper = DepartureSweeper(ledger, tokens)
+    sweeper.start()
     sql = SQL(ledger)
     app = create_app(
         Services(
@@ -86,6 +127,7 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
         ledger_chain.stop()
         audit_trail.stop()
         tokens.stop()
+        sweeper.stop()
         ledger.close()
     if received:
         logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)
