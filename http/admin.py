@@ -119,6 +119,9 @@ def list_audit(
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes] | Stream:
+    """Audit entries of the token's organization, oldest first: filters subject, actor,
+    action (repeatable), since, until; cursor `after` (the previous page's `next`), `limit`;
+    `format=csv` streams every matching entry as CSV."""
     query = _query(request, context)
     if (query_param(request, "format") or "json") == "csv":
         return _csv(services, query)
@@ -139,6 +142,7 @@ def user_history(
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes]:
+    """Every audit entry of one user, oldest first, paged like /audit."""
     query = audit.AuditQuery(
         org_id=str(context.org_id),
         subject=str(_user_id(user_id)),
@@ -157,6 +161,7 @@ def user_at(
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes]:
+    """The user's SCIM representation as it was at `at`, rebuilt from its events."""
     at = _time(request, "at")
     if at is None:
         raise _bad_request("give the time to show the user at: ?at=2026-01-31T12:00:00Z")
@@ -171,6 +176,7 @@ def revoked_token_users(
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes]:
+    """Users created by a token that was later revoked, and still active since."""
     services.audit.catch_up()
     with services.sql.transaction(commit=False) as cursor:
         rows = audit.revoked_token_users(cursor, str(context.org_id))

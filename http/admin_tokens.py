@@ -69,6 +69,7 @@ def _own_token(services: Services, context: CommandContext, token_id: str) -> UU
 def list_org_tokens(
     services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
+    """The organization's tokens with status and last use; never a secret."""
     services.tokens.catch_up()
     with services.sql.transaction(commit=False) as cursor:
         views = list_tokens(cursor, _org_slug(services, context), datetime.now(UTC))
@@ -79,6 +80,8 @@ def list_org_tokens(
 def issue_org_token(
     body: RawBody, services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
+    """Issue a token: {name, expires (never|30d|ISO date), scopes, by (admin email)};
+    the answer holds the token, shown this once."""
     fields = _object(body)
     scopes = fields.get("scopes", ["scim"])
     if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
@@ -102,6 +105,7 @@ def issue_org_token(
 def revoke_org_token(
     token_id: FromPath[str], services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
+    """Revoke a token at once."""
     parsed = _own_token(services, context, token_id)
     services.ledger.revoke_token(parsed, context.actor, context.request)
     return json_response({"id": str(parsed), "status": "revoked"})
@@ -114,6 +118,7 @@ def rotate_org_token(
     services: Injected[Services],
     context: Injected[CommandContext],
 ) -> Response[bytes]:
+    """Issue a successor: {grace (e.g. 24h), by}; the old token works until the grace ends."""
     fields = _object(body) if body.strip() else {}
     issued = services.ledger.rotate_token(
         _own_token(services, context, token_id),
@@ -128,6 +133,7 @@ def rotate_org_token(
 
 @get("/admins", sync_to_thread=True)
 def list_admins(services: Injected[Services], context: Injected[CommandContext]) -> Response[bytes]:
+    """The organization's admins."""
     return json_response({"admins": services.ledger.admins(_org_slug(services, context))})
 
 
@@ -135,6 +141,7 @@ def list_admins(services: Injected[Services], context: Injected[CommandContext])
 def add_admin(
     body: RawBody, services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
+    """Make {email} an admin."""
     email = _string(_object(body), "email")
     if email is None:
         raise ScimError(400, "give the admin's email")
@@ -146,6 +153,7 @@ def add_admin(
 def remove_admin(
     email: FromPath[str], services: Injected[Services], context: Injected[CommandContext]
 ) -> None:
+    """Remove an admin: the tokens issued for them are flagged issuer departed."""
     try:
         services.ledger.remove_admin(
             _org_slug(services, context), email, context.actor, context.request
@@ -158,6 +166,7 @@ def remove_admin(
 def get_settings(
     services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
+    """The organization's settings: departed_policy, departed_grace_seconds, scim_base_url."""
     return json_response(services.ledger.settings(_org_slug(services, context)))
 
 
@@ -165,6 +174,7 @@ def get_settings(
 def change_settings(
     body: RawBody, services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
+    """Change some of the settings; answers all of them."""
     settings = services.ledger.change_settings(
         _org_slug(services, context), _object(body), context.actor, context.request
     )

@@ -6,7 +6,11 @@ from typing import Any
 
 from litestar import Litestar, Request, Router
 from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
+from scimledger import __version__
 from scimledger.http import admin, discovery, groups, search, users
 from scimledger.http.auth import command_context
 from scimledger.http.errors import handle_exception
@@ -26,6 +30,7 @@ def create_app(services: Services) -> Litestar:
 
     scim = Router(
         path=SCIM_BASE_PATH,
+        include_in_schema=False,
         route_handlers=[
             Router(
                 path="/",
@@ -40,6 +45,21 @@ def create_app(services: Services) -> Litestar:
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: handle_exception},
         request_max_body_size=MAX_BODY_BYTES,
-        openapi_config=None,
+        # The admin API's OpenAPI document, at /admin/v1/openapi.json (SCIM is described by
+        # its own discovery endpoints instead).
+        openapi_config=OpenAPIConfig(
+            title="scimledger admin API",
+            version=__version__,
+            description="Tokens, admins, settings and the audit trail of one organization.",
+            path="/admin/v1",
+            render_plugins=[JsonRenderPlugin()],
+            use_handler_docstrings=True,
+            security=[{"bearer": []}],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="scl_")
+                }
+            ),
+        ),
         debug=False,
     )

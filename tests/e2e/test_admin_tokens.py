@@ -140,3 +140,26 @@ def test_bad_token_requests_answer_400(
     response = client.post("/admin/v1/tokens", json=body, headers=admin)
     assert response.status_code == 400
     assert response.json()["error"] == "bad_request"
+
+
+def test_the_admin_api_is_described_by_an_openapi_document(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    response = client.get("/admin/v1/openapi.json")
+    assert response.status_code == 200
+    document = response.json()
+    assert document["info"]["title"] == "scimledger admin API"
+    assert sorted(document["paths"]) == [
+        "/admin/v1/admins",
+        "/admin/v1/admins/{email}",
+        "/admin/v1/audit",
+        "/admin/v1/reports/revoked-token-users",
+        "/admin/v1/settings",
+        "/admin/v1/tokens",
+        "/admin/v1/tokens/{token_id}/revoke",
+        "/admin/v1/tokens/{token_id}/rotate",
+        "/admin/v1/users/{user_id}",
+        "/admin/v1/users/{user_id}/history",
+    ]
+    assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    assert document["paths"]["/admin/v1/tokens"]["post"]["description"].startswith("Issue a token")
