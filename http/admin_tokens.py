@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from litestar import Request, Response, Router, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import FromPath, RawBody
+from litestar.params import FromPath, JSONBody
 
 from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError
-from scimledger.http.inputs import decode_body
 from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.application import IssuedToken
@@ -26,22 +26,36 @@ from scimledger.ledger.tokens import SCOPES, parse_expiry, parse_grace
 from scimledger.projections.tokens import list_tokens
 
 
+class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """A token to issue."""
+
+    name: str
+    expires: str = "never"  # never, a number of days such as 30d, or an ISO date
+    scopes: list[str] = msgspec.field(default_factory=lambda: ["scim"])
+    by: str | None = None  # the admin it is issued for
+
+
+class RotateRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """How to rotate a token."""
+
+    grace: str = "24h"  # how long the old token keeps working: e.g. 24h, 30m, 7d, 0
+    by: str | None = None  # the admin the successor is issued for
+
+
+class AdminRequest(msgspec.Struct, forbid_unknown_fields=True):
+    email: str
+
+
+class SettingsRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Settings to change; those left out stay as they are."""
+
+    departed_policy: str | msgspec.UnsetType = msgspec.UNSET  # warn or revoke-after
+    departed_grace_seconds: int | msgspec.UnsetType = msgspec.UNSET
+    scim_base_url: str | msgspec.UnsetType | None = msgspec.UNSET
+
+
 def _org_slug(services: Services, context: CommandContext) -> str:
     return services.ledger.organization_slug(context.org_id)
-
-
-def _object(body: bytes) -> dict[str, Any]:
-    value = decode_body(body)
-    if not isinstance(value, dict):
-        raise ScimError(400, "The request body must be a JSON object")
-    return value
-
-
-def _string(fields: dict[str, Any], name: str, default: str | None = None) -> str | None:
-    value = fields.get(name, default)
-    if value is not None and not isinstance(value, str):
-        raise ScimError(400, f"{name} must be a string")
-    return value
 
 
 def _issued(issued: IssuedToken) -> dict[str, Any]:
@@ -78,25 +92,20 @@ def list_org_tokens(
 
 @post("/tokens", sync_to_thread=True)
 def issue_org_token(
-    body: RawBody, services: Injected[Services], context: Injected[CommandContext]
+    data: JSONBody[TokenRequest], services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
     """Issue a token: {name, expires (never|30d|ISO date), scopes, by (admin email)};
     the answer holds the token, shown this once."""
-    fields = _object(body)
-    scopes = fields.get("scopes", ["scim"])
-    if not isinstance(scopes, list) or not scopes or any(s not in SCOPES for s in scopes):
+    if not data.scopes or any(scope not in SCOPES for scope in data.scopes):
         raise ScimError(400, f"scopes must be a non-empty list of {', '.join(SCOPES)}")
-    name = _string(fields, "name")
-    if name is None:
-        raise ScimError(400, "a token needs a name")
     issued = services.ledger.issue_token(
         org=_org_slug(services, context),
-        name=name,
-        expires_at=parse_expiry(_string(fields, "expires", "never") or "never", datetime.now(UTC)),
+        name=data.name,
+        expires_at=parse_expiry(data.expires, datetime.now(UTC)),
         actor=context.actor,
         request=context.request,
-        scopes=tuple(dict.fromkeys(scopes)),
-        by=_string(fields, "by"),
+        scopes=tuple(dict.fromkeys(data.scopes)),
+        by=data.by,
     )
     return json_response(_issued(issued), status=201)
 
@@ -114,19 +123,19 @@ def revoke_org_token(
 @post("/tokens/{token_id:str}/rotate", sync_to_thread=True)
 def rotate_org_token(
     token_id: FromPath[str],
-    body: RawBody,
     services: Injected[Services],
     context: Injected[CommandContext],
+    data: JSONBody[RotateRequest | None] = None,
 ) -> Response[bytes]:
     """Issue a successor: {grace (e.g. 24h), by}; the old token works until the grace ends."""
-    fields = _object(body) if body.strip() else {}
+    request = data or RotateRequest()
     issued = services.ledger.rotate_token(
         _own_token(services, context, token_id),
-        grace=parse_grace(_string(fields, "grace", "24h") or "24h"),
+        grace=parse_grace(request.grace),
         actor=context.actor,
         request=context.request,
         now=datetime.now(UTC),
-        by=_string(fields, "by"),
+        by=request.by,
     )
     return json_response(_issued(issued), status=201)
 
@@ -139,14 +148,12 @@ def list_admins(services: Injected[Services], context: Injected[CommandContext])
 
 @post("/admins", sync_to_thread=True)
 def add_admin(
-    body: RawBody, services: Injected[Services], context: Injected[CommandContext]
+    data: JSONBody[AdminRequest], services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
     """Make {email} an admin."""
-    email = _string(_object(body), "email")
-    if email is None:
-        raise ScimError(400, "give the admin's email")
-    services.ledger.add_admin(_org_slug(services, context), email, context.actor, context.request)
-    return json_response({"admins": services.ledger.admins(_org_slug(services, context))}, 201)
+    org = _org_slug(services, context)
+    services.ledger.add_admin(org, data.email, context.actor, context.request)
+    return json_response({"admins": services.ledger.admins(org)}, status=201)
 
 
 @delete("/admins/{email:str}", sync_to_thread=True, status_code=204)
@@ -172,11 +179,11 @@ def get_settings(
 
 @patch("/settings", sync_to_thread=True)
 def change_settings(
-    body: RawBody, services: Injected[Services], context: Injected[CommandContext]
+    data: JSONBody[SettingsRequest], services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
     """Change some of the settings; answers all of them."""
     settings = services.ledger.change_settings(
-        _org_slug(services, context), _object(body), context.actor, context.request
+        _org_slug(services, context), msgspec.to_builtins(data), context.actor, context.request
     )
     return json_response(settings)
 

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from scimledger.http.responses import ERROR_SCHEMA, scim_response
@@ -80,6 +80,13 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(409, str(exc))
     if isinstance(exc, LedgerError):  # a request the ledger refused: bad input
         return ScimError(400, str(exc))
+    if isinstance(exc, ValidationException):
+        problems = "; ".join(
+            f"{item.get('key') or 'body'}: {item.get('message')}"
+            for item in (exc.extra if isinstance(exc.extra, list) else [])
+            if isinstance(item, dict)
+        )
+        return ScimError(400, f"Invalid request body: {problems}" if problems else exc.detail)
     if isinstance(exc, HTTPException):
         status = exc.status_code
         detail = {

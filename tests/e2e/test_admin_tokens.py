@@ -162,4 +162,9 @@ def test_the_admin_api_is_described_by_an_openapi_document(
         "/admin/v1/users/{user_id}/history",
     ]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    assert document["paths"]["/admin/v1/tokens"]["post"]["description"].startswith("Issue a token")
+    issue = document["paths"]["/admin/v1/tokens"]["post"]
+    assert issue["description"].startswith("Issue a token")
+    body = issue["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    token_request = document["components"]["schemas"][body.rsplit("/", 1)[1]]
+    assert sorted(token_request["properties"]) == ["by", "expires", "name", "scopes"]
+    assert token_request["required"] == ["name"]
