@@ -214,9 +214,12 @@ class Ledger(Application[UUID]):
             if normalize_name(new_name) != normalize_name(user.user_name):
                 changed.append(self._claim_name(context.org_id, "userName", new_name, user.id))
                 changed.append(self._release_name(context.org_id, "userName", user.user_name))
+            was_active = user.active
             user.replace_attributes(replacement.attributes, context)
             if replacement.active is not None:
                 user.set_active(replacement.active, context)
+            if user.active != was_active:
+                changed += self._admin_presence(context, user, present=user.active)
             if replacement.password is not None:
                 user.set_password(replacement.password, os.urandom(16), context)
             try:
@@ -231,10 +234,11 @@ class Ledger(Application[UUID]):
         for _ in range(MAX_ATTEMPTS):
             user = self._get_user(context, user_id)
             check(user.version)
+            leaving = self._admin_presence(context, user, present=False) if user.active else []
             user.delete(context)
             index = self._release_name(context.org_id, "userName", user.user_name)
             try:
-                return self._save(user, user, index)
+                return self._save(user, user, index, *leaving)
             except IntegrityError:
                 continue
         raise ConcurrentModification(f"User {user_id} kept changing; try again")
@@ -259,6 +263,26 @@ class Ledger(Application[UUID]):
         if not isinstance(user, User) or user.deleted:
             return None
         return user if org_id is None or user.org_id == org_id else None
+
+    def _admin_presence(
+        self, context: CommandContext, user: User, *, present: bool
+    ) -> list[Aggregate]:
+        """The organization, if the user is one of its admins (by userName or any email)
+        and has just left (deactivated, deleted) or returned (reactivated)."""
+        organization = self._get(Organization, context.org_id)
+        if organization is None or not organization.admins:
+            return []
+        emails = {str(user.attributes.get("userName", "")).strip().lower()}
+        emails |= {
+            str(item.get("value", "")).strip().lower()
+            for item in user.attributes.get("emails", [])
+            if isinstance(item, dict)
+        }
+        if present:
+            organization.user_returned(emails, context)
+        else:
+            organization.user_left(emails, context, datetime.now(UTC))
+        return [organization] if organization.pending_events else []
 
     def _get_user(self, context: CommandContext, user_id: UUID) -> User:
         user = self._get(User, user_id)
@@ -462,26 +486,15 @@ class Ledger(Application[UUID]):
         return dict(self._organization(org).settings)
 
     def issuer_departed_at(self, token: Token) -> datetime | None:
-        """When the admin a token was issued for left: removed as an admin, or their SCIM
-        user (userName = their email) deactivated or deleted. None while they stay."""
+        """When the admin a token was issued for left: removed as an admin, or their own
+        user (userName or an email equal to theirs) deactivated or deleted through SCIM.
+        None while they stay."""
         if token.issued_by_admin is None:
             return None
         organization = self._get(Organization, token.org_id)
         if organization is None:
             return None
-        times = []
-        if token.issued_by_admin in organization.departed and (
-            token.issued_by_admin not in organization.admins
-        ):
-            times.append(organization.departed[token.issued_by_admin])
-        index = self._get(
-            NameIndex, NameIndex.create_id(token.org_id, "userName", token.issued_by_admin)
-        )
-        if index is not None and index.owner_id is not None:
-            user = self._get(User, index.owner_id)
-            if user is not None and not user.active:
-                times.append(user.modified_on)
-        return min(times) if times else None
+        return organization.departed.get(token.issued_by_admin)
 
     def sweep_departed(self, token_id: UUID, now: datetime) -> bool:
         """Applies the departure policy to one token now; True if it was revoked."""

@@ -44,6 +44,19 @@ class Organization(Aggregate):
         context: CommandContext
         removed_at: datetime | None = None  # when the admin left (passed in: no clocks here)
 
+    class AdminDeparted(Aggregate.Event):
+        """An admin's own user was deactivated or deleted through SCIM: they left."""
+
+        email: str
+        departed_at: datetime
+        context: CommandContext
+
+    class AdminReturned(Aggregate.Event):
+        """An admin's own user was reactivated through SCIM: they are back."""
+
+        email: str
+        context: CommandContext
+
     class SettingsChanged(Aggregate.Event):
         changes: dict[str, Any]  # only what changed: departed_policy, departed_grace_seconds,
         context: CommandContext  # scim_base_url
@@ -82,6 +95,24 @@ class Organization(Aggregate):
     @event(AdminAdded)
     def _add_admin(self, email: str, context: CommandContext) -> None:
         self.admins = [*self.admins, email]
+        self.departed = {k: v for k, v in self.departed.items() if k != email}
+
+    def user_left(self, emails: set[str], context: CommandContext, now: datetime) -> None:
+        """Records the departure of every admin among a deactivated user's emails."""
+        for email in sorted(emails & set(self.admins) - set(self.departed)):
+            self._admin_departed(email, now, context)
+
+    @event(AdminDeparted)
+    def _admin_departed(self, email: str, departed_at: datetime, context: CommandContext) -> None:
+        self.departed = {**self.departed, email: departed_at}
+
+    def user_returned(self, emails: set[str], context: CommandContext) -> None:
+        for email in sorted(emails & set(self.admins) & set(self.departed)):
+            self._admin_returned(email, context)
+
+    @event(AdminReturned)
+    def _admin_returned(self, email: str, context: CommandContext) -> None:
+        self.departed = {k: v for k, v in self.departed.items() if k != email}
 
     def remove_admin(self, email: str, context: CommandContext, now: datetime) -> None:
         if normalize_email(email) not in self.admins:

@@ -97,6 +97,8 @@ class AuditProjection:
             Organization.OrganizationCreated: self._organization_created,
             Organization.AdminAdded: self._admin("added"),
             Organization.AdminRemoved: self._admin("removed"),
+            Organization.AdminDeparted: self._admin("departed"),
+            Organization.AdminReturned: self._admin("returned"),
             Organization.SettingsChanged: self._settings_changed,
             Token.TokenIssued: self._token_issued,
             Token.TokenRevoked: self._token_revoked,

@@ -62,6 +62,8 @@ class TokensProjection:
         Token.TokenRotated,
         Organization.AdminAdded,
         Organization.AdminRemoved,
+        Organization.AdminDeparted,
+        Organization.AdminReturned,
     )
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
@@ -99,10 +101,16 @@ class TokensProjection:
                 " ON CONFLICT (org_id, email) DO UPDATE SET removed_at = NULL",
                 (token_id, event.email),
             )
-        elif isinstance(event, Organization.AdminRemoved):
+        elif isinstance(event, Organization.AdminRemoved | Organization.AdminDeparted):
+            left = getattr(event, "departed_at", None) or event.timestamp
             cursor.execute(
                 "UPDATE org_admins SET removed_at = ? WHERE org_id = ? AND email = ?",
-                (scim_datetime(event.timestamp), token_id, event.email),
+                (scim_datetime(left), token_id, event.email),
+            )
+        elif isinstance(event, Organization.AdminReturned):
+            cursor.execute(
+                "UPDATE org_admins SET removed_at = NULL WHERE org_id = ? AND email = ?",
+                (token_id, event.email),
             )
         elif isinstance(event, Token.TokenRevoked):
             cursor.execute(
@@ -166,17 +174,15 @@ def _status(row: Any, now: str) -> tuple[str, str]:
 def list_tokens(cursor: Cursor, org_slug: str | None, now: datetime) -> list[TokenView]:
     """The tokens (of one organization), oldest first."""
     where = "WHERE t.org_slug = ?" if org_slug is not None else ""
-    # An issuer departs when removed as an admin, or when the user provisioned with the
-    # admin's email (as userName) is deactivated or deleted in the SCIM read model.
+    # An issuer departs when removed as an admin, or when their own SCIM user is deactivated
+    # or deleted (AdminDeparted, recorded by the ledger).
     cursor.execute(
-        "SELECT t.*, u.last_used, (t.issuer_admin IS NOT NULL AND ("  # noqa: S608 (constant)
-        " EXISTS (SELECT 1 FROM org_admins a WHERE a.org_id = t.org_id"
-        " AND a.email = t.issuer_admin AND a.removed_at IS NOT NULL)"
-        " OR EXISTS (SELECT 1 FROM scim_users s WHERE s.org_id = t.org_id"
-        " AND s.user_name_norm = t.issuer_admin AND s.active = ?))) AS departed"
+        "SELECT t.*, u.last_used, EXISTS (SELECT 1 FROM org_admins a"  # noqa: S608 (constant)
+        " WHERE a.org_id = t.org_id AND a.email = t.issuer_admin"
+        " AND a.removed_at IS NOT NULL) AS departed"
         f" FROM tokens t LEFT JOIN token_usage u ON u.token_id = t.id {where}"
         " ORDER BY t.created, t.id",
-        (False, org_slug) if org_slug is not None else (False,),
+        (org_slug,) if org_slug is not None else (),
     )
     stamp = scim_datetime(now)
     views = []

@@ -24,7 +24,6 @@ from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.tokens import SCOPES, TokenRequestError, parse_expiry, parse_grace
 from scimledger.projections import audit, chain
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.sql_filters import scim_datetime
 from scimledger.projections.tokens import COLUMNS as TOKEN_COLUMNS
@@ -292,7 +291,6 @@ def cmd_settings(args: argparse.Namespace) -> int:
 def cmd_tokens_list(args: argparse.Namespace) -> int:
     ledger = _ledger(args.database)
     try:
-        Runner(ledger, ScimProjection()).run_once()  # departed issuers are read from it
         Runner(ledger, TokensProjection()).run_once()
         with SQL(ledger).transaction(commit=False) as cursor:
             views = list_tokens(

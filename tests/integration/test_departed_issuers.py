@@ -12,6 +12,7 @@ from scimledger.http.services import Services
 from scimledger.ledger.application import IssuedToken, Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.errors import InvalidOrganization, InvalidToken
+from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
@@ -138,3 +139,82 @@ def test_settings_over_the_admin_api(
     assert changed.json()["departed_policy"] == "revoke-after"
     bad = client.patch("/admin/v1/settings", json={"departed_policy": "panic"}, headers=headers)
     assert (bad.status_code, bad.json()["error"]) == (400, "bad_request")
+
+
+PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+
+
+def set_active(client: TestClient, user_id: str, active: bool) -> None:  # type: ignore[type-arg]
+    response = client.patch(
+        f"/scim/v2/Users/{user_id}",
+        json={
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "value": {"active": active}}],
+        },
+    )
+    assert response.status_code == 200
+
+
+def test_an_admin_is_matched_by_any_of_their_emails_and_the_departure_is_recorded(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    issued = alices_token(ledger)
+    user = client.post(
+        "/scim/v2/Users",
+        json={"userName": "asmith", "emails": [{"value": "Alice@Example.com", "type": "work"}]},
+    ).json()
+    with freeze_time("2030-01-01T00:00:00Z"):
+        set_active(client, user["id"], False)
+    token = ledger.token(issued.id)
+    assert token is not None
+    assert ledger.issuer_departed_at(token) == datetime(2030, 1, 1, tzinfo=UTC)
+    org_id = ledger.organization_id("acme")
+    assert org_id is not None
+    departed = list(ledger.events.get(org_id))[-1]
+    assert isinstance(departed, Organization.AdminDeparted)
+    assert (departed.email, departed.context.actor.name) == ("alice@example.com", "Okta")
+
+
+def test_a_reactivated_admin_is_back(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    issued = alices_token(ledger)
+    revoke_after(ledger, timedelta(0))
+    user = client.post("/scim/v2/Users", json={"userName": "alice@example.com"}).json()
+    set_active(client, user["id"], False)
+    set_active(client, user["id"], True)
+    token = ledger.token(issued.id)
+    assert token is not None
+    assert ledger.issuer_departed_at(token) is None
+    assert ledger.sweep_departed(issued.id, datetime(2100, 1, 1, tzinfo=UTC)) is False
+
+
+def test_deleting_the_admins_user_is_a_departure(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    issued = alices_token(ledger)
+    user = client.post("/scim/v2/Users", json={"userName": "alice@example.com"}).json()
+    assert client.delete(f"/scim/v2/Users/{user['id']}").status_code == 204
+    token = ledger.token(issued.id)
+    assert token is not None
+    assert ledger.issuer_departed_at(token) is not None
+
+
+def test_deactivating_someone_else_records_nothing_about_admins(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+) -> None:
+    ledger = services.ledger
+    alices_token(ledger)
+    org_id = ledger.organization_id("acme")
+    assert org_id is not None
+    before = len(list(ledger.events.get(org_id)))
+    user = client.post("/scim/v2/Users", json={"userName": "bob@example.com"}).json()
+    set_active(client, user["id"], False)
+    assert len(list(ledger.events.get(org_id))) == before
