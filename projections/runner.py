@@ -15,7 +15,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
+
+from eventsourcing.persistence import PersistenceError
 
 from scimledger.ledger.application import Ledger
 from scimledger.projections.sql import SQL, Cursor
@@ -180,3 +184,60 @@ class Runner:
             except Exception:
                 log.exception("projection %s failed to catch up; retrying", self.projection.name)
                 time.sleep(interval)
+
+
+def all_projections() -> list[Projection]:
+    """Every projection scimledger keeps, in the order serve starts them."""
+    # Imported here: those modules import this one.
+    from scimledger.projections.audit import AuditProjection  # noqa: PLC0415
+    from scimledger.projections.chain import ChainProjection  # noqa: PLC0415
+    from scimledger.projections.scim import ScimProjection  # noqa: PLC0415
+    from scimledger.projections.tokens import TokensProjection  # noqa: PLC0415
+
+    return [ScimProjection(), ChainProjection(), AuditProjection(), TokensProjection()]
+
+
+@dataclass(frozen=True)
+class Status:
+    name: str
+    position: int | None  # None: never started on this database
+    head: int
+    lag_events: int
+    lag_seconds: float  # age of the oldest event not applied yet; 0 when caught up
+
+    def stalled(self, after_seconds: float) -> bool:
+        return self.position is None or self.lag_seconds > after_seconds
+
+
+def status(ledger: Ledger, projections: list[Projection], now: datetime) -> list[Status]:
+    """Where each projection stands against the head of the log."""
+    sql = SQL(ledger)
+    head = ledger.recorder.max_notification_id() or 0
+    try:
+        with sql.transaction(commit=False) as cursor:
+            cursor.execute("SELECT name, position FROM projection_tracking")
+            positions = {row["name"]: int(row["position"]) for row in cursor.fetchall()}
+    except PersistenceError:  # no projection ever ran on this database
+        positions = {}
+    table = ledger.events_table
+    column = "rowid" if ledger.database.kind == "sqlite" else "notification_id"
+    out = []
+    for projection in projections:
+        position = positions.get(projection.name)
+        start = position or 0
+        with sql.transaction(commit=False) as cursor:
+            cursor.execute(
+                f"SELECT COUNT(*) AS n FROM {table} WHERE {column} > ?",  # noqa: S608
+                (start,),
+            )
+            found = cursor.fetchone()
+        lag = int(found["n"]) if found is not None else 0
+        seconds = 0.0
+        if lag:
+            [oldest] = ledger.recorder.select_notifications(
+                start=start, limit=1, inclusive_of_start=False
+            )
+            event: Any = ledger.mapper.to_domain_event(oldest)
+            seconds = max(0.0, (now - event.timestamp).total_seconds())
+        out.append(Status(projection.name, position, head, lag, seconds))
+    return out

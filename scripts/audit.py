@@ -105,7 +105,9 @@ def write_rows(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str, o
         writer.writerow(columns)
         writer.writerows([row[c] for c in columns] for row in rows)
     else:
-        cells = [list(columns)] + [[str(row[c] or "") for c in columns] for row in rows]
+        cells = [list(columns)] + [
+            ["" if row[c] is None else str(row[c]) for c in columns] for row in rows
+        ]
         widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
         for line in cells:
             out.write("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip())

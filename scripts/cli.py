@@ -23,7 +23,7 @@ from scimledger.ledger.errors import InvalidToken, LedgerError
 from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.tokens import SCOPES, TokenRequestError, parse_expiry, parse_grace
 from scimledger.projections import audit, chain
-from scimledger.projections.runner import Runner
+from scimledger.projections.runner import Runner, all_projections, status
 from scimledger.projections.sql import SQL
 from scimledger.projections.sql_filters import scim_datetime
 from scimledger.projections.tokens import COLUMNS as TOKEN_COLUMNS
@@ -116,6 +116,26 @@ def _add_settings_commands(commands: Any) -> None:
     _add_database(change)
 
 
+def _add_projection_commands(commands: Any) -> None:
+    """scimledger projections status"""
+    projections = commands.add_parser("projections", help="the read models and their lag")
+    actions = projections.add_subparsers(
+        dest="projections_command", required=True, metavar="ACTION"
+    )
+    show = actions.add_parser(
+        "status", help="each projection's position, the log's head, the lag; exit 1 if stalled"
+    )
+    show.add_argument(
+        "--stalled-after",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a projection whose oldest unapplied event is older than this is stalled",
+    )
+    show.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
+    _add_database(show)
+
+
 def _add_audit_commands(commands: Any) -> None:
     """scimledger audit list|history|show|report"""
     audit_parser = commands.add_parser("audit", help="the audit trail, for reviewers")
@@ -190,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_token_commands(commands)
     _add_admin_commands(commands)
     _add_settings_commands(commands)
+    _add_projection_commands(commands)
     _add_audit_commands(commands)
     _add_ledger_commands(commands)
     return parser
@@ -286,6 +307,28 @@ def cmd_settings(args: argparse.Namespace) -> int:
         ledger.close()
     print(json.dumps(settings, indent=2))
     return 0
+
+
+def cmd_projections_status(args: argparse.Namespace) -> int:
+    ledger = _ledger(args.database)
+    try:
+        statuses = status(ledger, all_projections(), datetime.now(UTC))
+    finally:
+        ledger.close()
+    rows = [
+        {
+            "projection": item.name,
+            "position": item.position,
+            "head": item.head,
+            "lag_events": item.lag_events,
+            "lag_seconds": round(item.lag_seconds, 1),
+            "state": "stalled" if item.stalled(args.stalled_after) else "ok",
+        }
+        for item in statuses
+    ]
+    columns = ("projection", "position", "head", "lag_events", "lag_seconds", "state")
+    audit_cli.write_rows(rows, columns, args.format, sys.stdout)
+    return 1 if any(row["state"] == "stalled" for row in rows) else 0
 
 
 def cmd_tokens_list(args: argparse.Namespace) -> int:
@@ -470,6 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("admins", "list"): cmd_admins,
         ("settings", "show"): cmd_settings,
         ("settings", "set"): cmd_settings,
+        ("projections", "status"): cmd_projections_status,
         ("ledger", "verify"): cmd_ledger_verify,
         ("ledger", "digest"): cmd_ledger_digest,
         ("audit", "list"): cmd_audit_list,
@@ -480,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     action = next(
         (
             getattr(args, f"{group}_command", None)
-            for group in ("tokens", "admins", "settings", "ledger", "audit")
+            for group in ("tokens", "admins", "settings", "projections", "ledger", "audit")
             if getattr(args, f"{group}_command", None)
         ),
         None,
