@@ -4,7 +4,7 @@ Run: .venv/bin/python tests/benchmarks/bench_audit.py [--events 1000000] [--data
 
 Fills a new store with users (created, updated, deactivated: four events each, with their
 userName index), one of them changed throughout the log; then measures:
-- building the hash chain and the audit trail from scratch (events/s),
+- building the SCIM read model, the hash chain and the audit trail from scratch (events/s),
 - `ledger verify` over the whole log (events/s),
 - one subject's history (median of 21 queries, ms),
 - a CSV export of every audit entry (entries/s), and the Python heap's peak while exporting
@@ -30,6 +30,7 @@ from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
 from scimledger.projections import audit, chain
 from scimledger.projections.runner import Runner
+from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 
 
@@ -129,6 +130,7 @@ def main() -> None:
     rate("write the log", total, time.perf_counter() - started)
 
     for label, projection in (
+        ("SCIM read model", ScimProjection()),
         ("hash chain", chain.ChainProjection()),
         ("audit trail", audit.AuditProjection()),
     ):
