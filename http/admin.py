@@ -21,7 +21,7 @@ from litestar.response import Stream
 from scimledger.http import admin_tokens
 from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError, to_scim_error
-from scimledger.http.inputs import query_param
+from scimledger.http.inputs import query_param, resource_id
 from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
 from scimledger.http.users import render_user_at
@@ -129,10 +129,10 @@ def list_audit(
 
 
 def _user_id(text: str) -> UUID:
-    try:
-        return UUID(text)
-    except ValueError as exc:
-        raise ScimError(404, "No such user") from exc
+    user_id = resource_id(text)
+    if user_id is None:
+        raise ScimError(404, "No such user")
+    return user_id
 
 
 @get("/users/{user_id:str}/history", sync_to_thread=True)

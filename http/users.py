@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
@@ -111,7 +112,7 @@ def _read_back(
     return _read(services, context, str(written.id), request)
 
 
-def _user_id(text: str) -> Any:
+def _user_id(text: str) -> UUID:
     user_id = resource_id(text)
     if user_id is None:
         raise UserNotFound(text)
