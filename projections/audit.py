@@ -30,8 +30,14 @@ from scimledger.projections.sql_filters import scim_datetime
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS audit_entries (
+TABLES = ("audit_entries", "audit_subjects")
+
+
+def ddl(prefix: str = "") -> tuple[str, ...]:
+    """The trail's tables; `prefix` names another build of them (a rebuild's)."""
+    entries, subjects = (prefix + table for table in TABLES)
+    return (
+        f"""CREATE TABLE IF NOT EXISTS {entries} (
         position BIGINT PRIMARY KEY,
         org_id TEXT NOT NULL,
         occurred_at TEXT NOT NULL,
@@ -49,16 +55,18 @@ DDL = (
         client_address TEXT,
         user_agent TEXT
     )""",
-    "CREATE INDEX IF NOT EXISTS audit_org ON audit_entries (org_id, position)",
-    "CREATE INDEX IF NOT EXISTS audit_subject ON audit_entries (subject_id, position)",
-    "CREATE INDEX IF NOT EXISTS audit_subject_name ON audit_entries (subject_name_norm, position)",
-    "CREATE INDEX IF NOT EXISTS audit_actor ON audit_entries (actor_id, position)",
-    "CREATE INDEX IF NOT EXISTS audit_action ON audit_entries (action, occurred_at)",
-    """CREATE TABLE IF NOT EXISTS audit_subjects (
+        f"CREATE INDEX IF NOT EXISTS {prefix}audit_org ON {entries} (org_id, position)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}audit_subject ON {entries} (subject_id, position)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}audit_subject_name"
+        f" ON {entries} (subject_name_norm, position)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}audit_actor ON {entries} (actor_id, position)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}audit_action ON {entries} (action, occurred_at)",
+        f"""CREATE TABLE IF NOT EXISTS {subjects} (
         subject_id TEXT PRIMARY KEY,
         state TEXT NOT NULL
     )""",
-)
+    )
+
 
 COLUMNS = (
     "position",
@@ -85,12 +93,16 @@ def _change(before: Any, after: Any) -> dict[str, Any]:
     return {"before": before, "after": after}
 
 
-class AuditProjection:
-    name = "audit_trail_v1"
-    raw = False
-    tables: tuple[str, ...] = ("audit_entries", "audit_subjects")
+NAME = "audit_trail_v1"
 
-    def __init__(self) -> None:
+
+class AuditProjection:
+    raw = False
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.name = prefix + NAME
+        self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
         self._handlers: dict[
             type, Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]
         ] = {
@@ -122,7 +134,7 @@ class AuditProjection:
         self._changed: set[str] = set()
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
-        return DDL
+        return ddl(self.prefix)
 
     def begin(self, cursor: Cursor) -> None:
         # A batch's entries and subject states are written together at its end.
@@ -130,12 +142,12 @@ class AuditProjection:
 
     def end(self, cursor: Cursor) -> None:
         cursor.executemany(
-            f"INSERT INTO audit_entries ({', '.join(COLUMNS)}, subject_name_norm)"  # noqa: S608
+            f"INSERT INTO {self.tables[0]} ({', '.join(COLUMNS)}, subject_name_norm)"
             f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
             self._entries,
         )
         cursor.executemany(
-            "INSERT INTO audit_subjects (subject_id, state) VALUES (?, ?)"
+            f"INSERT INTO {self.tables[1]} (subject_id, state) VALUES (?, ?)"
             " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
             [(key, _encode(self._states[key]).decode()) for key in sorted(self._changed)],
         )
@@ -175,7 +187,10 @@ class AuditProjection:
     def _state(self, cursor: Cursor, event: Any) -> dict[str, Any]:
         key = str(event.originator_id)
         if key not in self._states:
-            cursor.execute("SELECT state FROM audit_subjects WHERE subject_id = ?", (key,))
+            cursor.execute(
+                f"SELECT state FROM {self.tables[1]} WHERE subject_id = ?",
+                (key,),
+            )
             row = cursor.fetchone()
             self._states[key] = _decode(row["state"]) if row is not None else {}
         return self._states[key]
@@ -384,8 +399,7 @@ def page(cursor: Cursor, query: AuditQuery, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` entries after `query.after`, in log order (keyset pagination)."""
     where, params = _where(query)
     cursor.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE {where}"  # noqa: S608
-        " ORDER BY position LIMIT ?",
+        f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE {where} ORDER BY position LIMIT ?",
         (*params, limit),
     )
     return [entry(row) for row in cursor.fetchall()]
@@ -413,7 +427,7 @@ def subject_ids(cursor: Cursor, org_id: str | None, subject: str) -> Sequence[st
         clauses += " AND org_id = ?"
         params.append(org_id)
     cursor.execute(
-        f"SELECT subject_id, MIN(position) AS first FROM audit_entries WHERE {clauses}"  # noqa: S608
+        f"SELECT subject_id, MIN(position) AS first FROM audit_entries WHERE {clauses}"
         " GROUP BY subject_id ORDER BY first",
         tuple(params),
     )
@@ -438,7 +452,7 @@ def revoked_token_users(cursor: Cursor, org_id: str | None) -> list[dict[str, An
     since the revocation: access that outlived the credential that granted it."""
     org_clause = "AND c.org_id = ?" if org_id is not None else ""
     cursor.execute(
-        "SELECT c.subject_id AS user_id, c.subject_name AS user_name,"  # noqa: S608 (constant)
+        "SELECT c.subject_id AS user_id, c.subject_name AS user_name,"
         " c.occurred_at AS created_at, c.actor_id AS token_id, c.actor_name AS token_name,"
         " r.occurred_at AS revoked_at"
         " FROM audit_entries c JOIN audit_entries r"

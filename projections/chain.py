@@ -72,7 +72,7 @@ class ChainProjection:
 
     def begin(self, cursor: Cursor) -> None:
         # Read the head in the batch's own transaction: another process may have moved it.
-        cursor.execute(f"SELECT link FROM {TABLE} ORDER BY position DESC LIMIT 1")  # noqa: S608
+        cursor.execute(f"SELECT link FROM {TABLE} ORDER BY position DESC LIMIT 1")
         row = cursor.fetchone()
         self._previous = bytes.fromhex(row["link"]) if row is not None else GENESIS
         self._links = []
@@ -83,7 +83,7 @@ class ChainProjection:
 
     def end(self, cursor: Cursor) -> None:
         cursor.executemany(
-            f"INSERT INTO {TABLE} (position, link) VALUES (?, ?)",  # noqa: S608
+            f"INSERT INTO {TABLE} (position, link) VALUES (?, ?)",
             self._links,
         )
         self._links = []
@@ -106,8 +106,7 @@ def _chain_rows(sql: SQL, batch: int) -> Iterator[tuple[int, str]]:
     while True:
         with sql.transaction(commit=False) as cursor:
             cursor.execute(
-                f"SELECT position, link FROM {TABLE} WHERE position > ?"  # noqa: S608
-                " ORDER BY position LIMIT ?",
+                f"SELECT position, link FROM {TABLE} WHERE position > ? ORDER BY position LIMIT ?",
                 (after, batch),
             )
             rows = [(int(r["position"]), str(r["link"])) for r in cursor.fetchall()]

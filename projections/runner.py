@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -70,22 +71,24 @@ class Runner:
         self._thread: threading.Thread | None = None
 
     def create_tables(self) -> None:
-        """Creates the projection's tables; on a database that has none of this version yet,
-        drops any older version's tables first, so that the new version is rebuilt from the
-        start of the log."""
+        """Creates the projection's tables on a database that has none of this version yet,
+        dropping any left there first, so that the new version is built from the start of
+        the log. Claiming the tracking row decides, once even among processes starting
+        together, who sets the tables up; it and the tables are created in one transaction,
+        so a tracking row always has its tables. Their statements run only then: a rebuilt
+        read model's indexes keep the names they were built with (see `rebuild`)."""
         with self.sql.transaction(commit=True) as cursor:
             cursor.execute(TRACKING_DDL)
         with self.sql.transaction(commit=True) as cursor:
-            # Claiming the tracking row decides, once even among processes starting
-            # together, who sets the tables up afresh.
             cursor.execute(
                 "INSERT INTO projection_tracking (name, position) VALUES (?, 0)"
                 " ON CONFLICT (name) DO NOTHING RETURNING position",
                 (self.projection.name,),
             )
-            if cursor.fetchone() is not None:
-                for table in self.projection.tables:
-                    cursor.execute(f"DROP TABLE IF EXISTS {table}")
+            if cursor.fetchone() is None:
+                return
+            for table in self.projection.tables:
+                cursor.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in self.projection.ddl(self.sql.dialect):
                 cursor.execute(statement)
 
@@ -95,10 +98,13 @@ class Runner:
 
     def stored_position(self) -> int:
         with self.sql.transaction(commit=False) as cursor:
-            cursor.execute(
-                "SELECT position FROM projection_tracking WHERE name = ?", (self.projection.name,)
-            )
-            row = cursor.fetchone()
+            return self.stored_position_in(cursor)
+
+    def stored_position_in(self, cursor: Cursor) -> int:
+        cursor.execute(
+            "SELECT position FROM projection_tracking WHERE name = ?", (self.projection.name,)
+        )
+        row = cursor.fetchone()
         return int(row["position"]) if row is not None else 0
 
     def wait_for(self, position: int | None, timeout: float = 30.0) -> None:
@@ -114,49 +120,62 @@ class Runner:
     def catch_up(self) -> int:
         """Applies every recorded event not yet applied; returns the new position."""
         with self._lock:
-            while True:
-                notifications = self.ledger.recorder.select_notifications(
-                    start=self._position, limit=self.batch_size, inclusive_of_start=False
-                )
-                if not notifications:
-                    return self._position
-                try:
-                    self._apply_batch(notifications)
-                except ProjectionConflict:
-                    # Another process advanced this projection: continue from its position.
-                    self._position = self.stored_position()
-                    continue
-                if len(notifications) < self.batch_size:
-                    return self._position
+            while self._step() == self.batch_size:
+                pass
+            return self._position
 
-    def _apply_batch(self, notifications: list[Any] | Any) -> None:
+    def step(self) -> int:
+        """Applies the next batch, if any; returns how many events it held (0: caught up)."""
+        with self._lock:
+            return self._step()
+
+    def _step(self) -> int:
+        notifications = self.ledger.recorder.select_notifications(
+            start=self._position, limit=self.batch_size, inclusive_of_start=False
+        )
+        if not notifications:
+            return 0
+        try:
+            with self.sql.transaction(commit=True) as cursor:
+                self._apply_batch(cursor, notifications)
+        except ProjectionConflict:
+            # Another process advanced this projection: continue from its position.
+            self._position = self.stored_position()
+            return self.batch_size
+        self._position = notifications[-1].id
+        return len(notifications)
+
+    def _apply_batch(self, cursor: Cursor, notifications: Sequence[Any]) -> None:
         last = notifications[-1].id
         mapper = self.ledger.mapper
-        with self.sql.transaction(commit=True) as cursor:
-            # Writing the tracking row first takes SQLite's write lock at once.
-            cursor.execute(
-                "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?"
-                " RETURNING position",
-                (last, self.projection.name, self._position),
-            )
-            if cursor.fetchone() is None:
-                raise ProjectionConflict(self.projection.name)
-            raw = self.projection.raw
-            self.projection.begin(cursor)
-            for notification in notifications:
-                if raw:
-                    self.projection.apply(cursor, notification, notification.id)
-                elif notification.topic in self._topics:
-                    event = mapper.to_domain_event(notification)
-                    self.projection.apply(cursor, event, notification.id)
-            self.projection.end(cursor)
-        self._position = last
+        # Writing the tracking row first takes SQLite's write lock at once.
+        cursor.execute(
+            "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?"
+            " RETURNING position",
+            (last, self.projection.name, self._position),
+        )
+        if cursor.fetchone() is None:
+            raise ProjectionConflict(self.projection.name)
+        raw = self.projection.raw
+        self.projection.begin(cursor)
+        for notification in notifications:
+            if raw:
+                self.projection.apply(cursor, notification, notification.id)
+            elif notification.topic in self._topics:
+                event = mapper.to_domain_event(notification)
+                self.projection.apply(cursor, event, notification.id)
+        self.projection.end(cursor)
+
+    def load_position(self) -> int:
+        """Continues from the stored position (another process may have moved it)."""
+        with self._lock:
+            self._position = self.stored_position()
+            return self._position
 
     def run_once(self) -> int:
         """Sets up the tables and catches up once, in this thread; returns the position."""
         self.create_tables()
-        with self._lock:
-            self._position = self.stored_position()
+        self.load_position()
         return self.catch_up()
 
     def start(self, poll_interval: float = 0.2) -> None:
@@ -227,7 +246,7 @@ def status(ledger: Ledger, projections: list[Projection], now: datetime) -> list
         start = position or 0
         with sql.transaction(commit=False) as cursor:
             cursor.execute(
-                f"SELECT COUNT(*) AS n FROM {table} WHERE {column} > ?",  # noqa: S608
+                f"SELECT COUNT(*) AS n FROM {table} WHERE {column} > ?",
                 (start,),
             )
             found = cursor.fetchone()

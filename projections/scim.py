@@ -33,14 +33,18 @@ from scimledger.projections.sql_filters import (
 )
 
 NAME = "scim_read_model_v2"
+TABLES = ("scim_users", "scim_groups", "scim_group_members")
 
 
-def ddl(dialect: str) -> tuple[str, ...]:
+def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
+    """The read model's tables; `prefix` names another build of them (a rebuild's), indexes
+    included, since index names are global to a database."""
     # `search` holds the attributes with every string case-folded, for filters: JSONB on
     # PostgreSQL, JSON text on SQLite.
     json_type = "JSONB" if dialect == "postgresql" else "TEXT"
+    users, groups, members = (prefix + table for table in TABLES)
     return (
-        f"""CREATE TABLE IF NOT EXISTS scim_users (
+        f"""CREATE TABLE IF NOT EXISTS {users} (
         id TEXT PRIMARY KEY,
         org_id TEXT NOT NULL,
         seq BIGINT NOT NULL,
@@ -53,15 +57,10 @@ def ddl(dialect: str) -> tuple[str, ...]:
         attributes TEXT NOT NULL,
         search {json_type} NOT NULL
     )""",
-        *_DDL,
-    )
-
-
-_DDL = (
-    "CREATE INDEX IF NOT EXISTS scim_users_org_name ON scim_users (org_id, user_name_norm)",
-    "CREATE INDEX IF NOT EXISTS scim_users_org_seq ON scim_users (org_id, seq)",
-    "CREATE INDEX IF NOT EXISTS scim_users_org_external ON scim_users (org_id, external_id)",
-    """CREATE TABLE IF NOT EXISTS scim_groups (
+        f"CREATE INDEX IF NOT EXISTS {users}_org_name ON {users} (org_id, user_name_norm)",
+        f"CREATE INDEX IF NOT EXISTS {users}_org_seq ON {users} (org_id, seq)",
+        f"CREATE INDEX IF NOT EXISTS {users}_org_external ON {users} (org_id, external_id)",
+        f"""CREATE TABLE IF NOT EXISTS {groups} (
         id TEXT PRIMARY KEY,
         org_id TEXT NOT NULL,
         seq BIGINT NOT NULL,
@@ -72,15 +71,16 @@ _DDL = (
         created TEXT NOT NULL,
         last_modified TEXT NOT NULL
     )""",
-    "CREATE INDEX IF NOT EXISTS scim_groups_org_name ON scim_groups (org_id, display_name_norm)",
-    "CREATE INDEX IF NOT EXISTS scim_groups_org_seq ON scim_groups (org_id, seq)",
-    """CREATE TABLE IF NOT EXISTS scim_group_members (
+        f"CREATE INDEX IF NOT EXISTS {groups}_org_name ON {groups} (org_id, display_name_norm)",
+        f"CREATE INDEX IF NOT EXISTS {groups}_org_seq ON {groups} (org_id, seq)",
+        f"""CREATE TABLE IF NOT EXISTS {members} (
         group_id TEXT NOT NULL,
         user_id TEXT NOT NULL,
         PRIMARY KEY (group_id, user_id)
     )""",
-    "CREATE INDEX IF NOT EXISTS scim_group_members_user ON scim_group_members (user_id)",
-)
+        f"CREATE INDEX IF NOT EXISTS {members}_user ON {members} (user_id)",
+    )
+
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
@@ -136,7 +136,37 @@ def _group_row(row: Row) -> GroupRow:
     )
 
 
-Handler = Callable[[Cursor, Any, int], None]
+_USER_FIELDS = (
+    "id",
+    "org_id",
+    "seq",
+    "user_name_norm",
+    "external_id",
+    "active",
+    "version",
+    "created",
+    "last_modified",
+    "attributes",
+)
+_GROUP_FIELDS = (
+    "id",
+    "org_id",
+    "seq",
+    "display_name",
+    "display_name_norm",
+    "external_id",
+    "version",
+    "created",
+    "last_modified",
+)
+
+
+def _upsert(table: str, fields: Sequence[str]) -> str:
+    updates = ", ".join(f"{field} = excluded.{field}" for field in fields[1:])
+    return (
+        f"INSERT INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
+        f" ON CONFLICT (id) DO UPDATE SET {updates}"
+    )
 
 
 def _folded(value: Any) -> Any:
@@ -151,15 +181,46 @@ def _folded(value: Any) -> Any:
     return value
 
 
+# Events that change a row written before.
+_USER_CHANGES = (
+    User.ProfileUpdated,
+    User.UserDeactivated,
+    User.UserReactivated,
+    User.PasswordChanged,
+)
+_GROUP_CHANGES = (
+    Group.GroupRenamed,
+    Group.GroupExternalIdChanged,
+    Group.MembersAdded,
+    Group.MembersRemoved,
+)
+
+
+class _Batch:
+    """One batch's effect on the read model, folded in memory and written at its end with one
+    statement per kind of change: a round trip per event would bound a rebuild on
+    PostgreSQL at a few thousand events a second."""
+
+    def __init__(self) -> None:
+        self.users: dict[str, dict[str, Any]] = {}  # rows as they will be written
+        self.deleted_users: set[str] = set()
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.deleted_groups: set[str] = set()
+        self.members: dict[str, dict[str, bool]] = {}  # group -> user -> member afterwards
+
+
 class ScimProjection:
     """Applies user and group events to the SCIM read model's tables."""
 
-    name = NAME
     raw = False
-    tables: tuple[str, ...] = ("scim_users", "scim_groups", "scim_group_members")
 
-    def __init__(self) -> None:
-        self._handlers: dict[type, Handler] = {
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.name = prefix + NAME
+        self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
+        users, groups, members = self.tables
+        self._users, self._groups, self._members = users, groups, members
+        self._handlers: dict[type, Callable[[_Batch, Any, int], None]] = {
             User.UserCreated: self._user_created,
             User.ProfileUpdated: self._profile_updated,
             User.UserDeactivated: partial(self._set_active, False),
@@ -174,152 +235,187 @@ class ScimProjection:
             Group.GroupDeleted: self._group_deleted,
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
+        self._events: list[tuple[Any, int]] = []
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
-        return ddl(dialect)
+        return ddl(dialect, self.prefix)
 
     def begin(self, cursor: Cursor) -> None:
-        pass
-
-    def end(self, cursor: Cursor) -> None:
-        pass
+        self._events = []
 
     def apply(self, cursor: Cursor, event: Any, position: int) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is not None:
-            handler(cursor, event, position)
+        self._events.append((event, position))
+
+    def end(self, cursor: Cursor) -> None:
+        events, self._events = self._events, []
+        batch = _Batch()
+        self._load(cursor, batch, events)
+        for event, position in events:
+            self._handlers[type(event)](batch, event, position)
+        self._write(cursor, batch)
+
+    def _load(self, cursor: Cursor, batch: _Batch, events: list[tuple[Any, int]]) -> None:
+        """Reads the rows the batch changes but does not create, in one query per table."""
+        users: set[str] = set()
+        groups: set[str] = set()
+        for event, _ in events:
+            if isinstance(event, _USER_CHANGES):
+                users.add(str(event.originator_id))
+            elif isinstance(event, _GROUP_CHANGES):
+                groups.add(str(event.originator_id))
+        for row in cursor.fetch_in(
+            f"SELECT {', '.join(_USER_FIELDS)} FROM {self._users}",
+            "id",
+            sorted(users),
+        ):
+            user = dict(row)
+            user["attributes"] = _decode(user["attributes"])
+            batch.users[user["id"]] = user
+        for row in cursor.fetch_in(
+            f"SELECT {', '.join(_GROUP_FIELDS)} FROM {self._groups}",
+            "id",
+            sorted(groups),
+        ):
+            batch.groups[row["id"]] = dict(row)
+
+    def _write(self, cursor: Cursor, batch: _Batch) -> None:
+        # Users first: a membership is only written for a user who exists afterwards.
+        cursor.executemany(
+            _upsert(self._users, (*_USER_FIELDS, "search")),
+            [
+                (
+                    *(user[field] for field in _USER_FIELDS[:-1]),
+                    _encode(user["attributes"]).decode(),
+                    _encode(_folded(user["attributes"])).decode(),
+                )
+                for user in batch.users.values()
+            ],
+        )
+        deleted = [(user_id,) for user_id in sorted(batch.deleted_users)]
+        cursor.executemany(f"DELETE FROM {self._users} WHERE id = ?", deleted)
+        # A deleted user leaves every group (a deactivated one stays a member).
+        cursor.executemany(f"DELETE FROM {self._members} WHERE user_id = ?", deleted)
+        cursor.executemany(
+            _upsert(self._groups, _GROUP_FIELDS),
+            [tuple(group[field] for field in _GROUP_FIELDS) for group in batch.groups.values()],
+        )
+        deleted = [(group_id,) for group_id in sorted(batch.deleted_groups)]
+        cursor.executemany(f"DELETE FROM {self._groups} WHERE id = ?", deleted)
+        cursor.executemany(f"DELETE FROM {self._members} WHERE group_id = ?", deleted)
+        changes = [
+            (group_id, user_id, member)
+            for group_id, users in batch.members.items()
+            for user_id, member in users.items()
+        ]
+        cursor.executemany(
+            f"DELETE FROM {self._members} WHERE group_id = ? AND user_id = ?",
+            [(group_id, user_id) for group_id, user_id, member in changes if not member],
+        )
+        # A user deleted before this event was applied is not a member.
+        cursor.executemany(
+            f"INSERT INTO {self._members} (group_id, user_id)"
+            f" SELECT ?, id FROM {self._users} WHERE id = ? ON CONFLICT DO NOTHING",
+            [(group_id, user_id) for group_id, user_id, member in changes if member],
+        )
 
     # Users
 
-    def _user_created(self, cursor: Cursor, event: Any, position: int) -> None:
+    def _user_created(self, batch: _Batch, event: Any, position: int) -> None:
         attributes = event.attributes
         stamp = scim_datetime(event.timestamp)
-        cursor.execute(
-            "INSERT INTO scim_users (id, org_id, seq, user_name_norm, external_id, active,"
-            " version, created, last_modified, attributes, search)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(event.originator_id),
-                str(event.org_id),
-                position,
-                normalize_name(attributes["userName"]),
-                attributes.get("externalId"),
-                bool(event.active),
-                event.originator_version,
-                stamp,
-                stamp,
-                _encode(attributes).decode(),
-                _encode(_folded(attributes)).decode(),
-            ),
-        )
+        batch.users[str(event.originator_id)] = {
+            "id": str(event.originator_id),
+            "org_id": str(event.org_id),
+            "seq": position,
+            "user_name_norm": normalize_name(attributes["userName"]),
+            "external_id": attributes.get("externalId"),
+            "active": bool(event.active),
+            "version": event.originator_version,
+            "created": stamp,
+            "last_modified": stamp,
+            "attributes": attributes,
+        }
 
-    def _profile_updated(self, cursor: Cursor, event: Any, position: int) -> None:
-        cursor.execute(
-            "SELECT attributes FROM scim_users WHERE id = ?", (str(event.originator_id),)
-        )
-        row = cursor.fetchone()
-        if row is None:
+    def _user(self, batch: _Batch, event: Any) -> dict[str, Any] | None:
+        user = batch.users.get(str(event.originator_id))
+        if user is not None:
+            user["version"] = event.originator_version
+            user["last_modified"] = scim_datetime(event.timestamp)
+        return user
+
+    def _profile_updated(self, batch: _Batch, event: Any, position: int) -> None:
+        user = self._user(batch, event)
+        if user is None:
             return
-        attributes = apply_changes(_decode(row["attributes"]), event.changes)
-        cursor.execute(
-            "UPDATE scim_users SET attributes = ?, search = ?, user_name_norm = ?,"
-            " external_id = ?, version = ?, last_modified = ? WHERE id = ?",
-            (
-                _encode(attributes).decode(),
-                _encode(_folded(attributes)).decode(),
-                normalize_name(attributes["userName"]),
-                attributes.get("externalId"),
-                event.originator_version,
-                scim_datetime(event.timestamp),
-                str(event.originator_id),
-            ),
-        )
+        attributes = apply_changes(user["attributes"], event.changes)
+        user["attributes"] = attributes
+        user["user_name_norm"] = normalize_name(attributes["userName"])
+        user["external_id"] = attributes.get("externalId")
 
-    def _set_active(self, active: bool, cursor: Cursor, event: Any, position: int) -> None:
-        cursor.execute(
-            "UPDATE scim_users SET active = ?, version = ?, last_modified = ? WHERE id = ?",
-            (
-                active,
-                event.originator_version,
-                scim_datetime(event.timestamp),
-                str(event.originator_id),
-            ),
-        )
+    def _set_active(self, active: bool, batch: _Batch, event: Any, position: int) -> None:
+        user = self._user(batch, event)
+        if user is not None:
+            user["active"] = active
 
-    def _user_touched(self, cursor: Cursor, event: Any, position: int) -> None:
-        cursor.execute(
-            "UPDATE scim_users SET version = ?, last_modified = ? WHERE id = ?",
-            (event.originator_version, scim_datetime(event.timestamp), str(event.originator_id)),
-        )
+    def _user_touched(self, batch: _Batch, event: Any, position: int) -> None:
+        self._user(batch, event)
 
-    def _user_deleted(self, cursor: Cursor, event: Any, position: int) -> None:
+    def _user_deleted(self, batch: _Batch, event: Any, position: int) -> None:
         user_id = str(event.originator_id)
-        cursor.execute("DELETE FROM scim_users WHERE id = ?", (user_id,))
-        # A deleted user leaves every group (a deactivated one stays a member).
-        cursor.execute("DELETE FROM scim_group_members WHERE user_id = ?", (user_id,))
+        batch.users.pop(user_id, None)
+        batch.deleted_users.add(user_id)
 
     # Groups
 
-    def _group_created(self, cursor: Cursor, event: Any, position: int) -> None:
+    def _group_created(self, batch: _Batch, event: Any, position: int) -> None:
         stamp = scim_datetime(event.timestamp)
-        cursor.execute(
-            "INSERT INTO scim_groups (id, org_id, seq, display_name, display_name_norm,"
-            " external_id, version, created, last_modified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                str(event.originator_id),
-                str(event.org_id),
-                position,
-                event.display_name,
-                normalize_name(event.display_name),
-                event.external_id,
-                event.originator_version,
-                stamp,
-                stamp,
-            ),
-        )
+        batch.groups[str(event.originator_id)] = {
+            "id": str(event.originator_id),
+            "org_id": str(event.org_id),
+            "seq": position,
+            "display_name": event.display_name,
+            "display_name_norm": normalize_name(event.display_name),
+            "external_id": event.external_id,
+            "version": event.originator_version,
+            "created": stamp,
+            "last_modified": stamp,
+        }
 
-    def _group_touched(self, cursor: Cursor, event: Any) -> None:
-        cursor.execute(
-            "UPDATE scim_groups SET version = ?, last_modified = ? WHERE id = ?",
-            (event.originator_version, scim_datetime(event.timestamp), str(event.originator_id)),
-        )
+    def _group(self, batch: _Batch, event: Any) -> dict[str, Any] | None:
+        group = batch.groups.get(str(event.originator_id))
+        if group is not None:
+            group["version"] = event.originator_version
+            group["last_modified"] = scim_datetime(event.timestamp)
+        return group
 
-    def _group_renamed(self, cursor: Cursor, event: Any, position: int) -> None:
-        cursor.execute(
-            "UPDATE scim_groups SET display_name = ?, display_name_norm = ? WHERE id = ?",
-            (event.display_name, normalize_name(event.display_name), str(event.originator_id)),
-        )
-        self._group_touched(cursor, event)
+    def _group_renamed(self, batch: _Batch, event: Any, position: int) -> None:
+        group = self._group(batch, event)
+        if group is not None:
+            group["display_name"] = event.display_name
+            group["display_name_norm"] = normalize_name(event.display_name)
 
-    def _group_external_id_changed(self, cursor: Cursor, event: Any, position: int) -> None:
-        cursor.execute(
-            "UPDATE scim_groups SET external_id = ? WHERE id = ?",
-            (event.external_id, str(event.originator_id)),
-        )
-        self._group_touched(cursor, event)
+    def _group_external_id_changed(self, batch: _Batch, event: Any, position: int) -> None:
+        group = self._group(batch, event)
+        if group is not None:
+            group["external_id"] = event.external_id
 
-    def _members_added(self, cursor: Cursor, event: Any, position: int) -> None:
+    def _members_added(self, batch: _Batch, event: Any, position: int) -> None:
+        self._group(batch, event)
+        changes = batch.members.setdefault(str(event.originator_id), {})
+        for user_id in event.user_ids:
+            changes[str(user_id)] = True
+
+    def _members_removed(self, batch: _Batch, event: Any, position: int) -> None:
+        self._group(batch, event)
+        changes = batch.members.setdefault(str(event.originator_id), {})
+        for user_id in event.user_ids:
+            changes[str(user_id)] = False
+
+    def _group_deleted(self, batch: _Batch, event: Any, position: int) -> None:
         group_id = str(event.originator_id)
-        # A user deleted before this event was applied is not a member.
-        cursor.executemany(
-            "INSERT INTO scim_group_members (group_id, user_id)"
-            " SELECT ?, id FROM scim_users WHERE id = ? ON CONFLICT DO NOTHING",
-            [(group_id, str(user_id)) for user_id in event.user_ids],
-        )
-        self._group_touched(cursor, event)
-
-    def _members_removed(self, cursor: Cursor, event: Any, position: int) -> None:
-        group_id = str(event.originator_id)
-        cursor.executemany(
-            "DELETE FROM scim_group_members WHERE group_id = ? AND user_id = ?",
-            [(group_id, str(user_id)) for user_id in event.user_ids],
-        )
-        self._group_touched(cursor, event)
-
-    def _group_deleted(self, cursor: Cursor, event: Any, position: int) -> None:
-        group_id = str(event.originator_id)
-        cursor.execute("DELETE FROM scim_groups WHERE id = ?", (group_id,))
-        cursor.execute("DELETE FROM scim_group_members WHERE group_id = ?", (group_id,))
+        batch.groups.pop(group_id, None)
+        batch.members.pop(group_id, None)
+        batch.deleted_groups.add(group_id)
 
 
 # Filter targets
@@ -395,7 +491,7 @@ def _page(cursor: Cursor, target: Target, columns: str, org_id: UUID, query: Que
         # Resources without the attribute come last ascending, first descending.
         order = f"({key}) IS NULL {direction}, {key} {direction}, seq"
     cursor.execute(
-        f"SELECT COUNT(*) AS n FROM {table} WHERE org_id = ?{condition}",  # noqa: S608
+        f"SELECT COUNT(*) AS n FROM {table} WHERE org_id = ?{condition}",
         (str(org_id), *params),
     )
     found = cursor.fetchone()
@@ -403,7 +499,7 @@ def _page(cursor: Cursor, target: Target, columns: str, org_id: UUID, query: Que
     if query.count == 0 or query.start_index > total:
         return Page(total=total, rows=[])
     cursor.execute(
-        f"SELECT {columns} FROM {table}"  # noqa: S608 (built from constants and the schema)
+        f"SELECT {columns} FROM {table}"
         f" WHERE org_id = ?{condition} ORDER BY {order} LIMIT ? OFFSET ?",
         (str(org_id), *params, query.count, query.start_index - 1),
     )
@@ -416,7 +512,7 @@ _GROUP_COLUMNS = "id, display_name, external_id, version, created, last_modified
 
 def get_user(cursor: Cursor, org_id: UUID, user_id: str) -> UserRow | None:
     cursor.execute(
-        f"SELECT {_USER_COLUMNS} FROM scim_users WHERE id = ? AND org_id = ?",  # noqa: S608
+        f"SELECT {_USER_COLUMNS} FROM scim_users WHERE id = ? AND org_id = ?",
         (user_id, str(org_id)),
     )
     row = cursor.fetchone()
@@ -430,7 +526,7 @@ def list_users(cursor: Cursor, org_id: UUID, query: Query) -> tuple[int, list[Us
 
 def get_group(cursor: Cursor, org_id: UUID, group_id: str) -> GroupRow | None:
     cursor.execute(
-        f"SELECT {_GROUP_COLUMNS} FROM scim_groups WHERE id = ? AND org_id = ?",  # noqa: S608
+        f"SELECT {_GROUP_COLUMNS} FROM scim_groups WHERE id = ? AND org_id = ?",
         (group_id, str(org_id)),
     )
     row = cursor.fetchone()
@@ -453,7 +549,7 @@ def members_of(cursor: Cursor, group_ids: Sequence[str]) -> dict[str, list[Membe
     for chunk in _chunks(group_ids):
         marks = ", ".join("?" * len(chunk))
         cursor.execute(
-            "SELECT m.group_id, u.id, u.attributes FROM scim_group_members m"  # noqa: S608
+            "SELECT m.group_id, u.id, u.attributes FROM scim_group_members m"
             f" JOIN scim_users u ON u.id = m.user_id WHERE m.group_id IN ({marks})"
             " ORDER BY m.group_id, u.seq",
             tuple(chunk),
@@ -471,7 +567,7 @@ def groups_of(cursor: Cursor, user_ids: Sequence[str]) -> dict[str, list[Member]
     for chunk in _chunks(user_ids):
         marks = ", ".join("?" * len(chunk))
         cursor.execute(
-            "SELECT m.user_id, g.id, g.display_name FROM scim_group_members m"  # noqa: S608
+            "SELECT m.user_id, g.id, g.display_name FROM scim_group_members m"
             f" JOIN scim_groups g ON g.id = m.group_id WHERE m.user_id IN ({marks})"
             " ORDER BY m.user_id, g.seq",
             tuple(chunk),
@@ -487,8 +583,7 @@ def members_among(cursor: Cursor, group_id: str, user_ids: Sequence[str]) -> set
     for chunk in _chunks(user_ids):
         marks = ", ".join("?" * len(chunk))
         cursor.execute(
-            "SELECT user_id FROM scim_group_members"  # noqa: S608
-            f" WHERE group_id = ? AND user_id IN ({marks})",
+            f"SELECT user_id FROM scim_group_members WHERE group_id = ? AND user_id IN ({marks})",
             (group_id, *chunk),
         )
         found.update(row["user_id"] for row in cursor.fetchall())
@@ -506,7 +601,7 @@ def users_among(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> set[st
     for chunk in _chunks(user_ids):
         marks = ", ".join("?" * len(chunk))
         cursor.execute(
-            f"SELECT id FROM scim_users WHERE org_id = ? AND id IN ({marks})",  # noqa: S608
+            f"SELECT id FROM scim_users WHERE org_id = ? AND id IN ({marks})",
             (str(org_id), *chunk),
         )
         found.update(row["id"] for row in cursor.fetchall())

@@ -39,6 +39,21 @@ class Cursor:
         else:
             self._cursor.executemany(statement, rows)
 
+    def fetch_in(self, select: str, column: str, values: Sequence[Any]) -> list[Row]:
+        """The rows of `select` whose `column` is one of `values`: one statement on
+        PostgreSQL, chunks within SQLite's limit on bound parameters."""
+        if not values:
+            return []
+        if self.dialect == "postgresql":
+            self.execute(f"{select} WHERE {column} = ANY(?)", (list(values),))
+            return self.fetchall()
+        rows: list[Row] = []
+        for start in range(0, len(values), 500):
+            chunk = values[start : start + 500]
+            self.execute(f"{select} WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk)
+            rows.extend(self.fetchall())
+        return rows
+
     def fetchone(self) -> Row | None:
         row: Row | None = self._cursor.fetchone()
         return row

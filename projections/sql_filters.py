@@ -153,7 +153,7 @@ def _lower(text: str) -> str:
 
 def _exists(membership: Membership, target: Target, condition: str) -> str:
     return (
-        f"EXISTS (SELECT 1 FROM {membership.table} m"  # noqa: S608 (names are constants)
+        f"EXISTS (SELECT 1 FROM {membership.table} m"
         f" WHERE m.{membership.owner_column} = {target.table}.id AND ({condition}))"
     )
 
@@ -216,7 +216,7 @@ def _elements_exist(target: Target, keys: list[str | int], condition: str, diale
         elements = f"json_each({source}, '{_sqlite_path(keys)}') AS e"
     else:
         elements = f"jsonb_array_elements({source} #> '{_pg_path(keys)}') AS e(value)"
-    return f"EXISTS (SELECT 1 FROM {elements} WHERE {condition})"  # noqa: S608 (schema names)
+    return f"EXISTS (SELECT 1 FROM {elements} WHERE {condition})"
 
 
 def _compile_document_compare(node: Compare, target: Target, dialect: str) -> tuple[str, list[Any]]:

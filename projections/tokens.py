@@ -22,8 +22,19 @@ from scimledger.projections.sql_filters import scim_datetime
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
-DDL = (
-    """CREATE TABLE IF NOT EXISTS tokens (
+TABLES = ("tokens", "org_admins")
+# token_usage is not made from events: every build of the projection shares it.
+USAGE_DDL = """CREATE TABLE IF NOT EXISTS token_usage (
+    token_id TEXT PRIMARY KEY,
+    last_used TEXT NOT NULL
+)"""
+
+
+def ddl(prefix: str = "") -> tuple[str, ...]:
+    """The projection's tables; `prefix` names another build of them (a rebuild's)."""
+    tokens, admins = (prefix + table for table in TABLES)
+    return (
+        f"""CREATE TABLE IF NOT EXISTS {tokens} (
         id TEXT PRIMARY KEY,
         org_id TEXT NOT NULL,
         org_slug TEXT NOT NULL,
@@ -37,25 +48,22 @@ DDL = (
         grace_until TEXT,
         issuer_admin TEXT
     )""",
-    "CREATE INDEX IF NOT EXISTS tokens_org ON tokens (org_slug, created)",
-    """CREATE TABLE IF NOT EXISTS org_admins (
+        f"CREATE INDEX IF NOT EXISTS {tokens}_org ON {tokens} (org_slug, created)",
+        f"""CREATE TABLE IF NOT EXISTS {admins} (
         org_id TEXT NOT NULL,
         email TEXT NOT NULL,
         removed_at TEXT,
         PRIMARY KEY (org_id, email)
     )""",
-    """CREATE TABLE IF NOT EXISTS token_usage (
-        token_id TEXT PRIMARY KEY,
-        last_used TEXT NOT NULL
-    )""",
-)
+        USAGE_DDL,
+    )
+
+
+NAME = "tokens_v2"
 
 
 class TokensProjection:
-    name = "tokens_v2"
     raw = False
-    # token_usage is not made from events, so a rebuild keeps it.
-    tables: tuple[str, ...] = ("tokens", "org_admins")
     topics: tuple[type, ...] = (
         Token.TokenIssued,
         Token.TokenRevoked,
@@ -66,8 +74,15 @@ class TokensProjection:
         Organization.AdminReturned,
     )
 
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.name = prefix + NAME
+        # token_usage is not made from events, so a rebuild keeps it.
+        self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
+        self._tokens, self._admins = self.tables
+
     def ddl(self, dialect: str) -> tuple[str, ...]:
-        return DDL
+        return ddl(self.prefix)
 
     def begin(self, cursor: Cursor) -> None:
         pass
@@ -81,7 +96,7 @@ class TokensProjection:
             actor = event.context.actor
             admin = event.issued_by_admin
             cursor.execute(
-                "INSERT INTO tokens (id, org_id, org_slug, name, scopes, issuer, created,"
+                f"INSERT INTO {self._tokens} (id, org_id, org_slug, name, scopes, issuer, created,"
                 " expires_at, issuer_admin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token_id,
@@ -97,29 +112,29 @@ class TokensProjection:
             )
         elif isinstance(event, Organization.AdminAdded):
             cursor.execute(
-                "INSERT INTO org_admins (org_id, email) VALUES (?, ?)"
+                f"INSERT INTO {self._admins} (org_id, email) VALUES (?, ?)"
                 " ON CONFLICT (org_id, email) DO UPDATE SET removed_at = NULL",
                 (token_id, event.email),
             )
         elif isinstance(event, Organization.AdminRemoved | Organization.AdminDeparted):
             left = getattr(event, "departed_at", None) or event.timestamp
             cursor.execute(
-                "UPDATE org_admins SET removed_at = ? WHERE org_id = ? AND email = ?",
+                f"UPDATE {self._admins} SET removed_at = ? WHERE org_id = ? AND email = ?",
                 (scim_datetime(left), token_id, event.email),
             )
         elif isinstance(event, Organization.AdminReturned):
             cursor.execute(
-                "UPDATE org_admins SET removed_at = NULL WHERE org_id = ? AND email = ?",
+                f"UPDATE {self._admins} SET removed_at = NULL WHERE org_id = ? AND email = ?",
                 (token_id, event.email),
             )
         elif isinstance(event, Token.TokenRevoked):
             cursor.execute(
-                "UPDATE tokens SET revoked_at = ? WHERE id = ?",
+                f"UPDATE {self._tokens} SET revoked_at = ? WHERE id = ?",
                 (scim_datetime(event.timestamp), token_id),
             )
         elif isinstance(event, Token.TokenRotated):
             cursor.execute(
-                "UPDATE tokens SET successor_id = ?, grace_until = ? WHERE id = ?",
+                f"UPDATE {self._tokens} SET successor_id = ?, grace_until = ? WHERE id = ?",
                 (str(event.successor_id), scim_datetime(event.grace_until), token_id),
             )
 
@@ -177,7 +192,7 @@ def list_tokens(cursor: Cursor, org_slug: str | None, now: datetime) -> list[Tok
     # An issuer departs when removed as an admin, or when their own SCIM user is deactivated
     # or deleted (AdminDeparted, recorded by the ledger).
     cursor.execute(
-        "SELECT t.*, u.last_used, EXISTS (SELECT 1 FROM org_admins a"  # noqa: S608 (constant)
+        "SELECT t.*, u.last_used, EXISTS (SELECT 1 FROM org_admins a"
         " WHERE a.org_id = t.org_id AND a.email = t.issuer_admin"
         " AND a.removed_at IS NOT NULL) AS departed"
         f" FROM tokens t LEFT JOIN token_usage u ON u.token_id = t.id {where}"

@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from scimledger.ledger.errors import InvalidToken, LedgerError
 from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.tokens import SCOPES, TokenRequestError, parse_expiry, parse_grace
 from scimledger.projections import audit, chain
+from scimledger.projections.rebuild import REBUILDABLE, Progress, rebuild
 from scimledger.projections.runner import Runner, all_projections, status
 from scimledger.projections.sql import SQL
 from scimledger.projections.sql_filters import scim_datetime
@@ -134,6 +136,20 @@ def _add_projection_commands(commands: Any) -> None:
     )
     show.add_argument("--format", choices=("table", "jsonl", "csv"), default="table")
     _add_database(show)
+    again = actions.add_parser(
+        "rebuild",
+        help="rebuild read models from the log into new tables, then switch over to them",
+        description="Replays the log into new tables while the current read model keeps "
+        "serving, then switches to them in one transaction and drops the old ones. "
+        "Interrupted, it continues where it stopped when run again.",
+    )
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("name", nargs="?", choices=sorted(REBUILDABLE), help="the projection")
+    which.add_argument("--all", action="store_true", help="every read model")
+    again.add_argument(
+        "--batch-size", type=int, default=1000, help="events per transaction (default 1000)"
+    )
+    _add_database(again)
 
 
 def _add_audit_commands(commands: Any) -> None:
@@ -331,6 +347,83 @@ def cmd_projections_status(args: argparse.Namespace) -> int:
     return 1 if any(row["state"] == "stalled" for row in rows) else 0
 
 
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    names = sorted(REBUILDABLE) if args.all else [args.name]
+    ledger = _ledger(args.database)
+    meter = ProgressMeter(sys.stderr)
+    try:
+        for name in names:
+            try:
+                done = rebuild(ledger, name, progress=meter.show, batch_size=args.batch_size)
+            except KeyboardInterrupt:
+                meter.finish()
+                print(
+                    f"{name}: interrupted; run the same command again to continue",
+                    file=sys.stderr,
+                )
+                return 130
+            meter.finish()
+            resumed = f", continued from {done.resumed_from:,}" if done.resumed_from else ""
+            print(
+                f"{name}: rebuilt to position {done.position:,}{resumed}: {done.applied:,} "
+                f"events in {done.seconds:.1f} s ({_rate(done.applied, done.seconds)}); "
+                "now serving the new tables"
+            )
+    finally:
+        ledger.close()
+    return 0
+
+
+def _rate(count: int, seconds: float) -> str:
+    return f"{count / seconds:,.0f} events/s" if seconds > 0 else "-"
+
+
+class ProgressMeter:
+    """One line of progress on a terminal, redrawn; a line every 10 s elsewhere (logs)."""
+
+    def __init__(self, stream: Any, every: float = 10.0) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.every = every
+        self._last = 0.0
+        self._drawn = False
+
+    def show(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if not self.tty and now - self._last < self.every:
+            return
+        if self.tty and now - self._last < 0.2:
+            return
+        self._last = now
+        done = 100 * progress.position / progress.head if progress.head else 100.0
+        eta = progress.eta_seconds
+        line = (
+            f"{progress.name}: {progress.position:,}/{progress.head:,} events ({done:.0f}%), "
+            f"{_rate(progress.applied, progress.seconds)}, "
+            f"ETA {_duration(eta) if eta is not None else '-'}"
+        )
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{line}")
+            self._drawn = True
+        else:
+            self.stream.write(f"{line}\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._drawn = False
+        self._last = 0.0
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
 def cmd_tokens_list(args: argparse.Namespace) -> int:
     ledger = _ledger(args.database)
     try:
@@ -514,6 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("settings", "show"): cmd_settings,
         ("settings", "set"): cmd_settings,
         ("projections", "status"): cmd_projections_status,
+        ("projections", "rebuild"): cmd_projections_rebuild,
         ("ledger", "verify"): cmd_ledger_verify,
         ("ledger", "digest"): cmd_ledger_digest,
         ("audit", "list"): cmd_audit_list,

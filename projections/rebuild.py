@@ -1,0 +1,137 @@
+"""Rebuilds a read model from the log into new tables while the current ones keep serving.
+
+A rebuild is a second build of the projection under a generated prefix
+(`rebuild_<hex>_scim_users`, ...) with its own tracking row, fed by the same batched runner.
+Interrupted (Ctrl-C, kill -9, a lost connection), it keeps every batch it committed and the
+next `rebuild` of that projection continues from there. Once it has caught up with the live
+build, one transaction locks the live tracking row (so the live runners pause), drops the
+live tables, renames the new ones into their place and hands the position over: readers see
+the old read model or the new one, never a mix, and never an older state than they saw.
+Index names keep the prefix they were built with: they are global to a database, and
+renaming them is not portable (SQLite has no ALTER INDEX ... RENAME).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scimledger.ledger.application import Ledger
+from scimledger.projections import audit, scim, tokens
+from scimledger.projections.runner import Projection, Runner
+from scimledger.projections.sql import SQL, Cursor
+
+PREFIX = "rebuild_"
+
+# The read models, by projection name. The hash chain is not among them on purpose: it is
+# the evidence the log was not altered, so it is never recomputed from the log.
+REBUILDABLE: dict[str, Callable[[str], Projection]] = {
+    scim.NAME: scim.ScimProjection,
+    audit.NAME: audit.AuditProjection,
+    tokens.NAME: tokens.TokensProjection,
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    name: str
+    position: int
+    head: int
+    applied: int  # events read by this run so far
+    seconds: float  # this run's time so far
+
+    @property
+    def rate(self) -> float:
+        return self.applied / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.rate
+        return max(0, self.head - self.position) / rate if rate > 0 else None
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    name: str
+    resumed_from: int  # 0: a new rebuild
+    position: int
+    applied: int
+    seconds: float
+
+
+def unfinished(sql: SQL, name: str) -> str | None:
+    """The prefix of an interrupted rebuild of projection `name`, if there is one."""
+    with sql.transaction(commit=False) as cursor:
+        cursor.execute(
+            "SELECT name FROM projection_tracking WHERE name LIKE ? ORDER BY name",
+            (f"{PREFIX}%",),
+        )
+        names = [str(row["name"]) for row in cursor.fetchall()]
+    for found in names:
+        prefix = found[: -len(name)]
+        tag = prefix[len(PREFIX) : -1]
+        if found.endswith(name) and prefix.endswith("_") and tag.isalnum():
+            return prefix
+    return None
+
+
+def rebuild(
+    ledger: Ledger,
+    name: str,
+    *,
+    progress: Callable[[Progress], None] | None = None,
+    batch_size: int = 1000,
+) -> Rebuilt:
+    """Rebuilds projection `name` from the log and switches the read model over to it."""
+    factory = REBUILDABLE[name]
+    live = factory("")
+    Runner(ledger, live).create_tables()  # so there is a live tracking row to hand over to
+    sql = SQL(ledger)
+    prefix = unfinished(sql, name) or f"{PREFIX}{secrets.token_hex(4)}_"
+    runner = Runner(ledger, factory(prefix), batch_size=batch_size)
+    runner.create_tables()
+    resumed_from = runner.load_position()
+    started = time.monotonic()
+    applied = 0
+    while True:
+        head = ledger.recorder.max_notification_id() or 0
+        before = runner.position
+        count = runner.step()
+        applied += runner.position - before
+        if progress is not None:
+            progress(Progress(name, runner.position, head, applied, time.monotonic() - started))
+        if count < batch_size and _switch(sql, live, runner):
+            break
+    return Rebuilt(name, resumed_from, runner.position, applied, time.monotonic() - started)
+
+
+def _switch(sql: SQL, live: Projection, runner: Runner) -> bool:
+    """Puts the rebuilt tables in the live ones' place, if the rebuild is not behind them
+    (then the caller catches up a little more and tries again)."""
+    with sql.transaction(commit=True) as cursor:
+        # Locks the live row: the live runners wait, then start again from our position.
+        cursor.execute(
+            "UPDATE projection_tracking SET position = position WHERE name = ? RETURNING position",
+            (live.name,),
+        )
+        row = cursor.fetchone()
+        if row is None or int(row["position"]) > runner.position:
+            return False
+        if runner.stored_position_in(cursor) != runner.position:
+            raise RuntimeError(f"another rebuild of {live.name} is running")
+        _replace_tables(cursor, live.tables, runner.projection.tables)
+        cursor.execute(
+            "UPDATE projection_tracking SET position = ? WHERE name = ?",
+            (runner.position, live.name),
+        )
+        cursor.execute("DELETE FROM projection_tracking WHERE name = ?", (runner.projection.name,))
+    return True
+
+
+def _replace_tables(cursor: Cursor, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    for table in old:
+        cursor.execute(f"DROP TABLE IF EXISTS {table}")
+    for source, target in zip(new, old, strict=True):
+        cursor.execute(f"ALTER TABLE {source} RENAME TO {target}")
