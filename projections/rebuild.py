@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from scimledger.ledger.application import Ledger
 from scimledger.projections import audit, scim, tokens
-from scimledger.projections.runner import Projection, Runner
+from scimledger.projections.runner import Projection, ProjectionConflict, Runner
 from scimledger.projections.sql import SQL, Cursor
 
 PREFIX = "rebuild_"
@@ -94,17 +94,25 @@ def rebuild(
     runner.create_tables()
     resumed_from = runner.load_position()
     started = time.monotonic()
-    applied = 0
-    while True:
-        head = ledger.recorder.max_notification_id() or 0
-        before = runner.position
-        count = runner.step()
-        applied += runner.position - before
+    head = ledger.recorder.max_notification_id() or 0
+
+    def report() -> None:
         if progress is not None:
-            progress(Progress(name, runner.position, head, applied, time.monotonic() - started))
-        if count < batch_size and _switch(sql, live, runner):
+            seconds = time.monotonic() - started
+            done = runner.position - resumed_from
+            progress(Progress(name, runner.position, max(head, runner.position), done, seconds))
+
+    while True:
+        try:
+            runner.replay(on_batch=report)
+        except ProjectionConflict:
+            raise RuntimeError(f"another rebuild of {name} is running") from None
+        report()
+        if _switch(sql, live, runner):
             break
-    return Rebuilt(name, resumed_from, runner.position, applied, time.monotonic() - started)
+        head = ledger.recorder.max_notification_id() or 0
+    done = runner.position - resumed_from
+    return Rebuilt(name, resumed_from, runner.position, done, time.monotonic() - started)
 
 
 def _switch(sql: SQL, live: Projection, runner: Runner) -> bool:

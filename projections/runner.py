@@ -13,12 +13,14 @@ also polls, to pick up events written by other processes (the CLI, other servers
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
@@ -48,6 +50,30 @@ class Projection(Protocol):
         """Called before each batch's transaction commits (to write what it buffered)."""
 
     def apply(self, cursor: Cursor, event: Any, position: int) -> None: ...
+
+
+class LogEntry(NamedTuple):
+    """A stored event as read from the log (the fields of the library's `Notification`)."""
+
+    id: int
+    originator_id: Any
+    originator_version: int
+    topic: str
+    state: bytes
+
+
+def read_log(cursor: Cursor, ledger: Ledger, after: int, limit: int) -> list[LogEntry]:
+    """Up to `limit` stored events after position `after`, in order. The same rows as the
+    recorder's `select_notifications`, read in the caller's transaction, and cheaper."""
+    key = "rowid" if cursor.dialect == "sqlite" else "notification_id"
+    rows = cursor.fetch_tuples(
+        f"SELECT {key}, originator_id, originator_version, topic, state"
+        f" FROM {ledger.events_table} WHERE {key} > ? ORDER BY {key} LIMIT ?",
+        (after, limit),
+    )
+    if cursor.dialect == "sqlite":  # ids are stored as text there; the recorder gives UUIDs
+        return [LogEntry(row[0], UUID(row[1]), row[2], row[3], row[4]) for row in rows]
+    return [LogEntry._make(row) for row in rows]
 
 
 class ProjectionConflict(RuntimeError):
@@ -130,9 +156,11 @@ class Runner:
             return self._step()
 
     def _step(self) -> int:
-        notifications = self.ledger.recorder.select_notifications(
-            start=self._position, limit=self.batch_size, inclusive_of_start=False
-        )
+        # The log is read in a transaction of its own: on SQLite, a transaction that reads
+        # before it writes fails at once ("database is locked") if another process writes
+        # in between; the batch's transaction writes the tracking row first instead.
+        with self.sql.transaction(commit=False) as cursor:
+            notifications = read_log(cursor, self.ledger, self._position, self.batch_size)
         if not notifications:
             return 0
         try:
@@ -145,9 +173,19 @@ class Runner:
         self._position = notifications[-1].id
         return len(notifications)
 
-    def _apply_batch(self, cursor: Cursor, notifications: Sequence[Any]) -> None:
-        last = notifications[-1].id
-        mapper = self.ledger.mapper
+    def _apply_batch(self, cursor: Cursor, entries: Sequence[LogEntry]) -> None:
+        self._write(cursor, entries[-1].id, self._decode(entries))
+
+    def _decode(self, entries: Sequence[LogEntry]) -> list[tuple[Any, int]]:
+        """The batch's events as the projection takes them, with their positions."""
+        if self.projection.raw:
+            return [(entry, entry.id) for entry in entries]
+        # A LogEntry has every field the mapper reads from a StoredEvent.
+        to_event: Callable[[LogEntry], Any] = self.ledger.mapper.to_domain_event  # type: ignore[assignment]
+        topics = self._topics
+        return [(to_event(entry), entry.id) for entry in entries if entry.topic in topics]
+
+    def _write(self, cursor: Cursor, last: int, events: list[tuple[Any, int]]) -> None:
         # Writing the tracking row first takes SQLite's write lock at once.
         cursor.execute(
             "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?"
@@ -156,15 +194,61 @@ class Runner:
         )
         if cursor.fetchone() is None:
             raise ProjectionConflict(self.projection.name)
-        raw = self.projection.raw
-        self.projection.begin(cursor)
-        for notification in notifications:
-            if raw:
-                self.projection.apply(cursor, notification, notification.id)
-            elif notification.topic in self._topics:
-                event = mapper.to_domain_event(notification)
-                self.projection.apply(cursor, event, notification.id)
-        self.projection.end(cursor)
+        projection = self.projection
+        projection.begin(cursor)
+        for event, position in events:
+            projection.apply(cursor, event, position)
+        projection.end(cursor)
+
+    def replay(self, on_batch: Callable[[], None] | None = None) -> int:
+        """Catches up from far behind (a rebuild): a second thread reads and decodes the
+        next batches while this one writes the last, so the database works while Python
+        decodes. Calls `on_batch` after each batch; returns the position. Raises
+        ProjectionConflict if another process moves the position meanwhile."""
+        ahead: queue.Queue[tuple[list[LogEntry], list[tuple[Any, int]]] | BaseException]
+        ahead = queue.Queue(maxsize=2)  # two batches ahead at most: flat memory
+        stop = threading.Event()
+
+        def read(after: int) -> None:
+            try:
+                while not stop.is_set():
+                    with self.sql.transaction(commit=False) as cursor:
+                        entries = read_log(cursor, self.ledger, after, self.batch_size)
+                    item = (entries, self._decode(entries))
+                    while not stop.is_set():
+                        try:
+                            ahead.put(item, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if len(entries) < self.batch_size:
+                        return
+                    after = entries[-1].id
+            except BaseException as exc:  # handed to the writing thread, which raises it
+                ahead.put(exc)
+
+        with self._lock:
+            reader = threading.Thread(
+                target=read, args=(self._position,), name="replay-reader", daemon=True
+            )
+            reader.start()
+            try:
+                while True:
+                    item = ahead.get()
+                    if isinstance(item, BaseException):
+                        raise item
+                    entries, events = item
+                    if entries:
+                        with self.sql.transaction(commit=True) as cursor:
+                            self._write(cursor, entries[-1].id, events)
+                        self._position = entries[-1].id
+                        if on_batch is not None:
+                            on_batch()
+                    if len(entries) < self.batch_size:
+                        return self._position
+            finally:
+                stop.set()
+                reader.join(timeout=5)
 
     def load_position(self) -> int:
         """Continues from the stored position (another process may have moved it)."""

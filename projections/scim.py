@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 from uuid import UUID
@@ -196,6 +197,11 @@ _GROUP_CHANGES = (
 )
 
 
+def _stamp(moment: datetime | str) -> str:
+    """A row's time as stored: times are formatted once per row and batch, not per event."""
+    return moment if isinstance(moment, str) else scim_datetime(moment)
+
+
 class _Batch:
     """One batch's effect on the read model, folded in memory and written at its end with one
     statement per kind of change: a round trip per event would bound a rebuild on
@@ -203,6 +209,7 @@ class _Batch:
 
     def __init__(self) -> None:
         self.users: dict[str, dict[str, Any]] = {}  # rows as they will be written
+        self.new_users: set[str] = set()  # created in this batch: not in the table yet
         self.deleted_users: set[str] = set()
         self.groups: dict[str, dict[str, Any]] = {}
         self.deleted_groups: set[str] = set()
@@ -220,7 +227,7 @@ class ScimProjection:
         self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
         users, groups, members = self.tables
         self._users, self._groups, self._members = users, groups, members
-        self._handlers: dict[type, Callable[[_Batch, Any, int], None]] = {
+        self._handlers: dict[type, Callable[[_Batch, Any, str, int], None]] = {
             User.UserCreated: self._user_created,
             User.ProfileUpdated: self._profile_updated,
             User.UserDeactivated: partial(self._set_active, False),
@@ -235,7 +242,7 @@ class ScimProjection:
             Group.GroupDeleted: self._group_deleted,
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
-        self._events: list[tuple[Any, int]] = []
+        self._events: list[tuple[Any, str, int]] = []
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return ddl(dialect, self.prefix)
@@ -244,25 +251,25 @@ class ScimProjection:
         self._events = []
 
     def apply(self, cursor: Cursor, event: Any, position: int) -> None:
-        self._events.append((event, position))
+        self._events.append((event, str(event.originator_id), position))
 
     def end(self, cursor: Cursor) -> None:
         events, self._events = self._events, []
         batch = _Batch()
         self._load(cursor, batch, events)
-        for event, position in events:
-            self._handlers[type(event)](batch, event, position)
+        for event, key, position in events:
+            self._handlers[type(event)](batch, event, key, position)
         self._write(cursor, batch)
 
-    def _load(self, cursor: Cursor, batch: _Batch, events: list[tuple[Any, int]]) -> None:
+    def _load(self, cursor: Cursor, batch: _Batch, events: list[tuple[Any, str, int]]) -> None:
         """Reads the rows the batch changes but does not create, in one query per table."""
         users: set[str] = set()
         groups: set[str] = set()
-        for event, _ in events:
+        for event, key, _ in events:
             if isinstance(event, _USER_CHANGES):
-                users.add(str(event.originator_id))
+                users.add(key)
             elif isinstance(event, _GROUP_CHANGES):
-                groups.add(str(event.originator_id))
+                groups.add(key)
         for row in cursor.fetch_in(
             f"SELECT {', '.join(_USER_FIELDS)} FROM {self._users}",
             "id",
@@ -280,24 +287,33 @@ class ScimProjection:
 
     def _write(self, cursor: Cursor, batch: _Batch) -> None:
         # Users first: a membership is only written for a user who exists afterwards.
-        cursor.executemany(
-            _upsert(self._users, (*_USER_FIELDS, "search")),
-            [
-                (
-                    *(user[field] for field in _USER_FIELDS[:-1]),
-                    _encode(user["attributes"]).decode(),
-                    _encode(_folded(user["attributes"])).decode(),
-                )
-                for user in batch.users.values()
-            ],
-        )
+        new: list[tuple[Any, ...]] = []
+        changed: list[tuple[Any, ...]] = []
+        for user_id, user in batch.users.items():
+            row = (
+                *(user[field] for field in _USER_FIELDS[:7]),
+                _stamp(user["created"]),
+                _stamp(user["last_modified"]),
+                _encode(user["attributes"]).decode(),
+                _encode(_folded(user["attributes"])).decode(),
+            )
+            (new if user_id in batch.new_users else changed).append(row)
+        cursor.insert_rows(self._users, (*_USER_FIELDS, "search"), new)
+        cursor.executemany(_upsert(self._users, (*_USER_FIELDS, "search")), changed)
         deleted = [(user_id,) for user_id in sorted(batch.deleted_users)]
         cursor.executemany(f"DELETE FROM {self._users} WHERE id = ?", deleted)
         # A deleted user leaves every group (a deactivated one stays a member).
         cursor.executemany(f"DELETE FROM {self._members} WHERE user_id = ?", deleted)
         cursor.executemany(
             _upsert(self._groups, _GROUP_FIELDS),
-            [tuple(group[field] for field in _GROUP_FIELDS) for group in batch.groups.values()],
+            [
+                (
+                    *(group[field] for field in _GROUP_FIELDS[:7]),
+                    _stamp(group["created"]),
+                    _stamp(group["last_modified"]),
+                )
+                for group in batch.groups.values()
+            ],
         )
         deleted = [(group_id,) for group_id in sorted(batch.deleted_groups)]
         cursor.executemany(f"DELETE FROM {self._groups} WHERE id = ?", deleted)
@@ -320,11 +336,12 @@ class ScimProjection:
 
     # Users
 
-    def _user_created(self, batch: _Batch, event: Any, position: int) -> None:
+    def _user_created(self, batch: _Batch, event: Any, key: str, position: int) -> None:
         attributes = event.attributes
-        stamp = scim_datetime(event.timestamp)
-        batch.users[str(event.originator_id)] = {
-            "id": str(event.originator_id),
+        stamp = event.timestamp
+        batch.new_users.add(key)
+        batch.users[key] = {
+            "id": key,
             "org_id": str(event.org_id),
             "seq": position,
             "user_name_norm": normalize_name(attributes["userName"]),
@@ -336,15 +353,15 @@ class ScimProjection:
             "attributes": attributes,
         }
 
-    def _user(self, batch: _Batch, event: Any) -> dict[str, Any] | None:
-        user = batch.users.get(str(event.originator_id))
+    def _user(self, batch: _Batch, event: Any, key: str) -> dict[str, Any] | None:
+        user = batch.users.get(key)
         if user is not None:
             user["version"] = event.originator_version
-            user["last_modified"] = scim_datetime(event.timestamp)
+            user["last_modified"] = event.timestamp
         return user
 
-    def _profile_updated(self, batch: _Batch, event: Any, position: int) -> None:
-        user = self._user(batch, event)
+    def _profile_updated(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+        user = self._user(batch, event, key)
         if user is None:
             return
         attributes = apply_changes(user["attributes"], event.changes)
@@ -352,25 +369,27 @@ class ScimProjection:
         user["user_name_norm"] = normalize_name(attributes["userName"])
         user["external_id"] = attributes.get("externalId")
 
-    def _set_active(self, active: bool, batch: _Batch, event: Any, position: int) -> None:
-        user = self._user(batch, event)
+    def _set_active(self, active: bool, batch: _Batch, event: Any, key: str, position: int) -> None:
+        user = self._user(batch, event, key)
         if user is not None:
             user["active"] = active
 
-    def _user_touched(self, batch: _Batch, event: Any, position: int) -> None:
-        self._user(batch, event)
+    def _user_touched(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+        self._user(batch, event, key)
 
-    def _user_deleted(self, batch: _Batch, event: Any, position: int) -> None:
-        user_id = str(event.originator_id)
-        batch.users.pop(user_id, None)
-        batch.deleted_users.add(user_id)
+    def _user_deleted(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+        batch.users.pop(key, None)
+        if key in batch.new_users:
+            batch.new_users.discard(key)
+        else:
+            batch.deleted_users.add(key)
 
     # Groups
 
-    def _group_created(self, batch: _Batch, event: Any, position: int) -> None:
-        stamp = scim_datetime(event.timestamp)
-        batch.groups[str(event.originator_id)] = {
-            "id": str(event.originator_id),
+    def _group_created(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+        stamp = event.timestamp
+        batch.groups[key] = {
+            "id": key,
             "org_id": str(event.org_id),
             "seq": position,
             "display_name": event.display_name,
@@ -381,41 +400,42 @@ class ScimProjection:
             "last_modified": stamp,
         }
 
-    def _group(self, batch: _Batch, event: Any) -> dict[str, Any] | None:
-        group = batch.groups.get(str(event.originator_id))
+    def _group(self, batch: _Batch, event: Any, key: str) -> dict[str, Any] | None:
+        group = batch.groups.get(key)
         if group is not None:
             group["version"] = event.originator_version
-            group["last_modified"] = scim_datetime(event.timestamp)
+            group["last_modified"] = event.timestamp
         return group
 
-    def _group_renamed(self, batch: _Batch, event: Any, position: int) -> None:
-        group = self._group(batch, event)
+    def _group_renamed(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+        group = self._group(batch, event, key)
         if group is not None:
             group["display_name"] = event.display_name
             group["display_name_norm"] = normalize_name(event.display_name)
 
-    def _group_external_id_changed(self, batch: _Batch, event: Any, position: int) -> None:
-        group = self._group(batch, event)
+    def _group_external_id_changed(
+        self, batch: _Batch, event: Any, key: str, position: int
+    ) -> None:
+        group = self._group(batch, event, key)
         if group is not None:
             group["external_id"] = event.external_id
 
-    def _members_added(self, batch: _Batch, event: Any, position: int) -> None:
-        self._group(batch, event)
-        changes = batch.members.setdefault(str(event.originator_id), {})
+    def _members_added(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+        self._group(batch, event, key)
+        changes = batch.members.setdefault(key, {})
         for user_id in event.user_ids:
             changes[str(user_id)] = True
 
-    def _members_removed(self, batch: _Batch, event: Any, position: int) -> None:
-        self._group(batch, event)
-        changes = batch.members.setdefault(str(event.originator_id), {})
+    def _members_removed(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+        self._group(batch, event, key)
+        changes = batch.members.setdefault(key, {})
         for user_id in event.user_ids:
             changes[str(user_id)] = False
 
-    def _group_deleted(self, batch: _Batch, event: Any, position: int) -> None:
-        group_id = str(event.originator_id)
-        batch.groups.pop(group_id, None)
-        batch.members.pop(group_id, None)
-        batch.deleted_groups.add(group_id)
+    def _group_deleted(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+        batch.groups.pop(key, None)
+        batch.members.pop(key, None)
+        batch.deleted_groups.add(key)
 
 
 # Filter targets

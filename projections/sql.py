@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Literal
 
+from psycopg.rows import tuple_row
+
 from scimledger.ledger.application import Ledger
 
 Row = Mapping[str, Any]
@@ -34,10 +36,44 @@ class Cursor:
             self._cursor.execute(statement, params)
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
         if self.dialect == "postgresql":
             self._cursor.executemany(_to_psycopg(statement), rows)
         else:
             self._cursor.executemany(statement, rows)
+
+    def insert_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Inserts new rows: with COPY on PostgreSQL (several times faster than INSERTs for
+        a rebuild's bulk), with one prepared INSERT on SQLite."""
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self.dialect == "postgresql":
+            with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            marks = ", ".join("?" * len(columns))
+            self._cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+    def fetch_tuples(self, statement: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Runs a query and returns its rows as tuples: cheaper than mappings for bulk
+        reads (the log, in a replay). Binary transfer on PostgreSQL."""
+        if self.dialect == "sqlite":
+            self._cursor.execute(statement, params)
+            rows: list[Sequence[Any]] = self._cursor.fetchall()
+            return rows
+        factory = self._cursor.row_factory
+        self._cursor.row_factory = tuple_row
+        try:
+            self._cursor.execute(_to_psycopg(statement), params, binary=True)
+            rows = self._cursor.fetchall()
+        finally:
+            self._cursor.row_factory = factory
+        return rows
 
     def fetch_in(self, select: str, column: str, values: Sequence[Any]) -> list[Row]:
         """The rows of `select` whose `column` is one of `values`: one statement on

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from scimledger.ledger.names import normalize_name
@@ -30,8 +30,15 @@ _SQL_OPS = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}
 
 
 def scim_datetime(moment: datetime) -> str:
-    """xsd:dateTime in UTC with millisecond precision, as stored and as SCIM clients expect."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    """xsd:dateTime in UTC with millisecond precision (truncated), as stored and as SCIM
+    clients expect. (isoformat: a replay formats millions; strftime is several times
+    slower.)"""
+    if moment.utcoffset() != _ZERO:
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+_ZERO = timedelta(0)
 
 
 def filter_time(value: str) -> str:

@@ -160,9 +160,7 @@ def test_a_rebuilt_trail_is_identical(
     provision(client)
     before = trail(services)
     with SQL(services.ledger).transaction(commit=True) as cursor:
-        cursor.execute(
-            "DELETE FROM projection_tracking WHERE name = ?", (audit.AuditProjection.name,)
-        )
+        cursor.execute("DELETE FROM projection_tracking WHERE name = ?", (audit.NAME,))
     assert trail(services) == before
 
 
