@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, TypeAlias, TypeVar
+from typing import Annotated, Protocol, TypeAlias, TypeVar
 
 from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
 from scimledger.ledger.application import Ledger
-from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import UsageRecorder
+
+
+class Following(Protocol):
+    """A read model kept up to date: by this process (a Runner, a consuming Follower) or by
+    another one it waits for (a watching Follower)."""
+
+    def wait_for(self, position: int | None, timeout: float = 30.0) -> None: ...
+
+    def catch_up(self) -> int: ...
 
 
 @dataclass(frozen=True)
 class Services:
     ledger: Ledger
-    scim: Runner  # keeps the SCIM read model caught up
-    audit: Runner  # keeps the audit trail caught up
-    tokens: Runner  # keeps the tokens read model caught up
+    scim: Following  # the SCIM read model
+    audit: Following  # the audit trail
+    tokens: Following  # the tokens read model
     sql: SQL
     usage: UsageRecorder  # tokens' last use
 

@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording,
 
 from scimledger.ledger import append_only
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
-from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.database import DatabaseURL, setup_lock
 from scimledger.ledger.errors import (
     ConcurrentModification,
     GroupNameTaken,
@@ -158,13 +158,14 @@ class Ledger(Application[UUID]):
 
     def __init__(self, database: DatabaseURL) -> None:
         self.database = database
-        super().__init__(env=database.eventsourcing_env())
-        self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
-        append_only.protect(
-            getattr(self.recorder, "datastore"),  # noqa: B009 (not on the recorder's interface)
-            database.kind,
-            [self.events_table],
-        )
+        with setup_lock(database):  # the library creates its tables and functions here
+            super().__init__(env=database.eventsourcing_env())
+            self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
+            append_only.protect(
+                getattr(self.recorder, "datastore"),  # noqa: B009 (not on its interface)
+                database.kind,
+                [self.events_table],
+            )
 
     def construct_repository(self) -> Repository[UUID]:
         # Only groups have snapshots: loading anything else skips the snapshot lookup.

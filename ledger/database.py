@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 ENV_VAR = "SCIMLEDGER_DATABASE_URL"
@@ -74,6 +76,17 @@ class DatabaseURL:
             return re.sub(r"^(\w+://[^:/@]*:)[^@]*@", r"\1***@", self.url, count=1)
         return self.url
 
+    def connection_kwargs(self) -> dict[str, Any]:
+        """psycopg.connect() arguments for a connection of one's own (PostgreSQL)."""
+        return {
+            "host": self.host,
+            "port": self.port,
+            "user": self.user,
+            "password": self.password or None,
+            "dbname": self.dbname,
+            "connect_timeout": 10,
+        }
+
     def eventsourcing_env(self) -> dict[str, str]:
         """The settings that point the eventsourcing library at this database."""
         if self.kind == "sqlite":
@@ -97,3 +110,26 @@ class DatabaseURL:
             # concurrent writers (DESIGN.md, traps).
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         }
+
+
+# Held while a process creates or alters its tables (the event store's, the projections'):
+# PostgreSQL's CREATE ... IF NOT EXISTS and CREATE OR REPLACE are not safe against another
+# session doing the same at the same moment ("duplicate key", "tuple concurrently updated").
+SETUP_LOCK_KEY = 0x5C1_1ED9E5E7  # "scimledger setup"
+
+
+@contextmanager
+def setup_lock(database: DatabaseURL) -> Iterator[None]:
+    """Serializes table setup among processes starting together on one PostgreSQL
+    database (SQLite serializes DDL by its write lock already)."""
+    if database.kind != "postgresql":
+        yield
+        return
+    import psycopg  # noqa: PLC0415 (PostgreSQL only)
+
+    with psycopg.connect(**database.connection_kwargs(), autocommit=True) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (SETUP_LOCK_KEY,))
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(%s)", (SETUP_LOCK_KEY,))

@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.persistence import PersistenceError
 
 from scimledger.ledger.application import Ledger
+from scimledger.ledger.database import SETUP_LOCK_KEY
 from scimledger.projections.sql import SQL, Cursor
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,13 @@ def read_log(cursor: Cursor, ledger: Ledger, after: int, limit: int) -> list[Log
     return [LogEntry._make(row) for row in rows]
 
 
+def _setup_lock(cursor: Cursor) -> None:
+    """Waits for any other process setting tables up (see ledger.database.setup_lock), until
+    the end of this transaction."""
+    if cursor.dialect == "postgresql":
+        cursor.execute("SELECT pg_advisory_xact_lock(?)", (SETUP_LOCK_KEY,))
+
+
 class ProjectionConflict(RuntimeError):
     """Another runner advanced the same projection concurrently; this batch was undone."""
 
@@ -104,8 +112,10 @@ class Runner:
         so a tracking row always has its tables. Their statements run only then: a rebuilt
         read model's indexes keep the names they were built with (see `rebuild`)."""
         with self.sql.transaction(commit=True) as cursor:
+            _setup_lock(cursor)
             cursor.execute(TRACKING_DDL)
         with self.sql.transaction(commit=True) as cursor:
+            _setup_lock(cursor)
             cursor.execute(
                 "INSERT INTO projection_tracking (name, position) VALUES (?, 0)"
                 " ON CONFLICT (name) DO NOTHING RETURNING position",

@@ -221,7 +221,23 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the SCIM server")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--projections",
+        choices=("in-process", "external"),
+        default="in-process",
+        help="in-process (default): this server keeps the read models up to date (unless "
+        "another process already does); external: `scimledger project` does, and this "
+        "server only waits for it",
+    )
     _add_database(serve)
+    project = commands.add_parser(
+        "project",
+        help="keep the read models up to date in a process of their own",
+        description="Runs every projection as its single consumer (one per database: a "
+        "second `project` stands by and takes over when the first stops). Use with "
+        "`serve --projections external` for several API workers.",
+    )
+    _add_database(project)
 
     _add_token_commands(commands)
     _add_admin_commands(commands)
@@ -590,13 +606,25 @@ def cmd_audit_report(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from scimledger.scripts.serve import serve  # noqa: PLC0415 (only serve needs uvicorn)
 
-    return serve(DatabaseURL.from_setting(args.database), args.host, args.port)
+    return serve(
+        DatabaseURL.from_setting(args.database),
+        args.host,
+        args.port,
+        project_in_process=args.projections == "in-process",
+    )
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    from scimledger.scripts.serve import project  # noqa: PLC0415
+
+    return project(DatabaseURL.from_setting(args.database))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         ("serve", None): cmd_serve,
+        ("project", None): cmd_project,
         ("tokens", "issue"): cmd_tokens_issue,
         ("tokens", "revoke"): cmd_tokens_revoke,
         ("tokens", "list"): cmd_tokens_list,

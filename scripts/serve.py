@@ -14,12 +14,12 @@ from uuid import UUID
 import uvicorn
 
 from scimledger.http.app import SCIM_BASE_PATH, create_app
-from scimledger.http.services import Services
+from scimledger.http.services import Following, Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
 from scimledger.projections.audit import AuditProjection
-from scimledger.projections.chain import ChainProjection
-from scimledger.projections.runner import Runner
+from scimledger.projections.follower import Follower, LogListener
+from scimledger.projections.runner import all_projections
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder, departure_candidates
@@ -39,7 +39,7 @@ class DepartureSweeper:
     """Once a minute, applies each organization's departed-issuer policy to every token
     issued for an admin, so that revoke-after revokes even tokens nobody uses."""
 
-    def __init__(self, ledger: Ledger, tokens: Runner, interval: float = 60.0) -> None:
+    def __init__(self, ledger: Ledger, tokens: Following, interval: float = 60.0) -> None:
         self._ledger = ledger
         self._tokens = tokens
         self._interval = interval
@@ -71,25 +71,42 @@ class DepartureSweeper:
                     logging.getLogger(__name__).info("revoked %d departed issuers' tokens", revoked)
 
 
-def serve(database: DatabaseURL, host: str, port: int) -> int:
+def start_followers(ledger: Ledger, *, consume: bool) -> tuple[LogListener, list[Follower]]:
+    """A follower for every projection, started, sharing one log listener."""
+    listener = LogListener(ledger)
+    listener.start()
+    followers = [
+        Follower(ledger, projection, consume=consume, listener=listener)
+        for projection in all_projections()
+    ]
+    for follower in followers:
+        follower.start()
+    return listener, followers
+
+
+def stop_followers(listener: LogListener, followers: list[Follower]) -> None:
+    for follower in followers:
+        follower.stop()
+    listener.stop()
+
+
+def serve(database: DatabaseURL, host: str, port: int, *, project_in_process: bool = True) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     ledger = Ledger(database)
-    read_model = Runner(ledger, ScimProjection())
-    read_model.start()
-    ledger_chain = Runner(ledger, ChainProjection())
-    ledger_chain.start()
-    audit_trail = Runner(ledger, AuditProjection())
-    audit_trail.start()
-    tokens = Runner(ledger, TokensProjection())
-    tokens.start()
+    # In process, this server consumes the projections unless another process already does
+    # (then it takes over if that one stops); with `scimledger project` running them, it only
+    # waits for them.
+    listener, followers = start_followers(ledger, consume=project_in_process)
+    by_name = {follower.name: follower for follower in followers}
+    tokens = by_name[TokensProjection().name]
     sweeper = DepartureSweeper(ledger, tokens)
     sweeper.start()
     sql = SQL(ledger)
     app = create_app(
         Services(
             ledger=ledger,
-            scim=read_model,
-            audit=audit_trail,
+            scim=by_name[ScimProjection().name],
+            audit=by_name[AuditProjection().name],
             tokens=tokens,
             sql=sql,
             usage=UsageRecorder(sql),
@@ -123,12 +140,38 @@ def serve(database: DatabaseURL, host: str, port: int) -> int:
     try:
         uvicorn.Server(config).run()
     finally:
-        read_model.stop()
-        ledger_chain.stop()
-        audit_trail.stop()
-        tokens.stop()
         sweeper.stop()
+        stop_followers(listener, followers)
         ledger.close()
     if received:
         logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)
+    return 0
+
+
+def project(database: DatabaseURL) -> int:
+    """`scimledger project`: keeps every projection caught up, as their single consumer, or
+    stands by and takes over when the process consuming them stops."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    ledger = Ledger(database)
+    stopping = threading.Event()
+    received: list[int] = []
+
+    def stop(number: int, _frame: object) -> None:
+        received.append(number)
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
+    listener, followers = start_followers(ledger, consume=True)
+    for follower in followers:
+        if not follower.active:
+            logging.getLogger(__name__).info(
+                "another process consumes %s; standing by to take over", follower.name
+            )
+    try:
+        stopping.wait()
+    finally:
+        stop_followers(listener, followers)
+        ledger.close()
+    logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)
     return 0

@@ -57,11 +57,12 @@ class Server:
         return self.process.wait(timeout=20)
 
 
-def start_server(database: str) -> Server:
+def start_server(database: str, *options: str) -> Server:
+    """`scimledger serve` on a free port, with any further `options`; waits until it serves."""
     port = free_port()
     log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by the fixture)
     process = subprocess.Popen(
-        [SCIMLEDGER, "serve", "--port", str(port), "--database", database],
+        [SCIMLEDGER, "serve", "--port", str(port), "--database", database, *options],
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,

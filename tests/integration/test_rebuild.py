@@ -557,6 +557,7 @@ def test_writes_during_a_rebuild_are_in_the_read_model_it_switches_to(
     assert response.json()["userName"] == "after@example.com"
     found = client.get("/scim/v2/Users", params={"filter": 'userName eq "after@example.com"'})
     assert [resource["id"] for resource in found.json()["Resources"]] == [after]
+    assert isinstance(services.scim, Runner)
     assert services.scim.position == head(ledger) == tracking(ledger)[scim.NAME]
     assert rebuild_rows(ledger) == {}
     assert [table for table in table_names(ledger) if table.startswith(PREFIX)] == []
