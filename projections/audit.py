@@ -136,6 +136,9 @@ class AuditProjection:
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return ddl(self.prefix)
 
+    def prepare(self, event: Any) -> Any:
+        return event
+
     def begin(self, cursor: Cursor) -> None:
         # A batch's entries and subject states are written together at its end.
         self._entries, self._states, self._changed = [], {}, set()

@@ -70,6 +70,9 @@ class ChainProjection:
         self._previous = GENESIS
         self._links: list[tuple[int, str]] = []
 
+    def prepare(self, event: Any) -> Any:
+        return event
+
     def begin(self, cursor: Cursor) -> None:
         # Read the head in the batch's own transaction: another process may have moved it.
         cursor.execute(f"SELECT link FROM {TABLE} ORDER BY position DESC LIMIT 1")

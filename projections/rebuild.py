@@ -82,7 +82,7 @@ def rebuild(
     name: str,
     *,
     progress: Callable[[Progress], None] | None = None,
-    batch_size: int = 1000,
+    batch_size: int = 5000,
 ) -> Rebuilt:
     """Rebuilds projection `name` from the log and switches the read model over to it."""
     factory = REBUILDABLE[name]
@@ -102,15 +102,19 @@ def rebuild(
             done = runner.position - resumed_from
             progress(Progress(name, runner.position, max(head, runner.position), done, seconds))
 
+    rounds = 0
     while True:
         try:
             runner.replay(on_batch=report)
         except ProjectionConflict:
             raise RuntimeError(f"another rebuild of {name} is running") from None
         report()
-        if _switch(sql, live, runner):
-            break
+        rounds += 1
         head = ledger.recorder.max_notification_id() or 0
+        # Switching behind the head is correct (the live consumer goes on from there), but
+        # the fewer events it has left, the better; under steady writes, switch anyway.
+        if (runner.position >= head or rounds >= 3) and _switch(sql, live, runner):
+            break
     done = runner.position - resumed_from
     return Rebuilt(name, resumed_from, runner.position, done, time.monotonic() - started)
 

@@ -44,6 +44,10 @@ class Projection(Protocol):
 
     def ddl(self, dialect: str) -> tuple[str, ...]: ...
 
+    def prepare(self, event: Any) -> Any:
+        """Turns a decoded event into what `apply` takes: work that needs no database and
+        no batch, which a replay does in its reading thread."""
+
     def begin(self, cursor: Cursor) -> None:
         """Called at the start of each batch's transaction."""
 
@@ -63,18 +67,22 @@ class LogEntry(NamedTuple):
     state: bytes
 
 
-def read_log(cursor: Cursor, ledger: Ledger, after: int, limit: int) -> list[LogEntry]:
-    """Up to `limit` stored events after position `after`, in order. The same rows as the
-    recorder's `select_notifications`, read in the caller's transaction, and cheaper."""
+def read_log(cursor: Cursor, ledger: Ledger, after: int, limit: int) -> list[Sequence[Any]]:
+    """Up to `limit` stored events after position `after`, in order, as rows of the fields
+    of `LogEntry`: the rows the recorder's `select_notifications` reads, in the caller's
+    transaction, and cheaper."""
     key = "rowid" if cursor.dialect == "sqlite" else "notification_id"
-    rows = cursor.fetch_tuples(
+    return cursor.fetch_tuples(
         f"SELECT {key}, originator_id, originator_version, topic, state"
         f" FROM {ledger.events_table} WHERE {key} > ? ORDER BY {key} LIMIT ?",
         (after, limit),
     )
-    if cursor.dialect == "sqlite":  # ids are stored as text there; the recorder gives UUIDs
-        return [LogEntry(row[0], UUID(row[1]), row[2], row[3], row[4]) for row in rows]
-    return [LogEntry._make(row) for row in rows]
+
+
+class Batch(NamedTuple):
+    last: int  # the position of the last event read (the one before it, when none was)
+    size: int  # events read
+    events: list[tuple[Any, int]]  # what the projection applies, with their positions
 
 
 def _setup_lock(cursor: Cursor) -> None:
@@ -170,43 +178,53 @@ class Runner:
         # before it writes fails at once ("database is locked") if another process writes
         # in between; the batch's transaction writes the tracking row first instead.
         with self.sql.transaction(commit=False) as cursor:
-            notifications = read_log(cursor, self.ledger, self._position, self.batch_size)
-        if not notifications:
+            batch = self._read(cursor, self._position)
+        if not batch.size:
             return 0
         try:
             with self.sql.transaction(commit=True) as cursor:
-                self._apply_batch(cursor, notifications)
+                self._write(cursor, batch)
         except ProjectionConflict:
             # Another process advanced this projection: continue from its position.
             self._position = self.stored_position()
             return self.batch_size
-        self._position = notifications[-1].id
-        return len(notifications)
+        self._position = batch.last
+        return batch.size
 
-    def _apply_batch(self, cursor: Cursor, entries: Sequence[LogEntry]) -> None:
-        self._write(cursor, entries[-1].id, self._decode(entries))
-
-    def _decode(self, entries: Sequence[LogEntry]) -> list[tuple[Any, int]]:
-        """The batch's events as the projection takes them, with their positions."""
+    def _read(self, cursor: Cursor, after: int) -> Batch:
+        """The next batch after `after`, decoded and prepared for the projection."""
+        rows = read_log(cursor, self.ledger, after, self.batch_size)
+        if not rows:
+            return Batch(after, 0, [])
+        prepare = self.projection.prepare
         if self.projection.raw:
-            return [(entry, entry.id) for entry in entries]
-        # A LogEntry has every field the mapper reads from a StoredEvent.
-        to_event: Callable[[LogEntry], Any] = self.ledger.mapper.to_domain_event  # type: ignore[assignment]
-        topics = self._topics
-        return [(to_event(entry), entry.id) for entry in entries if entry.topic in topics]
+            sqlite = cursor.dialect == "sqlite"  # ids are text there; the recorder gives UUIDs
+            entries = [
+                LogEntry(row[0], UUID(row[1]), *row[2:]) if sqlite else LogEntry._make(row)
+                for row in rows
+            ]
+            events = [(prepare(entry), entry.id) for entry in entries]
+        else:
+            # A LogEntry has every field the mapper reads from a StoredEvent.
+            to_event: Callable[[LogEntry], Any] = self.ledger.mapper.to_domain_event  # type: ignore[assignment]
+            topics = self._topics
+            events = [
+                (prepare(to_event(LogEntry._make(row))), row[0]) for row in rows if row[3] in topics
+            ]
+        return Batch(rows[-1][0], len(rows), events)
 
-    def _write(self, cursor: Cursor, last: int, events: list[tuple[Any, int]]) -> None:
+    def _write(self, cursor: Cursor, batch: Batch) -> None:
         # Writing the tracking row first takes SQLite's write lock at once.
         cursor.execute(
             "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?"
             " RETURNING position",
-            (last, self.projection.name, self._position),
+            (batch.last, self.projection.name, self._position),
         )
         if cursor.fetchone() is None:
             raise ProjectionConflict(self.projection.name)
         projection = self.projection
         projection.begin(cursor)
-        for event, position in events:
+        for event, position in batch.events:
             projection.apply(cursor, event, position)
         projection.end(cursor)
 
@@ -215,25 +233,29 @@ class Runner:
         next batches while this one writes the last, so the database works while Python
         decodes. Calls `on_batch` after each batch; returns the position. Raises
         ProjectionConflict if another process moves the position meanwhile."""
-        ahead: queue.Queue[tuple[list[LogEntry], list[tuple[Any, int]]] | BaseException]
-        ahead = queue.Queue(maxsize=2)  # two batches ahead at most: flat memory
+        ahead: queue.Queue[Batch | BaseException] = queue.Queue(maxsize=8)  # flat memory
         stop = threading.Event()
 
         def read(after: int) -> None:
             try:
                 while not stop.is_set():
+                    # Several batches per transaction: fewer round trips.
                     with self.sql.transaction(commit=False) as cursor:
-                        entries = read_log(cursor, self.ledger, after, self.batch_size)
-                    item = (entries, self._decode(entries))
-                    while not stop.is_set():
-                        try:
-                            ahead.put(item, timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if len(entries) < self.batch_size:
+                        batches = []
+                        for _ in range(4):
+                            batches.append(self._read(cursor, after))
+                            after = batches[-1].last
+                            if batches[-1].size < self.batch_size:
+                                break
+                    for batch in batches:
+                        while not stop.is_set():
+                            try:
+                                ahead.put(batch, timeout=0.1)
+                                break
+                            except queue.Full:
+                                continue
+                    if batches[-1].size < self.batch_size:
                         return
-                    after = entries[-1].id
             except BaseException as exc:  # handed to the writing thread, which raises it
                 ahead.put(exc)
 
@@ -247,14 +269,13 @@ class Runner:
                     item = ahead.get()
                     if isinstance(item, BaseException):
                         raise item
-                    entries, events = item
-                    if entries:
+                    if item.size:
                         with self.sql.transaction(commit=True) as cursor:
-                            self._write(cursor, entries[-1].id, events)
-                        self._position = entries[-1].id
+                            self._write(cursor, item)
+                        self._position = item.last
                         if on_batch is not None:
                             on_batch()
-                    if len(entries) < self.batch_size:
+                    if item.size < self.batch_size:
                         return self._position
             finally:
                 stop.set()

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
@@ -197,9 +196,10 @@ _GROUP_CHANGES = (
 )
 
 
-def _stamp(moment: datetime | str) -> str:
-    """A row's time as stored: times are formatted once per row and batch, not per event."""
-    return moment if isinstance(moment, str) else scim_datetime(moment)
+class _Change(NamedTuple):
+    event: Any
+    key: str  # the resource's id
+    stamp: str  # the event's time, as stored
 
 
 class _Batch:
@@ -227,7 +227,7 @@ class ScimProjection:
         self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
         users, groups, members = self.tables
         self._users, self._groups, self._members = users, groups, members
-        self._handlers: dict[type, Callable[[_Batch, Any, str, int], None]] = {
+        self._handlers: dict[type, Callable[[_Batch, _Change, int], None]] = {
             User.UserCreated: self._user_created,
             User.ProfileUpdated: self._profile_updated,
             User.UserDeactivated: partial(self._set_active, False),
@@ -242,31 +242,42 @@ class ScimProjection:
             Group.GroupDeleted: self._group_deleted,
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
-        self._events: list[tuple[Any, str, int]] = []
+        self._changes: list[tuple[_Change, int]] = []
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return ddl(dialect, self.prefix)
 
-    def begin(self, cursor: Cursor) -> None:
-        self._events = []
+    def prepare(self, event: Any) -> _Change:
+        # What does not depend on the batch is worked out here: a replay runs it in its
+        # reading thread, beside the thread that writes.
+        return _Change(event, str(event.originator_id), scim_datetime(event.timestamp))
 
-    def apply(self, cursor: Cursor, event: Any, position: int) -> None:
-        self._events.append((event, str(event.originator_id), position))
+    def begin(self, cursor: Cursor) -> None:
+        self._changes = []
+
+    def apply(self, cursor: Cursor, change: _Change, position: int) -> None:
+        self._changes.append((change, position))
 
     def end(self, cursor: Cursor) -> None:
-        events, self._events = self._events, []
+        changes, self._changes = self._changes, []
         batch = _Batch()
-        self._load(cursor, batch, events)
-        for event, key, position in events:
-            self._handlers[type(event)](batch, event, key, position)
+        self._load(cursor, batch, changes)
+        for change, position in changes:
+            self._handlers[type(change.event)](batch, change, position)
         self._write(cursor, batch)
 
-    def _load(self, cursor: Cursor, batch: _Batch, events: list[tuple[Any, str, int]]) -> None:
+    def _load(self, cursor: Cursor, batch: _Batch, changes: list[tuple[_Change, int]]) -> None:
         """Reads the rows the batch changes but does not create, in one query per table."""
         users: set[str] = set()
         groups: set[str] = set()
-        for event, key, _ in events:
-            if isinstance(event, _USER_CHANGES):
+        created: set[str] = set()  # earlier in this batch: nothing to read
+        for change, _ in changes:
+            event, key = change.event, change.key
+            if isinstance(event, User.UserCreated | Group.GroupCreated):
+                created.add(key)
+            elif key in created:
+                continue
+            elif isinstance(event, _USER_CHANGES):
                 users.add(key)
             elif isinstance(event, _GROUP_CHANGES):
                 groups.add(key)
@@ -292,8 +303,8 @@ class ScimProjection:
         for user_id, user in batch.users.items():
             row = (
                 *(user[field] for field in _USER_FIELDS[:7]),
-                _stamp(user["created"]),
-                _stamp(user["last_modified"]),
+                user["created"],
+                user["last_modified"],
                 _encode(user["attributes"]).decode(),
                 _encode(_folded(user["attributes"])).decode(),
             )
@@ -309,8 +320,8 @@ class ScimProjection:
             [
                 (
                     *(group[field] for field in _GROUP_FIELDS[:7]),
-                    _stamp(group["created"]),
-                    _stamp(group["last_modified"]),
+                    group["created"],
+                    group["last_modified"],
                 )
                 for group in batch.groups.values()
             ],
@@ -336,9 +347,9 @@ class ScimProjection:
 
     # Users
 
-    def _user_created(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+    def _user_created(self, batch: _Batch, change: _Change, position: int) -> None:
+        event, key, stamp = change.event, change.key, change.stamp
         attributes = event.attributes
-        stamp = event.timestamp
         batch.new_users.add(key)
         batch.users[key] = {
             "id": key,
@@ -353,31 +364,32 @@ class ScimProjection:
             "attributes": attributes,
         }
 
-    def _user(self, batch: _Batch, event: Any, key: str) -> dict[str, Any] | None:
-        user = batch.users.get(key)
+    def _user(self, batch: _Batch, change: _Change) -> dict[str, Any] | None:
+        user = batch.users.get(change.key)
         if user is not None:
-            user["version"] = event.originator_version
-            user["last_modified"] = event.timestamp
+            user["version"] = change.event.originator_version
+            user["last_modified"] = change.stamp
         return user
 
-    def _profile_updated(self, batch: _Batch, event: Any, key: str, position: int) -> None:
-        user = self._user(batch, event, key)
+    def _profile_updated(self, batch: _Batch, change: _Change, position: int) -> None:
+        user = self._user(batch, change)
         if user is None:
             return
-        attributes = apply_changes(user["attributes"], event.changes)
+        attributes = apply_changes(user["attributes"], change.event.changes)
         user["attributes"] = attributes
         user["user_name_norm"] = normalize_name(attributes["userName"])
         user["external_id"] = attributes.get("externalId")
 
-    def _set_active(self, active: bool, batch: _Batch, event: Any, key: str, position: int) -> None:
-        user = self._user(batch, event, key)
+    def _set_active(self, active: bool, batch: _Batch, change: _Change, position: int) -> None:
+        user = self._user(batch, change)
         if user is not None:
             user["active"] = active
 
-    def _user_touched(self, batch: _Batch, event: Any, key: str, position: int) -> None:
-        self._user(batch, event, key)
+    def _user_touched(self, batch: _Batch, change: _Change, position: int) -> None:
+        self._user(batch, change)
 
-    def _user_deleted(self, batch: _Batch, event: Any, key: str, position: int) -> None:
+    def _user_deleted(self, batch: _Batch, change: _Change, position: int) -> None:
+        key = change.key
         batch.users.pop(key, None)
         if key in batch.new_users:
             batch.new_users.discard(key)
@@ -386,10 +398,10 @@ class ScimProjection:
 
     # Groups
 
-    def _group_created(self, batch: _Batch, event: Any, key: str, position: int) -> None:
-        stamp = event.timestamp
-        batch.groups[key] = {
-            "id": key,
+    def _group_created(self, batch: _Batch, change: _Change, position: int) -> None:
+        event, stamp = change.event, change.stamp
+        batch.groups[change.key] = {
+            "id": change.key,
             "org_id": str(event.org_id),
             "seq": position,
             "display_name": event.display_name,
@@ -400,42 +412,40 @@ class ScimProjection:
             "last_modified": stamp,
         }
 
-    def _group(self, batch: _Batch, event: Any, key: str) -> dict[str, Any] | None:
-        group = batch.groups.get(key)
+    def _group(self, batch: _Batch, change: _Change) -> dict[str, Any] | None:
+        group = batch.groups.get(change.key)
         if group is not None:
-            group["version"] = event.originator_version
-            group["last_modified"] = event.timestamp
+            group["version"] = change.event.originator_version
+            group["last_modified"] = change.stamp
         return group
 
-    def _group_renamed(self, batch: _Batch, event: Any, key: str, position: int) -> None:
-        group = self._group(batch, event, key)
+    def _group_renamed(self, batch: _Batch, change: _Change, position: int) -> None:
+        group = self._group(batch, change)
         if group is not None:
-            group["display_name"] = event.display_name
-            group["display_name_norm"] = normalize_name(event.display_name)
+            group["display_name"] = change.event.display_name
+            group["display_name_norm"] = normalize_name(change.event.display_name)
 
-    def _group_external_id_changed(
-        self, batch: _Batch, event: Any, key: str, position: int
-    ) -> None:
-        group = self._group(batch, event, key)
+    def _group_external_id_changed(self, batch: _Batch, change: _Change, position: int) -> None:
+        group = self._group(batch, change)
         if group is not None:
-            group["external_id"] = event.external_id
+            group["external_id"] = change.event.external_id
 
-    def _members_added(self, batch: _Batch, event: Any, key: str, position: int) -> None:
-        self._group(batch, event, key)
-        changes = batch.members.setdefault(key, {})
-        for user_id in event.user_ids:
-            changes[str(user_id)] = True
+    def _members_added(self, batch: _Batch, change: _Change, position: int) -> None:
+        self._group(batch, change)
+        members = batch.members.setdefault(change.key, {})
+        for user_id in change.event.user_ids:
+            members[str(user_id)] = True
 
-    def _members_removed(self, batch: _Batch, event: Any, key: str, position: int) -> None:
-        self._group(batch, event, key)
-        changes = batch.members.setdefault(key, {})
-        for user_id in event.user_ids:
-            changes[str(user_id)] = False
+    def _members_removed(self, batch: _Batch, change: _Change, position: int) -> None:
+        self._group(batch, change)
+        members = batch.members.setdefault(change.key, {})
+        for user_id in change.event.user_ids:
+            members[str(user_id)] = False
 
-    def _group_deleted(self, batch: _Batch, event: Any, key: str, position: int) -> None:
-        batch.groups.pop(key, None)
-        batch.members.pop(key, None)
-        batch.deleted_groups.add(key)
+    def _group_deleted(self, batch: _Batch, change: _Change, position: int) -> None:
+        batch.groups.pop(change.key, None)
+        batch.members.pop(change.key, None)
+        batch.deleted_groups.add(change.key)
 
 
 # Filter targets

@@ -33,9 +33,9 @@ def scim_datetime(moment: datetime) -> str:
     """xsd:dateTime in UTC with millisecond precision (truncated), as stored and as SCIM
     clients expect. (isoformat: a replay formats millions; strftime is several times
     slower.)"""
-    if moment.utcoffset() != _ZERO:
+    if moment.tzinfo is not UTC and moment.utcoffset() != _ZERO:
         moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 _ZERO = timedelta(0)

@@ -84,6 +84,9 @@ class TokensProjection:
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return ddl(self.prefix)
 
+    def prepare(self, event: Any) -> Any:
+        return event
+
     def begin(self, cursor: Cursor) -> None:
         pass
 

@@ -147,7 +147,7 @@ def _add_projection_commands(commands: Any) -> None:
     which.add_argument("name", nargs="?", choices=sorted(REBUILDABLE), help="the projection")
     which.add_argument("--all", action="store_true", help="every read model")
     again.add_argument(
-        "--batch-size", type=int, default=1000, help="events per transaction (default 1000)"
+        "--batch-size", type=int, default=5000, help="events per transaction (default 5000)"
     )
     _add_database(again)
 
