@@ -142,13 +142,26 @@ class AuditProjection:
     def begin(self, cursor: Cursor) -> None:
         # A batch's entries and subject states are written together at its end.
         self._entries, self._states, self._changed = [], {}, set()
+        self._pending: list[tuple[Any, int]] = []
+
+    def apply(self, cursor: Cursor, event: Any, position: int) -> None:
+        if type(event) in self._handlers:
+            self._pending.append((event, position))
 
     def end(self, cursor: Cursor) -> None:
-        cursor.executemany(
-            f"INSERT INTO {self.tables[0]} ({', '.join(COLUMNS)}, subject_name_norm)"
-            f" VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
-            self._entries,
-        )
+        pending, self._pending = self._pending, []
+        # The subjects' states, read in one query for the batch (a round trip each would
+        # bound a rebuild at a few thousand events a second).
+        keys = sorted({str(event.originator_id) for event, _ in pending})
+        self._states = {key: {} for key in keys}
+        for row in cursor.fetch_in(
+            f"SELECT subject_id, state FROM {self.tables[1]}", "subject_id", keys
+        ):
+            self._states[row["subject_id"]] = _decode(row["state"])
+        for event, position in pending:
+            self._entry(cursor, event, position)
+        # Entries are new rows, always (their position is the key): COPY on PostgreSQL.
+        cursor.insert_rows(self.tables[0], (*COLUMNS, "subject_name_norm"), self._entries)
         cursor.executemany(
             f"INSERT INTO {self.tables[1]} (subject_id, state) VALUES (?, ?)"
             " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
@@ -156,11 +169,8 @@ class AuditProjection:
         )
         self._entries, self._states, self._changed = [], {}, set()
 
-    def apply(self, cursor: Cursor, event: Any, position: int) -> None:
-        handler = self._handlers.get(type(event))
-        if handler is None:
-            return
-        action, subject_type, subject_name, changes = handler(cursor, event)
+    def _entry(self, cursor: Cursor, event: Any, position: int) -> None:
+        action, subject_type, subject_name, changes = self._handlers[type(event)](cursor, event)
         context = event.context
         actor = context.actor
         request = context.request

@@ -85,10 +85,7 @@ class ChainProjection:
         self._links.append((position, self._previous.hex()))
 
     def end(self, cursor: Cursor) -> None:
-        cursor.executemany(
-            f"INSERT INTO {TABLE} (position, link) VALUES (?, ?)",
-            self._links,
-        )
+        cursor.insert_rows(TABLE, ("position", "link"), self._links)
         self._links = []
 
 

@@ -12,11 +12,13 @@ also polls, to pick up events written by other processes (the CLI, other servers
 
 from __future__ import annotations
 
+import gc
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
@@ -83,6 +85,19 @@ class Batch(NamedTuple):
     last: int  # the position of the last event read (the one before it, when none was)
     size: int  # events read
     events: list[tuple[Any, int]]  # what the projection applies, with their positions
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """A replay allocates millions of short-lived dicts and tuples, freed by reference
+    counting; the cyclic collector, run every 700 allocations, took a quarter of a rebuild's
+    time (29,600 against 39,600 events/s measured). Its thresholds are raised meanwhile."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _setup_lock(cursor: Cursor) -> None:
@@ -259,7 +274,7 @@ class Runner:
             except BaseException as exc:  # handed to the writing thread, which raises it
                 ahead.put(exc)
 
-        with self._lock:
+        with self._lock, _fewer_collections():
             reader = threading.Thread(
                 target=read, args=(self._position,), name="replay-reader", daemon=True
             )
