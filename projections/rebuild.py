@@ -34,6 +34,10 @@ REBUILDABLE: dict[str, Callable[[str], Projection]] = {
 }
 
 
+class RebuildConflict(RuntimeError):
+    """Another process is rebuilding the same projection."""
+
+
 @dataclass(frozen=True)
 class Progress:
     name: str
@@ -107,7 +111,7 @@ def rebuild(
         try:
             runner.replay(on_batch=report)
         except ProjectionConflict:
-            raise RuntimeError(f"another rebuild of {name} is running") from None
+            raise RebuildConflict(f"another rebuild of {name} is running") from None
         report()
         rounds += 1
         head = ledger.recorder.max_notification_id() or 0
@@ -132,7 +136,7 @@ def _switch(sql: SQL, live: Projection, runner: Runner) -> bool:
         if row is None or int(row["position"]) > runner.position:
             return False
         if runner.stored_position_in(cursor) != runner.position:
-            raise RuntimeError(f"another rebuild of {live.name} is running")
+            raise RebuildConflict(f"another rebuild of {live.name} is running")
         _replace_tables(cursor, live.tables, runner.projection.tables)
         cursor.execute(
             "UPDATE projection_tracking SET position = ? WHERE name = ?",

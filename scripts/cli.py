@@ -24,7 +24,7 @@ from scimledger.ledger.errors import InvalidToken, LedgerError
 from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.tokens import SCOPES, TokenRequestError, parse_expiry, parse_grace
 from scimledger.projections import audit, chain
-from scimledger.projections.rebuild import REBUILDABLE, Progress, rebuild
+from scimledger.projections.rebuild import REBUILDABLE, Progress, RebuildConflict, rebuild
 from scimledger.projections.runner import Runner, all_projections, status
 from scimledger.projections.sql import SQL
 from scimledger.projections.sql_filters import scim_datetime
@@ -371,6 +371,10 @@ def cmd_projections_rebuild(args: argparse.Namespace) -> int:
         for name in names:
             try:
                 done = rebuild(ledger, name, progress=meter.show, batch_size=args.batch_size)
+            except RebuildConflict as exc:
+                meter.finish()
+                print(f"scimledger: error: {exc}", file=sys.stderr)
+                return 1
             except KeyboardInterrupt:
                 meter.finish()
                 print(

@@ -21,7 +21,7 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.schemas import CORE_GROUP, CORE_USER
 from scimledger.projections import audit, scim, tokens
-from scimledger.projections.rebuild import PREFIX, REBUILDABLE, Progress, rebuild
+from scimledger.projections.rebuild import PREFIX, REBUILDABLE, Progress, RebuildConflict, rebuild
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL, Cursor
 from scimledger.scripts import cli
@@ -742,3 +742,32 @@ def test_the_cli_needs_a_name_or_all(capsys: pytest.CaptureFixture[str]) -> None
         .err.splitlines()[-1]
         .endswith("error: one of the arguments name --all is required")
     )
+
+
+def test_a_second_rebuild_of_the_same_projection_finishes_it_and_the_first_stops_cleanly(
+    client: TestClient,  # type: ignore[type-arg]
+    services: Services,
+    database_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two operators run the same rebuild: the second continues the first's tables and
+    switches; the first then finds its position moved and stops with a clear error."""
+    ledger = services.ledger
+    workload(client, services)
+    catch_up(services)
+    before = dump(ledger)
+    codes: list[int] = []
+
+    def second_operator(progress: Progress) -> None:
+        if not codes:
+            command = ["projections", "rebuild", scim.NAME, "--database", database_url]
+            codes.append(cli.main(command))
+
+    with pytest.raises(RebuildConflict, match=f"another rebuild of {scim.NAME} is running"):
+        rebuild(ledger, scim.NAME, progress=second_operator, batch_size=2)
+
+    assert codes == [0]
+    assert "continued from" in capsys.readouterr().out
+    assert rebuild_rows(ledger) == {}
+    assert tracking(ledger)[scim.NAME] == head(ledger)
+    assert dump(ledger) == before
