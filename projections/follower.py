@@ -180,6 +180,7 @@ class Follower:
         poll_interval: float = 0.2,
         listening_poll_interval: float = 2.0,
         retry_lock_every: float = 2.0,
+        settle: float = 0.0,
     ) -> None:
         self.ledger = ledger
         self.runner = Runner(ledger, projection)
@@ -191,6 +192,7 @@ class Follower:
         self.poll_interval = poll_interval
         self.listening_poll_interval = listening_poll_interval
         self.retry_lock_every = retry_lock_every
+        self.settle = settle
         self._active = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -269,6 +271,10 @@ class Follower:
             listening = self.listener is not None and self.listener.connected.is_set()
             interval = self.listening_poll_interval if listening else self.poll_interval
             woken = self._wake.wait(interval)
+            if woken and self.settle:
+                # Lets a burst of writes gather into one batch: a catch-up per write costs
+                # the writers themselves a transaction each (measured: 134 -> 90 creates/s).
+                self._stop.wait(self.settle)
             self._wake.clear()
             if self._stop.is_set():
                 break

@@ -75,8 +75,16 @@ def start_followers(ledger: Ledger, *, consume: bool) -> tuple[LogListener, list
     """A follower for every projection, started, sharing one log listener."""
     listener = LogListener(ledger)
     listener.start()
+    # The SCIM read model settles briefly (writers elsewhere wait for it); the others, read
+    # by admins and compliance, gather bursts for longer: their readers catch up anyway.
     followers = [
-        Follower(ledger, projection, consume=consume, listener=listener)
+        Follower(
+            ledger,
+            projection,
+            consume=consume,
+            listener=listener,
+            settle=0.005 if projection.name == ScimProjection().name else 0.2,
+        )
         for projection in all_projections()
     ]
     for follower in followers:
