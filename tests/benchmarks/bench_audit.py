@@ -34,6 +34,22 @@ from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 
 
+def bench_context(ledger: Ledger) -> CommandContext:
+    """The organization "bench" (made with a token) and a SCIM client's context in it."""
+    ledger.issue_token(
+        org="bench",
+        name="bench",
+        expires_at=None,
+        actor=Actor.operator("benchmark"),
+        request=RequestInfo.local(),
+    )
+    org_id = ledger.organization_id("bench")
+    assert org_id is not None
+    return CommandContext(
+        org_id, Actor(kind="token", id="t", name="bench"), RequestInfo("r", "203.0.113.7", "bench")
+    )
+
+
 def fill(ledger: Ledger, context: CommandContext, events: int) -> str:
     """Writes about `events` events; returns the id of the user changed throughout."""
     special = User(
@@ -111,18 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     url = args.database or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     ledger = Ledger(DatabaseURL.parse(url))
-    ledger.issue_token(
-        org="bench",
-        name="bench",
-        expires_at=None,
-        actor=Actor.operator("benchmark"),
-        request=RequestInfo.local(),
-    )
-    org_id = ledger.organization_id("bench")
-    assert org_id is not None
-    context = CommandContext(
-        org_id, Actor(kind="token", id="t", name="bench"), RequestInfo("r", "203.0.113.7", "bench")
-    )
+    context = bench_context(ledger)
 
     started = time.perf_counter()
     watched = fill(ledger, context, args.events)

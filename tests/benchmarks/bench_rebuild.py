@@ -18,10 +18,9 @@ import statistics
 import tempfile
 import time
 
-from bench_audit import fill
+from bench_audit import bench_context, fill
 
 from scimledger.ledger.application import Ledger
-from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import scim
 from scimledger.projections.rebuild import Progress, rebuild
@@ -41,20 +40,7 @@ def main() -> None:
     url = args.database or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     ledger = Ledger(DatabaseURL.parse(url))
     if not ledger.recorder.max_notification_id():
-        ledger.issue_token(
-            org="bench",
-            name="bench",
-            expires_at=None,
-            actor=Actor.operator("benchmark"),
-            request=RequestInfo.local(),
-        )
-        org_id = ledger.organization_id("bench")
-        assert org_id is not None
-        context = CommandContext(
-            org_id,
-            Actor(kind="token", id="t", name="bench"),
-            RequestInfo("r", "203.0.113.7", "bench"),
-        )
+        context = bench_context(ledger)
         started = time.perf_counter()
         fill(ledger, context, args.events)
         print(f"wrote the log in {time.perf_counter() - started:.0f} s")
