@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, Request, Router
+from litestar.concurrency import sync_to_thread
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -12,7 +13,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from scimledger import __version__
 from scimledger.http import admin, discovery, groups, search, users
-from scimledger.http.auth import command_context
+from scimledger.http.auth import cached_command_context, command_context
 from scimledger.http.errors import handle_exception
 from scimledger.http.services import Services
 from scimledger.ledger.context import CommandContext
@@ -25,8 +26,13 @@ def create_app(services: Services) -> Litestar:
     def provide_services() -> Services:
         return services
 
-    def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
-        return command_context(services, request)
+    async def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
+        # In the event loop when authentication needs no database (a thread hop would cost
+        # more than the rest of it); in a worker thread when it does.
+        context = cached_command_context(services, request)
+        if context is None:
+            context = await sync_to_thread(command_context, services, request)
+        return context
 
     scim = Router(
         path=SCIM_BASE_PATH,
@@ -35,7 +41,7 @@ def create_app(services: Services) -> Litestar:
             Router(
                 path="/",
                 route_handlers=[*users.ROUTES, *groups.ROUTES, *search.ROUTES],
-                dependencies={"context": Provide(provide_context, sync_to_thread=True)},
+                dependencies={"context": Provide(provide_context)},
             ),
             *discovery.ROUTES,
         ],

@@ -70,6 +70,27 @@ def command_context(
     now = datetime.now(UTC)
     principal = authenticate(services.ledger, request.headers.get("authorization"), now)
     services.usage.used(principal.actor.id, now)
+    return _context(principal, scope, request)
+
+
+def cached_command_context(
+    services: Services, request: Request[Any, Any, Any], scope: str = "scim"
+) -> CommandContext | None:
+    """The same when it needs no database (almost every request, see ledger.credentials),
+    so that it can run in the event loop; None when it does."""
+    now = datetime.now(UTC)
+    try:
+        principal = services.ledger.authenticate_cached(
+            presented_token(request.headers.get("authorization")), now
+        )
+    except InvalidToken as exc:
+        raise unauthorized() from exc
+    if principal is None or services.usage.due(principal.actor.id, now):
+        return None
+    return _context(principal, scope, request)
+
+
+def _context(principal: Principal, scope: str, request: Request[Any, Any, Any]) -> CommandContext:
     if scope not in principal.scopes:
         raise ScimError(403, _FORBIDDEN[scope])
     return CommandContext(

@@ -90,7 +90,7 @@ def _read(
     services: Services, context: CommandContext, group_id: str, request: Request[Any, Any, Any]
 ) -> tuple[dict[str, Any], int]:
     """The group as the read model has it, with its version."""
-    with services.sql.transaction(commit=False) as cursor:
+    with services.sql.read() as cursor:
         row = scim.get_group(cursor, context.org_id, group_id)
         if row is None:
             raise GroupNotFound(group_id)
@@ -141,7 +141,7 @@ def _plan(
         check_if_match(if_match, state.version)
         services.scim.catch_up()  # the read model now reflects the group at state.version
         group_id = str(state.id)
-        with services.sql.transaction(commit=False) as cursor:
+        with services.sql.read() as cursor:
             if change.replace_members is not None:
                 wanted = {str(u) for u in _users(cursor, context, change.replace_members)}
                 current = scim.all_members(cursor, group_id)
@@ -171,7 +171,7 @@ def search_groups(
     services: Services, context: CommandContext, query: Query, chosen: Selection, base: str
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total and one page of the organization's groups a query selects."""
-    with services.sql.transaction(commit=False) as cursor:
+    with services.sql.read() as cursor:
         total, rows = scim.list_groups(cursor, context.org_id, query)
         return total, _render(cursor, rows, base, chosen)
 
@@ -222,7 +222,7 @@ def create_group(
     context: Injected[CommandContext],
 ) -> Response[bytes]:
     given = parse_group(decode_body(body))
-    with services.sql.transaction(commit=False) as cursor:
+    with services.sql.read() as cursor:
         members = _users(cursor, context, set(given.members))
     written = services.ledger.create_group(
         context, NewGroup(given.display_name, given.external_id, members)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import msgspec
@@ -35,9 +35,18 @@ def base_url(request: Request[Any, Any, Any]) -> str:
 
 
 def query_param(request: Request[Any, Any, Any], name: str) -> str | None:
-    """A query parameter, its name matched case-insensitively."""
-    lower = name.lower()
-    return next((v for k, v in request.query_params.items() if k.lower() == lower), None)
+    """A query parameter, its name matched case-insensitively (the first, if repeated)."""
+    scope = cast("dict[str, Any]", request.scope)
+    params: dict[str, str] | None = scope.get(_PARAMS)
+    if params is None:  # once per request: a list reads seven of them
+        params = {}
+        for key, value in request.query_params.items():
+            params.setdefault(key.lower(), value)
+        scope[_PARAMS] = params
+    return params.get(name.lower())
+
+
+_PARAMS = "scimledger.params"  # the request's query parameters by lower-case name
 
 
 def list_query(request: Request[Any, Any, Any]) -> Query:

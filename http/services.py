@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Protocol, TypeAlias, TypeVar
 
 from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
 from scimledger.ledger.application import Ledger
+from scimledger.projections.scim import PageMarks
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import UsageRecorder
 
@@ -30,6 +31,7 @@ class Services:
     tokens: Following  # the tokens read model
     sql: SQL
     usage: UsageRecorder  # tokens' last use
+    page_marks: PageMarks = field(default_factory=PageMarks)  # where import walks are
 
 
 T = TypeVar("T")

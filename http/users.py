@@ -35,7 +35,6 @@ from scimledger.ledger.errors import UserNotFound
 from scimledger.ledger.users import User
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
-from scimledger.projections.sql import Cursor
 from scimledger.projections.sql_filters import scim_datetime
 
 
@@ -82,25 +81,20 @@ def render_user_at(user: User, base: str) -> dict[str, Any]:
     return render_user(row, [], base)
 
 
-def _render(
-    cursor: Cursor, rows: list[scim.UserRow], base: str, chosen: Selection
-) -> list[dict[str, Any]]:
-    if chosen.returns("groups"):
-        groups = scim.groups_of(cursor, [row.id for row in rows])
-    else:
-        groups = {row.id: [] for row in rows}
-    return [chosen.apply(render_user(row, groups[row.id], base)) for row in rows]
+def _render(rows: list[scim.UserRow], base: str, chosen: Selection) -> list[dict[str, Any]]:
+    return [chosen.apply(render_user(row, row.groups, base)) for row in rows]
 
 
 def _read(
     services: Services, context: CommandContext, user_id: str, request: Request[Any, Any, Any]
 ) -> tuple[dict[str, Any], int]:
     """The user as the read model has it, with its version."""
-    with services.sql.transaction(commit=False) as cursor:
-        row = scim.get_user(cursor, context.org_id, user_id)
-        if row is None:
-            raise UserNotFound(user_id)
-        [resource] = _render(cursor, [row], base_url(request), requested(request))
+    chosen = requested(request)
+    with services.sql.read() as cursor:
+        row = scim.get_user(cursor, context.org_id, user_id, with_groups=chosen.returns("groups"))
+    if row is None:
+        raise UserNotFound(user_id)
+    [resource] = _render([row], base_url(request), chosen)
     return resource, row.version
 
 
@@ -123,9 +117,15 @@ def search_users(
     services: Services, context: CommandContext, query: Query, chosen: Selection, base: str
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total and one page of the organization's users a query selects."""
-    with services.sql.transaction(commit=False) as cursor:
-        total, rows = scim.list_users(cursor, context.org_id, query)
-        return total, _render(cursor, rows, base, chosen)
+    with services.sql.read() as cursor:
+        total, rows = scim.list_users(
+            cursor,
+            context.org_id,
+            query,
+            with_groups=chosen.returns("groups"),
+            marks=services.page_marks,
+        )
+    return total, _render(rows, base, chosen)
 
 
 @get("/Users", sync_to_thread=True)
@@ -180,9 +180,14 @@ def create_user(
             password=given.password,
         ),
     )
-    resource, version = _read_back(services, context, written, request)
-    location = f"{base_url(request)}/Users/{written.id}"
-    return resource_response(resource, version, status=201, location=location)
+    services.scim.wait_for(written.position)  # read-your-writes: a GET finds it now
+    # A new user is in no group: the response is rendered from the user as written,
+    # exactly what the read model holds (tests/e2e check they agree), without reading it.
+    assert isinstance(written.aggregate, User)
+    base = base_url(request)
+    resource = requested(request).apply(render_user_at(written.aggregate, base))
+    location = f"{base}/Users/{written.id}"
+    return resource_response(resource, written.version, status=201, location=location)
 
 
 def _replacement(given: UserInput) -> UserReplacement:

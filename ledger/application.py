@@ -8,19 +8,32 @@ errors from `scimledger.ledger.errors`, never HTTP ones.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, Repository
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+    Repository,
+)
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Recording, Transcoder
+from eventsourcing.persistence import (
+    IntegrityError,
+    JSONTranscoder,
+    PersistenceError,
+    Recording,
+    Transcoder,
+)
 
 from scimledger.ledger import append_only
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.credentials import CHANNEL, Credentials, announcement, changes_credentials
 from scimledger.ledger.database import DatabaseURL, setup_lock
 from scimledger.ledger.errors import (
     ConcurrentModification,
@@ -33,6 +46,7 @@ from scimledger.ledger.errors import (
     UserNameTaken,
     UserNotFound,
 )
+from scimledger.ledger.group_commit import GroupCommit
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
 from scimledger.ledger.organizations import Organization, normalize_email, normalize_slug
@@ -50,6 +64,8 @@ SNAPSHOT_AFTER_MEMBERS = 100
 
 A = TypeVar("A", bound=Aggregate)
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Written:
@@ -59,6 +75,8 @@ class Written:
     id: UUID
     version: int
     position: int | None
+    # The aggregate as written (responses render a new resource from it).
+    aggregate: Aggregate | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -158,6 +176,11 @@ class Ledger(Application[UUID]):
 
     def __init__(self, database: DatabaseURL) -> None:
         self.database = database
+        # Read through until a listener makes it live (see ledger.credentials).
+        self.credentials = Credentials()
+        self._group_commit = GroupCommit(
+            lambda processing_event: Application._record(self, processing_event)
+        )
         with setup_lock(database):  # the library creates its tables and functions here
             super().__init__(env=database.eventsourcing_env())
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
@@ -270,15 +293,23 @@ class Ledger(Application[UUID]):
     ) -> list[Aggregate]:
         """The organization, if the user is one of its admins (by userName or any email)
         and has just left (deactivated, deleted) or returned (reactivated)."""
-        organization = self._get(Organization, context.org_id)
-        if organization is None or not organization.admins:
-            return []
         emails = {str(user.attributes.get("userName", "")).strip().lower()}
         emails |= {
             str(item.get("value", "")).strip().lower()
             for item in user.attributes.get("emails", [])
             if isinstance(item, dict)
         }
+        # Most users are no admin: decided on the organization as authentication keeps it
+        # (ledger.credentials: current but for changes made elsewhere in the last few
+        # milliseconds); an admin's departure or return is recorded on a fresh read.
+        known: Organization | None = self.credentials.get(
+            context.org_id, lambda: self._get(Organization, context.org_id)
+        )
+        if known is None or not emails & set(known.admins):
+            return []
+        organization = self._get(Organization, context.org_id)
+        if organization is None:
+            return []
         if present:
             organization.user_returned(emails, context)
         else:
@@ -490,12 +521,25 @@ class Ledger(Application[UUID]):
         """When the admin a token was issued for left: removed as an admin, or their own
         user (userName or an email equal to theirs) deactivated or deleted through SCIM.
         None while they stay."""
-        if token.issued_by_admin is None:
-            return None
-        organization = self._get(Organization, token.org_id)
-        if organization is None:
+        return self._departed_at(token, self._get(Organization, token.org_id))
+
+    @staticmethod
+    def _departed_at(token: Token, organization: Organization | None) -> datetime | None:
+        if token.issued_by_admin is None or organization is None:
             return None
         return organization.departed.get(token.issued_by_admin)
+
+    @staticmethod
+    def _departure_due(token: Token, organization: Organization | None, now: datetime) -> bool:
+        """Whether the organization's policy revokes the token now: its issuer left longer
+        ago than the grace period allows, under revoke-after."""
+        departed = Ledger._departed_at(token, organization)
+        if departed is None or organization is None:
+            return False
+        settings = organization.settings
+        if settings["departed_policy"] != "revoke-after":
+            return False
+        return now >= departed + timedelta(seconds=settings["departed_grace_seconds"])
 
     def sweep_departed(self, token_id: UUID, now: datetime) -> bool:
         """Applies the departure policy to one token now; True if it was revoked."""
@@ -511,15 +555,9 @@ class Ledger(Application[UUID]):
     def _enforce_departure_policy(self, token: Token, now: datetime) -> None:
         """Revokes, and records it, a token whose issuer left longer ago than the
         organization's grace period allows, under the revoke-after policy."""
-        departed = self.issuer_departed_at(token)
-        if departed is None:
+        if token.issued_by_admin is None:
             return
-        organization = self._get(Organization, token.org_id)
-        assert organization is not None
-        settings = organization.settings
-        if settings["departed_policy"] != "revoke-after":
-            return
-        if now < departed + timedelta(seconds=settings["departed_grace_seconds"]):
+        if not self._departure_due(token, self._get(Organization, token.org_id), now):
             return
         policy = Actor(kind="operator", id="departed-issuer policy", name="scimledger")
         token.revoke(CommandContext(token.org_id, policy, RequestInfo.local()))
@@ -598,12 +636,43 @@ class Ledger(Application[UUID]):
 
     def authenticate(self, presented: str, now: datetime) -> Principal:
         """The principal a presented token speaks for; InvalidToken if it speaks for none."""
+        principal = self._authenticate(presented, now, cached_only=False)
+        assert principal is not None
+        return principal
+
+    def authenticate_cached(self, presented: str, now: datetime) -> Principal | None:
+        """The same without touching the database, or None when it would have to (what it
+        needs is not cached, or the departure policy revokes the token now)."""
+        return self._authenticate(presented, now, cached_only=True)
+
+    def _authenticate(
+        self, presented: str, now: datetime, *, cached_only: bool
+    ) -> Principal | None:
         parsed = parse_token(presented)
-        token = self._get(Token, parsed.token_id)
+        if cached_only:
+            token = self.credentials.peek(parsed.token_id)
+            if token is None:
+                return None
+        else:
+            token = self.credentials.get(parsed.token_id, lambda: self._get(Token, parsed.token_id))
         if token is None:
             raise InvalidToken("unknown token")
         token.check(parsed.secret, now)
-        self._enforce_departure_policy(token, now)
+        if token.issued_by_admin is not None:
+            org_id = token.org_id
+            if cached_only:
+                organization = self.credentials.peek(org_id)
+                if organization is None:
+                    return None
+            else:
+                organization = self.credentials.get(org_id, lambda: self._get(Organization, org_id))
+            if self._departure_due(token, organization, now):
+                if cached_only:
+                    return None
+                # Decided on what authentication read (perhaps cached): revoked on fresh state.
+                fresh = self._get(Token, token.id)
+                assert fresh is not None
+                self._enforce_departure_policy(fresh, now)
         issuer = token.issued_by
         issued_by = (
             f"admin:{token.issued_by_admin}"
@@ -634,12 +703,41 @@ class Ledger(Application[UUID]):
             return None
         return aggregate if isinstance(aggregate, cls) else None
 
+    def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Every save goes through group commit (ledger.group_commit)."""
+        if processing_event.tracking is not None or processing_event.saved_kwargs:
+            return super()._record(processing_event)
+        return self._group_commit.record(processing_event)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        """After every save: tokens and organizations changed are forgotten here and
+        announced to the other processes (ledger.credentials)."""
+        changed = {
+            recording.domain_event.originator_id
+            for recording in recordings
+            if changes_credentials(recording.domain_event)
+        }
+        if not changed:
+            return
+        self.credentials.forget(changed)
+        if self.database.kind != "postgresql":
+            return
+        datastore: Any = getattr(self.recorder, "datastore")  # noqa: B009
+        try:
+            with datastore.get_connection() as connection:
+                connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, announcement(changed)))
+        except PersistenceError:
+            # The write is committed: it must not be reported failed. Servers whose
+            # listener lost the database read through until it is back (ledger.credentials).
+            log.warning("could not announce changed tokens or organizations", exc_info=True)
+
     def _save(self, subject: Aggregate, *aggregates: Any) -> Written:
         if not any(a.pending_events for a in aggregates):
-            return Written(id=subject.id, version=subject.version, position=None)
+            return Written(id=subject.id, version=subject.version, position=None, aggregate=subject)
         recordings: list[Recording[UUID]] = self.save(*aggregates)
         return Written(
             id=subject.id,
             version=subject.version,
             position=max(r.notification.id for r in recordings),
+            aggregate=subject,
         )

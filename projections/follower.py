@@ -26,6 +26,7 @@ from typing import IO, Any
 
 import psycopg
 
+from scimledger.ledger import credentials
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.runner import Projection, Runner
@@ -106,16 +107,22 @@ class ConsumerLock:
 
 
 class LogListener:
-    """Wakes followers when events are appended (PostgreSQL LISTEN); does nothing on SQLite,
+    """Wakes followers when events are appended (PostgreSQL LISTEN), and keeps the ledger's
+    credentials cache told of changed tokens (ledger.credentials); does nothing on SQLite,
     whose followers poll."""
+
+    APPLICATION_NAME = "scimledger log listener"  # in pg_stat_activity
 
     def __init__(self, ledger: Ledger) -> None:
         self.database = ledger.database
         self.channel: str | None = getattr(ledger.recorder, "channel_name", None)
+        self._credentials = ledger.credentials
+        self._datastore: Any = getattr(ledger.recorder, "datastore", None)
         self._wakers: list[threading.Event] = []
         self._stop = threading.Event()
         self._restart = threading.Event()
         self._thread: threading.Thread | None = None
+        self._pinger: threading.Thread | None = None
         self.connected = threading.Event()
 
     @property
@@ -130,13 +137,18 @@ class LogListener:
     def start(self) -> None:
         if not self.enabled:
             return
+        self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="log-listener", daemon=True)
         self._thread.start()
+        self._pinger = threading.Thread(target=self._ping, name="log-pinger", daemon=True)
+        self._pinger.start()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._pinger is not None:
+            self._pinger.join(timeout=5)
 
     def restart(self) -> None:
         """Drops the LISTEN connection and opens a new one (it went silent)."""
@@ -157,14 +169,53 @@ class LogListener:
 
     def _listen(self) -> None:
         assert self.channel is not None
-        with psycopg.connect(**self.database.connection_kwargs(), autocommit=True) as connection:
+        with psycopg.connect(
+            **{**self.database.connection_kwargs(), "connect_timeout": 3},
+            autocommit=True,
+            application_name=self.APPLICATION_NAME,
+        ) as connection:
             connection.execute(f'LISTEN "{self.channel}"')
+            connection.execute(f'LISTEN "{credentials.CHANNEL}"')
+            self._credentials.start()  # changes are announced from now on
             self.connected.set()
             self._restart.clear()
-            self._wake()  # events may have come while it was not listening
-            while not self._stop.is_set() and not self._restart.is_set():
-                for _ in connection.notifies(timeout=0.5, stop_after=1):
-                    self._wake()
+            try:
+                self._wake()  # events may have come while it was not listening
+                heard = time.monotonic()
+                while not self._stop.is_set() and not self._restart.is_set():
+                    # Only reads here, each bounded: a connection gone silent without an
+                    # error (a firewall dropping it) cannot hang this thread.
+                    for notification in connection.notifies(
+                        timeout=credentials.PING_EVERY, stop_after=1
+                    ):
+                        heard = time.monotonic()
+                        self._credentials.heard()
+                        if notification.channel == credentials.CHANNEL:
+                            self._credentials.announced(notification.payload)
+                        else:
+                            self._wake()
+                    if time.monotonic() - heard > credentials.SILENCE:
+                        log.warning(
+                            "log listener heard nothing for %.0f s, not even its own pings;"
+                            " reconnecting",
+                            credentials.SILENCE,
+                        )
+                        return
+            finally:
+                self._credentials.stop()
+
+    def _ping(self) -> None:
+        """Notifies the channel every PING_EVERY through the ledger's pool: the listener
+        hearing it proves its connection still delivers (and keeps its cache live). In a
+        thread of its own, so that a ping that hangs holds up nothing else."""
+        while not self._stop.wait(credentials.PING_EVERY):
+            try:
+                with self._datastore.get_connection() as connection:
+                    connection.execute(
+                        "SELECT pg_notify(%s, %s)", (credentials.CHANNEL, credentials.PING)
+                    )
+            except Exception as exc:  # the listener notices the silence; nothing else to do
+                log.debug("log listener ping failed: %s", exc)
 
 
 class Follower:

@@ -156,7 +156,7 @@ class Runner:
         return self._position
 
     def stored_position(self) -> int:
-        with self.sql.transaction(commit=False) as cursor:
+        with self.sql.read() as cursor:
             return self.stored_position_in(cursor)
 
     def stored_position_in(self, cursor: Cursor) -> int:
@@ -171,7 +171,16 @@ class Runner:
         if position is None or self._position >= position:
             return
         deadline = time.monotonic() + timeout
-        while self.catch_up() < position:
+        while True:
+            with self._lock:
+                # Whoever held the lock may have applied it: then no read at all. Otherwise
+                # this caller applies everything recorded so far, for every waiter.
+                if self._position >= position:
+                    return
+                while self._step() == self.batch_size:
+                    pass
+                if self._position >= position:
+                    return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.projection.name} did not reach position {position}")
             time.sleep(0.001)
@@ -192,7 +201,7 @@ class Runner:
         # The log is read in a transaction of its own: on SQLite, a transaction that reads
         # before it writes fails at once ("database is locked") if another process writes
         # in between; the batch's transaction writes the tracking row first instead.
-        with self.sql.transaction(commit=False) as cursor:
+        with self.sql.read() as cursor:
             batch = self._read(cursor, self._position)
         if not batch.size:
             return 0

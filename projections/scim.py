@@ -7,8 +7,9 @@ loaded to be filtered in Python.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -32,8 +33,8 @@ from scimledger.projections.sql_filters import (
     sort_expression,
 )
 
-NAME = "scim_read_model_v2"
-TABLES = ("scim_users", "scim_groups", "scim_group_members")
+NAME = "scim_read_model_v3"  # v3: user counts per organization
+TABLES = ("scim_users", "scim_groups", "scim_group_members", "scim_user_counts")
 
 
 def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
@@ -42,7 +43,7 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
     # `search` holds the attributes with every string case-folded, for filters: JSONB on
     # PostgreSQL, JSON text on SQLite.
     json_type = "JSONB" if dialect == "postgresql" else "TEXT"
-    users, groups, members = (prefix + table for table in TABLES)
+    users, groups, members, counts = (prefix + table for table in TABLES)
     return (
         f"""CREATE TABLE IF NOT EXISTS {users} (
         id TEXT PRIMARY KEY,
@@ -79,11 +80,26 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
         PRIMARY KEY (group_id, user_id)
     )""",
         f"CREATE INDEX IF NOT EXISTS {members}_user ON {members} (user_id)",
+        # An organization's users, for the total of unfiltered lists (an import walk's
+        # pages), and how many were ever deleted (see PageMarks).
+        f"""CREATE TABLE IF NOT EXISTS {counts} (
+        org_id TEXT PRIMARY KEY,
+        users BIGINT NOT NULL,
+        deleted BIGINT NOT NULL
+    )""",
     )
 
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a group, or one group of a user: its id and display name."""
+
+    id: str
+    display: str
 
 
 @dataclass(frozen=True)
@@ -94,6 +110,7 @@ class UserRow:
     version: int
     created: str
     last_modified: str
+    groups: list[Member] = field(default_factory=list)  # read with the user when asked
 
 
 @dataclass(frozen=True)
@@ -106,15 +123,8 @@ class GroupRow:
     last_modified: str
 
 
-@dataclass(frozen=True)
-class Member:
-    """One member of a group, or one group of a user: its id and display name."""
-
-    id: str
-    display: str
-
-
 def _user_row(row: Row) -> UserRow:
+    groups = row["groups_"]
     return UserRow(
         id=row["id"],
         attributes=_decode(row["attributes"]),
@@ -122,6 +132,7 @@ def _user_row(row: Row) -> UserRow:
         version=int(row["version"]),
         created=row["created"],
         last_modified=row["last_modified"],
+        groups=[Member(id, display) for id, display in _decode(groups)] if groups else [],
     )
 
 
@@ -211,6 +222,7 @@ class _Batch:
         self.users: dict[str, dict[str, Any]] = {}  # rows as they will be written
         self.new_users: set[str] = set()  # created in this batch: not in the table yet
         self.deleted_users: set[str] = set()
+        self.deleted_unwritten: dict[str, int] = {}  # org -> users created and deleted in it
         self.groups: dict[str, dict[str, Any]] = {}
         self.deleted_groups: set[str] = set()
         self.members: dict[str, dict[str, bool]] = {}  # group -> user -> member afterwards
@@ -225,8 +237,9 @@ class ScimProjection:
         self.prefix = prefix
         self.name = prefix + NAME
         self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
-        users, groups, members = self.tables
+        users, groups, members, counts = self.tables
         self._users, self._groups, self._members = users, groups, members
+        self._counts = counts
         self._handlers: dict[type, Callable[[_Batch, _Change, int], None]] = {
             User.UserCreated: self._user_created,
             User.ProfileUpdated: self._profile_updated,
@@ -296,6 +309,32 @@ class ScimProjection:
         ):
             batch.groups[row["id"]] = dict(row)
 
+    def _count(self, cursor: Cursor, batch: _Batch) -> None:
+        """Keeps each organization's counts (before the deleted users' rows go)."""
+        added: dict[str, int] = {}
+        for user_id in batch.new_users:
+            org_id = batch.users[user_id]["org_id"]
+            added[org_id] = added.get(org_id, 0) + 1
+        gone: dict[str, int] = {}  # rows about to be deleted
+        for row in cursor.fetch_in(
+            f"SELECT org_id FROM {self._users}", "id", sorted(batch.deleted_users)
+        ):
+            gone[row["org_id"]] = gone.get(row["org_id"], 0) + 1
+        unwritten = batch.deleted_unwritten
+        cursor.executemany(
+            f"INSERT INTO {self._counts} AS c (org_id, users, deleted) VALUES (?, ?, ?)"
+            " ON CONFLICT (org_id) DO UPDATE"
+            " SET users = c.users + excluded.users, deleted = c.deleted + excluded.deleted",
+            [
+                (
+                    org_id,
+                    added.get(org_id, 0) - gone.get(org_id, 0),
+                    gone.get(org_id, 0) + unwritten.get(org_id, 0),
+                )
+                for org_id in sorted(added.keys() | gone.keys() | unwritten.keys())
+            ],
+        )
+
     def _write(self, cursor: Cursor, batch: _Batch) -> None:
         # Users first: a membership is only written for a user who exists afterwards.
         new: list[tuple[Any, ...]] = []
@@ -311,6 +350,7 @@ class ScimProjection:
             (new if user_id in batch.new_users else changed).append(row)
         cursor.insert_rows(self._users, (*_USER_FIELDS, "search"), new)
         cursor.executemany(_upsert(self._users, (*_USER_FIELDS, "search")), changed)
+        self._count(cursor, batch)
         deleted = [(user_id,) for user_id in sorted(batch.deleted_users)]
         cursor.executemany(f"DELETE FROM {self._users} WHERE id = ?", deleted)
         # A deleted user leaves every group (a deactivated one stays a member).
@@ -390,9 +430,12 @@ class ScimProjection:
 
     def _user_deleted(self, batch: _Batch, change: _Change, position: int) -> None:
         key = change.key
-        batch.users.pop(key, None)
+        user = batch.users.pop(key, None)
         if key in batch.new_users:
             batch.new_users.discard(key)
+            assert user is not None
+            org_id = user["org_id"]
+            batch.deleted_unwritten[org_id] = batch.deleted_unwritten.get(org_id, 0) + 1
         else:
             batch.deleted_users.add(key)
 
@@ -507,50 +550,169 @@ class Page:
     rows: list[Row]
 
 
-def _page(cursor: Cursor, target: Target, columns: str, org_id: UUID, query: Query) -> Page:
-    """One page of an organization's resources, ordered, ties in creation order."""
+def _page(
+    cursor: Cursor,
+    target: Target,
+    columns: str,
+    org_id: UUID,
+    query: Query,
+    *,
+    joined: Callable[[str], str] | None = None,
+) -> Page:
+    """One page of an organization's resources, ordered, ties in creation order; `joined`
+    gives more columns computed for the page's rows only (from the alias of their id).
+
+    One statement: the total comes with the rows (a window count); a second one counts
+    only when the page is empty past the first (or count=0 asks for the total alone)."""
     table = target.table
     condition, params = "", list[Any]()
     if query.where is not None:
         sql, params = compile_filter(query.where, target, cursor.dialect)
         condition = f" AND ({sql})"
+    if query.count == 0:
+        return Page(total=_count(cursor, table, condition, org_id, params), rows=[])
     order = "seq"
     if query.sort_by is not None:
         key = sort_expression(query.sort_by, target, cursor.dialect)
         direction = "DESC" if query.descending else "ASC"
         # Resources without the attribute come last ascending, first descending.
         order = f"({key}) IS NULL {direction}, {key} {direction}, seq"
+    extra = f", {joined('page.id')}" if joined is not None else ""
+    cursor.execute(
+        f"SELECT page.*{extra} FROM (SELECT {columns}, COUNT(*) OVER () AS total_,"
+        f" ROW_NUMBER() OVER (ORDER BY {order}) AS row_ FROM {table}"
+        f" WHERE org_id = ?{condition} ORDER BY {order} LIMIT ? OFFSET ?) AS page"
+        " ORDER BY page.row_",
+        (str(org_id), *params, query.count, query.start_index - 1),
+    )
+    rows = cursor.fetchall()
+    if rows:
+        return Page(total=int(rows[0]["total_"]), rows=rows)
+    if query.start_index == 1:
+        return Page(total=0, rows=[])
+    return Page(total=_count(cursor, table, condition, org_id, params), rows=[])
+
+
+class PageMarks:
+    """Where recent pages of organizations' unfiltered user lists ended: the next page of
+    a walk (an Okta import) seeks past the last `seq` instead of skipping `startIndex - 1`
+    rows, so pages cost the same at the millionth user as at the first.
+
+    A mark holds while the organization has had no deletion since (creations only add
+    rows after every mark); otherwise the page is read by offset, as without a mark.
+    Kept in this process, a bounded number of the most recent."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._marks: dict[tuple[UUID, int], tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, org_id: UUID, start_index: int, deleted: int) -> int | None:
+        """The seq after which the page starting at `start_index` starts, if known."""
+        with self._lock:
+            mark = self._marks.get((org_id, start_index))
+        if mark is None or mark[1] != deleted:
+            return None
+        return mark[0]
+
+    def put(self, org_id: UUID, start_index: int, deleted: int, seq: int) -> None:
+        with self._lock:
+            if len(self._marks) >= self._size:
+                del self._marks[next(iter(self._marks))]  # the oldest
+            self._marks[(org_id, start_index)] = (seq, deleted)
+
+
+def _user_walk_page(
+    cursor: Cursor,
+    org_id: UUID,
+    query: Query,
+    joined: Callable[[str], str],
+    marks: PageMarks,
+) -> Page:
+    """A page of an organization's users in creation order, unfiltered: the total from
+    the organization's count, the rows by seeking from a mark when there is one."""
+    cursor.execute("SELECT users, deleted FROM scim_user_counts WHERE org_id = ?", (str(org_id),))
+    counts = cursor.fetchone()
+    total, deleted = (int(counts["users"]), int(counts["deleted"])) if counts else (0, 0)
+    if query.count == 0 or query.start_index > total:
+        return Page(total=total, rows=[])
+    after = marks.get(org_id, query.start_index, deleted)
+    condition, params = ("", []) if after is None else (" AND seq > ?", [after])
+    offset = 0 if after is not None else query.start_index - 1
+    cursor.execute(
+        f"SELECT page.*, {joined('page.id')} FROM (SELECT {_USER_COLUMNS}, seq AS seq_"
+        f" FROM scim_users WHERE org_id = ?{condition} ORDER BY seq LIMIT ? OFFSET ?) AS page"
+        " ORDER BY page.seq_",
+        (str(org_id), *params, query.count, offset),
+    )
+    rows = cursor.fetchall()
+    if rows:
+        marks.put(org_id, query.start_index + len(rows), deleted, int(rows[-1]["seq_"]))
+    return Page(total=total, rows=rows)
+
+
+def _count(cursor: Cursor, table: str, condition: str, org_id: UUID, params: list[Any]) -> int:
     cursor.execute(
         f"SELECT COUNT(*) AS n FROM {table} WHERE org_id = ?{condition}",
         (str(org_id), *params),
     )
     found = cursor.fetchone()
-    total = int(found["n"]) if found is not None else 0
-    if query.count == 0 or query.start_index > total:
-        return Page(total=total, rows=[])
-    cursor.execute(
-        f"SELECT {columns} FROM {table}"
-        f" WHERE org_id = ?{condition} ORDER BY {order} LIMIT ? OFFSET ?",
-        (str(org_id), *params, query.count, query.start_index - 1),
-    )
-    return Page(total=total, rows=cursor.fetchall())
+    return int(found["n"]) if found is not None else 0
 
 
 _USER_COLUMNS = "id, attributes, active, version, created, last_modified"
 _GROUP_COLUMNS = "id, display_name, external_id, version, created, last_modified"
+_NO_GROUPS = "NULL AS groups_"
 
 
-def get_user(cursor: Cursor, org_id: UUID, user_id: str) -> UserRow | None:
+def _groups_column(dialect: str) -> Callable[[str], str]:
+    """A user's groups as a JSON array of [id, displayName], in the groups' creation order,
+    computed in the same statement as the user (the read-only `groups` attribute)."""
+
+    def column(user_id: str) -> str:
+        if dialect == "postgresql":
+            return (
+                "(SELECT json_agg(json_build_array(g.id, g.display_name) ORDER BY g.seq)::text"
+                " FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id"
+                f" WHERE m.user_id = {user_id}) AS groups_"
+            )
+        return (
+            "(SELECT json_group_array(json_array(id, display_name)) FROM"
+            " (SELECT g.id, g.display_name FROM scim_group_members m"
+            " JOIN scim_groups g ON g.id = m.group_id"
+            f" WHERE m.user_id = {user_id} ORDER BY g.seq)) AS groups_"
+        )
+
+    return column
+
+
+def get_user(
+    cursor: Cursor, org_id: UUID, user_id: str, *, with_groups: bool = True
+) -> UserRow | None:
+    groups = _groups_column(cursor.dialect)("scim_users.id") if with_groups else _NO_GROUPS
     cursor.execute(
-        f"SELECT {_USER_COLUMNS} FROM scim_users WHERE id = ? AND org_id = ?",
+        f"SELECT {_USER_COLUMNS}, {groups} FROM scim_users WHERE id = ? AND org_id = ?",
         (user_id, str(org_id)),
     )
     row = cursor.fetchone()
     return _user_row(row) if row is not None else None
 
 
-def list_users(cursor: Cursor, org_id: UUID, query: Query) -> tuple[int, list[UserRow]]:
-    page = _page(cursor, USERS, _USER_COLUMNS, org_id, query)
+def list_users(
+    cursor: Cursor,
+    org_id: UUID,
+    query: Query,
+    *,
+    with_groups: bool = True,
+    marks: PageMarks | None = None,
+) -> tuple[int, list[UserRow]]:
+    """A page of the organization's users; with `marks`, an unfiltered list in creation
+    order is read from the organization's count and the last page's mark."""
+    joined = _groups_column(cursor.dialect) if with_groups else (lambda _: _NO_GROUPS)
+    if marks is not None and query.where is None and query.sort_by is None:
+        page = _user_walk_page(cursor, org_id, query, joined, marks)
+    else:
+        page = _page(cursor, USERS, _USER_COLUMNS, org_id, query, joined=joined)
     return page.total, [_user_row(row) for row in page.rows]
 
 
@@ -589,22 +751,6 @@ def members_of(cursor: Cursor, group_ids: Sequence[str]) -> dict[str, list[Membe
             display = attributes.get("displayName") or attributes["userName"]
             members[row["group_id"]].append(Member(id=row["id"], display=display))
     return members
-
-
-def groups_of(cursor: Cursor, user_ids: Sequence[str]) -> dict[str, list[Member]]:
-    """Each user's groups (the read-only `groups` attribute), in a stable order."""
-    groups: dict[str, list[Member]] = {user_id: [] for user_id in user_ids}
-    for chunk in _chunks(user_ids):
-        marks = ", ".join("?" * len(chunk))
-        cursor.execute(
-            "SELECT m.user_id, g.id, g.display_name FROM scim_group_members m"
-            f" JOIN scim_groups g ON g.id = m.group_id WHERE m.user_id IN ({marks})"
-            " ORDER BY m.user_id, g.seq",
-            tuple(chunk),
-        )
-        for row in cursor.fetchall():
-            groups[row["user_id"]].append(Member(id=row["id"], display=row["display_name"]))
-    return groups
 
 
 def members_among(cursor: Cursor, group_id: str, user_ids: Sequence[str]) -> set[str]:

@@ -111,3 +111,16 @@ class SQL:
         """A transaction: committed on success if `commit`, otherwise rolled back."""
         with self._datastore.transaction(commit=commit) as cursor:
             yield Cursor(cursor, self.dialect)
+
+    @contextmanager
+    def read(self) -> Iterator[Cursor]:
+        """Reads on their own: on PostgreSQL, statements in autocommit (under READ COMMITTED
+        a transaction gives several statements no common snapshot anyway, and its ROLLBACK
+        makes psycopg forget every prepared statement of the connection, measured: a
+        DEALLOCATE ALL and no statement ever prepared); on SQLite, one read transaction."""
+        if self.dialect == "postgresql":
+            with self._datastore.get_connection() as connection:
+                yield Cursor(connection.cursor(), self.dialect)
+        else:
+            with self.transaction(commit=False) as cursor:
+                yield cursor

@@ -137,7 +137,13 @@ def serve(database: DatabaseURL, host: str, port: int, *, project_in_process: bo
         flush=True,
     )
     config = uvicorn.Config(
-        app, host=host, port=port, server_header=False, log_level="info", lifespan="on"
+        app,
+        host=host,
+        port=port,
+        server_header=False,
+        log_level="info",
+        lifespan="on",
+        access_log=True,
     )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
     # handler that was installed before it. Installing ours means that re-raise lands here

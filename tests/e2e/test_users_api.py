@@ -635,3 +635,38 @@ def test_import_walk_pages_through_users_in_creation_order(
     assert [page["totalResults"] for page in pages] == [5, 5, 5]
     assert [page["itemsPerPage"] for page in pages] == [2, 2, 1]
     assert [page["startIndex"] for page in pages] == [1, 3, 5]
+
+
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+
+
+def test_a_create_answers_exactly_what_a_read_then_returns(client: TestClient) -> None:  # type: ignore[type-arg]
+    """The 201 is rendered from the user as written, not read back: it must equal the read
+    model's view, for a plain user, one with a password, one with the enterprise extension,
+    an inactive one, and with `attributes` / `excludedAttributes` on the POST."""
+    enterprise = {
+        "schemas": [CORE_USER, ENTERPRISE_USER],
+        "userName": "enterprise@example.com",
+        ENTERPRISE_USER: {"employeeNumber": "701984", "department": "Tour Operations"},
+        "active": False,
+    }
+    for body in (BARBARA, OKTA_CREATE, enterprise):
+        created = create(client, body)
+        read = client.get(f"/scim/v2/Users/{created['id']}")
+        assert read.status_code == 200
+        assert created == read.json()
+        [listed] = client.get(
+            "/scim/v2/Users", params={"filter": f'userName eq "{body["userName"]}"'}
+        ).json()["Resources"]
+        assert listed == created
+    response = client.post(
+        "/scim/v2/Users",
+        params={"attributes": "userName,emails"},
+        json={**BARBARA, "userName": "chosen@example.com"},
+    )
+    assert response.status_code == 201
+    created = response.json()
+    assert sorted(created) == ["emails", "id", "schemas", "userName"]
+    read = client.get(f"/scim/v2/Users/{created['id']}", params={"attributes": "userName,emails"})
+    assert read.json() == created
+    assert response.headers["etag"] == read.headers["etag"] == 'W/"1"'

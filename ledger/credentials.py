@@ -1,0 +1,128 @@
+"""Tokens and organizations as authentication last read them, kept while nothing can have
+changed them.
+
+Every request authenticates; reading its token's events each time cost about as much as
+the lookup it guarded (measured: 2.7 ms of Python per request under a profiler, one query).
+The cache is live only while something announces every change to these aggregates in time:
+on PostgreSQL, the server's listener, to which each process that records a Token or an
+Organization event sends their ids (`CHANNEL`) right after its commit; the process that
+recorded them forgets them at once. While the listener is not connected, every read goes
+to the event store, as before. A revocation made elsewhere therefore takes effect here
+within the time a notification takes to arrive (milliseconds), not on a timer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+from uuid import UUID
+
+# The PostgreSQL channel on which the ids of changed tokens and organizations are announced.
+CHANNEL = "scimledger_credentials"
+
+# Aggregates whose events change what authentication decides.
+KINDS = ("Token.", "Organization.")
+
+MAX_ENTRIES = 10_000  # far more tokens than any deployment has; cleared when full
+
+# The listener pings itself through the channel this often; the cache reads through when it
+# has heard nothing for `SILENCE`: a connection that went silent without an error (a
+# firewall dropping it) cannot keep a revoked token working.
+PING = "ping"
+PING_EVERY = 0.5
+SILENCE = 2.0
+
+
+def changes_credentials(event: Any) -> bool:
+    return type(event).__qualname__.startswith(KINDS)
+
+
+class Credentials:
+    def __init__(self) -> None:
+        self._items: dict[UUID, Any] = {}
+        self._lock = threading.Lock()
+        self._live = False
+        self._generation = 0  # bumped by every invalidation
+        self._heard = 0.0  # when the listener last heard anything (time.monotonic)
+
+    @property
+    def live(self) -> bool:
+        return self._live and time.monotonic() - self._heard < SILENCE
+
+    def heard(self) -> None:
+        """The listener's connection delivered something (a ping, an announcement)."""
+        self._heard = time.monotonic()
+
+    def start(self) -> None:
+        """Changes are announced from now on (the listener is connected)."""
+        with self._lock:
+            self._generation += 1
+            self._items.clear()
+            self._live = True
+            self._heard = time.monotonic()
+
+    def stop(self) -> None:
+        """Changes may go unannounced (the listener lost its connection): read through."""
+        with self._lock:
+            self._generation += 1
+            self._items.clear()
+            self._live = False
+
+    def peek(self, aggregate_id: UUID) -> Any:
+        """The aggregate if it is cached (and the cache live), else None."""
+        with self._lock:
+            return self._items.get(aggregate_id) if self.live else None
+
+    def get(self, aggregate_id: UUID, load: Callable[[], Any]) -> Any:
+        """The aggregate, from the cache or `load`ed (None, not found, is not kept)."""
+        with self._lock:
+            if not self.live:
+                generation = None
+            else:
+                found = self._items.get(aggregate_id)
+                if found is not None:
+                    return found
+                generation = self._generation
+        value = load()
+        if value is None or generation is None:
+            return value
+        with self._lock:
+            # Kept only if no change was announced while it loaded: it may predate it.
+            if self.live and self._generation == generation:
+                if len(self._items) >= MAX_ENTRIES:
+                    self._items.clear()
+                self._items[aggregate_id] = value
+        return value
+
+    def forget(self, ids: Iterable[UUID]) -> None:
+        with self._lock:
+            self._generation += 1
+            for aggregate_id in ids:
+                self._items.pop(aggregate_id, None)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._items.clear()
+
+    def announced(self, payload: str) -> None:
+        """A notification's payload: the changed ids, a listener's ping, or anything else
+        (an empty payload, too many ids to list) for "forget everything"."""
+        if payload == PING:
+            return
+        try:
+            ids = [UUID(part) for part in payload.split(",")] if payload else None
+        except ValueError:
+            ids = None
+        if ids is None:
+            self.forget_all()
+        else:
+            self.forget(ids)
+
+
+def announcement(ids: Iterable[UUID]) -> str:
+    """The payload announcing `ids` (within PostgreSQL's 8,000 bytes; else forget all)."""
+    payload = ",".join(str(aggregate_id) for aggregate_id in ids)
+    return payload if len(payload) < 7_000 else ""
