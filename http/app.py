@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from litestar import Litestar, Request, Router
-from litestar.concurrency import sync_to_thread
+from litestar import Litestar, Router
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -13,10 +11,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from scimledger import __version__
 from scimledger.http import admin, discovery, groups, search, users
-from scimledger.http.auth import cached_command_context, command_context
 from scimledger.http.errors import handle_exception
 from scimledger.http.services import Services
-from scimledger.ledger.context import CommandContext
 
 SCIM_BASE_PATH = "/scim/v2"
 MAX_BODY_BYTES = 1024 * 1024
@@ -26,22 +22,14 @@ def create_app(services: Services) -> Litestar:
     def provide_services() -> Services:
         return services
 
-    async def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
-        # In the event loop when authentication needs no database (a thread hop would cost
-        # more than the rest of it); in a worker thread when it does.
-        context = cached_command_context(services, request)
-        if context is None:
-            context = await sync_to_thread(command_context, services, request)
-        return context
-
     scim = Router(
         path=SCIM_BASE_PATH,
         include_in_schema=False,
         route_handlers=[
             Router(
                 path="/",
+                # Each handler authenticates first (auth.scim_caller).
                 route_handlers=[*users.ROUTES, *groups.ROUTES, *search.ROUTES],
-                dependencies={"context": Provide(provide_context)},
             ),
             *discovery.ROUTES,
         ],
@@ -68,4 +56,5 @@ def create_app(services: Services) -> Litestar:
             ),
         ),
         debug=False,
+        state=State({"services": services}),  # auth.scim_caller finds them here
     )

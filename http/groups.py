@@ -14,6 +14,7 @@ from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 
 from scimledger.http.attributes import Selection
+from scimledger.http.auth import scim_caller
 from scimledger.http.errors import invalid_value
 from scimledger.http.etags import check_if_match, not_modified
 from scimledger.http.group_patch import GroupPatch, Keep, plan_group_patch
@@ -34,7 +35,7 @@ from scimledger.http.responses import (
     scim_response,
 )
 from scimledger.http.schemas import parse_group
-from scimledger.http.services import Injected, Services
+from scimledger.http.services import Services
 from scimledger.ledger.application import (
     GroupChange,
     GroupPlan,
@@ -179,9 +180,8 @@ def search_groups(
 @get("/Groups", sync_to_thread=True)
 def list_groups(
     request: Request[Any, Any, Any],
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     query = list_query(request)
     total, resources = search_groups(
         services, context, query, requested(request), base_url(request)
@@ -193,9 +193,8 @@ def list_groups(
 def search_groups_by_post(
     request: Request[Any, Any, Any],
     body: RawBody,
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     query, chosen = search_query(decode_body(body))
     total, resources = search_groups(services, context, query, chosen, base_url(request))
     return scim_response(list_response(resources, total, query.start_index))
@@ -205,9 +204,8 @@ def search_groups_by_post(
 def get_group(
     request: Request[Any, Any, Any],
     group_id: FromPath[str],
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     resource, version = _read(services, context, str(_group_id(group_id)), request)
     if not_modified(request.headers.get("if-none-match"), version):
         return not_modified_response(version)
@@ -218,9 +216,8 @@ def get_group(
 def create_group(
     request: Request[Any, Any, Any],
     body: RawBody,
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     given = parse_group(decode_body(body))
     with services.sql.read() as cursor:
         members = _users(cursor, context, set(given.members))
@@ -237,9 +234,8 @@ def replace_group(
     request: Request[Any, Any, Any],
     group_id: FromPath[str],
     body: RawBody,
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     gid = _group_id(group_id)
     given = parse_group(decode_body(body))
     change = GroupPatch(display_name=given.display_name, external_id=given.external_id)
@@ -256,9 +252,8 @@ def patch_group(
     request: Request[Any, Any, Any],
     group_id: FromPath[str],
     body: RawBody,
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     gid = _group_id(group_id)
     change = plan_group_patch(decode_body(body))
     written = services.ledger.update_group(
@@ -272,9 +267,8 @@ def patch_group(
 def delete_group(
     request: Request[Any, Any, Any],
     group_id: FromPath[str],
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> None:
+    services, context = scim_caller(request)
     if_match = request.headers.get("if-match")
     written = services.ledger.delete_group(
         context, _group_id(group_id), check=lambda version: check_if_match(if_match, version)

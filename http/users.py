@@ -9,6 +9,7 @@ from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 
 from scimledger.http.attributes import Selection
+from scimledger.http.auth import scim_caller
 from scimledger.http.etags import check_if_match, not_modified
 from scimledger.http.inputs import (
     base_url,
@@ -27,7 +28,7 @@ from scimledger.http.responses import (
     scim_response,
 )
 from scimledger.http.schemas import UserInput, parse_user
-from scimledger.http.services import Injected, Services
+from scimledger.http.services import Services
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.application import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
@@ -131,9 +132,8 @@ def search_users(
 @get("/Users", sync_to_thread=True)
 def list_users(
     request: Request[Any, Any, Any],
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     query = list_query(request)
     total, resources = search_users(services, context, query, requested(request), base_url(request))
     return scim_response(list_response(resources, total, query.start_index))
@@ -143,9 +143,8 @@ def list_users(
 def search_users_by_post(
     request: Request[Any, Any, Any],
     body: RawBody,
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     query, chosen = search_query(decode_body(body))
     total, resources = search_users(services, context, query, chosen, base_url(request))
     return scim_response(list_response(resources, total, query.start_index))
@@ -155,9 +154,8 @@ def search_users_by_post(
 def get_user(
     request: Request[Any, Any, Any],
     user_id: FromPath[str],
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     resource, version = _read(services, context, str(_user_id(user_id)), request)
     if not_modified(request.headers.get("if-none-match"), version):
         return not_modified_response(version)
@@ -168,9 +166,8 @@ def get_user(
 def create_user(
     request: Request[Any, Any, Any],
     body: RawBody,
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     given = parse_user(decode_body(body))
     written = services.ledger.create_user(
         context,
@@ -201,9 +198,8 @@ def replace_user(
     request: Request[Any, Any, Any],
     user_id: FromPath[str],
     body: RawBody,
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     uid = _user_id(user_id)
     given = parse_user(decode_body(body))
     if_match = request.headers.get("if-match")
@@ -222,9 +218,8 @@ def patch_user(
     request: Request[Any, Any, Any],
     user_id: FromPath[str],
     body: RawBody,
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> Response[bytes]:
+    services, context = scim_caller(request)
     uid = _user_id(user_id)
     operations = decode_body(body)
     if_match = request.headers.get("if-match")
@@ -243,9 +238,8 @@ def patch_user(
 def delete_user(
     request: Request[Any, Any, Any],
     user_id: FromPath[str],
-    services: Injected[Services],
-    context: Injected[CommandContext],
 ) -> None:
+    services, context = scim_caller(request)
     if_match = request.headers.get("if-match")
     written = services.ledger.delete_user(
         context, _user_id(user_id), check=lambda version: check_if_match(if_match, version)

@@ -636,39 +636,17 @@ class Ledger(Application[UUID]):
 
     def authenticate(self, presented: str, now: datetime) -> Principal:
         """The principal a presented token speaks for; InvalidToken if it speaks for none."""
-        principal = self._authenticate(presented, now, cached_only=False)
-        assert principal is not None
-        return principal
-
-    def authenticate_cached(self, presented: str, now: datetime) -> Principal | None:
-        """The same without touching the database, or None when it would have to (what it
-        needs is not cached, or the departure policy revokes the token now)."""
-        return self._authenticate(presented, now, cached_only=True)
-
-    def _authenticate(
-        self, presented: str, now: datetime, *, cached_only: bool
-    ) -> Principal | None:
         parsed = parse_token(presented)
-        if cached_only:
-            token = self.credentials.peek(parsed.token_id)
-            if token is None:
-                return None
-        else:
-            token = self.credentials.get(parsed.token_id, lambda: self._get(Token, parsed.token_id))
+        token: Token | None = self.credentials.get(
+            parsed.token_id, lambda: self._get(Token, parsed.token_id)
+        )
         if token is None:
             raise InvalidToken("unknown token")
         token.check(parsed.secret, now)
         if token.issued_by_admin is not None:
             org_id = token.org_id
-            if cached_only:
-                organization = self.credentials.peek(org_id)
-                if organization is None:
-                    return None
-            else:
-                organization = self.credentials.get(org_id, lambda: self._get(Organization, org_id))
+            organization = self.credentials.get(org_id, lambda: self._get(Organization, org_id))
             if self._departure_due(token, organization, now):
-                if cached_only:
-                    return None
                 # Decided on what authentication read (perhaps cached): revoked on fresh state.
                 fresh = self._get(Token, token.id)
                 assert fresh is not None

@@ -70,11 +70,6 @@ class Credentials:
             self._items.clear()
             self._live = False
 
-    def peek(self, aggregate_id: UUID) -> Any:
-        """The aggregate if it is cached (and the cache live), else None."""
-        with self._lock:
-            return self._items.get(aggregate_id) if self.live else None
-
     def get(self, aggregate_id: UUID, load: Callable[[], Any]) -> Any:
         """The aggregate, from the cache or `load`ed (None, not found, is not kept)."""
         with self._lock:

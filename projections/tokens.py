@@ -233,11 +233,6 @@ class UsageRecorder:
         self._written: dict[str, datetime] = {}
         self._lock = threading.Lock()
 
-    def due(self, token_id: str, now: datetime) -> bool:
-        """Whether `used` would write now."""
-        last = self._written.get(token_id)
-        return last is None or now - last >= self._interval
-
     def used(self, token_id: str, now: datetime) -> bool:
         """Records the use if the last record is older than the interval; True if written."""
         with self._lock:
