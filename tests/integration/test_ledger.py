@@ -294,3 +294,28 @@ def test_a_user_created_with_a_password_was_never_modified(ledger: Ledger) -> No
     user = ledger.repository.get(written.id)
     assert user.version == 2
     assert user.modified_on == user.created_on
+
+
+def test_a_create_takes_a_name_a_deleted_or_renamed_user_gave_up(ledger: Ledger) -> None:
+    """A create claims its name without reading the index first (assume_new); a name that
+    was used before fails that first attempt on the index's version, and the next attempt
+    reclaims it: the outcome is the same as for a name never used."""
+    context = context_for(ledger)
+    first = ledger.create_user(context, NewUser(attributes=bjensen(), active=True))
+    ledger.delete_user(context, first.id)
+    again = ledger.create_user(context, NewUser(attributes=bjensen(), active=True))
+    index = ledger.repository.get(
+        NameIndex.create_id(context.org_id, "userName", "bjensen@example.com")
+    )
+    assert (index.owner_id, index.version) == (again.id, 3)  # claimed, released, reclaimed
+    ledger.update_user(context, again.id, replace_with(bjensen("babs@example.com")))
+    third = ledger.create_user(
+        context, NewUser(attributes=bjensen("BJensen@Example.com"), active=True)
+    )
+    index = ledger.repository.get(index.id)
+    assert (index.owner_id, index.version) == (third.id, 5)
+    with pytest.raises(UserNameTaken):
+        ledger.create_user(context, NewUser(attributes=bjensen("babs@example.com"), active=True))
+    assert [
+        user.id for user in (ledger.get_user(context, again.id), ledger.get_user(context, third.id))
+    ] == [again.id, third.id]
