@@ -33,7 +33,12 @@ from eventsourcing.persistence import (
 
 from scimledger.ledger import append_only
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
-from scimledger.ledger.credentials import CHANNEL, Credentials, announcement, changes_credentials
+from scimledger.ledger.credentials import (
+    Credentials,
+    announce,
+    announcement,
+    changes_credentials,
+)
 from scimledger.ledger.database import DatabaseURL, setup_lock
 from scimledger.ledger.errors import (
     ConcurrentModification,
@@ -715,8 +720,7 @@ class Ledger(Application[UUID]):
             return
         datastore: Any = getattr(self.recorder, "datastore")  # noqa: B009
         try:
-            with datastore.get_connection() as connection:
-                connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, announcement(changed)))
+            announce(datastore, announcement(changed))
         except PersistenceError:
             # The write is committed: it must not be reported failed. Servers whose
             # listener lost the database read through until it is back (ledger.credentials).

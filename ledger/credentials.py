@@ -121,3 +121,9 @@ def announcement(ids: Iterable[UUID]) -> str:
     """The payload announcing `ids` (within PostgreSQL's 8,000 bytes; else forget all)."""
     payload = ",".join(str(aggregate_id) for aggregate_id in ids)
     return payload if len(payload) < 7_000 else ""
+
+
+def announce(datastore: Any, payload: str) -> None:
+    """Sends `payload` on the channel through a connection of the event store's pool."""
+    with datastore.get_connection() as connection:
+        connection.execute("SELECT pg_notify(%s, %s)", (CHANNEL, payload))

@@ -210,10 +210,7 @@ class LogListener:
         thread of its own, so that a ping that hangs holds up nothing else."""
         while not self._stop.wait(credentials.PING_EVERY):
             try:
-                with self._datastore.get_connection() as connection:
-                    connection.execute(
-                        "SELECT pg_notify(%s, %s)", (credentials.CHANNEL, credentials.PING)
-                    )
+                credentials.announce(self._datastore, credentials.PING)
             except Exception as exc:  # the listener notices the silence; nothing else to do
                 log.debug("log listener ping failed: %s", exc)
 

@@ -73,6 +73,17 @@ def drop_postgres_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def postgres() -> Iterator[DatabaseURL]:
+    """A fresh PostgreSQL database alone, for what only PostgreSQL has (LISTEN/NOTIFY,
+    advisory locks)."""
+    url = new_postgres_database()
+    try:
+        yield DatabaseURL.parse(url)
+    finally:
+        drop_postgres_database(url)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: each test runs once on SQLite and once on PostgreSQL."""

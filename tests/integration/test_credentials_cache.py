@@ -30,7 +30,6 @@ from scimledger.ledger.errors import InvalidToken
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 from scimledger.projections.follower import LogListener
-from tests.conftest import drop_postgres_database, new_postgres_database
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
 POLICY = Actor(kind="operator", id="departed-issuer policy", name="scimledger")
@@ -98,12 +97,8 @@ class Calls:
 
 
 @pytest.fixture
-def database() -> Iterator[DatabaseURL]:
-    url = new_postgres_database()
-    try:
-        yield DatabaseURL.parse(url)
-    finally:
-        drop_postgres_database(url)
+def database(postgres: DatabaseURL) -> DatabaseURL:
+    return postgres
 
 
 @pytest.fixture
@@ -604,3 +599,18 @@ def test_a_revocation_elsewhere_is_seen_even_if_the_listen_connection_went_silen
             assert refused(server, issued.token) == "token revoked"
     finally:
         proxy.close()
+
+
+def test_without_a_listener_a_revocation_elsewhere_is_refused_at_once(database_url: str) -> None:
+    """SQLite has no listener (and PostgreSQL none before it connects): every authentication
+    reads the token, so another process's revocation holds on the very next request."""
+    server, other = Ledger(DatabaseURL.parse(database_url)), Ledger(DatabaseURL.parse(database_url))
+    try:
+        issued = issue(server, "acme")
+        assert refused(server, issued.token) is None
+        assert not server.credentials.live
+        revoke(other, issued.id)
+        assert refused(server, issued.token) == "token revoked"
+    finally:
+        server.close()
+        other.close()

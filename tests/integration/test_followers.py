@@ -28,7 +28,7 @@ from scimledger.projections.runner import TRACKING_DDL, Runner
 from scimledger.projections.scim import NAME as SCIM
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
-from tests.conftest import drop_postgres_database, issue, new_postgres_database
+from tests.conftest import issue
 
 ACTOR = Actor(kind="token", id="t-1", name="Okta")
 FOLLOWER_LOG = "scimledger.projections.follower"
@@ -84,16 +84,6 @@ def ledgers(database: DatabaseURL) -> Iterator[tuple[Ledger, Ledger]]:
     finally:
         first.close()
         second.close()
-
-
-@pytest.fixture
-def postgres() -> Iterator[DatabaseURL]:
-    """A fresh PostgreSQL database (LISTEN/NOTIFY and advisory locks are PostgreSQL's)."""
-    url = new_postgres_database()
-    try:
-        yield DatabaseURL.parse(url)
-    finally:
-        drop_postgres_database(url)
 
 
 @pytest.fixture

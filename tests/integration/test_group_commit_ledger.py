@@ -20,6 +20,7 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import UserNameTaken
 from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
+from tests.conftest import issue
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 THREADS = 16
@@ -27,13 +28,7 @@ TIMEOUT = 8.0  # seconds: a thread still running after this is a hang
 
 
 def org_context(ledger: Ledger) -> CommandContext:
-    ledger.issue_token(
-        org="acme",
-        name="Okta",
-        expires_at=None,
-        actor=Actor.operator("tests"),
-        request=RequestInfo.local(),
-    )
+    issue(ledger)  # creates the organization "acme"
     org_id = ledger.organization_id("acme")
     assert org_id is not None
     return CommandContext(
