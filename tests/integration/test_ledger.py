@@ -15,7 +15,7 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import UserNameTaken, UserNotFound
 from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
-from scimledger.ledger.tokens import Token
+from scimledger.ledger.tokens import Token, parse_token
 from scimledger.ledger.users import User
 from tests.conftest import issue
 
@@ -270,7 +270,7 @@ def test_issuing_a_token_creates_the_organization_once_and_stores_no_secret(
     assert issued.context.actor == Actor(kind="operator", id="tests", name="tester")
     raw = b"".join(n.state for n in ledger.recorder.select_notifications(start=1, limit=100))
     for token in (first.token, second.token):
-        secret = token.rsplit("_", 1)[1]
+        secret = parse_token(token).secret
         assert secret.encode() not in raw
 
 
