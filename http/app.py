@@ -10,7 +10,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from scimledger import __version__
-from scimledger.http import admin, discovery, groups, search, users
+from scimledger.http import admin, discovery, envelope, groups, search, users
 from scimledger.http.errors import handle_exception
 from scimledger.http.services import Services
 
@@ -34,7 +34,7 @@ def create_app(services: Services) -> Litestar:
             *discovery.ROUTES,
         ],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[scim, admin.router(services)],
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: handle_exception},
@@ -57,4 +57,7 @@ def create_app(services: Services) -> Litestar:
         ),
         debug=False,
         state=State({"services": services}),  # auth.scim_caller finds them here
+        # The process configures logging (scripts/logs.py); Litestar must not replace it.
+        logging_config=None,
     )
+    return envelope.install(app)

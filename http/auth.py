@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request
 
+from scimledger.http import envelope
 from scimledger.http.errors import ScimError
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger, Principal
@@ -16,7 +17,6 @@ from scimledger.ledger.context import CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidToken
 
 _BEARER = re.compile(r"^(?:\s*bearer\s+)+", re.IGNORECASE)
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def unauthorized(detail: str = "Missing or invalid bearer token") -> ScimError:
@@ -46,11 +46,9 @@ def authenticate(ledger: Ledger, header: str | None, now: datetime | None = None
 
 
 def request_info(request: Request[Any, Any, Any]) -> RequestInfo:
-    given = request.headers.get("x-request-id")
-    request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
     client = request.client.host if request.client else None
     return RequestInfo(
-        request_id=request_id,
+        request_id=envelope.request_id(request.scope),
         client_address=client,
         user_agent=request.headers.get("user-agent"),
     )
@@ -69,7 +67,17 @@ def command_context(
     """The caller's context, if its token is valid and has `scope` (else 401 or 403)."""
     now = datetime.now(UTC)
     principal = authenticate(services.ledger, request.headers.get("authorization"), now)
+    wait = services.rate_limit.take(principal.actor.id)
+    if wait:
+        seconds = max(1, math.ceil(wait))
+        raise ScimError(
+            429,
+            f"Too many requests with this token: at most {services.rate_limit.rate:g} per "
+            f"second; retry in {seconds} s",
+            headers={"Retry-After": str(seconds)},
+        )
     services.usage.used(principal.actor.id, now)
+    envelope.authenticated_as(request.scope, principal.actor.id)
     return _context(principal, scope, request)
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Protocol, TypeAlias, TypeVar
 from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
+from scimledger.http.rate_limit import RateLimit
 from scimledger.ledger.application import Ledger
 from scimledger.projections.scim import PageMarks
 from scimledger.projections.sql import SQL
@@ -32,6 +33,7 @@ class Services:
     sql: SQL
     usage: UsageRecorder  # tokens' last use
     page_marks: PageMarks = field(default_factory=PageMarks)  # where import walks are
+    rate_limit: RateLimit = field(default_factory=RateLimit.off)  # requests per token
 
 
 T = TypeVar("T")

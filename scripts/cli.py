@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from scimledger.http.rate_limit import RateLimit
 from scimledger.ledger.application import IssuedToken, Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DEFAULT_URL, ENV_VAR, DatabaseURL, InvalidDatabaseURL
@@ -212,6 +214,19 @@ def _add_ledger_commands(commands: Any) -> None:
     _add_database(digest)
 
 
+def _non_negative(kind: Callable[[str], float], least: float = 0) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not math.isfinite(value) or value < least:
+            raise argparse.ArgumentTypeError(f"must be a number >= {least:g}, not {text!r}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="scimledger", description="Event-sourced SCIM 2.0 provisioning ledger."
@@ -228,6 +243,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="in-process (default): this server keeps the read models up to date (unless "
         "another process already does); external: `scimledger project` does, and this "
         "server only waits for it",
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=_non_negative(float),
+        default=0,
+        metavar="PER_SECOND",
+        help="requests per second each token may make, sustained (default 0: no limit); "
+        "over it, 429 with Retry-After",
+    )
+    serve.add_argument(
+        "--rate-burst",
+        type=_non_negative(int, least=1),
+        metavar="N",
+        help="requests a token may make at once above the rate (default: twice the rate)",
     )
     _add_database(serve)
     project = commands.add_parser(
@@ -615,6 +644,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         args.host,
         args.port,
         project_in_process=args.projections == "in-process",
+        rate_limit=RateLimit(args.rate_limit, args.rate_burst),
     )
 
 

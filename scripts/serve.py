@@ -15,6 +15,7 @@ from uuid import UUID
 import uvicorn
 
 from scimledger.http.app import SCIM_BASE_PATH, create_app
+from scimledger.http.rate_limit import RateLimit
 from scimledger.http.services import Following, Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
@@ -24,6 +25,7 @@ from scimledger.projections.runner import all_projections
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder, departure_candidates
+from scimledger.scripts import logs
 
 
 def _token_command(database_flag: str | None) -> str:
@@ -99,8 +101,15 @@ def stop_followers(listener: LogListener, followers: list[Follower]) -> None:
     listener.stop()
 
 
-def serve(database: DatabaseURL, host: str, port: int, *, project_in_process: bool = True) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def serve(
+    database: DatabaseURL,
+    host: str,
+    port: int,
+    *,
+    project_in_process: bool = True,
+    rate_limit: RateLimit | None = None,
+) -> int:
+    logs.configure()
     ledger = Ledger(database)
     # In process, this server consumes the projections unless another process already does
     # (then it takes over if that one stops); with `scimledger project` running them, it only
@@ -119,6 +128,7 @@ def serve(database: DatabaseURL, host: str, port: int, *, project_in_process: bo
             tokens=tokens,
             sql=sql,
             usage=UsageRecorder(sql),
+            rate_limit=rate_limit or RateLimit.off(),
         )
     )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
@@ -143,11 +153,11 @@ def serve(database: DatabaseURL, host: str, port: int, *, project_in_process: bo
         port=port,
         server_header=False,
         log_level="info",
-        # Our own format for uvicorn's lines too, access log included (uvicorn's formatter
-        # costs more than the rest of a log line).
+        # Our own lines for uvicorn's too (scripts/logs.py); the access line is written by
+        # http/envelope.py, which knows the route and the token, never the raw URL.
         log_config=None,
         lifespan="on",
-        access_log=True,
+        access_log=False,
     )
     # What was made while starting lives as long as the process: out of the collector's
     # way, so that collections walk only what requests make.
@@ -173,7 +183,7 @@ def serve(database: DatabaseURL, host: str, port: int, *, project_in_process: bo
 def project(database: DatabaseURL) -> int:
     """`scimledger project`: keeps every projection caught up, as their single consumer, or
     stands by and takes over when the process consuming them stops."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure()
     ledger = Ledger(database)
     stopping = threading.Event()
     received: list[int] = []
