@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -23,6 +24,8 @@ from scimledger.projections.filters import FilterError
 from scimledger.projections.sql_filters import SortError
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER = "2"  # seconds, for a 503
 
 
 class ScimError(Exception):
@@ -78,6 +81,16 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(404, "No such token")
     if isinstance(exc, ConcurrentModification):
         return ScimError(409, str(exc))
+    if isinstance(exc, OperationalError | InterfaceError):  # unreachable, locked, full
+        return ScimError(
+            503,
+            "The database is unavailable or busy; retry later",
+            headers={"Retry-After": RETRY_AFTER},
+        )
+    if isinstance(exc, TimeoutError):  # a read model did not catch up in time
+        return ScimError(
+            503, "The server is behind; retry later", headers={"Retry-After": RETRY_AFTER}
+        )
     if isinstance(exc, LedgerError):  # a request the ledger refused: bad input
         return ScimError(400, str(exc))
     if isinstance(exc, ValidationException):
@@ -101,6 +114,9 @@ def to_scim_error(exc: Exception) -> ScimError:
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     error = to_scim_error(exc)
-    if error.status >= 500:
-        log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
+    if error.status == 503:
+        log.warning("503 on %s: %s", request.scope.get("path_template"), type(exc).__name__)
+    elif error.status >= 500:
+        route = request.scope.get("path_template")
+        log.error("internal error on %s %s", request.method, route, exc_info=exc)
     return _respond(error)

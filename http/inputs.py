@@ -17,6 +17,10 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
+# What a request body may hold (the body itself is at most 1 MiB, http/app.py): SCIM
+# documents nest 5 levels at most (a PATCH value holding an extension's complex attribute).
+MAX_NESTING = 16
+MAX_STRING = 8192  # characters, for any string: a value or a member name
 
 _decode = msgspec.json.Decoder().decode
 
@@ -25,9 +29,48 @@ def decode_body(body: bytes) -> Any:
     if not body.strip():
         raise ScimError(400, "The request body is empty", "invalidSyntax")
     try:
-        return _decode(body)
+        document = _decode(body)
     except msgspec.DecodeError as exc:
         raise ScimError(400, f"The request body is not valid JSON: {exc}", "invalidSyntax") from exc
+    except RecursionError as exc:  # the decoder's own bound, far deeper than MAX_NESTING
+        raise _too_deep() from exc
+    _check_document(document)
+    return document
+
+
+def _check_document(document: Any) -> None:
+    """Refuses what no SCIM document holds and storage should never see: nesting deeper than
+    MAX_NESTING, strings longer than MAX_STRING, NUL characters (PostgreSQL cannot store
+    them in text). Iterative: a body nested 500,000 deep must not exhaust the stack."""
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            _check_string(value)
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > MAX_NESTING:
+            raise _too_deep()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key)
+                pending.append((item, depth + 1))
+        else:
+            pending.extend((item, depth + 1) for item in value)
+
+
+def _too_deep() -> ScimError:
+    return ScimError(
+        400, f"The request body nests deeper than {MAX_NESTING} levels", "invalidSyntax"
+    )
+
+
+def _check_string(text: str) -> None:
+    if len(text) > MAX_STRING:
+        raise invalid_value(f"A value is longer than {MAX_STRING} characters")
+    if "\x00" in text:
+        raise invalid_value("A value holds a NUL character")
 
 
 def base_url(request: Request[Any, Any, Any]) -> str:
@@ -41,6 +84,8 @@ def query_param(request: Request[Any, Any, Any], name: str) -> str | None:
     if params is None:  # once per request: a list reads seven of them
         params = {}
         for key, value in request.query_params.items():
+            if "\x00" in key or "\x00" in value:
+                raise invalid_value("A query parameter holds a NUL character")
             params.setdefault(key.lower(), value)
         scope[_PARAMS] = params
     return params.get(name.lower())

@@ -31,7 +31,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from scimledger.ledger import append_only
+from scimledger.ledger import append_only, availability
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.credentials import (
     Credentials,
@@ -189,11 +189,10 @@ class Ledger(Application[UUID]):
         with setup_lock(database):  # the library creates its tables and functions here
             super().__init__(env=database.eventsourcing_env())
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
-            append_only.protect(
-                getattr(self.recorder, "datastore"),  # noqa: B009 (not on its interface)
-                database.kind,
-                [self.events_table],
-            )
+            datastore = getattr(self.recorder, "datastore")  # noqa: B009 (not on its interface)
+            append_only.protect(datastore, database.kind, [self.events_table])
+        if database.kind == "postgresql":
+            availability.install(datastore)  # 503 at once while the database is out of reach
 
     def construct_repository(self) -> Repository[UUID]:
         # Only groups have snapshots: loading anything else skips the snapshot lookup.

@@ -106,6 +106,9 @@ class DatabaseURL:
             "POSTGRES_POOL_SIZE": "4",
             "POSTGRES_MAX_OVERFLOW": "16",
             "POSTGRES_LOCK_TIMEOUT": "10",
+            # Seconds to wait for a connection (the library's default is 30): during an
+            # outage, requests answer 503 soon (ledger.availability).
+            "POSTGRES_CONNECT_TIMEOUT": "3",
             # Kept off on purpose: with it on, a follower skipped events under
             # concurrent writers (DESIGN.md, traps).
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",

@@ -1,0 +1,167 @@
+"""PostgreSQL goes away under a running server, then comes back: meanwhile every request
+answers 503 with a SCIM error and Retry-After, quickly, and nothing is half-written; after,
+the same server serves again by itself, without a restart.
+
+The outage is a TCP proxy between the server and PostgreSQL that the test cuts (every open
+connection is closed, new ones are closed as soon as they arrive) and restores: the shared
+PostgreSQL server of the test run itself is never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from scimledger.ledger.database import DatabaseURL
+from tests.e2e.conftest import Server, issue_token, start_server
+
+
+class Proxy:
+    """Forwards 127.0.0.1:<port> to PostgreSQL; `cut()` makes the database unreachable."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.up = True
+        self.lock = threading.Lock()
+        self.open: set[socket.socket] = set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            with self.lock:
+                if not self.up:
+                    client.close()
+                    continue
+                try:
+                    server = socket.create_connection(self.upstream, timeout=5)
+                except OSError:
+                    client.close()
+                    continue
+                self.open |= {client, server}
+            for source, target in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
+
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        for end in (source, target):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        with self.lock:
+            self.up = False
+            for end in self.open:
+                with contextlib.suppress(OSError):
+                    end.shutdown(socket.SHUT_RDWR)
+            self.open.clear()
+
+    def restore(self) -> None:
+        with self.lock:
+            self.up = True
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def proxied(postgres: DatabaseURL) -> Iterator[tuple[Proxy, str]]:
+    """A proxy to a fresh database, and that database's URL through the proxy."""
+    proxy = Proxy((postgres.host, postgres.port))
+    parts = urlsplit(postgres.url)
+    through = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    try:
+        yield proxy, through
+    finally:
+        proxy.close()
+
+
+def call(
+    server: Server, method: str, path: str, token: str, body: Any = None
+) -> tuple[int, dict[str, str], Any, float]:
+    """(status, headers, body, seconds taken)."""
+    request = urllib.request.Request(
+        server.base_url + path,
+        method=method,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = (response.status, dict(response.headers), json.loads(response.read()))
+    except urllib.error.HTTPError as error:
+        answer = (error.code, dict(error.headers), json.loads(error.read() or b"null"))
+    return (*answer, time.monotonic() - started)
+
+
+def user(name: str) -> dict[str, Any]:
+    return {"userName": name, "name": {"givenName": "Out", "familyName": "Age"}}
+
+
+def test_requests_answer_503_while_the_database_is_down_and_the_server_recovers(
+    postgres: DatabaseURL, proxied: tuple[Proxy, str]
+) -> None:
+    proxy, through = proxied
+    token = issue_token(postgres.url)["token"]  # straight to the database
+    server = start_server(through)
+    try:
+        status, _, before, _ = call(server, "POST", "/Users", token, user("before@example.com"))
+        assert status == 201
+
+        proxy.cut()
+        outage = [
+            ("GET", f"/Users/{before['id']}", None),
+            ("GET", '/Users?filter=userName eq "before@example.com"'.replace(" ", "%20"), None),
+            ("POST", "/Users", user("during@example.com")),
+            ("PATCH", f"/Users/{before['id']}", {
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "replace", "value": {"active": False}}],
+            }),
+        ]
+        for method, path, body in outage:
+            status, headers, error, seconds = call(server, method, path, token, body)
+            assert (method, path, status) == (method, path, 503), error
+            assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+            assert error["status"] == "503"
+            assert "database" in error["detail"].lower()
+            assert int({k.lower(): v for k, v in headers.items()}["retry-after"]) >= 1
+            assert seconds < 15, f"{method} {path}: {seconds:.1f} s to answer\n{server.output()}"
+
+        proxy.restore()
+        deadline = time.monotonic() + 30
+        while True:
+            status, _, got, _ = call(server, "GET", f"/Users/{before['id']}", token)
+            if status == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert (status, got["active"]) == (200, True)  # the PATCH during the outage: not applied
+        status, _, after, _ = call(server, "POST", "/Users", token, user("after@example.com"))
+        assert status == 201
+        status, _, listed, _ = call(server, "GET", "/Users?count=100", token)
+        assert sorted(item["userName"] for item in listed["Resources"]) == [
+            "after@example.com",
+            "before@example.com",
+        ]
+        assert server.process.poll() is None  # the same process throughout
+    finally:
+        server.stop()
+        server.log.close()
