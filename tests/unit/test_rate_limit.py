@@ -67,5 +67,5 @@ def test_idle_full_buckets_are_forgotten_when_there_are_many() -> None:
 
 @pytest.mark.parametrize(("rate", "burst"), [(-1, None), (1, 0)])
 def test_nonsense_settings_are_refused(rate: float, burst: int | None) -> None:
-    with pytest.raises(ValueError, match="rate limit cannot be negative|at least one request"):
+    with pytest.raises(ValueError, match=r"rate limit cannot be negative|at least one request"):
         RateLimit(rate, burst)
