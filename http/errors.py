@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -81,7 +82,9 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(404, "No such token")
     if isinstance(exc, ConcurrentModification):
         return ScimError(409, str(exc))
-    if isinstance(exc, OperationalError | InterfaceError):  # unreachable, locked, full
+    if isinstance(exc, OperationalError | InterfaceError) or isinstance(
+        exc.__cause__, psycopg.errors.ReadOnlySqlTransaction
+    ):  # unreachable, locked, full, read-only
         return ScimError(
             503,
             "The database is unavailable or busy; retry later",

@@ -90,8 +90,9 @@ def _render(
 def _read(
     services: Services, context: CommandContext, group_id: str, request: Request[Any, Any, Any]
 ) -> tuple[dict[str, Any], int]:
-    """The group as the read model has it, with its version."""
-    with services.sql.read() as cursor:
+    """The group as the read model has it, with its version (and the members of that
+    version: one snapshot)."""
+    with services.sql.snapshot() as cursor:
         row = scim.get_group(cursor, context.org_id, group_id)
         if row is None:
             raise GroupNotFound(group_id)
@@ -172,7 +173,7 @@ def search_groups(
     services: Services, context: CommandContext, query: Query, chosen: Selection, base: str
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total and one page of the organization's groups a query selects."""
-    with services.sql.read() as cursor:
+    with services.sql.snapshot() as cursor:
         total, rows = scim.list_groups(cursor, context.org_id, query)
         return total, _render(cursor, rows, base, chosen)
 

@@ -93,6 +93,16 @@ def _reachable(datastore: Any) -> bool:
     return True
 
 
+def _drop_broken(datastore: Any) -> None:
+    """The pool's idle connections are likely broken too (a restart, a network cut, a
+    terminated backend): checked now, the broken ones replaced, rather than handed out one
+    by one to the next probes."""
+    try:
+        datastore.pool.check()
+    except Exception:  # the check is a courtesy; the gate already fails callers fast
+        log.debug("pool check failed", exc_info=True)
+
+
 def install(datastore: Any) -> Gate:
     """Puts a gate in front of an eventsourcing PostgresDatastore's connections."""
     gate = Gate()
@@ -108,6 +118,7 @@ def install(datastore: Any) -> Gate:
         except Exception as exc:
             if _connection_failed(datastore, connection, exc):
                 gate.failed(exc)
+                _drop_broken(datastore)
                 raise DatabaseUnavailable("the database is unreachable") from exc
             raise
         gate.succeeded()

@@ -42,6 +42,7 @@ class ConsumerLock:
         self.name = name
         self._connection: psycopg.Connection[Any] | None = None
         self._file: IO[bytes] | None = None
+        self._unreachable = False  # the last attempt could not connect
 
     @property
     def key(self) -> int:
@@ -57,8 +58,12 @@ class ConsumerLock:
         try:
             connection = psycopg.connect(**self.database.connection_kwargs(), autocommit=True)
         except psycopg.Error:
-            log.warning("cannot reach the database to take the %s consumer lock", self.name)
+            # Once per outage at WARNING: it is tried again every few seconds meanwhile.
+            level = logging.DEBUG if self._unreachable else logging.WARNING
+            log.log(level, "cannot reach the database to take the %s consumer lock", self.name)
+            self._unreachable = True
             return False
+        self._unreachable = False
         row = connection.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         if row is None or not row[0]:
             connection.close()
@@ -163,7 +168,11 @@ class LogListener:
             try:
                 self._listen()
             except psycopg.Error as exc:
-                log.warning("log listener lost its connection (%s); polling until it is back", exc)
+                # Once per outage at WARNING: it reconnects every second meanwhile.
+                level = logging.WARNING if self.connected.is_set() else logging.DEBUG
+                log.log(
+                    level, "log listener lost its connection (%s); polling until it is back", exc
+                )
             self.connected.clear()
             self._stop.wait(1.0)
 
@@ -302,7 +311,12 @@ class Follower:
     def _take_over(self) -> bool:
         if not self.lock.try_acquire():
             return False
-        self.runner.load_position()  # the previous consumer may have moved it
+        try:
+            self.runner.load_position()  # the previous consumer may have moved it
+        except Exception:  # the database went away again: let go, try again later
+            log.warning("could not read where %s stands; will try again", self.name)
+            self.lock.release()
+            return False
         self._active = True
         log.info("consuming %s from position %d", self.name, self.runner.position)
         return True

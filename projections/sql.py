@@ -124,3 +124,17 @@ class SQL:
         else:
             with self.transaction(commit=False) as cursor:
                 yield cursor
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Cursor]:
+        """Reads that must see one state, whatever commits meanwhile (a group and its
+        members, read in two statements): on PostgreSQL a REPEATABLE READ, READ ONLY
+        transaction, ended by COMMIT (which, unlike ROLLBACK, keeps the connection's prepared
+        statements); on SQLite, one read transaction, as `read`."""
+        if self.dialect == "postgresql":
+            with self._datastore.get_connection() as connection, connection.transaction():
+                connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                yield Cursor(connection.cursor(), self.dialect)
+        else:
+            with self.transaction(commit=False) as cursor:
+                yield cursor

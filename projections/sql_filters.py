@@ -49,7 +49,10 @@ def filter_time(value: str) -> str:
         raise FilterError(f"{value!r} is not an xsd:dateTime") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return scim_datetime(moment)
+    try:
+        return scim_datetime(moment)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+01:00 is in year 0 in UTC
+        raise FilterError(f"{value!r} is out of the range of dateTime values") from exc
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,11 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import psycopg
 import pytest
 
 from scimledger.ledger.database import DatabaseURL
+from tests.conftest import ADMIN_URL
 from tests.e2e.conftest import Server, issue_token, start_server
 
 
@@ -167,5 +169,61 @@ def test_requests_answer_503_while_the_database_is_down_and_the_server_recovers(
         ]
         assert server.process.poll() is None  # the same process throughout
     finally:
+        server.stop()
+        server.log.close()
+
+
+def test_a_read_only_database_refuses_writes_with_503_and_serves_reads(
+    postgres: DatabaseURL,
+) -> None:
+    token = issue_token(postgres.url)["token"]
+    server = start_server(postgres.url)
+    admin = psycopg.connect(ADMIN_URL, autocommit=True)
+
+    def set_read_only(on: bool) -> None:
+        # New sessions only: the server's connections are ended so that it makes new ones.
+        setting = "SET default_transaction_read_only = on" if on else "RESET ALL"
+        admin.execute(f'ALTER DATABASE "{postgres.dbname}" {setting}')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = %s AND pid <> pg_backend_pid()",
+            (postgres.dbname,),
+        )
+
+    def until(expected: int, method: str, path: str, body: Any = None) -> list[int]:
+        """Statuses answered, until `expected` (at most 20 s)."""
+        seen: list[int] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            seen.append(call(server, method, path, token, body)[0])
+            if seen[-1] == expected:
+                break
+            time.sleep(0.3)
+        return seen
+
+    try:
+        status, _, before, _ = call(server, "POST", "/Users", token, user("before@example.com"))
+        assert status == 201
+        set_read_only(True)
+        assert set(until(200, "GET", f"/Users/{before['id']}")) <= {200, 503}
+        for n in range(3):
+            status, _, error, _ = call(server, "POST", "/Users", token, user(f"ro{n}@example.com"))
+            assert (status, error["detail"]) == (
+                503,
+                "The database is unavailable or busy; retry later",
+            )
+        set_read_only(False)
+        answers = until(201, "POST", "/Users", user("after@example.com"))
+        assert set(answers) <= {201, 503}, answers
+        assert answers[-1] == 201, (answers, server.output())
+        status, _, listed, _ = call(server, "GET", "/Users?count=100", token)
+        assert sorted(item["userName"] for item in listed["Resources"]) == [
+            "after@example.com",
+            "before@example.com",
+        ]
+        assert "internal error" not in server.output()
+    finally:
+        set_read_only(False)
+        admin.close()
         server.stop()
         server.log.close()

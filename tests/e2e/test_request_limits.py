@@ -183,3 +183,22 @@ def test_invalid_utf8_is_invalid_json(client: TestClient) -> None:  # type: igno
     assert response.json()["scimType"] == "invalidSyntax"
     assert response.json()["detail"].startswith("The request body is not valid JSON")
     assert client.get("/scim/v2/Users").json()["totalResults"] == 0
+
+
+@pytest.mark.parametrize("resource", ["Users", "Groups"])
+def test_a_datetime_out_of_range_in_utc_is_an_invalid_filter(
+    client: TestClient,  # type: ignore[type-arg]
+    resource: str,
+) -> None:
+    """It was a 500: 0001-01-01T00:00:00+01:00 falls in year 0 once converted to UTC."""
+    response = client.get(
+        f"/scim/v2/{resource}", params={"filter": 'meta.created gt "0001-01-01T00:00:00+01:00"'}
+    )
+    assert response.status_code == 400
+    assert response.json() == {
+        "schemas": [ERROR],
+        "status": "400",
+        "scimType": "invalidFilter",
+        "detail": "Invalid filter: '0001-01-01T00:00:00+01:00' is out of the range of dateTime"
+        " values",
+    }
