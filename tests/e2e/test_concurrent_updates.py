@@ -6,11 +6,12 @@ a member each request names alone, PATCH renaming it). Each request carries its 
 X-Request-Id, which the ledger records on the events it writes, so the event log tells
 exactly which request wrote what. A third test reads a group while its members change.
 
-What the design allows and no more: the ledger retries a version conflict, re-running the
-edit on fresh state, up to MAX_ATTEMPTS; a write still conflicting then answers 409, and a
-write whose If-Match no longer names the current version answers 412. Every other request
-answers 200, never 500. Every 200 wrote exactly one event (each request changes something
-no other request sets), a 409 or 412 wrote none; so the final version is the created one
+What the design allows and no more: within one server process, writes to one resource take
+turns (each reads, decides and saves in its turn), so every write answers 200 but one whose
+If-Match no longer names the current version: 412. (Between processes, the ledger retries a
+version conflict on fresh state, up to MAX_ATTEMPTS, then answers 409.) Never a 500.
+Every 200 wrote exactly one event (each request changes something
+no other request sets), a 412 wrote none; so the final version is the created one
 plus the successful writes: no lost update. A write answers once the read model has it, so
 its response shows its own version or a later one, exactly as the log has that version.
 """
@@ -218,9 +219,7 @@ def test_concurrent_puts_and_patches_of_one_user_lose_no_update(
         if kind == "if-match":
             assert answer.status in (200, 412), (rid, answer)
         else:
-            assert answer.status in (200, 409), (rid, answer)
-        if answer.status == 409:
-            assert answer.body["detail"] == f"User {user_id} kept changing; try again"
+            assert answer.status == 200, (rid, answer)
     succeeded = {rid for rid, answer in answers.items() if answer.status == 200}
     assert succeeded  # some writes always win
 
@@ -339,9 +338,7 @@ def test_concurrent_patches_of_one_group_lose_no_member_and_no_rename(
     assert len(answers) == total
 
     for rid, answer in answers.items():
-        assert answer.status in (200, 409), (rid, answer)
-        if answer.status == 409:
-            assert answer.body["detail"] == f"Group {group_id} kept changing; try again"
+        assert answer.status == 200, (rid, answer)
     succeeded = {int(rid.removeprefix("group-")) for rid, a in answers.items() if a.status == 200}
     assert succeeded
 

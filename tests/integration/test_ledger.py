@@ -319,3 +319,36 @@ def test_a_create_takes_a_name_a_deleted_or_renamed_user_gave_up(ledger: Ledger)
     assert [
         user.id for user in (ledger.get_user(context, again.id), ledger.get_user(context, third.id))
     ] == [again.id, third.id]
+
+
+def test_many_concurrent_edits_of_one_user_in_one_process_all_succeed(ledger: Ledger) -> None:
+    """Within a process, writers to one resource take turns instead of racing: 24 at once
+    used to exhaust their retries (ConcurrentModification, a 409 to Okta)."""
+    context = context_for(ledger)
+    written = ledger.create_user(context, NewUser(attributes=bjensen()))
+    writers, edits = 24, 4
+    barrier = threading.Barrier(writers)
+    failures: list[BaseException] = []
+
+    def add_emails(n: int) -> None:
+        barrier.wait()
+        for k in range(edits):
+
+            def edit(state: UserState, value: str = f"{n}-{k}@example.com") -> UserReplacement:
+                emails = [*state.attributes.get("emails", []), {"value": value}]
+                return UserReplacement(attributes={**state.attributes, "emails": emails})
+
+            try:
+                ledger.update_user(context, written.id, edit)
+            except Exception as exc:
+                failures.append(exc)
+
+    threads = [threading.Thread(target=add_emails, args=(n,)) for n in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    user = ledger.get_user(context, written.id)
+    assert len(user.attributes["emails"]) == writers * edits
+    assert user.version == 1 + writers * edits
