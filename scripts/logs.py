@@ -8,16 +8,20 @@ resource's attributes: the access line names the route, not the URL that was ask
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from scimledger.http.envelope import REQUEST_ID
 
 # Fields a log call may add with `extra=`: copied onto the line when present.
 EXTRA_FIELDS = ("method", "route", "status", "duration_ms", "token_id", "client")
+
+
+_encode = msgspec.json.Encoder(enc_hook=str).encode
 
 
 class JsonLines(logging.Formatter):
@@ -37,11 +41,17 @@ class JsonLines(logging.Formatter):
                 line[field] = value
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, ensure_ascii=False, default=str)
+        return _encode(line).decode()
 
 
 def configure(level: int = logging.INFO) -> None:
     """Sends every logger's lines, uvicorn's and the libraries' included, to stderr as JSON."""
+    # A line names no thread, process or source line: not collected (each costs every
+    # record, and a server writes one per request).
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+    logging._srcfile = None  # the documented way to skip looking for the caller
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines())
     root = logging.getLogger()
