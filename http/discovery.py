@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, get
@@ -102,7 +104,20 @@ async def get_schema(request: Request[Any, Any, Any], schema_id: FromPath[str]) 
     return scim_response(schema.describe(base_url(request)))
 
 
+@cache
+def _openapi_document() -> bytes:
+    return Path(__file__).with_name("scim_openapi.json").read_bytes()
+
+
+@get("/openapi.json")
+async def get_openapi_document() -> Response[bytes]:
+    """The SCIM API as an OpenAPI 3.0 document (for client generators and API fuzzers;
+    SCIM clients discover the server through the endpoints above)."""
+    return Response(content=_openapi_document(), media_type="application/json")
+
+
 ROUTES = [
+    get_openapi_document,
     get_service_provider_config,
     list_resource_types,
     get_resource_type,

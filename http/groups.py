@@ -88,7 +88,11 @@ def _render(
 
 
 def _read(
-    services: Services, context: CommandContext, group_id: str, request: Request[Any, Any, Any]
+    services: Services,
+    context: CommandContext,
+    group_id: str,
+    request: Request[Any, Any, Any],
+    chosen: Selection,
 ) -> tuple[dict[str, Any], int]:
     """The group as the read model has it, with its version (and the members of that
     version: one snapshot)."""
@@ -96,15 +100,19 @@ def _read(
         row = scim.get_group(cursor, context.org_id, group_id)
         if row is None:
             raise GroupNotFound(group_id)
-        [resource] = _render(cursor, [row], base_url(request), requested(request))
+        [resource] = _render(cursor, [row], base_url(request), chosen)
     return resource, row.version
 
 
 def _read_back(
-    services: Services, context: CommandContext, written: Written, request: Request[Any, Any, Any]
+    services: Services,
+    context: CommandContext,
+    written: Written,
+    request: Request[Any, Any, Any],
+    chosen: Selection,
 ) -> tuple[dict[str, Any], int]:
     services.scim.wait_for(written.position)
-    return _read(services, context, str(written.id), request)
+    return _read(services, context, str(written.id), request, chosen)
 
 
 def _group_id(text: str) -> UUID:
@@ -207,7 +215,9 @@ def get_group(
     group_id: FromPath[str],
 ) -> Response[bytes]:
     services, context = scim_caller(request)
-    resource, version = _read(services, context, str(_group_id(group_id)), request)
+    resource, version = _read(
+        services, context, str(_group_id(group_id)), request, requested(request)
+    )
     if not_modified(request.headers.get("if-none-match"), version):
         return not_modified_response(version)
     return resource_response(resource, version)
@@ -219,13 +229,14 @@ def create_group(
     body: RawBody,
 ) -> Response[bytes]:
     services, context = scim_caller(request)
+    chosen = requested(request)  # a bad parameter refuses the write before it is made
     given = parse_group(decode_body(body))
     with services.sql.read() as cursor:
         members = _users(cursor, context, set(given.members))
     written = services.ledger.create_group(
         context, NewGroup(given.display_name, given.external_id, members)
     )
-    resource, version = _read_back(services, context, written, request)
+    resource, version = _read_back(services, context, written, request, chosen)
     location = f"{base_url(request)}/Groups/{written.id}"
     return resource_response(resource, version, status=201, location=location)
 
@@ -237,6 +248,7 @@ def replace_group(
     body: RawBody,
 ) -> Response[bytes]:
     services, context = scim_caller(request)
+    chosen = requested(request)  # a bad parameter refuses the write before it is made
     gid = _group_id(group_id)
     given = parse_group(decode_body(body))
     change = GroupPatch(display_name=given.display_name, external_id=given.external_id)
@@ -244,7 +256,7 @@ def replace_group(
     written = services.ledger.update_group(
         context, gid, _plan(services, context, change, request.headers.get("if-match"))
     )
-    resource, version = _read_back(services, context, written, request)
+    resource, version = _read_back(services, context, written, request, chosen)
     return resource_response(resource, version)
 
 
@@ -255,12 +267,13 @@ def patch_group(
     body: RawBody,
 ) -> Response[bytes]:
     services, context = scim_caller(request)
+    chosen = requested(request)  # a bad parameter refuses the write before it is made
     gid = _group_id(group_id)
     change = plan_group_patch(decode_body(body))
     written = services.ledger.update_group(
         context, gid, _plan(services, context, change, request.headers.get("if-match"))
     )
-    resource, version = _read_back(services, context, written, request)
+    resource, version = _read_back(services, context, written, request, chosen)
     return resource_response(resource, version)
 
 

@@ -17,6 +17,7 @@ SEARCH_REQUEST = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 
 DEFAULT_COUNT = 100
 MAX_COUNT = 1000
+MAX_START_INDEX = 2**53
 # What a request body may hold (the body itself is at most 1 MiB, http/app.py): SCIM
 # documents nest 5 levels at most (a PATCH value holding an extension's complex attribute).
 MAX_NESTING = 16
@@ -166,7 +167,9 @@ def _query(
         sort_by=sort_path,
         descending=order == "descending",
         # RFC 7644 3.4.2.4: a startIndex below 1 means 1; a negative count means 0.
-        start_index=max(1, start_index if start_index is not None else 1),
+        # Past MAX_START_INDEX no page holds anything: the same empty page, with no
+        # offset that overflows the database's integers.
+        start_index=max(1, min(MAX_START_INDEX, start_index if start_index is not None else 1)),
         count=min(MAX_COUNT, max(0, count if count is not None else DEFAULT_COUNT)),
     )
 

@@ -87,10 +87,13 @@ def _render(rows: list[scim.UserRow], base: str, chosen: Selection) -> list[dict
 
 
 def _read(
-    services: Services, context: CommandContext, user_id: str, request: Request[Any, Any, Any]
+    services: Services,
+    context: CommandContext,
+    user_id: str,
+    request: Request[Any, Any, Any],
+    chosen: Selection,
 ) -> tuple[dict[str, Any], int]:
     """The user as the read model has it, with its version."""
-    chosen = requested(request)
     with services.sql.read() as cursor:
         row = scim.get_user(cursor, context.org_id, user_id, with_groups=chosen.returns("groups"))
     if row is None:
@@ -100,11 +103,15 @@ def _read(
 
 
 def _read_back(
-    services: Services, context: CommandContext, written: Written, request: Request[Any, Any, Any]
+    services: Services,
+    context: CommandContext,
+    written: Written,
+    request: Request[Any, Any, Any],
+    chosen: Selection,
 ) -> tuple[dict[str, Any], int]:
     """The user as the read model has it once it has caught up with `written`."""
     services.scim.wait_for(written.position)
-    return _read(services, context, str(written.id), request)
+    return _read(services, context, str(written.id), request, chosen)
 
 
 def _user_id(text: str) -> UUID:
@@ -156,7 +163,9 @@ def get_user(
     user_id: FromPath[str],
 ) -> Response[bytes]:
     services, context = scim_caller(request)
-    resource, version = _read(services, context, str(_user_id(user_id)), request)
+    resource, version = _read(
+        services, context, str(_user_id(user_id)), request, requested(request)
+    )
     if not_modified(request.headers.get("if-none-match"), version):
         return not_modified_response(version)
     return resource_response(resource, version)
@@ -168,6 +177,7 @@ def create_user(
     body: RawBody,
 ) -> Response[bytes]:
     services, context = scim_caller(request)
+    chosen = requested(request)  # a bad parameter refuses the write before it is made
     given = parse_user(decode_body(body))
     written = services.ledger.create_user(
         context,
@@ -182,7 +192,7 @@ def create_user(
     # exactly what the read model holds (tests/e2e check they agree), without reading it.
     assert isinstance(written.aggregate, User)
     base = base_url(request)
-    resource = requested(request).apply(render_user_at(written.aggregate, base))
+    resource = chosen.apply(render_user_at(written.aggregate, base))
     location = f"{base}/Users/{written.id}"
     return resource_response(resource, written.version, status=201, location=location)
 
@@ -200,6 +210,7 @@ def replace_user(
     body: RawBody,
 ) -> Response[bytes]:
     services, context = scim_caller(request)
+    chosen = requested(request)  # a bad parameter refuses the write before it is made
     uid = _user_id(user_id)
     given = parse_user(decode_body(body))
     if_match = request.headers.get("if-match")
@@ -209,7 +220,7 @@ def replace_user(
         return _replacement(given)
 
     written = services.ledger.update_user(context, uid, edit)
-    resource, version = _read_back(services, context, written, request)
+    resource, version = _read_back(services, context, written, request, chosen)
     return resource_response(resource, version)
 
 
@@ -220,6 +231,7 @@ def patch_user(
     body: RawBody,
 ) -> Response[bytes]:
     services, context = scim_caller(request)
+    chosen = requested(request)  # a bad parameter refuses the write before it is made
     uid = _user_id(user_id)
     operations = decode_body(body)
     if_match = request.headers.get("if-match")
@@ -230,7 +242,7 @@ def patch_user(
         return _replacement(apply_user_patch(document, operations))
 
     written = services.ledger.update_user(context, uid, edit)
-    resource, version = _read_back(services, context, written, request)
+    resource, version = _read_back(services, context, written, request, chosen)
     return resource_response(resource, version)
 
 

@@ -129,6 +129,8 @@ def _unquote(literal: str) -> str:
         else:
             raise FilterError(f"invalid escape in string {literal}")
     text = "".join(out)
+    if "\x00" in text:  # no stored value holds one (and PostgreSQL text cannot)
+        raise FilterError(f"a NUL character in string {literal}")
     try:
         # \u escapes may spell a UTF-16 surrogate pair, as in JSON: join it; a lone
         # surrogate is not a character.

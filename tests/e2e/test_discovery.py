@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -281,3 +282,33 @@ def test_discovery_endpoints_answer_405_to_writes(
         "status": "405",
         "detail": "Method not allowed on this resource",
     }
+
+
+def _scim_operations(app: Any) -> set[tuple[str, str]]:
+    """(path below /scim/v2 with {id} for any parameter, method) of every SCIM route."""
+    found = set()
+    for route in app.routes:
+        if not route.path.startswith("/scim/v2/"):
+            continue
+        path = re.sub(r"\{[^}]+\}", "{id}", route.path.removeprefix("/scim/v2"))
+        for method in getattr(route, "methods", ()):
+            if method not in ("HEAD", "OPTIONS"):
+                found.add((path, method.lower()))
+    return found
+
+
+def test_the_openapi_document_is_served_and_describes_every_scim_route(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    response = client.get(f"{BASE}/openapi.json", headers={"Authorization": ""})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    document = response.json()
+    assert document["openapi"] == "3.0.3"
+    described = {
+        (path, method)
+        for path, item in document["paths"].items()
+        for method in item
+        if method in ("get", "post", "put", "patch", "delete")
+    }
+    assert described == _scim_operations(client.app) - {("/openapi.json", "get")}

@@ -56,4 +56,5 @@ def test_wheel_holds_every_module_under_scimledger(tmp_path: Path) -> None:
         for path in (ROOT / name).glob("*.py")
     }
     assert expected <= names
+    assert "scimledger/http/scim_openapi.json" in names  # served at /scim/v2/openapi.json
     assert not [n for n in names if n.startswith(("scimledger/tests/", "http/", "ledger/"))]
