@@ -11,8 +11,9 @@ from litestar.testing import TestClient
 from scimledger.http.app import SCIM_BASE_PATH, create_app
 from scimledger.http.services import Services
 
-# Discovery is public (RFC 7644 section 4 lets a client read it before authenticating).
-PUBLIC = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas")
+# Discovery is public (RFC 7644 section 4 lets a client read it before authenticating), and
+# so is the API's OpenAPI document (it describes the API, it holds no data).
+PUBLIC = ("/ServiceProviderConfig", "/ResourceTypes", "/Schemas", "/openapi.json")
 
 
 def test_every_scim_route_answers_401_without_a_token(services: Services) -> None:
