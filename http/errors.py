@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from scimledger.http.responses import ERROR_SCHEMA, scim_response
+from scimledger.ledger import availability
 from scimledger.ledger.errors import (
     ConcurrentModification,
     GroupNameTaken,
@@ -82,9 +81,7 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(404, "No such token")
     if isinstance(exc, ConcurrentModification):
         return ScimError(409, str(exc))
-    if isinstance(exc, OperationalError | InterfaceError) or isinstance(
-        exc.__cause__, psycopg.errors.ReadOnlySqlTransaction
-    ):  # unreachable, locked, full, read-only
+    if availability.unavailable(exc):
         return ScimError(
             503,
             "The database is unavailable or busy; retry later",

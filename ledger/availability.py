@@ -23,7 +23,7 @@ from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import psycopg
-from eventsourcing.persistence import OperationalError
+from eventsourcing.persistence import InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,14 @@ CONNECT_TIMEOUT = 3  # seconds the pool waits for a connection (the library's de
 
 class DatabaseUnavailable(OperationalError):
     """The database cannot be reached now; retrying later may succeed."""
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot take this now (unreachable, locked, full,
+    read-only): retrying later may succeed."""
+    return isinstance(exc, OperationalError | InterfaceError) or isinstance(
+        exc.__cause__, psycopg.errors.ReadOnlySqlTransaction
+    )
 
 
 class Gate:

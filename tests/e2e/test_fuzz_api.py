@@ -54,9 +54,10 @@ from scimledger.http.services import Services
 from scimledger.ledger.application import IssuedToken
 from scimledger.ledger.groups import Group
 from scimledger.ledger.users import User
+from tests.fuzz import examples
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "http" / "scim_openapi.json"
-EXAMPLES = int(os.environ.get("SCIMLEDGER_FUZZ_EXAMPLES", "15"))
+EXAMPLES = examples(15)
 DATABASES = os.environ.get("SCIMLEDGER_FUZZ_DATABASES", "sqlite").split(",")
 BASE = "/scim/v2"
 ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"

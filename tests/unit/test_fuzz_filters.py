@@ -14,7 +14,6 @@ No example database is kept (`database=None`); Hypothesis still writes caches to
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -23,7 +22,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from scimledger.projections.filters import (
@@ -45,16 +44,10 @@ from scimledger.projections.filters import (
 )
 from scimledger.projections.scim import GROUPS, USERS
 from scimledger.projections.sql_filters import Target, compile_filter
+from tests.fuzz import FUZZ
 
 T = TypeVar("T")
 
-EXAMPLES = int(os.environ.get("SCIMLEDGER_FUZZ_EXAMPLES", "200"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

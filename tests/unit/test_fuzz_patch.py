@@ -14,11 +14,10 @@ No example database is kept (`database=None`); Hypothesis still writes caches to
 from __future__ import annotations
 
 import copy
-import os
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from scimledger.http.errors import ScimError
@@ -26,14 +25,7 @@ from scimledger.http.group_patch import KEEP, GroupPatch, plan_group_patch
 from scimledger.http.patch import MAX_OPERATIONS, Operation, parse_operations
 from scimledger.http.schemas import UserInput, parse_user
 from scimledger.http.user_patch import apply_user_patch
-
-EXAMPLES = int(os.environ.get("SCIMLEDGER_FUZZ_EXAMPLES", "200"))
-FUZZ = settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+from tests.fuzz import FUZZ
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
