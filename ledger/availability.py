@@ -29,6 +29,11 @@ log = logging.getLogger(__name__)
 
 PROBE_AFTER = 1.0  # seconds between attempts to reach a database that went away
 CONNECT_TIMEOUT = 3  # seconds the pool waits for a connection (the library's default: 30)
+# Seconds the pool keeps trying to replace a lost connection in the background (psycopg_pool's
+# default: 300, with its wait doubling after each try: 1, 2, 4, 8... s). Past it the pool gives
+# up, and the next caller's demand makes a new connection at once: so a database back after a
+# long outage is used within a probe or two, not after the pool's next, distant, try.
+RECONNECT_FOR = 2.0
 
 
 class DatabaseUnavailable(OperationalError):
@@ -54,15 +59,19 @@ class Gate:
     def down(self) -> bool:
         return self._down_since is not None
 
-    def enter(self) -> None:
-        """Returns if the caller may use the database now, else raises DatabaseUnavailable."""
+    def enter(self) -> bool:
+        """Whether the caller probes a database that was out of reach (else it is not known
+        to be down); raises DatabaseUnavailable if the caller may not use it now."""
         if self._down_since is None:
-            return
+            return False
         with self._lock:
+            if not self.down:  # opened by another caller meanwhile
+                return False
             now = self._clock()
-            if self._down_since is not None and now < self._next_probe:
+            if now < self._next_probe:
                 raise DatabaseUnavailable("the database is unreachable")
             self._next_probe = now + PROBE_AFTER  # this caller probes; the others wait
+            return True
 
     def failed(self, exc: BaseException) -> None:
         with self._lock:
@@ -111,14 +120,19 @@ def _drop_broken(datastore: Any) -> None:
         log.debug("pool check failed", exc_info=True)
 
 
-def install(datastore: Any) -> Gate:
+def install(datastore: Any, clock: Callable[[], float] = time.monotonic) -> Gate:
     """Puts a gate in front of an eventsourcing PostgresDatastore's connections."""
-    gate = Gate()
+    gate = Gate(clock)
+    datastore.pool.reconnect_timeout = RECONNECT_FOR
     inner: Callable[[], AbstractContextManager[Any]] = datastore.get_connection
 
     @contextmanager
     def get_connection() -> Iterator[Any]:
-        gate.enter()
+        # A prober first tries a connection of its own: while the database is down, the pool
+        # would keep it waiting its whole timeout for a connection it cannot make.
+        if gate.enter() and not _reachable(datastore):
+            gate.failed(DatabaseUnavailable("the database is unreachable"))
+            raise DatabaseUnavailable("the database is unreachable")
         connection = None
         try:
             with inner() as connection:
@@ -133,3 +147,28 @@ def install(datastore: Any) -> Gate:
 
     datastore.get_connection = get_connection
     return gate
+
+
+class BackgroundFailures:
+    """How a background task that retries (a projection catching up, a sweep) reports its
+    failures: an outage once, as a warning without a traceback, when it begins (the gate has
+    logged the outage itself); any other failure each time, with its traceback."""
+
+    def __init__(self, logger: logging.Logger, task: str) -> None:
+        self._log = logger
+        self._task = task
+        self._waiting = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not unavailable(exc):
+            self._log.error("%s failed; will retry", self._task, exc_info=exc)
+        elif not self._waiting:
+            self._waiting = True
+            self._log.warning(
+                "%s waits for the database (%s); will retry", self._task, type(exc).__name__
+            )
+
+    def succeeded(self) -> None:
+        if self._waiting:
+            self._waiting = False
+            self._log.info("%s resumed", self._task)

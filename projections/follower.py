@@ -26,7 +26,7 @@ from typing import IO, Any
 
 import psycopg
 
-from scimledger.ledger import credentials
+from scimledger.ledger import availability, credentials
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.runner import Projection, Runner
@@ -236,7 +236,7 @@ class Follower:
         listener: LogListener | None = None,
         poll_interval: float = 0.2,
         listening_poll_interval: float = 2.0,
-        retry_lock_every: float = 2.0,
+        retry_lock_every: float = 1.0,  # as often as ledger.availability probes
         settle: float = 0.0,
     ) -> None:
         self.ledger = ledger
@@ -254,6 +254,7 @@ class Follower:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unannounced = 0  # polls in a row that found events nobody announced
+        self._failures = availability.BackgroundFailures(log, f"projection {self.name}")
 
     @property
     def active(self) -> bool:
@@ -346,10 +347,11 @@ class Follower:
                     continue
                 before = self.runner.position
                 after = self.runner.catch_up()
-            except Exception:
-                log.exception("projection %s failed to catch up; retrying", self.name)
+            except Exception as exc:
+                self._failures.failed(exc)
                 self._stop.wait(self.poll_interval)
                 continue
+            self._failures.succeeded()
             self._check_listener(listening, woken, found=after > before)
 
     def _check_listener(self, listening: bool, woken: bool, *, found: bool) -> None:

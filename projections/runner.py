@@ -26,6 +26,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
+from scimledger.ledger import availability
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import SETUP_LOCK_KEY
 from scimledger.projections.sql import SQL, Cursor
@@ -336,12 +337,15 @@ class Runner:
             self._thread = None
 
     def _poll(self, interval: float) -> None:
+        failures = availability.BackgroundFailures(log, f"projection {self.projection.name}")
         while not self._stop.wait(interval):
             try:
                 self.catch_up()
-            except Exception:
-                log.exception("projection %s failed to catch up; retrying", self.projection.name)
+            except Exception as exc:
+                failures.failed(exc)
                 time.sleep(interval)
+            else:
+                failures.succeeded()
 
 
 def all_projections() -> list[Projection]:

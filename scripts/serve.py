@@ -17,6 +17,7 @@ import uvicorn
 from scimledger.http.app import SCIM_BASE_PATH, create_app
 from scimledger.http.rate_limit import RateLimit
 from scimledger.http.services import Following, Services
+from scimledger.ledger import availability
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
 from scimledger.projections.audit import AuditProjection
@@ -64,12 +65,14 @@ class DepartureSweeper:
         return sum(self._ledger.sweep_departed(UUID(token_id), now) for token_id in candidates)
 
     def _run(self) -> None:
+        failures = availability.BackgroundFailures(logging.getLogger(__name__), "departure sweep")
         while not self._stop.wait(self._interval):
             try:
                 revoked = self.sweep()
-            except Exception:
-                logging.getLogger(__name__).exception("departure sweep failed; will retry")
+            except Exception as exc:
+                failures.failed(exc)
             else:
+                failures.succeeded()
                 if revoked:
                     logging.getLogger(__name__).info("revoked %d departed issuers' tokens", revoked)
 

@@ -1,0 +1,228 @@
+"""PostgreSQL stopped during a create load, then started again, under one running server.
+
+The database is a PostgreSQL server of the test's own (tests/e2e/private_postgres.py), really
+stopped: cleanly (`pg_ctl -m fast`, as an operator or `systemctl stop` does) or by a crash
+(`-m immediate`: every PostgreSQL process killed, recovery from the WAL at the next start).
+Four threads POST new users throughout. While it is down, every answer is 503 with a SCIM
+error and Retry-After, given quickly; once it is back, the same server process serves again
+by itself; afterwards:
+
+- every user answered 201 is there exactly once, under the id it was given;
+- a user answered 503 is there once or not at all (its commit may have been the last thing
+  PostgreSQL did, the answer lost with the connection: the README says so);
+- no answer other than 201 and 503, no request unanswered, no 500 and no traceback;
+- the read model and the event log agree: the listing is exactly the users the log holds.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.users import User
+from tests.e2e.conftest import Server, issue_token, start_server
+from tests.e2e.private_postgres import PrivatePostgres
+
+pytestmark = pytest.mark.slow
+
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+THREADS = 4
+ANSWER_WITHIN = 15.0  # seconds: no request may take longer, outage or not
+RESUMED_WITHIN = 30.0  # seconds after the start for creates to succeed again
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivatePostgres]:
+    cluster = PrivatePostgres()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@dataclass(frozen=True)
+class Answer:
+    user_name: str
+    status: int | None  # None: no HTTP answer at all
+    seconds: float
+    body: Any = None
+    retry_after: str | None = None
+    at: float = 0.0  # time.monotonic() when it was sent
+
+
+def post_user(server: Server, token: str, user_name: str) -> Answer:
+    request = urllib.request.Request(
+        server.base_url + "/Users",
+        data=json.dumps({"schemas": [CORE_USER], "userName": user_name}).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
+    )
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=ANSWER_WITHIN + 15) as response:
+            status, headers, body = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, headers, body = error.code, error.headers, error.read()
+    except OSError:
+        return Answer(user_name, None, time.monotonic() - started)
+    return Answer(
+        user_name,
+        status,
+        time.monotonic() - started,
+        json.loads(body) if body else None,
+        headers.get("Retry-After"),
+        started,
+    )
+
+
+class Load:
+    """THREADS threads creating users one after another until `finish()`."""
+
+    def __init__(self, server: Server, token: str) -> None:
+        self.answers: list[Answer] = []
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._run, args=(server, token, n)) for n in range(THREADS)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _run(self, server: Server, token: str, thread: int) -> None:
+        n = 0
+        while not self._done.is_set():
+            answer = post_user(server, token, f"load-{thread}-{n}@example.com")
+            with self._lock:
+                self.answers.append(answer)
+            n += 1
+            if answer.status != 201:
+                time.sleep(0.05)  # as a client honouring Retry-After would, briefly
+
+    def created(self) -> int:
+        with self._lock:
+            return sum(answer.status == 201 for answer in self.answers)
+
+    def wait_for_created(self, count: int, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while self.created() < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def finish(self) -> list[Answer]:
+        self._done.set()
+        for thread in self._threads:
+            thread.join(timeout=60)
+        return self.answers
+
+
+def listed_users(server: Server, token: str) -> list[dict[str, Any]]:
+    """Every user of the listing, page by page."""
+    users: list[dict[str, Any]] = []
+    while True:
+        request = urllib.request.Request(
+            f"{server.base_url}/Users?startIndex={len(users) + 1}&count=200",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            page = json.loads(response.read())
+        users += page["Resources"]
+        if not page["Resources"] or len(users) >= page["totalResults"]:
+            return users
+
+
+def logged_users(url: str) -> dict[str, str]:
+    """userName -> id of every user the event log holds."""
+    ledger = Ledger(DatabaseURL.parse(url))
+    try:
+        users: dict[str, str] = {}
+        for notification in ledger.recorder.select_notifications(start=1, limit=1_000_000):
+            event = ledger.mapper.to_domain_event(notification)
+            if isinstance(event, User.UserCreated):
+                name = str(event.attributes["userName"])
+                assert name not in users, f"{name} created twice"
+                users[name] = str(event.originator_id)
+        return users
+    finally:
+        ledger.close()
+
+
+@pytest.mark.parametrize(("mode", "down_for"), [("fast", 3.0), ("immediate", 12.0)])
+def test_postgres_stopped_during_load_then_started_again(
+    cluster: PrivatePostgres, mode: str, down_for: float
+) -> None:
+    url = cluster.create_database("scimledger")
+    token = issue_token(url)["token"]
+    server = start_server(url)
+    load: Load | None = None
+    try:
+        load = Load(server, token)
+        assert load.wait_for_created(20, within=30), server.output()
+
+        cluster.stop(mode)
+        stopped = time.monotonic()
+        time.sleep(down_for)
+        refused_while_down = [answer for answer in list(load.answers) if answer.status == 503]
+        cluster.start()
+        started, before_start = time.monotonic(), load.created()
+        assert load.wait_for_created(before_start + 20, within=RESUMED_WITHIN), (
+            f"creates did not resume within {RESUMED_WITHIN} s of the start\n{server.output()}"
+        )
+        answers = load.finish()
+        load = None
+
+        assert refused_while_down, f"no 503 in {time.monotonic() - stopped:.1f} s of outage"
+        assert {answer.status for answer in answers} <= {201, 503}, sorted(
+            {(answer.status, str(answer.body)) for answer in answers if answer.status != 201}
+        )
+        slowest = max(answers, key=lambda answer: answer.seconds)
+        assert slowest.seconds < ANSWER_WITHIN, slowest
+        for answer in answers:
+            if answer.status == 503:
+                assert answer.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
+                assert answer.body["status"] == "503"
+                assert int(answer.retry_after or 0) >= 1
+
+        created = {a.user_name: a.body["id"] for a in answers if a.status == 201}
+        maybe = {a.user_name for a in answers if a.status == 503}
+        logged = logged_users(url)
+        assert {name: logged.get(name) for name in created} == created  # none lost
+        assert set(logged) - set(created) <= maybe  # nothing else, but 503s that committed
+
+        deadline = time.monotonic() + 10  # the read model converges on the log
+        while True:
+            listing = listed_users(server, token)
+            by_name = {user["userName"]: user["id"] for user in listing}
+            if (by_name == logged and len(listing) == len(logged)) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert len(listing) == len(by_name)  # each user listed once
+        assert by_name == logged
+
+        assert server.process.poll() is None  # the same process throughout
+        output = server.output()
+        assert "Traceback" not in output, output
+        assert "internal error" not in output, output
+        resumed = min(a.at + a.seconds for a in answers if a.status == 201 and a.at > started)
+        longest = max(a.seconds for a in answers if a.status == 503)
+        print(
+            f"{mode}: {len(created)} created, {len(maybe)} answered 503 (longest {longest:.1f} s),"
+            f" first 201 {resumed - started:.1f} s after the start"
+        )
+    finally:
+        if load is not None:
+            load.finish()
+        server.stop()
+        server.log.close()
