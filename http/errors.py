@@ -115,7 +115,7 @@ def to_scim_error(exc: Exception) -> ScimError:
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     error = to_scim_error(exc)
     if error.status == 503:
-        log.warning("503 on %s: %s", request.scope.get("path_template"), type(exc).__name__)
+        log.warning("503 on %s: %s", request.scope.get("path_template"), availability.describe(exc))
     elif error.status >= 500:
         route = request.scope.get("path_template")
         log.error("internal error on %s %s", request.method, route, exc_info=exc)

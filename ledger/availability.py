@@ -48,6 +48,19 @@ def unavailable(exc: BaseException) -> bool:
     )
 
 
+def describe(exc: BaseException) -> str:
+    """Names a database failure for the log: its class and, where PostgreSQL gave one, the
+    error behind it and its SQLSTATE ("OperationalError (DiskFull, SQLSTATE 53100)"). Never
+    the message: it can quote the values of a row."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, psycopg.Error):
+        cause = cause.__cause__
+    if cause is None or cause is exc:
+        return type(exc).__name__
+    state = f", SQLSTATE {cause.sqlstate}" if cause.sqlstate else ""
+    return f"{type(exc).__name__} ({type(cause).__name__}{state})"
+
+
 class Gate:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock

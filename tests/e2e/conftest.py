@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
@@ -13,12 +14,17 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import Message
 from pathlib import Path
 from typing import IO, Any
 
 import pytest
 
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.users import User
 from tests.conftest import SHARED
+from tests.e2e.private_postgres import PrivatePostgres
 
 SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
 OKTA = SHARED / "conformance" / "okta"
@@ -55,6 +61,53 @@ class Server:
     def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         self.process.send_signal(sig)
         return self.process.wait(timeout=20)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A server's answer to one request, as `call` got it."""
+
+    status: int | None  # None: no HTTP answer at all (refused, reset, timed out)
+    body: Any  # the decoded JSON, None if empty
+    headers: Message | None
+    seconds: float  # how long the answer took
+    sent_at: float  # time.monotonic() when the request was sent
+
+    def header(self, name: str) -> str | None:
+        return None if self.headers is None else self.headers.get(name)
+
+
+def call(
+    server: Server,
+    method: str,
+    path: str,
+    token: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+) -> Reply:
+    """One request to a running server as the holder of `token`; `path` is under /scim/v2."""
+    request = urllib.request.Request(
+        server.base_url + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Content-Type": "application/scim+json",
+            **(headers or {}),
+        },
+    )
+    sent_at = time.monotonic()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            status, answered, raw = response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        status, answered, raw = error.code, error.headers, error.read()
+    except (OSError, http.client.HTTPException):
+        return Reply(None, None, None, time.monotonic() - sent_at, sent_at)
+    seconds = time.monotonic() - sent_at
+    return Reply(status, json.loads(raw) if raw else None, answered, seconds, sent_at)
 
 
 def start_server(database: str, *options: str) -> Server:
@@ -108,3 +161,41 @@ def issue_token(database: str, org: str = "acme") -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     issued: dict[str, Any] = json.loads(result.stdout)
     return issued
+
+
+def listed_users(server: Server, token: str) -> list[dict[str, Any]]:
+    """Every user the server lists, page by page."""
+    users: list[dict[str, Any]] = []
+    while True:
+        page = call(server, "GET", f"/Users?startIndex={len(users) + 1}&count=200", token)
+        assert page.status == 200, page
+        users += page.body["Resources"]
+        if not page.body["Resources"] or len(users) >= page.body["totalResults"]:
+            return users
+
+
+def logged_users(database: str) -> dict[str, str]:
+    """userName -> id of every user the event log of `database` holds (each created once)."""
+    ledger = Ledger(DatabaseURL.parse(database))
+    try:
+        users: dict[str, str] = {}
+        for notification in ledger.recorder.select_notifications(start=1, limit=1_000_000):
+            event = ledger.mapper.to_domain_event(notification)
+            if isinstance(event, User.UserCreated):
+                name = str(event.attributes["userName"])
+                assert name not in users, f"{name} created twice"
+                users[name] = str(event.originator_id)
+        return users
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def cluster() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL server of the test's own, running (tests/e2e/private_postgres.py)."""
+    cluster = PrivatePostgres()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.close()

@@ -13,6 +13,7 @@ import glob
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -20,7 +21,6 @@ from pathlib import Path
 import psycopg
 
 from tests.conftest import skip_or_fail
-from tests.e2e.conftest import free_port
 
 
 def _bindir() -> Path | None:
@@ -54,7 +54,9 @@ class PrivatePostgres:
         # as its own user.
         self.directory = Path(tempfile.mkdtemp(prefix="scimledger-postgres-"))
         self.data = self.directory / "data"
-        self.port = free_port()
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port: int = sock.getsockname()[1]
         self._as: list[str] = []
         if os.geteuid() == 0:  # PostgreSQL will not run as root
             owner = pwd.getpwnam("postgres")
@@ -62,6 +64,32 @@ class PrivatePostgres:
             self._as = ["runuser", "-u", "postgres", "--"]
         self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
         self.running = False
+        self._mounts: list[Path] = []
+
+    def small_disk(self, name: str, megabytes: int) -> str:
+        """A tablespace `name` on a filesystem of its own of `megabytes` (a tmpfs: needs root):
+        what is stored there can fill its disk for real ("could not extend file ... No space
+        left on device"), while the cluster's own files and its WAL stay where they are."""
+        where = self.directory / name
+        where.mkdir()
+        mounted = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={megabytes}m,mode=0700", "tmpfs", str(where)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if mounted.returncode != 0:
+            skip_or_fail(
+                f"cannot mount a small filesystem for a full disk ({mounted.stderr.strip()}): "
+                "this test needs root"
+            )
+        self._mounts.append(where)
+        if self._as:
+            owner = pwd.getpwnam("postgres")
+            os.chown(where, owner.pw_uid, owner.pw_gid)
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f"CREATE TABLESPACE {name} LOCATION '{where}'")
+        return name
 
     def _run(self, program: str, *args: str) -> None:
         result = subprocess.run(
@@ -109,4 +137,6 @@ class PrivatePostgres:
         if self.running:
             with contextlib.suppress(AssertionError, subprocess.TimeoutExpired):
                 self.stop("immediate")
+        for where in self._mounts:
+            subprocess.run(["umount", str(where)], capture_output=True, check=False)
         shutil.rmtree(self.directory, ignore_errors=True)

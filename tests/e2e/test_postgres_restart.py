@@ -16,21 +16,20 @@ by itself; afterwards:
 
 from __future__ import annotations
 
-import json
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
-from scimledger.ledger.application import Ledger
-from scimledger.ledger.database import DatabaseURL
-from scimledger.ledger.users import User
-from tests.e2e.conftest import Server, issue_token, start_server
+from tests.e2e.conftest import (
+    Reply,
+    Server,
+    call,
+    issue_token,
+    listed_users,
+    logged_users,
+    start_server,
+)
 from tests.e2e.private_postgres import PrivatePostgres
 
 pytestmark = pytest.mark.slow
@@ -41,56 +40,17 @@ ANSWER_WITHIN = 15.0  # seconds: no request may take longer, outage or not
 RESUMED_WITHIN = 30.0  # seconds after the start for creates to succeed again
 
 
-@pytest.fixture
-def cluster() -> Iterator[PrivatePostgres]:
-    cluster = PrivatePostgres()
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.close()
-
-
-@dataclass(frozen=True)
-class Answer:
-    user_name: str
-    status: int | None  # None: no HTTP answer at all
-    seconds: float
-    body: Any = None
-    retry_after: str | None = None
-    at: float = 0.0  # time.monotonic() when it was sent
-
-
-def post_user(server: Server, token: str, user_name: str) -> Answer:
-    request = urllib.request.Request(
-        server.base_url + "/Users",
-        data=json.dumps({"schemas": [CORE_USER], "userName": user_name}).encode(),
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
-    )
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=ANSWER_WITHIN + 15) as response:
-            status, headers, body = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, headers, body = error.code, error.headers, error.read()
-    except OSError:
-        return Answer(user_name, None, time.monotonic() - started)
-    return Answer(
-        user_name,
-        status,
-        time.monotonic() - started,
-        json.loads(body) if body else None,
-        headers.get("Retry-After"),
-        started,
-    )
+def post_user(server: Server, token: str, user_name: str) -> Reply:
+    body = {"schemas": [CORE_USER], "userName": user_name}
+    return call(server, "POST", "/Users", token, body, timeout=ANSWER_WITHIN + 15)
 
 
 class Load:
-    """THREADS threads creating users one after another until `finish()`."""
+    """THREADS threads creating users one after another until `finish()`; `answers` holds
+    each userName sent and the reply it got."""
 
     def __init__(self, server: Server, token: str) -> None:
-        self.answers: list[Answer] = []
+        self.answers: list[tuple[str, Reply]] = []
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._threads = [
@@ -102,16 +62,17 @@ class Load:
     def _run(self, server: Server, token: str, thread: int) -> None:
         n = 0
         while not self._done.is_set():
-            answer = post_user(server, token, f"load-{thread}-{n}@example.com")
+            name = f"load-{thread}-{n}@example.com"
+            answer = post_user(server, token, name)
             with self._lock:
-                self.answers.append(answer)
+                self.answers.append((name, answer))
             n += 1
             if answer.status != 201:
                 time.sleep(0.05)  # as a client honouring Retry-After would, briefly
 
     def created(self) -> int:
         with self._lock:
-            return sum(answer.status == 201 for answer in self.answers)
+            return sum(answer.status == 201 for _, answer in self.answers)
 
     def wait_for_created(self, count: int, within: float) -> bool:
         deadline = time.monotonic() + within
@@ -121,42 +82,11 @@ class Load:
             time.sleep(0.05)
         return True
 
-    def finish(self) -> list[Answer]:
+    def finish(self) -> list[tuple[str, Reply]]:
         self._done.set()
         for thread in self._threads:
             thread.join(timeout=60)
         return self.answers
-
-
-def listed_users(server: Server, token: str) -> list[dict[str, Any]]:
-    """Every user of the listing, page by page."""
-    users: list[dict[str, Any]] = []
-    while True:
-        request = urllib.request.Request(
-            f"{server.base_url}/Users?startIndex={len(users) + 1}&count=200",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            page = json.loads(response.read())
-        users += page["Resources"]
-        if not page["Resources"] or len(users) >= page["totalResults"]:
-            return users
-
-
-def logged_users(url: str) -> dict[str, str]:
-    """userName -> id of every user the event log holds."""
-    ledger = Ledger(DatabaseURL.parse(url))
-    try:
-        users: dict[str, str] = {}
-        for notification in ledger.recorder.select_notifications(start=1, limit=1_000_000):
-            event = ledger.mapper.to_domain_event(notification)
-            if isinstance(event, User.UserCreated):
-                name = str(event.attributes["userName"])
-                assert name not in users, f"{name} created twice"
-                users[name] = str(event.originator_id)
-        return users
-    finally:
-        ledger.close()
 
 
 @pytest.mark.parametrize(("mode", "down_for"), [("fast", 3.0), ("immediate", 12.0)])
@@ -174,14 +104,15 @@ def test_postgres_stopped_during_load_then_started_again(
         cluster.stop(mode)
         stopped = time.monotonic()
         time.sleep(down_for)
-        refused_while_down = [answer for answer in list(load.answers) if answer.status == 503]
+        refused_while_down = [name for name, answer in list(load.answers) if answer.status == 503]
         cluster.start()
         started, before_start = time.monotonic(), load.created()
         assert load.wait_for_created(before_start + 20, within=RESUMED_WITHIN), (
             f"creates did not resume within {RESUMED_WITHIN} s of the start\n{server.output()}"
         )
-        answers = load.finish()
+        sent = load.finish()
         load = None
+        answers = [answer for _, answer in sent]
 
         assert refused_while_down, f"no 503 in {time.monotonic() - stopped:.1f} s of outage"
         assert {answer.status for answer in answers} <= {201, 503}, sorted(
@@ -193,10 +124,10 @@ def test_postgres_stopped_during_load_then_started_again(
             if answer.status == 503:
                 assert answer.body["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
                 assert answer.body["status"] == "503"
-                assert int(answer.retry_after or 0) >= 1
+                assert int(answer.header("Retry-After") or 0) >= 1
 
-        created = {a.user_name: a.body["id"] for a in answers if a.status == 201}
-        maybe = {a.user_name for a in answers if a.status == 503}
+        created = {name: answer.body["id"] for name, answer in sent if answer.status == 201}
+        maybe = {name for name, answer in sent if answer.status == 503}
         logged = logged_users(url)
         assert {name: logged.get(name) for name in created} == created  # none lost
         assert set(logged) - set(created) <= maybe  # nothing else, but 503s that committed
@@ -215,7 +146,9 @@ def test_postgres_stopped_during_load_then_started_again(
         output = server.output()
         assert "Traceback" not in output, output
         assert "internal error" not in output, output
-        resumed = min(a.at + a.seconds for a in answers if a.status == 201 and a.at > started)
+        resumed = min(
+            a.sent_at + a.seconds for a in answers if a.status == 201 and a.sent_at > started
+        )
         longest = max(a.seconds for a in answers if a.status == 503)
         print(
             f"{mode}: {len(created)} created, {len(maybe)} answered 503 (longest {longest:.1f} s),"

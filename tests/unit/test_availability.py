@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import SimpleNamespace
 
+import psycopg
 import pytest
 from eventsourcing.persistence import InterfaceError, OperationalError
 
@@ -151,3 +152,13 @@ def test_a_background_task_reports_an_outage_once_and_other_failures_each_time(
         ("ERROR", "projection p failed; will retry", True),
         ("ERROR", "projection p failed; will retry", True),
     ]
+
+
+def test_the_log_names_the_database_error_behind_a_503_but_not_its_message() -> None:
+    full = OperationalError('could not extend file "base/16384/16385": No space left on device')
+    full.__cause__ = psycopg.errors.DiskFull("could not extend file ...")
+    assert availability.describe(full) == "OperationalError (DiskFull, SQLSTATE 53100)"
+    gone = OperationalError("consuming input failed")
+    gone.__cause__ = psycopg.OperationalError("server closed the connection unexpectedly")
+    assert availability.describe(gone) == "OperationalError (OperationalError)"
+    assert availability.describe(DatabaseUnavailable("unreachable")) == "DatabaseUnavailable"
