@@ -3,17 +3,21 @@
 Every line has `time` (UTC, ISO 8601), `level`, `logger` and `message`; a line written while
 a request runs also has its `request_id` (http.envelope); access lines add `method`, `route`,
 `status`, `duration_ms`, `token_id` and `client`. Messages hold ids, never a secret or a
-resource's attributes: the access line names the route, not the URL that was asked for.
+resource's attributes: the access line names the route, not the URL that was asked for, and
+a traceback names the database error behind a failure, not the values PostgreSQL quotes in
+its message.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import psycopg
 
 from scimledger.http.envelope import REQUEST_ID
 
@@ -22,6 +26,62 @@ EXTRA_FIELDS = ("method", "route", "status", "duration_ms", "token_id", "client"
 
 
 _encode = msgspec.json.Encoder(enc_hook=str).encode
+
+
+def _message(exc: BaseException) -> str:
+    """`exc`'s message, but for an error PostgreSQL reported (or one the event store made of
+    it) what it names: its SQLSTATE and the constraint, table and column involved. Its message
+    can quote a row's values ("Key (org, user_name)=(acme, alice@example.com) already exists")."""
+    database = exc if isinstance(exc, psycopg.Error) else exc.__cause__
+    if not isinstance(database, psycopg.Error) or database.sqlstate is None:
+        return str(exc)
+    diag = database.diag
+    named = [
+        f"{kind} {name}"
+        for kind, name in (
+            ("constraint", diag.constraint_name),
+            ("table", diag.table_name),
+            ("column", diag.column_name),
+        )
+        if name
+    ]
+    return f"[PostgreSQL error {', '.join([database.sqlstate, *named])}]"
+
+
+def format_exception(exc: BaseException) -> str:
+    """The traceback Python would print, causes and contexts first, each message as
+    `_message` gives it."""
+    parts: list[str] = []
+    seen: set[int] = set()
+
+    def render(exc: BaseException) -> None:
+        seen.add(id(exc))
+        if exc.__cause__ is not None and id(exc.__cause__) not in seen:
+            render(exc.__cause__)
+            parts.append(
+                "\nThe above exception was the direct cause of the following exception:\n\n"
+            )
+        elif (
+            exc.__context__ is not None
+            and not exc.__suppress_context__
+            and id(exc.__context__) not in seen
+        ):
+            render(exc.__context__)
+            parts.append(
+                "\nDuring handling of the above exception, another exception occurred:\n\n"
+            )
+        if exc.__traceback__ is not None:
+            parts.append("Traceback (most recent call last):\n")
+            parts.extend(traceback.format_tb(exc.__traceback__))
+        kind = type(exc)
+        name = kind.__qualname__
+        if kind.__module__ not in ("builtins", "__main__"):
+            name = f"{kind.__module__}.{name}"
+        message = _message(exc)
+        parts.append(f"{name}: {message}\n" if message else f"{name}\n")
+
+    render(exc)
+    return "".join(parts).rstrip("\n")
 
 
 class JsonLines(logging.Formatter):
@@ -39,8 +99,8 @@ class JsonLines(logging.Formatter):
             value = record.__dict__.get(field)
             if value is not None:
                 line[field] = value
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        if record.exc_info and record.exc_info[1] is not None:
+            line["exception"] = format_exception(record.exc_info[1])
         return _encode(line).decode()
 
 
