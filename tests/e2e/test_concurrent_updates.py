@@ -21,11 +21,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -38,7 +35,7 @@ from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import NameIndex
 from scimledger.ledger.users import User
-from tests.e2e.conftest import Server, cli, issue_token
+from tests.e2e.conftest import Reply, Server, call, cli, issue_token
 
 pytestmark = pytest.mark.slow
 
@@ -47,56 +44,18 @@ CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 THREADS = 16
 PER_THREAD = 10  # requests to the user, and as many to the group, per thread
-TIMEOUT = 30.0  # seconds, for any one HTTP request
 TARGET = "target@example.com"
 ATTRIBUTES = ("userName", "name", "displayName", "title")  # all the user's test ever sets
-
-
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    body: Any
-    etag: str | None
-
-
-def call(
-    server: Server,
-    method: str,
-    path: str,
-    token: str,
-    body: Any = None,
-    *,
-    headers: dict[str, str] | None = None,
-) -> Answer:
-    request = urllib.request.Request(
-        server.base_url + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/scim+json",
-            **(headers or {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            raw = response.read()
-            return Answer(
-                response.status, json.loads(raw) if raw else None, response.headers["ETag"]
-            )
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return Answer(error.code, json.loads(raw) if raw else None, error.headers["ETag"])
 
 
 def patch_op(*operations: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": list(operations)}
 
 
-def version_of(answer: Answer) -> int:
+def version_of(answer: Reply) -> int:
     """The version a resource answer carries; its ETag and meta.version must agree."""
     tag = answer.body["meta"]["version"]
-    assert answer.etag == tag, (answer.etag, tag)
+    assert answer.header("ETag") == tag, (answer.header("ETag"), tag)
     assert tag.startswith('W/"')
     assert tag.endswith('"')
     return int(tag[3:-1])
@@ -175,7 +134,7 @@ def test_concurrent_puts_and_patches_of_one_user_lose_no_update(
     # displayName displayName-k, a PATCH of title title-k, or a PATCH of title if-k with
     # If-Match of the version a GET just read. No two requests set the same value.
     sent: dict[str, tuple[str, Any]] = {}  # request id: kind, what it sets
-    answers: dict[str, Answer] = {}
+    answers: dict[str, Reply] = {}
     if_match_at: dict[str, int] = {}
 
     def job(k: int) -> Callable[[], None]:
@@ -287,7 +246,7 @@ def create_users(server: Server, token: str, prefix: str, count: int) -> list[st
         return list(pool.map(create, range(count), timeout=120))
 
 
-def members_of(answer: Answer) -> set[str]:
+def members_of(answer: Reply) -> set[str]:
     return {member["value"] for member in answer.body.get("members", [])}
 
 
@@ -313,7 +272,7 @@ def test_concurrent_patches_of_one_group_lose_no_member_and_no_rename(
     assert members_of(created) == set(leaving.values())
     assert version_of(created) == 2  # GroupCreated, MembersAdded
 
-    answers: dict[str, Answer] = {}
+    answers: dict[str, Reply] = {}
 
     def job(k: int) -> Callable[[], None]:
         def run() -> None:

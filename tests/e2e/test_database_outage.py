@@ -10,12 +10,9 @@ PostgreSQL server of the test run itself is never stopped.
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -25,7 +22,7 @@ import pytest
 
 from scimledger.ledger.database import DatabaseURL
 from tests.conftest import ADMIN_URL
-from tests.e2e.conftest import Server, issue_token, start_server
+from tests.e2e.conftest import call, issue_token, start_server
 
 
 class Proxy:
@@ -96,23 +93,7 @@ def proxied(postgres: DatabaseURL) -> Iterator[tuple[Proxy, str]]:
         proxy.close()
 
 
-def call(
-    server: Server, method: str, path: str, token: str, body: Any = None
-) -> tuple[int, dict[str, str], Any, float]:
-    """(status, headers, body, seconds taken)."""
-    request = urllib.request.Request(
-        server.base_url + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
-    )
-    started = time.monotonic()
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            answer = (response.status, dict(response.headers), json.loads(response.read()))
-    except urllib.error.HTTPError as error:
-        answer = (error.code, dict(error.headers), json.loads(error.read() or b"null"))
-    return (*answer, time.monotonic() - started)
+TIMEOUT = 60.0  # seconds, for any one request: well beyond the 15 s an answer may take
 
 
 def user(name: str) -> dict[str, Any]:
@@ -126,8 +107,9 @@ def test_requests_answer_503_while_the_database_is_down_and_the_server_recovers(
     token = issue_token(postgres.url)["token"]  # straight to the database
     server = start_server(through)
     try:
-        status, _, before, _ = call(server, "POST", "/Users", token, user("before@example.com"))
-        assert status == 201
+        created = call(server, "POST", "/Users", token, user("before@example.com"), timeout=TIMEOUT)
+        assert created.status == 201
+        before = created.body
 
         proxy.cut()
         outage = [
@@ -144,25 +126,27 @@ def test_requests_answer_503_while_the_database_is_down_and_the_server_recovers(
             ),
         ]
         for method, path, body in outage:
-            status, headers, error, seconds = call(server, method, path, token, body)
-            assert (method, path, status) == (method, path, 503), error
+            reply = call(server, method, path, token, body, timeout=TIMEOUT)
+            error, seconds = reply.body, reply.seconds
+            assert (method, path, reply.status) == (method, path, 503), error
             assert error["schemas"] == ["urn:ietf:params:scim:api:messages:2.0:Error"]
             assert error["status"] == "503"
             assert "database" in error["detail"].lower()
-            assert int({k.lower(): v for k, v in headers.items()}["retry-after"]) >= 1
+            assert int(reply.header("Retry-After") or 0) >= 1
             assert seconds < 15, f"{method} {path}: {seconds:.1f} s to answer\n{server.output()}"
 
         proxy.restore()
         deadline = time.monotonic() + 30
         while True:
-            status, _, got, _ = call(server, "GET", f"/Users/{before['id']}", token)
-            if status == 200 or time.monotonic() > deadline:
+            got = call(server, "GET", f"/Users/{before['id']}", token, timeout=TIMEOUT)
+            if got.status == 200 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
-        assert (status, got["active"]) == (200, True)  # the PATCH during the outage: not applied
-        status, _, _, _ = call(server, "POST", "/Users", token, user("after@example.com"))
-        assert status == 201
-        status, _, listed, _ = call(server, "GET", "/Users?count=100", token)
+        # The PATCH during the outage: not applied.
+        assert (got.status, got.body["active"]) == (200, True)
+        after = call(server, "POST", "/Users", token, user("after@example.com"), timeout=TIMEOUT)
+        assert after.status == 201
+        listed = call(server, "GET", "/Users?count=100", token, timeout=TIMEOUT).body
         assert sorted(item["userName"] for item in listed["Resources"]) == [
             "after@example.com",
             "before@example.com",
@@ -190,25 +174,28 @@ def test_a_read_only_database_refuses_writes_with_503_and_serves_reads(
             (postgres.dbname,),
         )
 
-    def until(expected: int, method: str, path: str, body: Any = None) -> list[int]:
+    def until(expected: int, method: str, path: str, body: Any = None) -> list[int | None]:
         """Statuses answered, until `expected` (at most 20 s)."""
-        seen: list[int] = []
+        seen: list[int | None] = []
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            seen.append(call(server, method, path, token, body)[0])
+            seen.append(call(server, method, path, token, body, timeout=TIMEOUT).status)
             if seen[-1] == expected:
                 break
             time.sleep(0.3)
         return seen
 
     try:
-        status, _, before, _ = call(server, "POST", "/Users", token, user("before@example.com"))
-        assert status == 201
+        created = call(server, "POST", "/Users", token, user("before@example.com"), timeout=TIMEOUT)
+        assert created.status == 201
+        before = created.body
         set_read_only(True)
         assert set(until(200, "GET", f"/Users/{before['id']}")) <= {200, 503}
         for n in range(3):
-            status, _, error, _ = call(server, "POST", "/Users", token, user(f"ro{n}@example.com"))
-            assert (status, error["detail"]) == (
+            refused = call(
+                server, "POST", "/Users", token, user(f"ro{n}@example.com"), timeout=TIMEOUT
+            )
+            assert (refused.status, refused.body["detail"]) == (
                 503,
                 "The database is unavailable or busy; retry later",
             )
@@ -216,7 +203,7 @@ def test_a_read_only_database_refuses_writes_with_503_and_serves_reads(
         answers = until(201, "POST", "/Users", user("after@example.com"))
         assert set(answers) <= {201, 503}, answers
         assert answers[-1] == 201, (answers, server.output())
-        status, _, listed, _ = call(server, "GET", "/Users?count=100", token)
+        listed = call(server, "GET", "/Users?count=100", token, timeout=TIMEOUT).body
         assert sorted(item["userName"] for item in listed["Resources"]) == [
             "after@example.com",
             "before@example.com",

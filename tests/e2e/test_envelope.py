@@ -17,7 +17,7 @@ from scimledger.ledger.tokens import parse_token
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
-from tests.e2e.conftest import Server, issue_token
+from tests.e2e.conftest import Server, call, issue_token
 
 SECURITY_HEADERS = {
     "cache-control": "no-store",
@@ -99,43 +99,31 @@ def test_an_unusable_request_id_is_replaced_by_a_fresh_one(
     assert FRESH_ID.match(response.headers["x-request-id"])
 
 
-def _request(
-    server: Server, method: str, path: str, token: str, *, body: Any = None, request_id: str = ""
-) -> tuple[int, dict[str, str], Any]:
-    request = urllib.request.Request(
-        server.base_url + path,
-        method=method,
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/scim+json",
-            **({"X-Request-Id": request_id} if request_id else {}),
-        },
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, dict(response.headers), json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), json.loads(error.read() or b"null")
-
-
 def test_the_server_logs_json_lines_with_ids_and_no_personal_data(server: Server) -> None:
     issued = issue_token(server.database)
     email = "personal.data@example.com"
-    status, _, _ = _request(
-        server, "POST", "/Users", issued["token"], body={"userName": email}, request_id="create-1"
+    created = call(
+        server,
+        "POST",
+        "/Users",
+        issued["token"],
+        {"userName": email},
+        headers={"X-Request-Id": "create-1"},
+        timeout=10,
     )
-    assert status == 201
-    status, headers, found = _request(
+    assert created.status == 201
+    found = call(
         server,
         "GET",
         f'/Users?filter=userName%20eq%20"{email}"',
         issued["token"],
-        request_id="find-1",
+        headers={"X-Request-Id": "find-1"},
+        timeout=10,
     )
-    assert (status, found["totalResults"]) == (200, 1)
-    assert headers["x-request-id"] == "find-1"
-    assert _request(server, "GET", f"/Users/{email}", issued["token"])[0] == 404
+    assert (found.status, found.body["totalResults"]) == (200, 1)
+    assert found.header("X-Request-Id") == "find-1"
+    missing = call(server, "GET", f"/Users/{email}", issued["token"], timeout=10)
+    assert missing.status == 404
     assert server.stop() == 0
     output = server.output()
 

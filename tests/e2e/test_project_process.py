@@ -8,17 +8,15 @@ processes).
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import tempfile
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 import pytest
 from eventsourcing.persistence import PersistenceError
@@ -33,7 +31,7 @@ from scimledger.projections.runner import Runner, all_projections
 from scimledger.projections.sql import SQL
 from tests.benchmarks.bench_audit import fill
 from tests.conftest import drop_postgres_database, issue, new_postgres_database
-from tests.e2e.conftest import SCIMLEDGER, Server, issue_token, start_server
+from tests.e2e.conftest import SCIMLEDGER, Server, call, issue_token, start_server
 from tests.integration.test_rebuild import NAMES, TABLES_OF, Dump, dump
 
 pytestmark = pytest.mark.slow
@@ -257,20 +255,6 @@ def test_a_second_project_process_stands_by_and_takes_over_when_the_first_is_kil
 # 7. serve --projections external, with `scimledger project` beside it
 
 
-def request(
-    server: Server, token: str, path: str, body: dict[str, Any] | None = None
-) -> tuple[int, dict[str, Any]]:
-    message = urllib.request.Request(
-        server.base_url + path,
-        data=json.dumps(body).encode() if body is not None else None,
-        method="POST" if body is not None else "GET",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
-    )
-    with urllib.request.urlopen(message, timeout=30) as response:
-        found: dict[str, Any] = json.loads(response.read())
-        return int(response.status), found
-
-
 def test_an_external_projection_process_gives_read_your_writes_and_stops_on_sigterm(
     start_project: Callable[[str], Projecting],
 ) -> None:
@@ -284,15 +268,15 @@ def test_an_external_projection_process_gives_read_your_writes_and_stops_on_sigt
         token = issue_token(url)["token"]
         for n in range(3):
             name = f"reader{n}@example.com"
-            status, created = request(
-                server, token, "/Users", {"schemas": [CORE_USER], "userName": name}
+            created = call(
+                server, "POST", "/Users", token, {"schemas": [CORE_USER], "userName": name}
             )
-            assert status == 201
+            assert created.status == 201
             query = urllib.parse.quote(f'userName eq "{name}"')
-            status, found = request(server, token, f"/Users?filter={query}")
-            assert status == 200
-            assert found["totalResults"] == 1, found
-            assert found["Resources"][0]["id"] == created["id"]
+            found = call(server, "GET", f"/Users?filter={query}", token)
+            assert found.status == 200
+            assert found.body["totalResults"] == 1, found.body
+            assert found.body["Resources"][0]["id"] == created.body["id"]
 
         assert projecting.stop() == 0, projecting.output()
         assert "stopped on SIGTERM" in projecting.output()

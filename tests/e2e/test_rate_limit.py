@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -16,7 +13,7 @@ from scimledger.http.rate_limit import RateLimit
 from scimledger.http.services import Services
 from scimledger.ledger.application import IssuedToken
 from tests.conftest import issue
-from tests.e2e.conftest import Server, issue_token, start_server
+from tests.e2e.conftest import Server, call, issue_token, start_server
 
 
 @pytest.fixture
@@ -77,17 +74,13 @@ def test_requests_without_a_valid_token_are_401_not_429(
     assert answers == [401] * 5
 
 
-def _get(server: Server, token: str) -> tuple[int, str | None]:
+def _get(server: Server, token: str) -> tuple[int | None, str | None]:
     """(status, Retry-After); an error's SCIM body must carry the same status."""
-    request = urllib.request.Request(
-        f"{server.base_url}/Users", headers={"Authorization": f"Bearer {token}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.headers.get("Retry-After")
-    except urllib.error.HTTPError as error:
-        body_status = int(json.loads(error.read())["status"])
-        return body_status if body_status == error.code else -1, error.headers.get("Retry-After")
+    reply = call(server, "GET", "/Users", token, timeout=10)
+    if reply.status is not None and reply.status >= 400:
+        body_status = int(reply.body["status"])
+        return body_status if body_status == reply.status else -1, reply.header("Retry-After")
+    return reply.status, reply.header("Retry-After")
 
 
 def test_serve_rate_limit_applies_to_a_running_server(database_url: str) -> None:

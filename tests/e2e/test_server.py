@@ -11,34 +11,14 @@ import re
 import signal
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.e2e.conftest import OKTA, Server, cli, issue_token, start_server
+from tests.e2e.conftest import OKTA, Server, call, cli, issue_token, start_server
 
 pytestmark = pytest.mark.slow
-
-
-def call(server: Server, method: str, path: str, token: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        server.base_url + path,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
 
 
 FULL_USER = {
@@ -69,8 +49,8 @@ def run_conformance(script: str, *args: str) -> subprocess.CompletedProcess[str]
 def test_okta_spec_test_passes(server: Server) -> None:
     require_shared()
     token = issue_token(server.database)["token"]
-    status, _ = call(server, "POST", "/Users", token, FULL_USER)
-    assert status == 201
+    created = call(server, "POST", "/Users", token, FULL_USER)
+    assert created.status == 201
     result = run_conformance(
         "run_okta_runscope.py",
         str(OKTA / "Okta-SCIM-20-SPEC-Test.json"),
@@ -99,8 +79,8 @@ def test_okta_flow_replay_passes_with_users_and_groups(server: Server) -> None:
 
 def test_token_issued_while_serving_works_at_once(server: Server) -> None:
     token = issue_token(server.database)["token"]
-    status, body = call(server, "GET", "/Users?startIndex=1&count=2", token)
-    assert (status, body["totalResults"]) == (200, 0)
+    listed = call(server, "GET", "/Users?startIndex=1&count=2", token)
+    assert (listed.status, listed.body["totalResults"]) == (200, 0)
 
 
 def test_tokens_issue_prints_only_the_token_on_stdout(database_url: str) -> None:
@@ -163,9 +143,9 @@ def test_revoked_token_is_rejected_by_a_running_server(server: Server) -> None:
     issued = issue_token(server.database)
     revoked = cli("tokens", "revoke", issued["id"], database=server.database)
     assert revoked.returncode == 0, revoked.stderr
-    status, body = call(server, "GET", "/Users", issued["token"])
-    assert status == 401
-    assert body["status"] == "401"
+    refused = call(server, "GET", "/Users", issued["token"])
+    assert refused.status == 401
+    assert refused.body["status"] == "401"
 
 
 def test_concurrent_creates_of_one_user_name_give_one_201_and_the_rest_409(
@@ -175,11 +155,11 @@ def test_concurrent_creates_of_one_user_name_give_one_201_and_the_rest_409(
     body = {**FULL_USER, "userName": "race@example.com"}
     with ThreadPoolExecutor(max_workers=10) as pool:
         statuses = list(
-            pool.map(lambda _: call(server, "POST", "/Users", token, body)[0], range(10))
+            pool.map(lambda _: call(server, "POST", "/Users", token, body).status, range(10))
         )
     assert sorted(statuses) == [201] + [409] * 9
-    status, listed = call(server, "GET", '/Users?filter=userName%20eq%20"race@example.com"', token)
-    assert (status, listed["totalResults"]) == (200, 1)
+    listed = call(server, "GET", '/Users?filter=userName%20eq%20"race@example.com"', token)
+    assert (listed.status, listed.body["totalResults"]) == (200, 1)
 
 
 def test_server_stops_cleanly_on_sigterm(server: Server) -> None:
@@ -192,15 +172,15 @@ def test_server_stops_cleanly_on_sigint(server: Server) -> None:
 
 def test_users_survive_a_restart(server: Server) -> None:
     token = issue_token(server.database)["token"]
-    status, created = call(server, "POST", "/Users", token, FULL_USER)
-    assert status == 201
+    created = call(server, "POST", "/Users", token, FULL_USER)
+    assert created.status == 201
     assert server.stop() == 0
     restarted = start_server(server.database)
     try:
-        status, fetched = call(restarted, "GET", f"/Users/{created['id']}", token)
-        assert status == 200
-        assert fetched["userName"] == FULL_USER["userName"]
-        assert fetched["meta"]["version"] == created["meta"]["version"]
+        fetched = call(restarted, "GET", f"/Users/{created.body['id']}", token)
+        assert fetched.status == 200
+        assert fetched.body["userName"] == FULL_USER["userName"]
+        assert fetched.body["meta"]["version"] == created.body["meta"]["version"]
     finally:
         restarted.stop()
         restarted.log.close()

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from tests.conftest import drop_postgres_database, new_postgres_database
-from tests.e2e.conftest import Server, cli, issue_token, start_server
+from tests.e2e.conftest import Server, call, cli, issue_token, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -30,15 +28,8 @@ def two_servers() -> Iterator[tuple[Server, Server]]:
         drop_postgres_database(url)
 
 
-def status(server: Server, token: str) -> int:
-    request = urllib.request.Request(
-        server.base_url + "/Users?count=1", headers={"Authorization": f"Bearer {token}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
+def status(server: Server, token: str) -> int | None:
+    return call(server, "GET", "/Users?count=1", token, timeout=10).status
 
 
 def test_revocation_takes_effect_on_every_server_within_one_second(
@@ -60,23 +51,15 @@ def test_a_user_created_on_one_server_is_read_on_the_other(
 ) -> None:
     first, second = two_servers
     token = issue_token(first.database)["token"]
-    request = urllib.request.Request(
-        first.base_url + "/Users",
-        data=b'{"userName": "shared@example.com"}',
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/scim+json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 201
+    created = call(first, "POST", "/Users", token, {"userName": "shared@example.com"}, timeout=10)
+    assert created.status == 201
     # The second server's read model follows by polling: within its 0.2 s interval.
+    path = "/Users?filter=userName%20eq%20%22shared@example.com%22"
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
-        found = urllib.request.Request(
-            second.base_url + "/Users?filter=userName%20eq%20%22shared@example.com%22",
-            headers={"Authorization": f"Bearer {token}"},
-        )
-        with urllib.request.urlopen(found, timeout=10) as response:
-            if b'"totalResults":1' in response.read():
-                return
+        found = call(second, "GET", path, token, timeout=10)
+        assert found.status == 200, found
+        if found.body["totalResults"] == 1:
+            return
         time.sleep(0.05)
     raise AssertionError("the second server never saw the user")
