@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
@@ -58,12 +58,12 @@ from scimledger.ledger.names import NameIndex, NameKind, normalize_name
 from scimledger.ledger.organizations import Organization, normalize_email, normalize_slug
 from scimledger.ledger.tokens import Token, format_token, hash_secret, new_secret, parse_token
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
+from scimledger.ledger.turns import Turns
 from scimledger.ledger.users import Attributes, User, hash_password
 
 # A write that conflicts with a concurrent write to the same aggregate is retried this
 # many times, re-running the caller's edit on the fresh state each time.
 MAX_ATTEMPTS = 8
-TURN_STRIPES = 256
 
 # A group is snapshotted right after a membership change of this many ids, besides every 10
 # events: loading it then never decodes a big member list again.
@@ -185,11 +185,6 @@ class Ledger(Application[UUID]):
         self.database = database
         # Read through until a listener makes it live (see ledger.credentials).
         self.credentials = Credentials()
-        # Writers to one resource take turns within this process (a lock per stripe of ids:
-        # memory stays fixed), instead of racing and retrying: 24 concurrent edits of one
-        # user used to run out of retries. Between processes, the version check and the
-        # retries still decide.
-        self._turns = tuple(threading.Lock() for _ in range(TURN_STRIPES))
         self._group_commit = GroupCommit(
             lambda processing_event: Application._record(self, processing_event)
         )
@@ -198,8 +193,11 @@ class Ledger(Application[UUID]):
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
             datastore = getattr(self.recorder, "datastore")  # noqa: B009 (not on its interface)
             append_only.protect(datastore, database.kind, [self.events_table])
+        gate = None
         if database.kind == "postgresql":
-            availability.install(datastore)  # 503 at once while the database is out of reach
+            gate = availability.install(datastore)  # 503 at once while the database is away
+        # Writers to one resource take turns, within this process and across processes.
+        self._turns = Turns(database, gate)
 
     def construct_repository(self) -> Repository[UUID]:
         # Only groups have snapshots: loading anything else skips the snapshot lookup.
@@ -706,9 +704,13 @@ class Ledger(Application[UUID]):
 
     # Plumbing
 
-    def _turn(self, resource_id: UUID) -> threading.Lock:
-        """The lock a write to `resource_id` holds while it reads, decides and saves."""
-        return self._turns[resource_id.int % TURN_STRIPES]
+    def _turn(self, resource_id: UUID) -> AbstractContextManager[None]:
+        """Held while a write to `resource_id` reads, decides and saves (ledger.turns)."""
+        return self._turns.turn(resource_id)
+
+    def close(self) -> None:
+        self._turns.close()
+        super().close()
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:

@@ -12,6 +12,7 @@ import pytest
 
 from scimledger.ledger.application import Ledger, NewUser, UserReplacement, UserState
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.errors import UserNameTaken, UserNotFound
 from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
@@ -352,3 +353,44 @@ def test_many_concurrent_edits_of_one_user_in_one_process_all_succeed(ledger: Le
     user = ledger.get_user(context, written.id)
     assert len(user.attributes["emails"]) == writers * edits
     assert user.version == 1 + writers * edits
+
+
+def test_concurrent_edits_of_one_user_from_two_processes_all_succeed(
+    postgres: DatabaseURL,
+) -> None:
+    """Two ledgers on one PostgreSQL database, as two server processes have: their writers to
+    one resource take turns too (an advisory lock per resource). Racing, the ledger that kept
+    writing starved the other's writers: ConcurrentModification after 8 attempts."""
+    ledgers = [Ledger(postgres), Ledger(postgres)]
+    try:
+        context = context_for(ledgers[0])
+        written = ledgers[0].create_user(context, NewUser(attributes=bjensen()))
+        writers, edits = 16, 5
+        barrier = threading.Barrier(writers)
+        failures: list[BaseException] = []
+
+        def add_emails(n: int) -> None:
+            barrier.wait()
+            for k in range(edits):
+
+                def edit(state: UserState, value: str = f"{n}-{k}@example.com") -> UserReplacement:
+                    emails = [*state.attributes.get("emails", []), {"value": value}]
+                    return UserReplacement(attributes={**state.attributes, "emails": emails})
+
+                try:
+                    ledgers[n % 2].update_user(context, written.id, edit)
+                except Exception as exc:
+                    failures.append(exc)
+
+        threads = [threading.Thread(target=add_emails, args=(n,)) for n in range(writers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert failures == []
+        user = ledgers[1].get_user(context, written.id)
+        assert len(user.attributes["emails"]) == writers * edits
+        assert user.version == 1 + writers * edits
+    finally:
+        for ledger in ledgers:
+            ledger.close()
