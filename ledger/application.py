@@ -197,7 +197,9 @@ class Ledger(Application[UUID]):
         if database.kind == "postgresql":
             gate = availability.install(datastore)  # 503 at once while the database is away
         # Writers to one resource take turns, within this process and across processes.
-        self._turns = Turns(database, gate)
+        self.turns = Turns(database, gate)
+        if database.kind == "postgresql":
+            self.turns.watch(datastore)
 
     def construct_repository(self) -> Repository[UUID]:
         # Only groups have snapshots: loading anything else skips the snapshot lookup.
@@ -263,6 +265,7 @@ class Ledger(Application[UUID]):
                 try:
                     return self._save(user, *changed)
                 except IntegrityError:
+                    self.turns.contended()  # in our turn: another process wrote it
                     continue  # someone wrote this user meanwhile: re-run the edit on fresh state
             raise ConcurrentModification(f"User {user_id} kept changing; try again")
 
@@ -279,6 +282,7 @@ class Ledger(Application[UUID]):
                 try:
                     return self._save(user, user, index, *leaving)
                 except IntegrityError:
+                    self.turns.contended()  # in our turn: another process wrote it
                     continue
             raise ConcurrentModification(f"User {user_id} kept changing; try again")
 
@@ -387,6 +391,7 @@ class Ledger(Application[UUID]):
                 try:
                     written = self._save(group, *changed)
                 except IntegrityError:
+                    self.turns.contended()  # in our turn: another process wrote it
                     continue  # the group changed meanwhile: plan again on its new state
                 if big_change:
                     self._snapshot(group)
@@ -405,6 +410,7 @@ class Ledger(Application[UUID]):
                 try:
                     return self._save(group, group, index)
                 except IntegrityError:
+                    self.turns.contended()  # in our turn: another process wrote it
                     continue
             raise ConcurrentModification(f"Group {group_id} kept changing; try again")
 
@@ -706,10 +712,10 @@ class Ledger(Application[UUID]):
 
     def _turn(self, resource_id: UUID) -> AbstractContextManager[None]:
         """Held while a write to `resource_id` reads, decides and saves (ledger.turns)."""
-        return self._turns.turn(resource_id)
+        return self.turns.turn(resource_id)
 
     def close(self) -> None:
-        self._turns.close()
+        self.turns.close()
         super().close()
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:

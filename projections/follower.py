@@ -112,9 +112,9 @@ class ConsumerLock:
 
 
 class LogListener:
-    """Wakes followers when events are appended (PostgreSQL LISTEN), and keeps the ledger's
-    credentials cache told of changed tokens (ledger.credentials); does nothing on SQLite,
-    whose followers poll."""
+    """Wakes followers when events are appended (PostgreSQL LISTEN), tells the ledger's turns
+    who appended them (ledger.turns), and keeps its credentials cache told of changed tokens
+    (ledger.credentials); does nothing on SQLite, whose followers poll."""
 
     APPLICATION_NAME = "scimledger log listener"  # in pg_stat_activity
 
@@ -122,6 +122,7 @@ class LogListener:
         self.database = ledger.database
         self.channel: str | None = getattr(ledger.recorder, "channel_name", None)
         self._credentials = ledger.credentials
+        self._turns = ledger.turns
         self._datastore: Any = getattr(ledger.recorder, "datastore", None)
         self._wakers: list[threading.Event] = []
         self._stop = threading.Event()
@@ -202,6 +203,7 @@ class LogListener:
                         if notification.channel == credentials.CHANNEL:
                             self._credentials.announced(notification.payload)
                         else:
+                            self._turns.appended_by(notification.pid)
                             self._wake()
                     if time.monotonic() - heard > credentials.SILENCE:
                         log.warning(

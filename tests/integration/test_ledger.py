@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +19,7 @@ from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token, parse_token
 from scimledger.ledger.users import User
+from scimledger.projections.follower import LogListener
 from tests.conftest import issue
 
 ACTOR = Actor(kind="token", id="t-1", name="Okta", issued_by="operator:admin")
@@ -358,13 +360,24 @@ def test_many_concurrent_edits_of_one_user_in_one_process_all_succeed(ledger: Le
 def test_concurrent_edits_of_one_user_from_two_processes_all_succeed(
     postgres: DatabaseURL,
 ) -> None:
-    """Two ledgers on one PostgreSQL database, as two server processes have: their writers to
-    one resource take turns too (an advisory lock per resource). Racing, the ledger that kept
-    writing starved the other's writers: ConcurrentModification after 8 attempts."""
+    """Two ledgers on one PostgreSQL database, as two server processes have: once they hear
+    of each other, their writers to one resource take turns too (an advisory lock per
+    resource). Racing, the ledger that kept writing starved the other's writers:
+    ConcurrentModification after 8 attempts."""
     ledgers = [Ledger(postgres), Ledger(postgres)]
+    listeners = [LogListener(ledger) for ledger in ledgers]  # as each server has
+    for listener in listeners:
+        listener.start()
+        assert listener.connected.wait(10)
     try:
         context = context_for(ledgers[0])
         written = ledgers[0].create_user(context, NewUser(attributes=bjensen()))
+        ledgers[1].create_user(context, NewUser(attributes=bjensen("other@example.com")))
+        # Each hears the other's append: from now on they take turns with each other.
+        deadline = time.monotonic() + 5
+        while not all(ledger.turns.shared for ledger in ledgers):
+            assert time.monotonic() < deadline, "the ledgers never heard of each other"
+            time.sleep(0.01)
         writers, edits = 16, 5
         barrier = threading.Barrier(writers)
         failures: list[BaseException] = []
@@ -392,5 +405,7 @@ def test_concurrent_edits_of_one_user_from_two_processes_all_succeed(
         assert len(user.attributes["emails"]) == writers * edits
         assert user.version == 1 + writers * edits
     finally:
+        for listener in listeners:
+            listener.stop()
         for ledger in ledgers:
             ledger.close()
