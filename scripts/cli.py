@@ -18,7 +18,10 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import psycopg
+
 from scimledger.http.rate_limit import RateLimit
+from scimledger.ledger import availability
 from scimledger.ledger.application import IssuedToken, Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DEFAULT_URL, ENV_VAR, DatabaseURL, InvalidDatabaseURL
@@ -698,6 +701,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerError as exc:
         print(f"scimledger: error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        cause = _database_failure(exc)
+        if cause is None:
+            raise
+        database = DatabaseURL.from_setting(getattr(args, "database", None)).redacted()
+        message = f"the database {database} is unavailable: {cause}"
+        print(f"scimledger: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _database_failure(exc: BaseException) -> str | None:
+    """What made the database unavailable, in one line, if that is what `exc` says."""
+    if not (availability.unavailable(exc) or isinstance(exc, psycopg.OperationalError)):
+        return None
+    while exc.__cause__ is not None:  # the driver's own words, not a wrapper's
+        exc = exc.__cause__
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 if __name__ == "__main__":
