@@ -72,6 +72,7 @@ class Reply:
     headers: Message | None
     seconds: float  # how long the answer took
     sent_at: float  # time.monotonic() when the request was sent
+    refused: bool = False  # no answer because the connection was refused: no server took it
 
     def header(self, name: str) -> str | None:
         return None if self.headers is None else self.headers.get(name)
@@ -104,7 +105,10 @@ def call(
             status, answered, raw = response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         status, answered, raw = error.code, error.headers, error.read()
-    except (OSError, http.client.HTTPException):
+    except urllib.error.URLError as error:
+        refused = isinstance(error.reason, ConnectionRefusedError)
+        return Reply(None, None, None, time.monotonic() - sent_at, sent_at, refused)
+    except (OSError, http.client.HTTPException):  # reset, closed mid-answer, timed out
         return Reply(None, None, None, time.monotonic() - sent_at, sent_at)
     seconds = time.monotonic() - sent_at
     return Reply(status, json.loads(raw) if raw else None, answered, seconds, sent_at)
@@ -132,6 +136,20 @@ def start_server(database: str, *options: str) -> Server:
             time.sleep(0.1)
     process.kill()
     raise AssertionError(f"server did not start within 30 s:\n{running.output()}")
+
+
+@pytest.fixture
+def servers() -> Iterator[list[Server]]:
+    """The servers a test starts; killed, if still running, at its end."""
+    started: list[Server] = []
+    try:
+        yield started
+    finally:
+        for running in started:
+            if running.process.poll() is None:
+                running.process.kill()
+                running.process.wait(timeout=10)
+            running.log.close()
 
 
 @pytest.fixture

@@ -24,7 +24,6 @@ same database:
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -34,7 +33,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -72,23 +70,6 @@ class Outcome:
     members: frozenset[str] = frozenset()  # the group's members as a 200 returned them
 
 
-def patch_group(
-    server: Server, token: str, group_id: str, operation: dict[str, Any], request_id: str
-) -> tuple[int, Any]:
-    request = urllib.request.Request(
-        f"{server.base_url}/Groups/{group_id}",
-        data=json.dumps({"schemas": [PATCH_OP], "Operations": [operation]}).encode(),
-        method="PATCH",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/scim+json",
-            "X-Request-Id": request_id,
-        },
-    )
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-        return response.status, json.loads(response.read())
-
-
 def send(
     server: Server, token: str, request_id: str, *, op: str, group_id: str, user_id: str
 ) -> Outcome:
@@ -97,18 +78,20 @@ def send(
         operation: dict[str, Any] = {"op": "add", "path": "members", "value": [{"value": user_id}]}
     else:
         operation = {"op": "remove", "path": f'members[value eq "{user_id}"]'}
-    try:
-        status, group = patch_group(server, token, group_id, operation, request_id)
-    except urllib.error.HTTPError as error:
-        error.read()
-        return Outcome(request_id, op, group_id, user_id, error.code)
-    except urllib.error.URLError as error:
-        refused = isinstance(error.reason, ConnectionRefusedError)
-        return Outcome(request_id, op, group_id, user_id, None, refused=refused)
-    except (OSError, http.client.HTTPException):  # reset, closed mid-answer, timed out
-        return Outcome(request_id, op, group_id, user_id, None)
-    members = frozenset(member["value"] for member in group.get("members", []))
-    return Outcome(request_id, op, group_id, user_id, status, members=members)
+    body = {"schemas": [PATCH_OP], "Operations": [operation]}
+    reply = call(
+        server,
+        "PATCH",
+        f"/Groups/{group_id}",
+        token,
+        body,
+        headers={"X-Request-Id": request_id},
+        timeout=TIMEOUT,
+    )
+    if reply.status != 200:
+        return Outcome(request_id, op, group_id, user_id, reply.status, refused=reply.refused)
+    members = frozenset(member["value"] for member in reply.body.get("members", []))
+    return Outcome(request_id, op, group_id, user_id, reply.status, members=members)
 
 
 def load_until_failure(
@@ -278,20 +261,6 @@ def converged(
     return {group_id: sorted(ids) for group_id, ids in listed(server, token).items()} == {
         group_id: sorted(expected) for group_id, expected in members.items()
     }
-
-
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    """The servers a test starts; stopped, if still running, at its end."""
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        for running in started:
-            if running.process.poll() is None:
-                running.process.kill()
-                running.process.wait(timeout=10)
-            running.log.close()
 
 
 def test_a_server_killed_during_a_membership_load_keeps_every_acknowledged_change_once(

@@ -17,7 +17,6 @@ fails, so the kill lands in the middle of requests. After a restart on the same 
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
@@ -26,7 +25,6 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +37,7 @@ from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
 from scimledger.projections import chain
-from tests.e2e.conftest import Server, cli, issue_token, start_server
+from tests.e2e.conftest import Reply, Server, call, cli, issue_token, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -64,19 +62,9 @@ class Outcome:
     user_id: str | None = None  # the id a 201 gave
 
 
-def post_user(server: Server, token: str, body: dict[str, Any], request_id: str) -> Any:
-    request = urllib.request.Request(
-        server.base_url + "/Users",
-        data=json.dumps(body).encode(),
-        method="POST",
-        headers={
-            "Authorization": f"Bearer {token}",
-            "Content-Type": "application/scim+json",
-            "X-Request-Id": request_id,
-        },
-    )
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-        return response.status, json.loads(response.read())
+def post_user(server: Server, token: str, body: dict[str, Any], request_id: str) -> Reply:
+    headers = {"X-Request-Id": request_id}
+    return call(server, "POST", "/Users", token, body, headers=headers, timeout=TIMEOUT)
 
 
 def send(server: Server, token: str, thread: int, n: int) -> Outcome:
@@ -92,17 +80,10 @@ def send(server: Server, token: str, thread: int, n: int) -> Outcome:
     else:
         kind, user_name = "new", f"load-{thread}-{n}@example.com"
         body = {"schemas": [CORE_USER], "userName": user_name}
-    try:
-        status, created = post_user(server, token, body, request_id)
-    except urllib.error.HTTPError as error:
-        error.read()
-        return Outcome(request_id, user_name, kind, error.code)
-    except urllib.error.URLError as error:
-        refused = isinstance(error.reason, ConnectionRefusedError)
-        return Outcome(request_id, user_name, kind, None, refused=refused)
-    except (OSError, http.client.HTTPException):  # reset, closed mid-answer, timed out
-        return Outcome(request_id, user_name, kind, None)
-    return Outcome(request_id, user_name, kind, status, user_id=created["id"])
+    reply = post_user(server, token, body, request_id)
+    if reply.status != 201:
+        return Outcome(request_id, user_name, kind, reply.status, refused=reply.refused)
+    return Outcome(request_id, user_name, kind, reply.status, user_id=reply.body["id"])
 
 
 def load_until_failure(
@@ -217,27 +198,13 @@ def converged(server: Server, token: str, expected: list[tuple[str, str]]) -> bo
     return users == expected and set(totals) == {len(expected)}
 
 
-@pytest.fixture
-def servers() -> Iterator[list[Server]]:
-    """The servers a test starts; stopped, if still running, at its end."""
-    started: list[Server] = []
-    try:
-        yield started
-    finally:
-        for running in started:
-            if running.process.poll() is None:
-                running.process.kill()
-                running.process.wait(timeout=10)
-            running.log.close()
-
-
 def test_a_server_killed_during_a_create_load_keeps_every_acknowledged_user_exactly_once(
     database_url: str, servers: list[Server]
 ) -> None:
     servers.append(start_server(database_url))
     token = issue_token(database_url)["token"]
-    status, seed = post_user(servers[0], token, {"userName": SEED}, "seed")
-    assert status == 201
+    seed = post_user(servers[0], token, {"userName": SEED}, "seed")
+    assert seed.status == 201, seed
 
     outcomes = kill_during_load(servers[0], token)
     # Each thread went on until the kill: its last request is its only one without answer.
@@ -258,7 +225,7 @@ def test_a_server_killed_during_a_create_load_keeps_every_acknowledged_user_exac
     assert len({user.request_id for user in users}) == len(users)
     assert claims == {normalize_name(user.user_name): UUID(user.user_id) for user in users}
     by_request = {user.request_id: user for user in users}
-    assert by_request["seed"] == Created(seed["id"], SEED, "seed")
+    assert by_request["seed"] == Created(seed.body["id"], SEED, "seed")
     for outcome in outcomes:
         written = by_request.get(outcome.request_id)
         if outcome.status == 201:
