@@ -193,13 +193,12 @@ class Ledger(Application[UUID]):
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
             datastore = getattr(self.recorder, "datastore")  # noqa: B009 (not on its interface)
             append_only.protect(datastore, database.kind, [self.events_table])
-        gate = None
-        if database.kind == "postgresql":
-            gate = availability.install(datastore)  # 503 at once while the database is away
+        # On PostgreSQL: 503 at once while the database is out of reach (ledger.availability).
+        gate = availability.install(datastore) if database.kind == "postgresql" else None
         # Writers to one resource take turns, within this process and across processes.
         self.turns = Turns(database, gate)
-        if database.kind == "postgresql":
-            self.turns.watch(datastore)
+        if gate is not None:
+            self.turns.watch(datastore)  # its own appends, told from other processes'
 
     def construct_repository(self) -> Repository[UUID]:
         # Only groups have snapshots: loading anything else skips the snapshot lookup.
