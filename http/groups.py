@@ -35,7 +35,7 @@ from scimledger.http.responses import (
     scim_response,
 )
 from scimledger.http.schemas import parse_group
-from scimledger.http.services import Services
+from scimledger.http.services import Services, read_your_writes
 from scimledger.ledger.application import (
     GroupChange,
     GroupPlan,
@@ -287,7 +287,7 @@ def delete_group(
     written = services.ledger.delete_group(
         context, _group_id(group_id), check=lambda version: check_if_match(if_match, version)
     )
-    services.scim.wait_for(written.position)
+    read_your_writes(services, written)
 
 
 ROUTES = [

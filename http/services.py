@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol, TypeAlias, TypeVar
 
@@ -9,7 +10,8 @@ from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
 from scimledger.http.rate_limit import RateLimit
-from scimledger.ledger.application import Ledger
+from scimledger.ledger import availability
+from scimledger.ledger.application import Ledger, Written
 from scimledger.projections.scim import PageMarks
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import UsageRecorder
@@ -34,6 +36,30 @@ class Services:
     usage: UsageRecorder  # tokens' last use
     page_marks: PageMarks = field(default_factory=PageMarks)  # where import walks are
     rate_limit: RateLimit = field(default_factory=RateLimit.off)  # requests per token
+
+
+log = logging.getLogger(__name__)
+
+
+def read_your_writes(services: Services, written: Written) -> None:
+    """Waits until the SCIM read model has `written`, so that a GET finds it; for a write
+    answered from what it wrote (a create, a delete), not from the read model.
+
+    If the wait fails (the database went away right after the commit, or the read model is
+    far behind), the write stands all the same: it is answered as done, and the read model
+    catches up once it can. A 503 there would tell the client it failed, and a retried
+    create would meet its own resource: 409."""
+    try:
+        services.scim.wait_for(written.position)
+    except Exception as exc:
+        if not (availability.unavailable(exc) or isinstance(exc, TimeoutError)):
+            raise
+        log.warning(
+            "%s written at position %s; the read model has not caught up with it yet (%s)",
+            written.id,
+            written.position,
+            availability.describe(exc),
+        )
 
 
 T = TypeVar("T")

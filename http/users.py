@@ -28,7 +28,7 @@ from scimledger.http.responses import (
     scim_response,
 )
 from scimledger.http.schemas import UserInput, parse_user
-from scimledger.http.services import Services
+from scimledger.http.services import Services, read_your_writes
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.application import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
@@ -187,7 +187,7 @@ def create_user(
             password=given.password,
         ),
     )
-    services.scim.wait_for(written.position)  # read-your-writes: a GET finds it now
+    read_your_writes(services, written)  # a GET finds it now
     # A new user is in no group: the response is rendered from the user as written,
     # exactly what the read model holds (tests/e2e check they agree), without reading it.
     assert isinstance(written.aggregate, User)
@@ -256,7 +256,7 @@ def delete_user(
     written = services.ledger.delete_user(
         context, _user_id(user_id), check=lambda version: check_if_match(if_match, version)
     )
-    services.scim.wait_for(written.position)
+    read_your_writes(services, written)
 
 
 ROUTES = [
