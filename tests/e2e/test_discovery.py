@@ -312,3 +312,20 @@ def test_the_openapi_document_is_served_and_describes_every_scim_route(
         if method in ("get", "post", "put", "patch", "delete")
     }
     assert described == _scim_operations(client.app) - {("/openapi.json", "get")}
+
+
+def test_the_openapi_document_shows_no_password(
+    client: TestClient,  # type: ignore[type-arg]
+) -> None:
+    """It is served to anyone: its examples leave the write-only password out."""
+    document = client.get(f"{BASE}/openapi.json", headers={"Authorization": ""}).json()
+
+    def passwords(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            found = [value["password"]] if isinstance(value.get("password"), str) else []
+            return found + [p for item in value.values() for p in passwords(item)]
+        if isinstance(value, list):
+            return [p for item in value for p in passwords(item)]
+        return []
+
+    assert passwords(document["paths"]) == []
