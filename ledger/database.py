@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -90,7 +91,12 @@ class DatabaseURL:
     def eventsourcing_env(self) -> dict[str, str]:
         """The settings that point the eventsourcing library at this database."""
         if self.kind == "sqlite":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            directory = Path(self.path).parent
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # as SQLite says when it cannot open the file itself
+                message = f"cannot create the directory {directory}: {exc.strerror}"
+                raise sqlite3.OperationalError(message) from None
             return {
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": self.path,

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -713,7 +714,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _database_failure(exc: BaseException) -> str | None:
     """What made the database unavailable, in one line, if that is what `exc` says."""
-    if not (availability.unavailable(exc) or isinstance(exc, psycopg.OperationalError)):
+    database_errors = (psycopg.OperationalError, sqlite3.Error)  # raised before any wrapping
+    if not (availability.unavailable(exc) or isinstance(exc, database_errors)):
         return None
     while exc.__cause__ is not None:  # the driver's own words, not a wrapper's
         exc = exc.__cause__
