@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
@@ -242,7 +241,7 @@ class Ledger(Application[UUID]):
         raise ConcurrentModification("userName index kept changing")
 
     def update_user(self, context: CommandContext, user_id: UUID, edit: UserEdit) -> Written:
-        with self._turn(user_id):
+        with self.turns.turn(user_id):
             for _ in range(MAX_ATTEMPTS):
                 user = self._get_user(context, user_id)
                 replacement = edit(
@@ -271,7 +270,7 @@ class Ledger(Application[UUID]):
     def delete_user(
         self, context: CommandContext, user_id: UUID, check: VersionCheck = _no_check
     ) -> Written:
-        with self._turn(user_id):
+        with self.turns.turn(user_id):
             for _ in range(MAX_ATTEMPTS):
                 user = self._get_user(context, user_id)
                 check(user.version)
@@ -366,7 +365,7 @@ class Ledger(Application[UUID]):
 
     def update_group(self, context: CommandContext, group_id: UUID, plan: GroupPlan) -> Written:
         """Applies what `plan` decides for the group's current state; re-plans on conflict."""
-        with self._turn(group_id):
+        with self.turns.turn(group_id):
             for _ in range(MAX_ATTEMPTS):
                 group = self._get_group(context, group_id)
                 change = plan(
@@ -400,7 +399,7 @@ class Ledger(Application[UUID]):
     def delete_group(
         self, context: CommandContext, group_id: UUID, check: VersionCheck = _no_check
     ) -> Written:
-        with self._turn(group_id):
+        with self.turns.turn(group_id):
             for _ in range(MAX_ATTEMPTS):
                 group = self._get_group(context, group_id)
                 check(group.version)
@@ -708,10 +707,6 @@ class Ledger(Application[UUID]):
         return org_id if self._get(Organization, org_id) is not None else None
 
     # Plumbing
-
-    def _turn(self, resource_id: UUID) -> AbstractContextManager[None]:
-        """Held while a write to `resource_id` reads, decides and saves (ledger.turns)."""
-        return self.turns.turn(resource_id)
 
     def close(self) -> None:
         self.turns.close()
