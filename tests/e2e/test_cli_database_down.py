@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import SCIMLEDGER, free_port
+from tests.e2e.conftest import cli, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -21,16 +21,6 @@ COMMANDS = [
 ]
 
 
-def run(command: list[str], database: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMLEDGER, *command, "--database", database],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
     """What it printed on stderr but for serve's JSON log lines."""
     return [line for line in done.stderr.splitlines() if '"level"' not in line]
@@ -40,7 +30,7 @@ def error_lines(done: subprocess.CompletedProcess[str]) -> list[str]:
 def test_a_command_on_a_database_out_of_reach_says_so_in_one_line(command: list[str]) -> None:
     port = free_port()  # nothing listens there
     nowhere = f"postgresql://scim:s3cret-pw@127.0.0.1:{port}/scimledger"
-    done = run(command, nowhere)
+    done = cli(*command, database=nowhere)
     assert done.returncode == 1, done.stderr
     assert done.stdout == ""
     assert error_lines(done) == [
@@ -58,7 +48,7 @@ def test_a_command_on_a_sqlite_file_that_is_not_a_database_says_so(
 ) -> None:
     path = tmp_path / "scimledger.db"
     path.write_text("not a database\n")
-    done = run(command, f"sqlite:///{path}")
+    done = cli(*command, database=f"sqlite:///{path}")
     assert done.returncode == 1, done.stderr
     assert error_lines(done) == [
         f"scimledger: error: the database sqlite:///{path} is unavailable: file is not a database"
@@ -68,7 +58,7 @@ def test_a_command_on_a_sqlite_file_that_is_not_a_database_says_so(
 def test_a_sqlite_database_whose_directory_cannot_be_made_says_so(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     where = tmp_path / "file" / "scimledger.db"  # its directory is a file
-    done = run(["tokens", "list", "--org", "acme"], f"sqlite:///{where}")
+    done = cli("tokens", "list", "--org", "acme", database=f"sqlite:///{where}")
     assert done.returncode == 1, done.stderr
     assert error_lines(done) == [
         f"scimledger: error: the database sqlite:///{where} is unavailable: cannot create the"
