@@ -20,7 +20,7 @@ from litestar.response import Stream
 
 from scimledger.http import admin_tokens
 from scimledger.http.auth import command_context
-from scimledger.http.errors import ScimError, to_scim_error
+from scimledger.http.errors import ScimError, reported
 from scimledger.http.inputs import query_param, resource_id
 from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
@@ -184,7 +184,7 @@ def revoked_token_users(
 
 
 def handle_admin_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    error = to_scim_error(exc)
+    error = reported(request, exc)
     body = {
         "status": error.status,
         "error": _NAMES.get(error.status, "error"),

@@ -57,14 +57,6 @@ def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[s
     return body
 
 
-def _respond(error: ScimError) -> Response[Any]:
-    return scim_response(
-        error_body(error.status, error.detail, error.scim_type),
-        status=error.status,
-        headers=error.headers,
-    )
-
-
 def to_scim_error(exc: Exception) -> ScimError:
     """Maps any exception to the SCIM error a client sees."""
     if isinstance(exc, ScimError):
@@ -112,11 +104,24 @@ def to_scim_error(exc: Exception) -> ScimError:
     return ScimError(HTTP_500_INTERNAL_SERVER_ERROR, "internal error")
 
 
-def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+def reported(request: Request[Any, Any, Any], exc: Exception) -> ScimError:
+    """What a client of either API is told of `exc`: the one place an unexpected failure
+    (500) is logged with its traceback, and an outage (503) with its cause. The line carries
+    the request's id (http.envelope)."""
     error = to_scim_error(exc)
+    route = request.scope.get("path_template")
     if error.status == 503:
-        log.warning("503 on %s: %s", request.scope.get("path_template"), availability.describe(exc))
+        log.warning("503 on %s: %s", route, availability.describe(exc))
     elif error.status >= 500:
-        route = request.scope.get("path_template")
         log.error("internal error on %s %s", request.method, route, exc_info=exc)
-    return _respond(error)
+    return error
+
+
+def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The SCIM API's answer to any exception (RFC 7644 section 3.12)."""
+    error = reported(request, exc)
+    return scim_response(
+        error_body(error.status, error.detail, error.scim_type),
+        status=error.status,
+        headers=error.headers,
+    )
