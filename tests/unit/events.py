@@ -94,17 +94,15 @@ def database(projection: Projection) -> Cursor:
     return cursor
 
 
-def feed(projection: Projection, cursor: Cursor, events: Sequence[Any], first: int = 1) -> int:
+def feed(projection: Projection, cursor: Cursor, events: Sequence[Any], first: int = 1) -> None:
     """Applies `events` to the projection as one batch at positions `first`, `first + 1`, ...,
     as the runner does: only events of its topics (all, for a raw projection), each
-    prepared, between `begin` and `end`. Returns the next free position."""
+    prepared, between `begin` and `end`."""
     projection.begin(cursor)
-    position = first
     for position, event in enumerate(events, start=first):
         if projection.raw or type(event) in projection.topics:
             projection.apply(cursor, projection.prepare(event), position)
     projection.end(cursor)
-    return position + 1 if events else first
 
 
 def rows(cursor: Cursor, statement: str) -> list[dict[str, Any]]:
