@@ -1,0 +1,406 @@
+"""The audit trail's projection (projections.audit.AuditProjection) fed events directly:
+events made by the aggregates, applied through the projection protocol on an in-memory
+SQLite database, and the exact entries they leave. No ledger, no event store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+import pytest
+
+from scimledger.ledger.groups import Group
+from scimledger.ledger.names import NameIndex
+from scimledger.ledger.organizations import Organization
+from scimledger.ledger.tokens import Token
+from scimledger.ledger.users import User
+from scimledger.projections.audit import AuditProjection
+from scimledger.projections.sql import Cursor
+from tests.unit.events import CONTEXT, OPERATOR, ORG_ID, T0, at, clock, database, feed, rows
+
+ORG = str(ORG_ID)
+ADA = "ada@acme.example"
+GRACE = T0.replace(year=2031)
+
+
+@pytest.fixture
+def projection() -> AuditProjection:
+    return AuditProjection()
+
+
+@pytest.fixture
+def cursor(projection: AuditProjection) -> Cursor:
+    return database(projection)
+
+
+def entries(cursor: Cursor) -> list[dict[str, Any]]:
+    """Every entry in log order, its changes decoded."""
+    found = rows(cursor, "SELECT * FROM audit_entries ORDER BY position")
+    return [{**row, "changes": json.loads(row["changes"])} for row in found]
+
+
+def what(cursor: Cursor) -> list[tuple[str, str, str | None, dict[str, Any]]]:
+    """Each entry's action, subject type and name, and changes."""
+    return [
+        (row["action"], row["subject_type"], row["subject_name"], row["changes"])
+        for row in entries(cursor)
+    ]
+
+
+def subjects(cursor: Cursor) -> dict[str, Any]:
+    """The trail's memory of each subject."""
+    found = rows(cursor, "SELECT * FROM audit_subjects")
+    return {row["subject_id"]: json.loads(row["state"]) for row in found}
+
+
+def change(before: Any, after: Any) -> dict[str, Any]:
+    return {"before": before, "after": after}
+
+
+def new_user(active: bool = True) -> User:
+    attributes = {"userName": "Ada@acme.example", "title": "Countess"}
+    return User(org_id=ORG_ID, attributes=attributes, active=active, context=CONTEXT)
+
+
+def new_token() -> Token:
+    return Token(
+        org_id=ORG_ID,
+        org_slug="acme",
+        name="Okta",
+        secret_hash="0" * 64,
+        expires_at=T0.replace(year=2031),
+        scopes=["scim"],
+        context=OPERATOR,
+        issued_by_admin=ADA,
+    )
+
+
+def test_it_records_every_event_but_the_name_indexes() -> None:
+    assert set(AuditProjection().topics) == {
+        Organization.OrganizationCreated,
+        Organization.AdminAdded,
+        Organization.AdminRemoved,
+        Organization.AdminDeparted,
+        Organization.AdminReturned,
+        Organization.SettingsChanged,
+        Token.TokenIssued,
+        Token.TokenRevoked,
+        Token.TokenRotated,
+        User.UserCreated,
+        User.ProfileUpdated,
+        User.UserDeactivated,
+        User.UserReactivated,
+        User.PasswordChanged,
+        User.UserDeleted,
+        Group.GroupCreated,
+        Group.GroupRenamed,
+        Group.GroupExternalIdChanged,
+        Group.MembersAdded,
+        Group.MembersRemoved,
+        Group.GroupDeleted,
+    }
+
+
+def test_an_entry_says_who_did_what_to_what_when_and_through_which_request(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    with clock():
+        user = new_user()
+    feed(projection, cursor, user.collect_events(), first=7)
+    assert entries(cursor) == [
+        {
+            "position": 7,
+            "org_id": ORG,
+            "occurred_at": "2030-01-01T12:00:00.000Z",
+            "actor_kind": "token",
+            "actor_id": "6c1d2b7e9f004c3a8e5f1a2b3c4d5e6f",
+            "actor_name": "Okta",
+            "actor_issuer": ADA,
+            "action": "user.created",
+            "subject_type": "User",
+            "subject_id": str(user.id),
+            "subject_name": "Ada@acme.example",
+            "subject_name_norm": "ada@acme.example",
+            "changes": {
+                "userName": change(None, "Ada@acme.example"),
+                "title": change(None, "Countess"),
+                "active": change(None, True),
+            },
+            "request_id": "req-1",
+            "client_address": "203.0.113.7",
+            "user_agent": "Okta SCIM Client 1.0.0",
+        }
+    ]
+
+
+def test_an_operator_entry_has_no_issuer_client_or_user_agent(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    feed(projection, cursor, Organization(slug="acme", context=OPERATOR).collect_events())
+    [entry] = entries(cursor)
+    columns = ("actor_kind", "actor_id", "actor_name", "actor_issuer", "request_id")
+    assert [entry[column] for column in columns] == [
+        "operator",
+        "tokens issue",
+        "root",
+        None,
+        "op-1",
+    ]
+    assert (entry["client_address"], entry["user_agent"]) == (None, None)
+
+
+def test_a_created_user_is_remembered_for_later_before_values(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    user = new_user(active=False)
+    feed(projection, cursor, user.collect_events())
+    assert subjects(cursor) == {
+        str(user.id): {
+            "attributes": {"userName": "Ada@acme.example", "title": "Countess"},
+            "active": False,
+        }
+    }
+
+
+def test_a_profile_update_shows_each_changed_attributes_before_and_after(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    user = new_user()
+    feed(projection, cursor, user.collect_events())
+    user.replace_attributes({"userName": "ada.king@acme.example", "nickName": "Ada"}, CONTEXT)
+    feed(projection, cursor, user.collect_events(), first=2)
+    assert what(cursor)[1:] == [
+        (
+            "user.updated",
+            "User",
+            "ada.king@acme.example",
+            {
+                "userName": change("Ada@acme.example", "ada.king@acme.example"),
+                "nickName": change(None, "Ada"),
+                "title": change("Countess", None),
+            },
+        )
+    ]
+    assert subjects(cursor)[str(user.id)]["attributes"] == {
+        "userName": "ada.king@acme.example",
+        "nickName": "Ada",
+    }
+
+
+def test_deactivation_and_reactivation_show_active_before_and_after(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    user = new_user()
+    user.set_active(False, CONTEXT)
+    user.set_active(True, CONTEXT)
+    feed(projection, cursor, user.collect_events())
+    assert what(cursor)[1:] == [
+        ("user.deactivated", "User", "Ada@acme.example", {"active": change(True, False)}),
+        ("user.reactivated", "User", "Ada@acme.example", {"active": change(False, True)}),
+    ]
+
+
+def test_a_password_change_says_changed_and_never_the_hash(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    user = new_user()
+    user.set_password_hash("scrypt$the-hash", CONTEXT)
+    feed(projection, cursor, user.collect_events())
+    assert what(cursor)[1:] == [
+        ("user.password_changed", "User", "Ada@acme.example", {"password": "changed"})
+    ]
+    assert "the-hash" not in json.dumps([entries(cursor), subjects(cursor)])
+
+
+def test_a_deleted_user_is_named_as_it_was(projection: AuditProjection, cursor: Cursor) -> None:
+    user = new_user()
+    feed(projection, cursor, user.collect_events())
+    user.delete(CONTEXT)
+    feed(projection, cursor, user.collect_events(), first=2)
+    assert what(cursor)[1:] == [("user.deleted", "User", "Ada@acme.example", {})]
+
+
+def test_a_created_group_shows_its_name_and_external_id(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    with_id = Group(org_id=ORG_ID, display_name="Admins", external_id="g-1", context=CONTEXT)
+    without = Group(org_id=ORG_ID, display_name="Staff", external_id=None, context=CONTEXT)
+    feed(projection, cursor, [*with_id.collect_events(), *without.collect_events()])
+    assert what(cursor) == [
+        (
+            "group.created",
+            "Group",
+            "Admins",
+            {"displayName": change(None, "Admins"), "externalId": change(None, "g-1")},
+        ),
+        ("group.created", "Group", "Staff", {"displayName": change(None, "Staff")}),
+    ]
+
+
+def test_group_changes_show_before_and_after_and_name_the_group(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    group = Group(org_id=ORG_ID, display_name="Admins", external_id="g-1", context=CONTEXT)
+    feed(projection, cursor, group.collect_events())
+    alice, bob = UUID(int=1), UUID(int=2)
+    group.rename("Ops", CONTEXT)
+    group.set_external_id("g-2", CONTEXT)
+    group.add_members([bob, alice], CONTEXT)
+    group.remove_members([alice], CONTEXT)
+    group.delete(CONTEXT)
+    feed(projection, cursor, group.collect_events(), first=2)
+    assert what(cursor)[1:] == [
+        ("group.renamed", "Group", "Ops", {"displayName": change("Admins", "Ops")}),
+        ("group.external_id_changed", "Group", "Ops", {"externalId": change("g-1", "g-2")}),
+        ("group.members_added", "Group", "Ops", {"members": {"added": [str(alice), str(bob)]}}),
+        ("group.members_removed", "Group", "Ops", {"members": {"removed": [str(alice)]}}),
+        ("group.deleted", "Group", "Ops", {}),
+    ]
+
+
+def test_an_organizations_creation_and_admins_are_recorded(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    organization = Organization(slug="acme", context=OPERATOR)
+    organization.add_admin(ADA, OPERATOR)
+    organization.user_left({ADA}, CONTEXT, now=at(10))
+    organization.user_returned({ADA}, CONTEXT)
+    organization.remove_admin(ADA, OPERATOR, now=at(20))
+    feed(projection, cursor, organization.collect_events())
+    assert what(cursor) == [
+        ("organization.created", "Organization", "acme", {"slug": change(None, "acme")}),
+        ("admin.added", "Organization", None, {"admins": {"added": [ADA]}}),
+        ("admin.departed", "Organization", None, {"admins": {"departed": [ADA]}}),
+        ("admin.returned", "Organization", None, {"admins": {"returned": [ADA]}}),
+        ("admin.removed", "Organization", None, {"admins": {"removed": [ADA]}}),
+    ]
+    assert {entry["subject_id"] for entry in entries(cursor)} == {ORG}
+
+
+def test_a_settings_change_shows_the_value_set_before(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    organization = Organization(slug="acme", context=OPERATOR)
+    organization.change_settings({"departed_policy": "revoke-after"}, OPERATOR)
+    feed(projection, cursor, organization.collect_events())
+    organization.change_settings(
+        {"departed_policy": "warn", "departed_grace_seconds": 3600}, OPERATOR
+    )
+    feed(projection, cursor, organization.collect_events(), first=3)
+    assert what(cursor)[2:] == [
+        (
+            "organization.settings_changed",
+            "Organization",
+            None,
+            {
+                "departed_policy": change("revoke-after", "warn"),
+                "departed_grace_seconds": change(None, 3600),
+            },
+        )
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="AuditProjection does not remember an organization's default settings at its"
+    " creation: the first change of a setting shows before=null, not its default"
+    " (departed_policy 'warn', departed_grace_seconds 604800)",
+)
+def test_the_first_settings_change_shows_the_default_as_before(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    organization = Organization(slug="acme", context=OPERATOR)
+    organization.change_settings({"departed_policy": "revoke-after"}, OPERATOR)
+    feed(projection, cursor, organization.collect_events())
+    assert what(cursor)[1][3] == {"departed_policy": change("warn", "revoke-after")}
+
+
+def test_token_events_name_the_token_and_never_its_secret_hash(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    token = new_token()
+    feed(projection, cursor, token.collect_events())
+    successor = UUID(int=9)
+    token.rotate(successor, GRACE, OPERATOR)
+    token.revoke(OPERATOR)
+    feed(projection, cursor, token.collect_events(), first=2)
+    assert what(cursor) == [
+        (
+            "token.issued",
+            "Token",
+            "Okta",
+            {
+                "name": change(None, "Okta"),
+                "scopes": change(None, ["scim"]),
+                "expires_at": change(None, "2031-01-01T12:00:00+00:00"),
+                "issued_by_admin": change(None, ADA),
+            },
+        ),
+        (
+            "token.rotated",
+            "Token",
+            "Okta",
+            {
+                "successor": change(None, str(successor)),
+                "grace_until": change(None, "2031-01-01T12:00:00+00:00"),
+            },
+        ),
+        ("token.revoked", "Token", "Okta", {"revoked": change(False, True)}),
+    ]
+    assert "0" * 64 not in json.dumps([entries(cursor), subjects(cursor)])
+
+
+def test_a_token_issued_by_no_admin_and_never_expiring_shows_neither(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    token = Token(
+        org_id=ORG_ID,
+        org_slug="acme",
+        name="CI",
+        secret_hash="0" * 64,
+        expires_at=None,
+        scopes=["audit:read"],
+        context=OPERATOR,
+        issued_by_admin=None,
+    )
+    feed(projection, cursor, token.collect_events())
+    assert what(cursor)[0][3] == {
+        "name": change(None, "CI"),
+        "scopes": change(None, ["audit:read"]),
+        "expires_at": change(None, None),
+    }
+
+
+def test_a_lifecycle_gives_the_same_entries_in_one_batch_or_one_per_event() -> None:
+    with clock():
+        user = new_user()
+        user.replace_attributes({"userName": "ada.king@acme.example"}, CONTEXT)
+        user.set_active(False, CONTEXT)
+        user.delete(CONTEXT)
+    events = user.collect_events()
+    projection = AuditProjection()
+    one_batch, per_event = database(projection), database(projection)
+    feed(projection, one_batch, events)
+    for position, event in enumerate(events, start=1):
+        feed(projection, per_event, [event], first=position)
+    assert entries(per_event) == entries(one_batch)
+    assert [
+        (row["position"], row["action"], row["subject_name"]) for row in entries(one_batch)
+    ] == [
+        (1, "user.created", "Ada@acme.example"),
+        (2, "user.updated", "ada.king@acme.example"),
+        (3, "user.deactivated", "ada.king@acme.example"),
+        (4, "user.deleted", "ada.king@acme.example"),
+    ]
+
+
+def test_name_index_events_change_nothing(projection: AuditProjection, cursor: Cursor) -> None:
+    index = NameIndex(org_id=ORG_ID, kind="userName", name="ada", owner_id=UUID(int=1))
+    index.release()
+    events = index.collect_events()
+    projection.begin(cursor)
+    for position, event in enumerate(events, start=1):  # past the runner's topic filter
+        projection.apply(cursor, projection.prepare(event), position)
+    projection.end(cursor)
+    assert (entries(cursor), subjects(cursor)) == ([], {})
