@@ -21,7 +21,7 @@ from litestar.response import Stream
 from scimledger.http import admin_tokens
 from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError, reported
-from scimledger.http.inputs import query_param, resource_id
+from scimledger.http.inputs import base_url, query_param, resource_id
 from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
 from scimledger.http.users import render_user_at
@@ -168,7 +168,7 @@ def user_at(
     found = services.ledger.user_at(context.org_id, _user_id(user_id), audit.parse_time(at))
     if found is None:
         raise ScimError(404, f"No such user at {at}")
-    return json_response(render_user_at(found, str(request.base_url).rstrip("/") + "/scim/v2"))
+    return json_response(render_user_at(found, base_url(request)))
 
 
 @get("/reports/revoked-token-users", sync_to_thread=True)

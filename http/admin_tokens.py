@@ -19,9 +19,9 @@ from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError
 from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
-from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import CommandContext
-from scimledger.ledger.errors import InvalidOrganization
+from scimledger.ledger.errors import InvalidEmail, NotAnAdmin
 from scimledger.ledger.tokens import SCOPES, parse_expiry, parse_grace
 from scimledger.projections.tokens import list_tokens
 
@@ -165,7 +165,7 @@ def remove_admin(
         services.ledger.remove_admin(
             _org_slug(services, context), email, context.actor, context.request
         )
-    except InvalidOrganization as exc:
+    except (NotAnAdmin, InvalidEmail) as exc:
         raise ScimError(404, str(exc)) from exc
 
 

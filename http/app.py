@@ -12,9 +12,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from scimledger import __version__
 from scimledger.http import admin, discovery, envelope, groups, search, users
 from scimledger.http.errors import handle_exception
+from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
 
-SCIM_BASE_PATH = "/scim/v2"
 MAX_BODY_BYTES = 1024 * 1024
 
 

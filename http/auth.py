@@ -12,9 +12,11 @@ from litestar import Request
 from scimledger.http import envelope
 from scimledger.http.errors import ScimError
 from scimledger.http.services import Services
-from scimledger.ledger.application import Ledger, Principal
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import Principal
 from scimledger.ledger.context import CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidToken
+from scimledger.ledger.tokens import Scope
 
 _BEARER = re.compile(r"^(?:\s*bearer\s+)+", re.IGNORECASE)
 
@@ -54,7 +56,7 @@ def request_info(request: Request[Any, Any, Any]) -> RequestInfo:
     )
 
 
-_FORBIDDEN = {
+_FORBIDDEN: dict[Scope, str] = {
     "scim": "This token may not provision users",
     "audit:read": "This token may not read the audit trail",
     "admin": "This token may not manage tokens or admins",
@@ -62,7 +64,7 @@ _FORBIDDEN = {
 
 
 def command_context(
-    services: Services, request: Request[Any, Any, Any], scope: str = "scim"
+    services: Services, request: Request[Any, Any, Any], scope: Scope = "scim"
 ) -> CommandContext:
     """The caller's context, if its token is valid and has `scope` (else 401 or 403)."""
     now = datetime.now(UTC)
@@ -91,7 +93,7 @@ def scim_caller(request: Request[Any, Any, Any]) -> tuple[Services, CommandConte
     return services, command_context(services, request)
 
 
-def _context(principal: Principal, scope: str, request: Request[Any, Any, Any]) -> CommandContext:
+def _context(principal: Principal, scope: Scope, request: Request[Any, Any, Any]) -> CommandContext:
     if scope not in principal.scopes:
         raise ScimError(403, _FORBIDDEN[scope])
     return CommandContext(

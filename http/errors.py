@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
@@ -17,6 +17,7 @@ from scimledger.ledger.errors import (
     GroupNotFound,
     LedgerError,
     TokenNotFound,
+    UnknownMembers,
     UserNameTaken,
     UserNotFound,
 )
@@ -28,6 +29,21 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = "2"  # seconds, for a 503
 
 
+# RFC 7644 section 3.12: what kind of 400 (or 409) an error is.
+ScimType = Literal[
+    "invalidFilter",
+    "tooMany",
+    "uniqueness",
+    "mutability",
+    "invalidSyntax",
+    "invalidPath",
+    "noTarget",
+    "invalidValue",
+    "invalidVers",
+    "sensitive",
+]
+
+
 class ScimError(Exception):
     """An error a SCIM client is told about: HTTP status, optional scimType, detail."""
 
@@ -35,7 +51,7 @@ class ScimError(Exception):
         self,
         status: int,
         detail: str,
-        scim_type: str | None = None,
+        scim_type: ScimType | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
@@ -49,7 +65,7 @@ def invalid_value(detail: str) -> ScimError:
     return ScimError(400, detail, "invalidValue")
 
 
-def error_body(status: int, detail: str, scim_type: str | None = None) -> dict[str, Any]:
+def error_body(status: int, detail: str, scim_type: ScimType | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"schemas": [ERROR_SCHEMA], "status": str(status)}
     if scim_type:
         body["scimType"] = scim_type
@@ -69,6 +85,8 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(400, f"Invalid filter: {exc}", "invalidFilter")
     if isinstance(exc, SortError):
         return ScimError(400, f"Invalid sortBy: {exc}", "invalidValue")
+    if isinstance(exc, UnknownMembers):
+        return invalid_value(str(exc))
     if isinstance(exc, TokenNotFound):
         return ScimError(404, "No such token")
     if isinstance(exc, ConcurrentModification):

@@ -1,4 +1,4 @@
-"""SCIM PATCH of a Group, planned without its member list.
+"""SCIM PATCH of a Group, reduced to a `GroupUpdate` without its member list.
 
 A group may have 50,000 members, so a PATCH is not applied to a document holding them all.
 It is reduced to what it does: the new displayName and externalId, and either the members to
@@ -10,13 +10,13 @@ value list.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
 from scimledger.http.patch import invalid_path, parse_operations
 from scimledger.http.responses import CORE_GROUP
 from scimledger.http.schemas import check_value, member_ids
+from scimledger.ledger.commands import GroupUpdate
 from scimledger.ledger.schemas import EXTERNAL_ID
 from scimledger.projections.filters import Compare, Filter, FilterError, Or, parse_filter
 
@@ -24,44 +24,9 @@ _SERVER_OWNED = frozenset({"id", "meta", "schemas"})
 _GROUP_PREFIX = CORE_GROUP.lower() + ":"
 
 
-class Keep:
-    """Marks an attribute the PATCH leaves as it is."""
-
-
-KEEP = Keep()
-
-
-@dataclass
-class GroupPatch:
-    display_name: str | Keep = KEEP
-    external_id: str | Keep | None = KEEP
-    replace_members: set[str] | None = None  # the complete new member set, if replaced
-    add: set[str] = field(default_factory=set)
-    remove: set[str] = field(default_factory=set)
-
-    def add_members(self, ids: list[str]) -> None:
-        if self.replace_members is not None:
-            self.replace_members.update(ids)
-        else:
-            self.add.update(ids)
-            self.remove.difference_update(ids)
-
-    def remove_members(self, ids: list[str]) -> None:
-        if self.replace_members is not None:
-            self.replace_members.difference_update(ids)
-        else:
-            self.remove.update(ids)
-            self.add.difference_update(ids)
-
-    def set_members(self, ids: list[str]) -> None:
-        self.replace_members = set(ids)
-        self.add.clear()
-        self.remove.clear()
-
-
-def plan_group_patch(body: Any) -> GroupPatch:
+def plan_group_patch(body: Any) -> GroupUpdate:
     """What a PatchOp body does to a group; raises ScimError if any operation is invalid."""
-    plan = GroupPatch()
+    plan = GroupUpdate()
     for operation in parse_operations(body):
         if operation.op == "remove":
             _apply(plan, "remove", operation.required_path(), operation.value, operation.has_value)
@@ -74,7 +39,7 @@ def plan_group_patch(body: Any) -> GroupPatch:
     return plan
 
 
-def _apply(plan: GroupPatch, op: str, path: str, value: Any, has_value: bool) -> None:
+def _apply(plan: GroupUpdate, op: str, path: str, value: Any, has_value: bool) -> None:
     lower = path.lower()
     if lower.startswith(_GROUP_PREFIX):
         path = path[len(_GROUP_PREFIX) :]

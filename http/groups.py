@@ -1,8 +1,7 @@
 """SCIM /Groups: translates HTTP to ledger commands and read-model queries.
 
-Membership checks (who is a member, who is a user) read the read model, through the plan
-functions the ledger calls with the group's current version; the ledger re-plans if the
-group changed meanwhile.
+Who joins and leaves is the ledger's to work out (ledger.members), against the read model
+it is given (`Services.directory`).
 """
 
 from __future__ import annotations
@@ -15,14 +14,12 @@ from litestar.params import FromPath, RawBody
 
 from scimledger.http.attributes import Selection
 from scimledger.http.auth import scim_caller
-from scimledger.http.errors import invalid_value
 from scimledger.http.etags import check_if_match, not_modified
-from scimledger.http.group_patch import GroupPatch, Keep, plan_group_patch
+from scimledger.http.group_patch import plan_group_patch
 from scimledger.http.inputs import (
     base_url,
     decode_body,
     list_query,
-    parse_ids,
     requested,
     resource_id,
     search_query,
@@ -36,20 +33,12 @@ from scimledger.http.responses import (
 )
 from scimledger.http.schemas import parse_group
 from scimledger.http.services import Services, read_your_writes
-from scimledger.ledger.application import (
-    GroupChange,
-    GroupPlan,
-    GroupState,
-    NewGroup,
-    Written,
-)
+from scimledger.ledger.commands import GroupUpdate, NewGroup, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import GroupNotFound
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
 from scimledger.projections.sql import Cursor
-
-_SHOWN_UNKNOWN = 10
 
 
 def render_group(
@@ -122,59 +111,21 @@ def _group_id(text: str) -> UUID:
     return group_id
 
 
-def _users(cursor: Cursor, context: CommandContext, ids: set[str]) -> frozenset[UUID]:
-    """The given member ids as users of the organization; 400 if any is not one."""
-    parsed, malformed = parse_ids(sorted(ids))
-    known = scim.users_among(cursor, context.org_id, [str(u) for u in parsed])
-    unknown = malformed + [str(u) for u in parsed if str(u) not in known]
-    if unknown:
-        shown = ", ".join(unknown[:_SHOWN_UNKNOWN]) + (
-            " ..." if len(unknown) > _SHOWN_UNKNOWN else ""
-        )
-        raise invalid_value(
-            f"Unknown member ids (members must be users of this organization; nested groups"
-            f" are not supported): {shown}"
-        )
-    return frozenset(parsed)
-
-
-def _normalized(ids: set[str]) -> list[str]:
-    return [str(u) for u in parse_ids(sorted(ids))[0]]
-
-
-def _plan(
-    services: Services, context: CommandContext, change: GroupPatch, if_match: str | None
-) -> GroupPlan:
-    """The ledger's plan function for a group change, checked against the read model."""
-
-    def plan(state: GroupState) -> GroupChange:
-        check_if_match(if_match, state.version)
-        services.scim.catch_up()  # the read model now reflects the group at state.version
-        group_id = str(state.id)
-        with services.sql.read() as cursor:
-            if change.replace_members is not None:
-                wanted = {str(u) for u in _users(cursor, context, change.replace_members)}
-                current = scim.all_members(cursor, group_id)
-                add = frozenset(UUID(u) for u in wanted - current)
-                remove = {UUID(u) for u in current - wanted}
-            else:
-                adding = [str(u) for u in _users(cursor, context, change.add)]
-                already = scim.members_among(cursor, group_id, adding)
-                add = frozenset(UUID(u) for u in adding if u not in already)
-                removing = _normalized(change.remove)
-                remove = {UUID(u) for u in scim.members_among(cursor, group_id, removing)}
-        return GroupChange(
-            display_name=(
-                state.display_name if isinstance(change.display_name, Keep) else change.display_name
-            ),
-            external_id=(
-                state.external_id if isinstance(change.external_id, Keep) else change.external_id
-            ),
-            add=add,
-            remove=frozenset(remove),
-        )
-
-    return plan
+def _update(
+    services: Services,
+    context: CommandContext,
+    group_id: UUID,
+    update: GroupUpdate,
+    request: Request[Any, Any, Any],
+) -> Written:
+    if_match = request.headers.get("if-match")
+    return services.ledger.update_group(
+        context,
+        group_id,
+        update,
+        services.directory,
+        check=lambda version: check_if_match(if_match, version),
+    )
 
 
 def search_groups(
@@ -231,10 +182,8 @@ def create_group(
     services, context = scim_caller(request)
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     given = parse_group(decode_body(body))
-    with services.sql.read() as cursor:
-        members = _users(cursor, context, set(given.members))
     written = services.ledger.create_group(
-        context, NewGroup(given.display_name, given.external_id, members)
+        context, NewGroup(given.display_name, given.external_id, given.members), services.directory
     )
     resource, version = _read_back(services, context, written, request, chosen)
     location = f"{base_url(request)}/Groups/{written.id}"
@@ -251,11 +200,9 @@ def replace_group(
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     gid = _group_id(group_id)
     given = parse_group(decode_body(body))
-    change = GroupPatch(display_name=given.display_name, external_id=given.external_id)
-    change.set_members(given.members)
-    written = services.ledger.update_group(
-        context, gid, _plan(services, context, change, request.headers.get("if-match"))
-    )
+    update = GroupUpdate(display_name=given.display_name, external_id=given.external_id)
+    update.set_members(given.members)
+    written = _update(services, context, gid, update, request)
     resource, version = _read_back(services, context, written, request, chosen)
     return resource_response(resource, version)
 
@@ -269,10 +216,7 @@ def patch_group(
     services, context = scim_caller(request)
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     gid = _group_id(group_id)
-    change = plan_group_patch(decode_body(body))
-    written = services.ledger.update_group(
-        context, gid, _plan(services, context, change, request.headers.get("if-match"))
-    )
+    written = _update(services, context, gid, plan_group_patch(decode_body(body)), request)
     resource, version = _read_back(services, context, written, request, chosen)
     return resource_response(resource, version)
 

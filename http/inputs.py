@@ -10,6 +10,7 @@ from litestar import Request
 
 from scimledger.http.attributes import Selection, selection
 from scimledger.http.errors import ScimError, invalid_value
+from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.projections.filters import FilterError, parse_attr_path, parse_filter
 from scimledger.projections.scim import Query
 
@@ -75,7 +76,7 @@ def _check_string(text: str) -> None:
 
 
 def base_url(request: Request[Any, Any, Any]) -> str:
-    return str(request.base_url).rstrip("/") + "/scim/v2"
+    return str(request.base_url).rstrip("/") + SCIM_BASE_PATH
 
 
 def query_param(request: Request[Any, Any, Any], name: str) -> str | None:

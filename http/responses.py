@@ -12,6 +12,8 @@ from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 __all__ = ["CORE_GROUP", "CORE_USER", "ENTERPRISE_USER"]  # re-exported for the handlers
 
 SCIM_MEDIA_TYPE = "application/scim+json"
+# Where the SCIM API is served: resources' locations and the connector base URL end here.
+SCIM_BASE_PATH = "/scim/v2"
 
 LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"

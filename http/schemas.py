@@ -20,7 +20,8 @@ from scimledger.ledger.schemas import (
 )
 
 # Attributes the client may send but the server owns: ignored on input (Okta echoes them).
-_SERVER_OWNED = frozenset({"id", "meta", "groups", "schemas"})
+# A user's attributes the server keeps: a client's values for them are ignored or refused.
+SERVER_OWNED = frozenset({"id", "meta", "groups", "schemas"})
 # Attributes the aggregate holds outside `attributes`.
 _OUTSIDE_ATTRIBUTES = frozenset({"active", "password"})
 
@@ -61,7 +62,7 @@ def parse_user(body: Any) -> UserInput:
     enterprise_prefix = ENTERPRISE_USER.lower() + ":"
     for key, value in body.items():
         lower = key.lower()
-        if lower in _SERVER_OWNED:
+        if lower in SERVER_OWNED:
             continue
         if lower == "active":
             parsed = check_value(_ACTIVE, value, "active")

@@ -11,7 +11,9 @@ from litestar.params import SkipValidationMarker
 
 from scimledger.http.rate_limit import RateLimit
 from scimledger.ledger import availability
-from scimledger.ledger.application import Ledger, Written
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import Written
+from scimledger.projections.directory import ScimDirectory
 from scimledger.projections.scim import PageMarks
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import UsageRecorder
@@ -36,6 +38,11 @@ class Services:
     usage: UsageRecorder  # tokens' last use
     page_marks: PageMarks = field(default_factory=PageMarks)  # where import walks are
     rate_limit: RateLimit = field(default_factory=RateLimit.off)  # requests per token
+
+    @property
+    def directory(self) -> ScimDirectory:
+        """The SCIM read model as the ledger checks group membership against it."""
+        return ScimDirectory(self.sql, self.scim.catch_up)
 
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from typing import Any
 from scimledger.http.errors import ScimError, invalid_value
 from scimledger.http.patch import Operation, invalid_path, parse_operations
 from scimledger.http.responses import ENTERPRISE_USER
-from scimledger.http.schemas import UserInput, parse_user
+from scimledger.http.schemas import SERVER_OWNED, UserInput, parse_user
 from scimledger.ledger.schemas import ENTERPRISE, EXTERNAL_ID, USER, Attribute
 from scimledger.projections.filters import (
     And,
@@ -29,8 +29,6 @@ from scimledger.projections.filters import (
     parse_attr_path,
     parse_filter,
 )
-
-_SERVER_OWNED = frozenset({"id", "meta", "groups", "schemas"})
 
 
 def apply_user_patch(document: dict[str, Any], body: Any) -> UserInput:
@@ -60,7 +58,7 @@ def _apply(doc: dict[str, Any], operation: Operation) -> None:
         _set(doc, path, value, op)
         return
     for key, item in operation.object_value().items():
-        if key.lower() in _SERVER_OWNED:
+        if key.lower() in SERVER_OWNED:
             continue  # Okta echoes read-only attributes such as id; they change nothing.
         if key.lower() == ENTERPRISE_USER.lower() and isinstance(item, dict):
             for sub_key, sub_item in item.items():
@@ -87,7 +85,7 @@ def _resolve(path: str) -> tuple[list[str], Attribute]:
     except FilterError as exc:
         raise invalid_path(f"invalid path {path!r}") from exc
     if parsed.urn is None or parsed.urn.lower() == USER.id.lower():
-        if parsed.attribute.lower() in _SERVER_OWNED:
+        if parsed.attribute.lower() in SERVER_OWNED:
             raise ScimError(400, f"{parsed.attribute} is read-only", "mutability")
         if parsed.attribute.lower() == "externalid":
             attribute, keys = EXTERNAL_ID, [EXTERNAL_ID.name]

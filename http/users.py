@@ -30,7 +30,7 @@ from scimledger.http.responses import (
 from scimledger.http.schemas import UserInput, parse_user
 from scimledger.http.services import Services, read_your_writes
 from scimledger.http.user_patch import apply_user_patch
-from scimledger.ledger.application import NewUser, UserReplacement, UserState, Written
+from scimledger.ledger.commands import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import UserNotFound
 from scimledger.ledger.users import User
@@ -40,6 +40,13 @@ from scimledger.projections.sql_filters import scim_datetime
 
 
 def render_user(row: scim.UserRow, groups: list[scim.Member], base: str) -> dict[str, Any]:
+    """A user in SCIM form: the one renderer of every user resource this API returns.
+
+    Its input is a read model row. Reads and PUT/PATCH answers get theirs from the read model
+    (it alone holds the user's groups). A create and a point-in-time read get one made from
+    the aggregate (`render_user_at`): a new user is in no group and the row the read model
+    stores is made of exactly these values, so a create needs no read back, and a committed
+    create is answered 201 even when the read model cannot be reached at once."""
     attributes = row.attributes
     resource: dict[str, Any] = {
         "schemas": [CORE_USER, ENTERPRISE_USER] if ENTERPRISE_USER in attributes else [CORE_USER],
@@ -188,8 +195,7 @@ def create_user(
         ),
     )
     read_your_writes(services, written)  # a GET finds it now
-    # A new user is in no group: the response is rendered from the user as written,
-    # exactly what the read model holds (tests/e2e check they agree), without reading it.
+    # Rendered from the user as written (see render_user; tests/e2e check they agree).
     assert isinstance(written.aggregate, User)
     base = base_url(request)
     resource = chosen.apply(render_user_at(written.aggregate, base))

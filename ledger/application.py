@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -31,7 +30,20 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from scimledger.ledger import append_only, availability
+from scimledger.ledger import append_only, availability, departures, members
+from scimledger.ledger.commands import (
+    GroupUpdate,
+    IssuedToken,
+    Keep,
+    NewGroup,
+    NewUser,
+    Principal,
+    UserEdit,
+    UserState,
+    VersionCheck,
+    Written,
+    no_check,
+)
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.credentials import (
     Credentials,
@@ -44,21 +56,28 @@ from scimledger.ledger.errors import (
     ConcurrentModification,
     GroupNameTaken,
     GroupNotFound,
-    InvalidOrganization,
     InvalidToken,
     LedgerError,
+    NotAnAdmin,
+    OrganizationNotFound,
     TokenNotFound,
     UserNameTaken,
     UserNotFound,
 )
 from scimledger.ledger.group_commit import GroupCommit
 from scimledger.ledger.groups import Group
+from scimledger.ledger.members import Directory
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
-from scimledger.ledger.organizations import Organization, normalize_email, normalize_slug
+from scimledger.ledger.organizations import (
+    Organization,
+    Settings,
+    normalize_email,
+    normalize_slug,
+)
 from scimledger.ledger.tokens import Token, format_token, hash_secret, new_secret, parse_token
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
 from scimledger.ledger.turns import Turns
-from scimledger.ledger.users import Attributes, User, hash_password
+from scimledger.ledger.users import User, hash_password
 
 # A write that conflicts with a concurrent write to the same aggregate is retried this
 # many times, re-running the caller's edit on the fresh state each time.
@@ -69,109 +88,9 @@ MAX_ATTEMPTS = 8
 SNAPSHOT_AFTER_MEMBERS = 100
 
 A = TypeVar("A", bound=Aggregate)
+R = TypeVar("R")
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Written:
-    """The outcome of a command: which aggregate, its version, and the log position of the
-    last event recorded (None when the command changed nothing)."""
-
-    id: UUID
-    version: int
-    position: int | None
-    # The aggregate as written (responses render a new resource from it).
-    aggregate: Aggregate | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class NewUser:
-    attributes: Attributes
-    active: bool = True
-    password: str | None = None
-
-
-@dataclass(frozen=True)
-class UserState:
-    """What an edit function sees of a user."""
-
-    id: UUID
-    attributes: Attributes
-    active: bool
-    version: int
-
-
-@dataclass(frozen=True)
-class UserReplacement:
-    """What an edit function returns: the complete new attributes, and optionally a new
-    active flag and password."""
-
-    attributes: Attributes
-    active: bool | None = None
-    password: str | None = None
-
-
-UserEdit = Callable[[UserState], UserReplacement]
-
-
-@dataclass(frozen=True)
-class NewGroup:
-    display_name: str
-    external_id: str | None = None
-    members: frozenset[UUID] = frozenset()
-
-
-@dataclass(frozen=True)
-class GroupState:
-    """What a group plan function sees: the group without its members (they live in the read
-    model, which the plan function may consult; `version` says which state it must reflect)."""
-
-    id: UUID
-    display_name: str
-    external_id: str | None
-    version: int
-
-
-@dataclass(frozen=True)
-class GroupChange:
-    """What a group plan function returns: the new name and externalId, and exactly the
-    users who join and who leave (already checked against the current membership)."""
-
-    display_name: str
-    external_id: str | None
-    add: frozenset[UUID] = frozenset()
-    remove: frozenset[UUID] = frozenset()
-
-
-GroupPlan = Callable[[GroupState], GroupChange]
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who a valid token speaks for."""
-
-    org_id: UUID
-    actor: Actor
-    scopes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    id: UUID
-    token: str
-    org: str
-    name: str
-    expires_at: datetime | None
-
-
-# Called with a resource's current version before a write; raises to refuse the write (an
-# HTTP If-Match that names another version).
-VersionCheck = Callable[[int], None]
-
-
-def _no_check(version: int) -> None:
-    pass
 
 
 class Ledger(Application[UUID]):
@@ -222,7 +141,8 @@ class Ledger(Application[UUID]):
         password_hash = (
             hash_password(new.password, os.urandom(16)) if new.password is not None else None
         )
-        for attempt in range(MAX_ATTEMPTS):
+
+        def attempt(first: bool) -> Written:
             user = User(
                 org_id=context.org_id,
                 attributes=new.attributes,
@@ -232,57 +152,45 @@ class Ledger(Application[UUID]):
             if password_hash is not None:
                 user.set_initial_password_hash(password_hash, context)
             index = self._claim_name(
-                context.org_id, "userName", user.user_name, user.id, assume_new=attempt == 0
+                context.org_id, "userName", user.user_name, user.id, assume_new=first
             )
-            try:
-                return self._save(user, user, index)
-            except IntegrityError:
-                continue  # a concurrent claim won; the next attempt reports it
-        raise ConcurrentModification("userName index kept changing")
+            return self._save(user, user, index)
+
+        return self._retried(attempt, "userName index kept changing")
 
     def update_user(self, context: CommandContext, user_id: UUID, edit: UserEdit) -> Written:
-        with self.turns.turn(user_id):
-            for _ in range(MAX_ATTEMPTS):
-                user = self._get_user(context, user_id)
-                replacement = edit(
-                    UserState(user.id, dict(user.attributes), user.active, user.version)
-                )
-                changed: list[Aggregate] = [user]
-                new_name = str(replacement.attributes["userName"])
-                if normalize_name(new_name) != normalize_name(user.user_name):
-                    changed.append(self._claim_name(context.org_id, "userName", new_name, user.id))
-                    changed.append(self._release_name(context.org_id, "userName", user.user_name))
-                was_active = user.active
-                user.replace_attributes(replacement.attributes, context)
-                if replacement.active is not None:
-                    user.set_active(replacement.active, context)
-                if user.active != was_active:
-                    changed += self._admin_presence(context, user, present=user.active)
-                if replacement.password is not None:
-                    user.set_password(replacement.password, os.urandom(16), context)
-                try:
-                    return self._save(user, *changed)
-                except IntegrityError:
-                    self.turns.contended()  # in our turn: another process wrote it
-                    continue  # someone wrote this user meanwhile: re-run the edit on fresh state
-            raise ConcurrentModification(f"User {user_id} kept changing; try again")
+        def attempt(_first: bool) -> Written:
+            user = self._get_user(context, user_id)
+            replacement = edit(UserState(user.id, dict(user.attributes), user.active, user.version))
+            changed: list[Aggregate] = [user]
+            new_name = str(replacement.attributes["userName"])
+            if normalize_name(new_name) != normalize_name(user.user_name):
+                changed.append(self._claim_name(context.org_id, "userName", new_name, user.id))
+                changed.append(self._release_name(context.org_id, "userName", user.user_name))
+            was_active = user.active
+            user.replace_attributes(replacement.attributes, context)
+            if replacement.active is not None:
+                user.set_active(replacement.active, context)
+            if user.active != was_active:
+                changed += self._admin_presence(context, user, present=user.active)
+            if replacement.password is not None:
+                user.set_password(replacement.password, os.urandom(16), context)
+            return self._save(user, *changed)
+
+        return self._retried(attempt, f"User {user_id} kept changing; try again", turn=user_id)
 
     def delete_user(
-        self, context: CommandContext, user_id: UUID, check: VersionCheck = _no_check
+        self, context: CommandContext, user_id: UUID, check: VersionCheck = no_check
     ) -> Written:
-        with self.turns.turn(user_id):
-            for _ in range(MAX_ATTEMPTS):
-                user = self._get_user(context, user_id)
-                check(user.version)
-                leaving = self._admin_presence(context, user, present=False) if user.active else []
-                user.delete(context)
-                index = self._release_name(context.org_id, "userName", user.user_name)
-                try:
-                    return self._save(user, user, index, *leaving)
-                except IntegrityError:
-                    self.turns.contended()  # in our turn: another process wrote it
-                    continue
-            raise ConcurrentModification(f"User {user_id} kept changing; try again")
+        def attempt(_first: bool) -> Written:
+            user = self._get_user(context, user_id)
+            check(user.version)
+            leaving = self._admin_presence(context, user, present=False) if user.active else []
+            user.delete(context)
+            index = self._release_name(context.org_id, "userName", user.user_name)
+            return self._save(user, user, index, *leaving)
+
+        return self._retried(attempt, f"User {user_id} kept changing; try again", turn=user_id)
 
     def get_user(self, context: CommandContext, user_id: UUID) -> User:
         return self._get_user(context, user_id)
@@ -341,86 +249,96 @@ class Ledger(Application[UUID]):
 
     # Groups
 
-    def create_group(self, context: CommandContext, new: NewGroup) -> Written:
-        """Creates a group; `new.members` must already be known to be users of the org."""
-        for attempt in range(MAX_ATTEMPTS):
+    def create_group(self, context: CommandContext, new: NewGroup, directory: Directory) -> Written:
+        """Creates a group; its members must be users of the organization (UnknownMembers)."""
+        directory.catch_up()  # users created a moment ago, through any server, count
+        with directory.read() as reader:
+            joining = members.users(reader, context.org_id, new.members)
+
+        def attempt(first: bool) -> Written:
             group = Group(
                 org_id=context.org_id,
                 display_name=new.display_name,
                 external_id=new.external_id,
                 context=context,
             )
-            group.add_initial_members(list(new.members), context)
+            group.add_initial_members(list(joining), context)
             index = self._claim_name(
-                context.org_id, "displayName", new.display_name, group.id, assume_new=attempt == 0
+                context.org_id, "displayName", new.display_name, group.id, assume_new=first
             )
-            try:
-                written = self._save(group, group, index)
-            except IntegrityError:
-                continue
-            if len(new.members) >= SNAPSHOT_AFTER_MEMBERS:
-                self._snapshot(group)
-            return written
-        raise ConcurrentModification("displayName index kept changing")
+            return self._save(group, group, index)
 
-    def update_group(self, context: CommandContext, group_id: UUID, plan: GroupPlan) -> Written:
-        """Applies what `plan` decides for the group's current state; re-plans on conflict."""
-        with self.turns.turn(group_id):
-            for _ in range(MAX_ATTEMPTS):
-                group = self._get_group(context, group_id)
-                change = plan(
-                    GroupState(group.id, group.display_name, group.external_id, group.version)
+        written = self._retried(attempt, "displayName index kept changing")
+        if len(joining) >= SNAPSHOT_AFTER_MEMBERS:
+            self._snapshot(written)
+        return written
+
+    def update_group(
+        self,
+        context: CommandContext,
+        group_id: UUID,
+        update: GroupUpdate,
+        directory: Directory,
+        check: VersionCheck = no_check,
+    ) -> Written:
+        """Applies `update` to the group's current state: who joins and who leaves is worked
+        out against the read model (ledger.members), again if the group changed meanwhile."""
+
+        moved = 0  # members who joined or left, in the attempt that was saved
+
+        def attempt(_first: bool) -> Written:
+            nonlocal moved
+            group = self._get_group(context, group_id)
+            check(group.version)
+            directory.catch_up()  # the read model now holds the group at group.version
+            with directory.read() as reader:
+                change = members.plan(reader, context.org_id, group.id, update)
+            name = update.display_name
+            if isinstance(name, Keep):
+                name = group.display_name
+            changed: list[Aggregate] = [group]
+            if normalize_name(name) != normalize_name(group.display_name):
+                changed.append(self._claim_name(context.org_id, "displayName", name, group.id))
+                changed.append(
+                    self._release_name(context.org_id, "displayName", group.display_name)
                 )
-                changed: list[Aggregate] = [group]
-                if normalize_name(change.display_name) != normalize_name(group.display_name):
-                    changed.append(
-                        self._claim_name(
-                            context.org_id, "displayName", change.display_name, group.id
-                        )
-                    )
-                    changed.append(
-                        self._release_name(context.org_id, "displayName", group.display_name)
-                    )
-                group.rename(change.display_name, context)
-                group.set_external_id(change.external_id, context)
-                group.remove_members(list(change.remove), context)
-                group.add_members(list(change.add), context)
-                big_change = len(change.add) + len(change.remove) >= SNAPSHOT_AFTER_MEMBERS
-                try:
-                    written = self._save(group, *changed)
-                except IntegrityError:
-                    self.turns.contended()  # in our turn: another process wrote it
-                    continue  # the group changed meanwhile: plan again on its new state
-                if big_change:
-                    self._snapshot(group)
-                return written
-            raise ConcurrentModification(f"Group {group_id} kept changing; try again")
+            group.rename(name, context)
+            if not isinstance(update.external_id, Keep):
+                group.set_external_id(update.external_id, context)
+            group.remove_members(list(change.remove), context)
+            group.add_members(list(change.add), context)
+            moved = len(change.add) + len(change.remove)
+            return self._save(group, *changed)
+
+        written = self._retried(
+            attempt, f"Group {group_id} kept changing; try again", turn=group_id
+        )
+        if moved >= SNAPSHOT_AFTER_MEMBERS:
+            self._snapshot(written)
+        return written
 
     def delete_group(
-        self, context: CommandContext, group_id: UUID, check: VersionCheck = _no_check
+        self, context: CommandContext, group_id: UUID, check: VersionCheck = no_check
     ) -> Written:
-        with self.turns.turn(group_id):
-            for _ in range(MAX_ATTEMPTS):
-                group = self._get_group(context, group_id)
-                check(group.version)
-                group.delete(context)
-                index = self._release_name(context.org_id, "displayName", group.display_name)
-                try:
-                    return self._save(group, group, index)
-                except IntegrityError:
-                    self.turns.contended()  # in our turn: another process wrote it
-                    continue
-            raise ConcurrentModification(f"Group {group_id} kept changing; try again")
+        def attempt(_first: bool) -> Written:
+            group = self._get_group(context, group_id)
+            check(group.version)
+            group.delete(context)
+            index = self._release_name(context.org_id, "displayName", group.display_name)
+            return self._save(group, group, index)
 
-    def _snapshot(self, group: Group) -> None:
+        return self._retried(attempt, f"Group {group_id} kept changing; try again", turn=group_id)
+
+    def _snapshot(self, written: Written) -> None:
         """Snapshots a group just saved, so its next load skips the big event just recorded.
 
         Runs after the write has committed, so it must not fail the command: a snapshot of
         this version may already exist (the interval policy, or a concurrent request).
         """
         assert self.snapshots is not None  # snapshotting is on: see snapshotting_intervals
+        assert isinstance(written.aggregate, Group)
         with contextlib.suppress(IntegrityError):
-            self.snapshots.put([Group.Snapshot.take(group)])
+            self.snapshots.put([Group.Snapshot.take(written.aggregate)])
 
     def _get_group(self, context: CommandContext, group_id: UUID) -> Group:
         try:
@@ -482,14 +400,15 @@ class Ledger(Application[UUID]):
         org_id = Organization.create_id(slug)
         context = CommandContext(org_id=org_id, actor=actor, request=request)
         admin = normalize_email(by) if by is not None else None
-        for _ in range(MAX_ATTEMPTS):
+
+        def attempt(_first: bool) -> IssuedToken:
             changed: list[Aggregate] = []
             organization = self._get(Organization, org_id)
             if organization is None:
                 organization = Organization(slug=slug, context=context)
                 changed.append(organization)
             if admin is not None and admin not in organization.admins:
-                raise LedgerError(
+                raise NotAnAdmin(
                     f"{admin} is not an admin of {slug}: add them first with"
                     f" `scimledger admins add {admin} --org {slug}`"
                 )
@@ -504,10 +423,7 @@ class Ledger(Application[UUID]):
                 context=context,
                 issued_by_admin=admin,
             )
-            try:
-                self.save(*changed, token)
-            except IntegrityError:
-                continue  # the organization was created concurrently
+            self.save(*changed, token)  # conflicts if the organization was created meanwhile
             return IssuedToken(
                 id=token.id,
                 token=format_token(token.id, secret),
@@ -515,7 +431,8 @@ class Ledger(Application[UUID]):
                 name=name,
                 expires_at=expires_at,
             )
-        raise ConcurrentModification(f"organization {slug!r} kept changing")
+
+        return self._retried(attempt, f"organization {slug!r} kept changing")
 
     def add_admin(self, org: str, email: str, actor: Actor, request: RequestInfo) -> None:
         """Makes `email` an admin of the organization, creating the organization if new."""
@@ -539,41 +456,22 @@ class Ledger(Application[UUID]):
 
     def change_settings(
         self, org: str, settings: dict[str, Any], actor: Actor, request: RequestInfo
-    ) -> dict[str, Any]:
+    ) -> Settings:
         """Changes an organization's settings (see organizations.DEFAULT_SETTINGS)."""
         organization = self._organization(org)
         organization.change_settings(
             settings, CommandContext(org_id=organization.id, actor=actor, request=request)
         )
         self.save(organization)
-        return dict(organization.settings)
+        return organization.settings.copy()
 
-    def settings(self, org: str) -> dict[str, Any]:
-        return dict(self._organization(org).settings)
+    def settings(self, org: str) -> Settings:
+        return self._organization(org).settings.copy()
 
     def issuer_departed_at(self, token: Token) -> datetime | None:
-        """When the admin a token was issued for left: removed as an admin, or their own
-        user (userName or an email equal to theirs) deactivated or deleted through SCIM.
-        None while they stay."""
-        return self._departed_at(token, self._get(Organization, token.org_id))
-
-    @staticmethod
-    def _departed_at(token: Token, organization: Organization | None) -> datetime | None:
-        if token.issued_by_admin is None or organization is None:
-            return None
-        return organization.departed.get(token.issued_by_admin)
-
-    @staticmethod
-    def _departure_due(token: Token, organization: Organization | None, now: datetime) -> bool:
-        """Whether the organization's policy revokes the token now: its issuer left longer
-        ago than the grace period allows, under revoke-after."""
-        departed = Ledger._departed_at(token, organization)
-        if departed is None or organization is None:
-            return False
-        settings = organization.settings
-        if settings["departed_policy"] != "revoke-after":
-            return False
-        return now >= departed + timedelta(seconds=settings["departed_grace_seconds"])
+        """When the admin a token was issued for left (ledger.departures); None while they
+        stay."""
+        return departures.departed_at(token, self._get(Organization, token.org_id))
 
     def sweep_departed(self, token_id: UUID, now: datetime) -> bool:
         """Applies the departure policy to one token now; True if it was revoked."""
@@ -587,14 +485,13 @@ class Ledger(Application[UUID]):
         return False
 
     def _enforce_departure_policy(self, token: Token, now: datetime) -> None:
-        """Revokes, and records it, a token whose issuer left longer ago than the
-        organization's grace period allows, under the revoke-after policy."""
+        """Revokes, and records it, a token the departure policy revokes now
+        (ledger.departures); InvalidToken then."""
         if token.issued_by_admin is None:
             return
-        if not self._departure_due(token, self._get(Organization, token.org_id), now):
+        if not departures.revocation_due(token, self._get(Organization, token.org_id), now):
             return
-        policy = Actor(kind="operator", id="departed-issuer policy", name="scimledger")
-        token.revoke(CommandContext(token.org_id, policy, RequestInfo.local()))
+        token.revoke(CommandContext(token.org_id, departures.POLICY, RequestInfo.local()))
         with contextlib.suppress(IntegrityError):  # revoked concurrently: just as good
             self.save(token)
         raise InvalidToken("token revoked: its issuer left the organization")
@@ -602,7 +499,7 @@ class Ledger(Application[UUID]):
     def organization_slug(self, org_id: UUID) -> str:
         organization = self._get(Organization, org_id)
         if organization is None:
-            raise InvalidOrganization(f"no organization {org_id}")
+            raise OrganizationNotFound(f"no organization {org_id}")
         return organization.slug
 
     def token(self, token_id: UUID) -> Token | None:
@@ -614,7 +511,7 @@ class Ledger(Application[UUID]):
     def _organization(self, org: str) -> Organization:
         organization = self._get(Organization, Organization.create_id(normalize_slug(org)))
         if organization is None:
-            raise InvalidOrganization(f"no organization {org!r}")
+            raise OrganizationNotFound(f"no organization {org!r}")
         return organization
 
     def revoke_token(self, token_id: UUID, actor: Actor, request: RequestInfo) -> Token:
@@ -645,7 +542,7 @@ class Ledger(Application[UUID]):
         if by is not None:
             admin = normalize_email(by)
             if admin not in self._organization(old.org_slug).admins:
-                raise LedgerError(f"{admin} is not an admin of {old.org_slug}")
+                raise NotAnAdmin(f"{admin} is not an admin of {old.org_slug}")
         context = CommandContext(org_id=old.org_id, actor=actor, request=request)
         secret = new_secret()
         successor = Token(
@@ -680,7 +577,7 @@ class Ledger(Application[UUID]):
         if token.issued_by_admin is not None:
             org_id = token.org_id
             organization = self.credentials.get(org_id, lambda: self._get(Organization, org_id))
-            if self._departure_due(token, organization, now):
+            if departures.revocation_due(token, organization, now):
                 # Decided on what authentication read (perhaps cached): revoked on fresh state.
                 fresh = self._get(Token, token.id)
                 assert fresh is not None
@@ -711,6 +608,22 @@ class Ledger(Application[UUID]):
     def close(self) -> None:
         self.turns.close()
         super().close()
+
+    def _retried(
+        self, attempt: Callable[[bool], R], conflict: str, *, turn: UUID | None = None
+    ) -> R:
+        """Runs `attempt` (load, decide, save; told whether it is the first) until its save
+        meets no concurrent write: each retry decides again on fresh state. With `turn`, the
+        attempts run in that resource's turn (ledger.turns), so writers in this process do
+        not race each other; a conflict then means another process wrote it."""
+        with self.turns.turn(turn) if turn is not None else contextlib.nullcontext():
+            for number in range(MAX_ATTEMPTS):
+                try:
+                    return attempt(number == 0)
+                except IntegrityError:
+                    if turn is not None:
+                        self.turns.contended()
+        raise ConcurrentModification(conflict)
 
     def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:

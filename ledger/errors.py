@@ -27,8 +27,24 @@ class GroupNameTaken(LedgerError):
         super().__init__(f"displayName {display_name!r} is already taken in this organization")
 
 
-class InvalidOrganization(LedgerError):
+class OrganizationNotFound(LedgerError):
     pass
+
+
+class InvalidSlug(LedgerError):
+    """Not a name an organization may have."""
+
+
+class InvalidEmail(LedgerError):
+    pass
+
+
+class InvalidSettings(LedgerError):
+    """Settings an organization cannot have: unknown names or values out of range."""
+
+
+class NotAnAdmin(LedgerError):
+    """The email named is not an admin of the organization."""
 
 
 class InvalidToken(LedgerError):
@@ -45,3 +61,7 @@ class TokenNotFound(LedgerError):
 
 class ConcurrentModification(LedgerError):
     """A write kept conflicting with concurrent writes to the same resource."""
+
+
+class UnknownMembers(LedgerError):
+    """A group's new members include ids that are no users of its organization."""

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypedDict, cast, get_args
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
-from scimledger.ledger.errors import InvalidOrganization
+from scimledger.ledger.errors import InvalidEmail, InvalidSettings, InvalidSlug, NotAnAdmin
 
 NAMESPACE = UUID("6f1c1b55-8a0e-4b8e-9d1c-7a3f0c6f2d10")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -19,7 +19,7 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 def normalize_slug(slug: str) -> str:
     normalized = slug.strip().lower()
     if not SLUG_PATTERN.match(normalized):
-        raise InvalidOrganization(
+        raise InvalidSlug(
             f"invalid organization {slug!r}: use 1-63 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
@@ -67,26 +67,25 @@ class Organization(Aggregate):
         self.admins: list[str] = []
         # When each removed admin left: their tokens' "issuer departed" clock.
         self.departed: dict[str, datetime] = {}
-        self.settings: dict[str, Any] = dict(DEFAULT_SETTINGS)
+        self.settings: Settings = DEFAULT_SETTINGS.copy()
 
     def change_settings(self, settings: dict[str, Any], context: CommandContext) -> None:
         unknown = set(settings) - set(DEFAULT_SETTINGS)
         if unknown:
-            raise InvalidOrganization(f"unknown settings: {', '.join(sorted(unknown))}")
+            raise InvalidSettings(f"unknown settings: {', '.join(sorted(unknown))}")
         if settings.get("departed_policy", "warn") not in DEPARTED_POLICIES:
-            raise InvalidOrganization(
-                f"departed_policy must be one of {', '.join(DEPARTED_POLICIES)}"
-            )
+            raise InvalidSettings(f"departed_policy must be one of {', '.join(DEPARTED_POLICIES)}")
         grace = settings.get("departed_grace_seconds", 0)
         if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
-            raise InvalidOrganization("departed_grace_seconds must be a number of seconds")
-        changes = {k: v for k, v in settings.items() if self.settings.get(k) != v}
+            raise InvalidSettings("departed_grace_seconds must be a number of seconds")
+        current: dict[str, Any] = dict(self.settings)
+        changes = {k: v for k, v in settings.items() if current.get(k) != v}
         if changes:
             self._change_settings(changes, context)
 
     @event(SettingsChanged)
     def _change_settings(self, changes: dict[str, Any], context: CommandContext) -> None:
-        self.settings = {**self.settings, **changes}
+        self.settings = cast(Settings, {**self.settings, **changes})
 
     def add_admin(self, email: str, context: CommandContext) -> None:
         if normalize_email(email) not in self.admins:
@@ -116,7 +115,7 @@ class Organization(Aggregate):
 
     def remove_admin(self, email: str, context: CommandContext, now: datetime) -> None:
         if normalize_email(email) not in self.admins:
-            raise InvalidOrganization(f"{email} is not an admin of {self.slug}")
+            raise NotAnAdmin(f"{email} is not an admin of {self.slug}")
         self._remove_admin(normalize_email(email), context, now)
 
     @event(AdminRemoved)
@@ -128,8 +127,21 @@ class Organization(Aggregate):
             self.departed = {**self.departed, email: removed_at}
 
 
-DEPARTED_POLICIES = ("warn", "revoke-after")
-DEFAULT_SETTINGS: dict[str, Any] = {
+# What happens to a token whose issuer left: shown as such, or revoked after a grace period
+# (ledger.departures).
+DepartedPolicy = Literal["warn", "revoke-after"]
+DEPARTED_POLICIES: tuple[DepartedPolicy, ...] = get_args(DepartedPolicy)
+
+
+class Settings(TypedDict):
+    """An organization's settings."""
+
+    departed_policy: DepartedPolicy
+    departed_grace_seconds: int
+    scim_base_url: str | None  # the SCIM connector base URL shown to admins, if not derived
+
+
+DEFAULT_SETTINGS: Settings = {
     "departed_policy": "warn",
     "departed_grace_seconds": 7 * 24 * 3600,
     "scim_base_url": None,
@@ -141,5 +153,5 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 def normalize_email(email: str) -> str:
     normalized = email.strip().lower()
     if not EMAIL_PATTERN.match(normalized):
-        raise InvalidOrganization(f"{email!r} is not an email address")
+        raise InvalidEmail(f"{email!r} is not an email address")
     return normalized

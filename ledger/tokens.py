@@ -14,6 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal, get_args
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -23,7 +24,9 @@ from scimledger.ledger.errors import InvalidToken, LedgerError
 
 PREFIX = "scl_"
 _FORMAT = re.compile(r"^scl_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
-SCOPES = ("scim", "audit:read", "admin")
+# What a token may do: provision over SCIM, read the audit trail, manage tokens and admins.
+Scope = Literal["scim", "audit:read", "admin"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 
 class TokenRequestError(LedgerError, ValueError):
@@ -84,7 +87,7 @@ class ParsedToken:
 
 
 def parse_token(token: str) -> ParsedToken:
-    match = _FORMAT.match(token)
+    match = _FORMAT.fullmatch(token)
     if match is None:
         raise InvalidToken("malformed token")
     return ParsedToken(token_id=UUID(hex=match.group(1)), secret=match.group(2))

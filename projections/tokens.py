@@ -8,9 +8,11 @@ authentication path records it here, at most once a minute per token and process
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import msgspec
 
@@ -249,9 +251,13 @@ class UsageRecorder:
         return True
 
 
-def departure_candidates(cursor: Cursor) -> list[str]:
-    """Tokens issued for an admin and not revoked: those a departure policy may revoke."""
-    cursor.execute(
-        "SELECT id FROM tokens WHERE issuer_admin IS NOT NULL AND revoked_at IS NULL ORDER BY id"
-    )
-    return [row["id"] for row in cursor.fetchall()]
+def departure_candidates(sql: SQL, catch_up: Callable[[], object]) -> list[UUID]:
+    """Tokens issued for an admin and not revoked: those a departure policy may revoke
+    (ledger.departures), once the read model is caught up by `catch_up`."""
+    catch_up()
+    with sql.transaction(commit=False) as cursor:
+        cursor.execute(
+            "SELECT id FROM tokens WHERE issuer_admin IS NOT NULL AND revoked_at IS NULL"
+            " ORDER BY id"
+        )
+        return [UUID(row["id"]) for row in cursor.fetchall()]

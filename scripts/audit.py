@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any, TextIO
 from uuid import UUID
 
+from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.users import render_user_at
 from scimledger.ledger.application import Ledger
 from scimledger.projections import audit
@@ -129,7 +130,7 @@ def state_at(ledger: Ledger, user: str, org: str | None, at: datetime) -> dict[s
     for subject_id in reversed(ids):  # the latest user of that name first
         found = ledger.user_at(None, UUID(subject_id), at)
         if found is not None:
-            return render_user_at(found, "/scim/v2")
+            return render_user_at(found, SCIM_BASE_PATH)
     raise AuditUsageError(f"no user {user!r} existed at {at.isoformat()}")
 
 

@@ -23,7 +23,8 @@ import psycopg
 
 from scimledger.http.rate_limit import RateLimit
 from scimledger.ledger import availability
-from scimledger.ledger.application import IssuedToken, Ledger
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DEFAULT_URL, ENV_VAR, DatabaseURL, InvalidDatabaseURL
 from scimledger.ledger.errors import InvalidToken, LedgerError

@@ -8,16 +8,15 @@ import shlex
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
 
 import uvicorn
 
-from scimledger.http.app import SCIM_BASE_PATH, create_app
+from scimledger.http.app import create_app
 from scimledger.http.rate_limit import RateLimit
-from scimledger.http.services import Following, Services
-from scimledger.ledger import availability
+from scimledger.http.responses import SCIM_BASE_PATH
+from scimledger.http.services import Services
+from scimledger.ledger import departures
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
 from scimledger.projections.audit import AuditProjection
@@ -37,44 +36,6 @@ def _token_command(database_flag: str | None) -> str:
     if database_flag:
         command += f" --database {shlex.quote(database_flag)}"
     return command
-
-
-class DepartureSweeper:
-    """Once a minute, applies each organization's departed-issuer policy to every token
-    issued for an admin, so that revoke-after revokes even tokens nobody uses."""
-
-    def __init__(self, ledger: Ledger, tokens: Following, interval: float = 60.0) -> None:
-        self._ledger = ledger
-        self._tokens = tokens
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="departure-sweeper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def sweep(self) -> int:
-        self._tokens.catch_up()
-        with SQL(self._ledger).transaction(commit=False) as cursor:
-            candidates = departure_candidates(cursor)
-        now = datetime.now(UTC)
-        return sum(self._ledger.sweep_departed(UUID(token_id), now) for token_id in candidates)
-
-    def _run(self) -> None:
-        failures = availability.BackgroundFailures(logging.getLogger(__name__), "departure sweep")
-        while not self._stop.wait(self._interval):
-            try:
-                revoked = self.sweep()
-            except Exception as exc:
-                failures.failed(exc)
-            else:
-                failures.succeeded()
-                if revoked:
-                    logging.getLogger(__name__).info("revoked %d departed issuers' tokens", revoked)
 
 
 def start_followers(ledger: Ledger, *, consume: bool) -> tuple[LogListener, list[Follower]]:
@@ -120,9 +81,11 @@ def serve(
     listener, followers = start_followers(ledger, consume=project_in_process)
     by_name = {follower.name: follower for follower in followers}
     tokens = by_name[TokensProjection().name]
-    sweeper = DepartureSweeper(ledger, tokens)
-    sweeper.start()
     sql = SQL(ledger)
+    sweeper = departures.Sweeper(
+        lambda: departure_candidates(sql, tokens.catch_up), ledger.sweep_departed
+    )
+    sweeper.start()
     app = create_app(
         Services(
             ledger=ledger,

@@ -18,7 +18,8 @@ from litestar.testing import TestClient
 
 from scimledger.http.app import create_app
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken, Ledger
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.audit import AuditProjection

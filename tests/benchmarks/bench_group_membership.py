@@ -23,12 +23,14 @@ from litestar.testing import TestClient
 
 from scimledger.http.app import create_app
 from scimledger.http.services import Services
-from scimledger.ledger.application import Ledger, NewGroup
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewGroup
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
 from scimledger.projections.audit import AuditProjection
+from scimledger.projections.directory import ScimDirectory
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
@@ -99,8 +101,9 @@ def main() -> None:
     started = time.perf_counter()
     user_ids = create_users(ledger, context, args.members + args.batch)
     members, extra = user_ids[: args.members], user_ids[args.members :]
-    big = ledger.create_group(context, NewGroup("Everyone", members=frozenset(members)))
-    empty = ledger.create_group(context, NewGroup("Nobody"))
+    directory = ScimDirectory(SQL(ledger), runner.catch_up)
+    big = ledger.create_group(context, NewGroup("Everyone", members=members), directory)
+    empty = ledger.create_group(context, NewGroup("Nobody"), directory)
     runner.catch_up()
     print(
         f"setup: {len(user_ids)} users and a {args.members}-member group in "

@@ -28,7 +28,8 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 
-from scimledger.ledger.application import Ledger, NewUser
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.scim import ScimProjection

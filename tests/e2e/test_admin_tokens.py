@@ -6,7 +6,7 @@ import pytest
 from litestar.testing import TestClient
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.tokens import parse_token
 

@@ -11,7 +11,7 @@ from freezegun import freeze_time
 from litestar.testing import TestClient
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from tests.conftest import issue
 

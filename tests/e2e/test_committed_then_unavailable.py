@@ -16,8 +16,8 @@ from litestar.testing import TestClient
 
 from scimledger.http.app import create_app
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken
 from scimledger.ledger.availability import DatabaseUnavailable
+from scimledger.ledger.commands import IssuedToken
 
 
 class Stalled:

@@ -51,7 +51,7 @@ from schemathesis.specs.openapi.checks import (
 
 from scimledger.http.app import create_app
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.groups import Group
 from scimledger.ledger.users import User
 from tests.fuzz import examples

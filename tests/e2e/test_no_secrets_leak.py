@@ -14,7 +14,7 @@ import pytest
 from litestar.testing import TestClient
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.tokens import parse_token
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner

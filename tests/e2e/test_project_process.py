@@ -21,7 +21,8 @@ from typing import IO
 import pytest
 from eventsourcing.persistence import PersistenceError
 
-from scimledger.ledger.application import Ledger, NewUser
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.schemas import CORE_USER

@@ -11,7 +11,7 @@ from litestar.testing import TestClient
 from scimledger.http.app import create_app
 from scimledger.http.rate_limit import RateLimit
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.commands import IssuedToken
 from tests.conftest import issue
 from tests.e2e.conftest import Server, call, issue_token, start_server
 

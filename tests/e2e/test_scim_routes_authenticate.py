@@ -8,7 +8,8 @@ import uuid
 
 from litestar.testing import TestClient
 
-from scimledger.http.app import SCIM_BASE_PATH, create_app
+from scimledger.http.app import create_app
+from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
 
 # Discovery is public (RFC 7644 section 4 lets a client read it before authenticating), and

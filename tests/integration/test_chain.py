@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from scimledger.ledger.application import Ledger, NewUser
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import chain

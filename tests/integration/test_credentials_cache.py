@@ -22,7 +22,8 @@ from uuid import UUID
 import psycopg
 import pytest
 
-from scimledger.ledger.application import IssuedToken, Ledger
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.credentials import changes_credentials
 from scimledger.ledger.database import DatabaseURL

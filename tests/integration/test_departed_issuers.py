@@ -9,9 +9,10 @@ from freezegun import freeze_time
 from litestar.testing import TestClient
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken, Ledger
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
-from scimledger.ledger.errors import InvalidOrganization, InvalidToken
+from scimledger.ledger.errors import InvalidSettings, InvalidToken
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 
@@ -106,7 +107,7 @@ def test_tokens_of_admins_who_stay_are_untouched(ledger: Ledger) -> None:
 )
 def test_bad_settings_are_refused(ledger: Ledger, settings: dict[str, object]) -> None:
     alices_token(ledger)
-    with pytest.raises(InvalidOrganization):
+    with pytest.raises(InvalidSettings):
         ledger.change_settings("acme", settings, OPERATOR, RequestInfo("s"))
 
 

@@ -20,7 +20,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from scimledger.ledger.application import Ledger, NewUser
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import SETUP_LOCK_KEY, DatabaseURL
 from scimledger.projections.follower import ConsumerLock, Follower, LogListener

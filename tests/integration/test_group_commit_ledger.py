@@ -15,7 +15,8 @@ import pytest
 from eventsourcing.application import ProcessingEvent
 
 from scimledger.ledger import application
-from scimledger.ledger.application import Ledger, NewUser, UserReplacement, UserState, Written
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import UserNameTaken
 from scimledger.ledger.names import NameIndex, normalize_name

@@ -5,7 +5,7 @@ from __future__ import annotations
 from uuid import UUID
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import GroupChange, GroupState, NewGroup, NewUser
+from scimledger.ledger.commands import GroupUpdate, NewGroup, NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.groups import Group
 from tests.conftest import issue
@@ -33,7 +33,9 @@ def snapshot_versions(services: Services, group_id: UUID) -> list[int]:
 def test_creating_a_group_with_many_members_snapshots_it_at_once(services: Services) -> None:
     context = acme(services)
     members = frozenset(users(services, context, 100))
-    written = services.ledger.create_group(context, NewGroup("Big", members=members))
+    written = services.ledger.create_group(
+        context, NewGroup("Big", members=members), services.directory
+    )
     assert snapshot_versions(services, written.id) == [2]
     group = services.ledger.group_repository.get(written.id)
     assert isinstance(group, Group)
@@ -43,37 +45,26 @@ def test_creating_a_group_with_many_members_snapshots_it_at_once(services: Servi
 def test_small_groups_are_snapshotted_every_ten_events_only(services: Services) -> None:
     context = acme(services)
     [member] = users(services, context, 1)
-    written = services.ledger.create_group(context, NewGroup("Small"))
+    written = services.ledger.create_group(context, NewGroup("Small"), services.directory)
 
-    def toggle(state: GroupState) -> GroupChange:
-        joining = state.version % 2 == 1
-        return GroupChange(
-            state.display_name,
-            state.external_id,
-            add=frozenset({member}) if joining else frozenset(),
-            remove=frozenset() if joining else frozenset({member}),
-        )
-
-    for _ in range(11):
-        services.ledger.update_group(context, written.id, toggle)
+    for n in range(11):  # joins at odd versions, leaves at even ones
+        toggle = GroupUpdate(add={str(member)}) if n % 2 == 0 else GroupUpdate(remove={str(member)})
+        services.ledger.update_group(context, written.id, toggle, services.directory)
     assert snapshot_versions(services, written.id) == [10]
 
 
 def test_a_big_change_at_a_snapshot_interval_still_succeeds(services: Services) -> None:
     context = acme(services)
     pool = users(services, context, 100)
-    written = services.ledger.create_group(context, NewGroup("Busy"))
+    written = services.ledger.create_group(context, NewGroup("Busy"), services.directory)
 
-    def rename(state: GroupState) -> GroupChange:
-        return GroupChange(f"Busy {state.version}", state.external_id)
+    for version in range(1, 9):  # to version 9
+        rename = GroupUpdate(display_name=f"Busy {version}")
+        services.ledger.update_group(context, written.id, rename, services.directory)
 
-    for _ in range(8):  # to version 9
-        services.ledger.update_group(context, written.id, rename)
-
-    def add_all(state: GroupState) -> GroupChange:
-        return GroupChange(state.display_name, state.external_id, add=frozenset(pool))
+    add_all = GroupUpdate(add={str(u) for u in pool})
 
     # Version 10 is snapshotted by the interval and by the big change: one snapshot, no error.
-    tenth = services.ledger.update_group(context, written.id, add_all)
+    tenth = services.ledger.update_group(context, written.id, add_all, services.directory)
     assert tenth.version == 10
     assert snapshot_versions(services, written.id) == [10]

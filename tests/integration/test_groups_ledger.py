@@ -13,11 +13,16 @@ from eventsourcing.domain import Snapshot
 from litestar.testing import TestClient
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import GroupChange, GroupState, Ledger, NewGroup, NewUser
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import GroupUpdate, NewGroup, NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import GroupNameTaken
 from scimledger.ledger.groups import Group
 from scimledger.projections import scim
+from scimledger.projections.directory import ScimDirectory
+from scimledger.projections.runner import Runner
+from scimledger.projections.scim import ScimProjection
+from scimledger.projections.sql import SQL
 from tests.conftest import issue
 
 ACTOR = Actor(kind="token", id="t-1", name="Okta", issued_by="operator:admin")
@@ -61,18 +66,20 @@ def changing(
     display_name: str | None = None,
     add: set[UUID] | frozenset[UUID] = frozenset(),
     remove: set[UUID] | frozenset[UUID] = frozenset(),
-) -> Callable[[GroupState], GroupChange]:
-    """A plan that renames (if given) and adds and removes exactly the given users."""
+) -> GroupUpdate:
+    """An update that renames (if given) and adds and removes the given users."""
+    update = GroupUpdate(add={str(u) for u in add}, remove={str(u) for u in remove})
+    if display_name is not None:
+        update.display_name = display_name
+    return update
 
-    def plan(state: GroupState) -> GroupChange:
-        return GroupChange(
-            display_name=state.display_name if display_name is None else display_name,
-            external_id=state.external_id,
-            add=frozenset(add),
-            remove=frozenset(remove),
-        )
 
-    return plan
+@pytest.fixture
+def directory(ledger: Ledger) -> ScimDirectory:
+    """The SCIM read model, caught up by the ledger when it plans a membership change."""
+    runner = Runner(ledger, ScimProjection())
+    runner.run_once()
+    return ScimDirectory(SQL(ledger), runner.catch_up)
 
 
 def run_together(count: int, work: Callable[[int], object]) -> list[BaseException]:
@@ -111,11 +118,13 @@ def read_members(services: Services, group_id: UUID) -> set[str]:
 # Every event carries the context of the command that recorded it
 
 
-def test_group_created_carries_the_context_organization_and_name(ledger: Ledger) -> None:
+def test_group_created_carries_the_context_organization_and_name(
+    ledger: Ledger, directory: ScimDirectory
+) -> None:
     context = context_for(ledger, "create")
     before = head(ledger)
 
-    written = ledger.create_group(context, NewGroup("Sales", external_id="00g1"))
+    written = ledger.create_group(context, NewGroup("Sales", external_id="00g1"), directory)
 
     [created] = [e for e in stored(ledger, before) if e.originator_id == written.id]
     assert type(created) is Group.GroupCreated
@@ -126,12 +135,12 @@ def test_group_created_carries_the_context_organization_and_name(ledger: Ledger)
     assert created.originator_version == written.version == 1
 
 
-def test_group_renamed_carries_the_context(ledger: Ledger) -> None:
-    written = ledger.create_group(context_for(ledger), NewGroup("Sales"))
+def test_group_renamed_carries_the_context(ledger: Ledger, directory: ScimDirectory) -> None:
+    written = ledger.create_group(context_for(ledger), NewGroup("Sales"), directory)
     context = context_for(ledger, "rename")
     before = head(ledger)
 
-    ledger.update_group(context, written.id, changing(display_name="Revenue"))
+    ledger.update_group(context, written.id, changing(display_name="Revenue"), directory)
 
     [renamed] = [e for e in stored(ledger, before) if e.originator_id == written.id]
     assert type(renamed) is Group.GroupRenamed
@@ -139,14 +148,16 @@ def test_group_renamed_carries_the_context(ledger: Ledger) -> None:
     assert renamed.context == context
 
 
-def test_members_added_carries_the_context_and_the_added_ids(ledger: Ledger) -> None:
+def test_members_added_carries_the_context_and_the_added_ids(
+    ledger: Ledger, directory: ScimDirectory
+) -> None:
     first = context_for(ledger)
     users = new_users(ledger, first, 2)
-    written = ledger.create_group(first, NewGroup("Sales"))
+    written = ledger.create_group(first, NewGroup("Sales"), directory)
     context = context_for(ledger, "add")
     before = head(ledger)
 
-    ledger.update_group(context, written.id, changing(add=set(users)))
+    ledger.update_group(context, written.id, changing(add=set(users)), directory)
 
     [added] = [e for e in stored(ledger, before) if e.originator_id == written.id]
     assert type(added) is Group.MembersAdded
@@ -154,14 +165,16 @@ def test_members_added_carries_the_context_and_the_added_ids(ledger: Ledger) -> 
     assert added.context == context
 
 
-def test_members_removed_carries_the_context_and_the_removed_ids(ledger: Ledger) -> None:
+def test_members_removed_carries_the_context_and_the_removed_ids(
+    ledger: Ledger, directory: ScimDirectory
+) -> None:
     first = context_for(ledger)
     users = new_users(ledger, first, 2)
-    written = ledger.create_group(first, NewGroup("Sales", members=frozenset(users)))
+    written = ledger.create_group(first, NewGroup("Sales", members=frozenset(users)), directory)
     context = context_for(ledger, "remove")
     before = head(ledger)
 
-    ledger.update_group(context, written.id, changing(remove={users[1]}))
+    ledger.update_group(context, written.id, changing(remove={users[1]}), directory)
 
     [removed] = [e for e in stored(ledger, before) if e.originator_id == written.id]
     assert type(removed) is Group.MembersRemoved
@@ -169,8 +182,8 @@ def test_members_removed_carries_the_context_and_the_removed_ids(ledger: Ledger)
     assert removed.context == context
 
 
-def test_group_deleted_carries_the_context(ledger: Ledger) -> None:
-    written = ledger.create_group(context_for(ledger), NewGroup("Sales"))
+def test_group_deleted_carries_the_context(ledger: Ledger, directory: ScimDirectory) -> None:
+    written = ledger.create_group(context_for(ledger), NewGroup("Sales"), directory)
     context = context_for(ledger, "delete")
     before = head(ledger)
 
@@ -181,12 +194,14 @@ def test_group_deleted_carries_the_context(ledger: Ledger) -> None:
     assert deleted.context == context
 
 
-def test_a_plan_that_changes_nothing_records_nothing(ledger: Ledger) -> None:
+def test_an_update_that_changes_nothing_records_nothing(
+    ledger: Ledger, directory: ScimDirectory
+) -> None:
     context = context_for(ledger)
-    written = ledger.create_group(context, NewGroup("Sales"))
+    written = ledger.create_group(context, NewGroup("Sales"), directory)
     before = head(ledger)
 
-    result = ledger.update_group(context, written.id, changing(display_name="Sales"))
+    result = ledger.update_group(context, written.id, changing(display_name="Sales"), directory)
 
     assert result.position is None
     assert result.version == 1
@@ -198,6 +213,7 @@ def test_a_plan_that_changes_nothing_records_nothing(ledger: Ledger) -> None:
 
 def test_concurrent_creates_of_one_display_name_yield_exactly_one_group(
     ledger: Ledger,
+    directory: ScimDirectory,
 ) -> None:
     context = context_for(ledger)
     outcomes: list[str] = []
@@ -205,7 +221,7 @@ def test_concurrent_creates_of_one_display_name_yield_exactly_one_group(
     def create(n: int) -> None:
         # "Sales" and "SALES" alternate: they are one name.
         try:
-            ledger.create_group(context, NewGroup("Sales" if n % 2 else "SALES"))
+            ledger.create_group(context, NewGroup("Sales" if n % 2 else "SALES"), directory)
         except GroupNameTaken:
             outcomes.append("taken")
         else:
@@ -220,14 +236,15 @@ def test_concurrent_creates_of_one_display_name_yield_exactly_one_group(
 
 def test_concurrent_renames_to_one_display_name_leave_exactly_one_group_with_it(
     ledger: Ledger,
+    directory: ScimDirectory,
 ) -> None:
     context = context_for(ledger)
-    groups = [ledger.create_group(context, NewGroup(f"Group {n}")).id for n in range(6)]
+    groups = [ledger.create_group(context, NewGroup(f"Group {n}"), directory).id for n in range(6)]
     outcomes: list[str] = []
 
     def rename(n: int) -> None:
         try:
-            ledger.update_group(context, groups[n], changing(display_name="Sales"))
+            ledger.update_group(context, groups[n], changing(display_name="Sales"), directory)
         except GroupNameTaken:
             outcomes.append("taken")
         else:
@@ -250,10 +267,13 @@ def test_concurrent_member_additions_through_the_ledger_lose_no_update(
     ledger = services.ledger
     context = context_for(ledger)
     users = new_users(ledger, context, 6)
-    group_id = ledger.create_group(context, NewGroup("Sales")).id
+    group_id = ledger.create_group(context, NewGroup("Sales"), services.directory).id
 
     errors = run_together(
-        6, lambda n: ledger.update_group(context, group_id, changing(add={users[n]}))
+        6,
+        lambda n: ledger.update_group(
+            context, group_id, changing(add={users[n]}), services.directory
+        ),
     )
 
     assert errors == []
@@ -268,12 +288,14 @@ def test_concurrent_additions_and_removals_through_the_ledger_lose_no_update(
     context = context_for(ledger)
     leaving = new_users(ledger, context, 5)
     joining = new_users(ledger, context, 5, prefix="new")
-    group_id = ledger.create_group(context, NewGroup("Sales", members=frozenset(leaving))).id
+    group_id = ledger.create_group(
+        context, NewGroup("Sales", members=frozenset(leaving)), services.directory
+    ).id
 
     errors = run_together(
         5,
         lambda n: ledger.update_group(
-            context, group_id, changing(add={joining[n]}, remove={leaving[n]})
+            context, group_id, changing(add={joining[n]}, remove={leaving[n]}), services.directory
         ),
     )
 
@@ -358,12 +380,12 @@ def test_concurrent_removals_over_http_of_different_members_lose_no_update(
 
 
 @pytest.fixture
-def renamed_eleven_times(ledger: Ledger) -> UUID:
+def renamed_eleven_times(ledger: Ledger, directory: ScimDirectory) -> UUID:
     """A group at version 12: created, then renamed eleven times."""
     context = context_for(ledger)
-    group_id = ledger.create_group(context, NewGroup("Name 0")).id
+    group_id = ledger.create_group(context, NewGroup("Name 0"), directory).id
     for n in range(1, 12):
-        ledger.update_group(context, group_id, changing(display_name=f"Name {n}"))
+        ledger.update_group(context, group_id, changing(display_name=f"Name {n}"), directory)
     return group_id
 
 
@@ -402,11 +424,14 @@ def test_a_group_with_a_snapshot_loads_from_it(
 
 def test_a_group_loaded_from_a_snapshot_accepts_further_changes(
     ledger: Ledger,
+    directory: ScimDirectory,
     renamed_eleven_times: UUID,
 ) -> None:
     context = context_for(ledger)
 
-    written = ledger.update_group(context, renamed_eleven_times, changing(display_name="Final"))
+    written = ledger.update_group(
+        context, renamed_eleven_times, changing(display_name="Final"), directory
+    )
 
     assert written.version == 13
     group = load(ledger, renamed_eleven_times)
@@ -414,15 +439,19 @@ def test_a_group_loaded_from_a_snapshot_accepts_further_changes(
     assert group.version == 13
 
 
-def test_a_save_that_passes_version_ten_takes_a_snapshot(ledger: Ledger) -> None:
+def test_a_save_that_passes_version_ten_takes_a_snapshot(
+    ledger: Ledger, directory: ScimDirectory
+) -> None:
     context = context_for(ledger)
     users = new_users(ledger, context, 1)
-    group_id = ledger.create_group(context, NewGroup("Name 0")).id
+    group_id = ledger.create_group(context, NewGroup("Name 0"), directory).id
     for n in range(1, 9):
-        ledger.update_group(context, group_id, changing(display_name=f"Name {n}"))
+        ledger.update_group(context, group_id, changing(display_name=f"Name {n}"), directory)
 
     # One save records versions 10 and 11: a rename and an addition.
-    ledger.update_group(context, group_id, changing(display_name="Final", add={users[0]}))
+    ledger.update_group(
+        context, group_id, changing(display_name="Final", add={users[0]}), directory
+    )
 
     assert ledger.snapshots is not None
     assert [s.originator_version for s in ledger.snapshots.get(group_id)] == [10]

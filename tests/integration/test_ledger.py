@@ -11,7 +11,8 @@ from uuid import UUID
 
 import pytest
 
-from scimledger.ledger.application import Ledger, NewUser, UserReplacement, UserState
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser, UserReplacement, UserState
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.errors import UserNameTaken, UserNotFound

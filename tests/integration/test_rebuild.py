@@ -16,7 +16,8 @@ import pytest
 from litestar.testing import TestClient
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import Ledger, NewUser
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.schemas import CORE_GROUP, CORE_USER

@@ -6,7 +6,8 @@ import threading
 from typing import Any
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import Ledger, NewUser, UserReplacement
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser, UserReplacement
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import scim

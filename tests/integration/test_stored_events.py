@@ -14,7 +14,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from freezegun import freeze_time
 
-from scimledger.ledger.application import Ledger, NewUser
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User

@@ -10,7 +10,7 @@ from freezegun import freeze_time
 from litestar.testing import TestClient
 
 from scimledger.http.services import Services
-from scimledger.ledger.application import IssuedToken
+from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.errors import InvalidToken, LedgerError
 from scimledger.ledger.tokens import Token, TokenRequestError, parse_grace, parse_token

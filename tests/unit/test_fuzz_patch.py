@@ -21,10 +21,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from scimledger.http.errors import ScimError
-from scimledger.http.group_patch import KEEP, GroupPatch, plan_group_patch
+from scimledger.http.group_patch import plan_group_patch
 from scimledger.http.patch import MAX_OPERATIONS, Operation, parse_operations
 from scimledger.http.schemas import UserInput, parse_user
 from scimledger.http.user_patch import apply_user_patch
+from scimledger.ledger.commands import KEEP, GroupUpdate
 from tests.fuzz import FUZZ
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -569,7 +570,7 @@ def test_group_patch_gives_a_consistent_plan_or_a_400_changing_nothing(body: Any
             assert _same_error(plan, operations)
         return
     assert not isinstance(operations, ScimError)
-    assert isinstance(plan, GroupPatch)
+    assert isinstance(plan, GroupUpdate)
     assert plan.display_name is KEEP or (
         isinstance(plan.display_name, str) and plan.display_name.strip()
     )

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from scimledger.http.errors import ScimError
-from scimledger.http.group_patch import KEEP, GroupPatch, Keep, plan_group_patch
+from scimledger.http.group_patch import plan_group_patch
+from scimledger.ledger.commands import KEEP, GroupUpdate, Keep
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
@@ -18,7 +19,7 @@ def patch_op(*operations: dict[str, Any]) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": list(operations)}
 
 
-def planned(body: dict[str, Any]) -> GroupPatch:
+def planned(body: dict[str, Any]) -> GroupUpdate:
     """The plan, checking that the caller's body was left as it was."""
     before = copy.deepcopy(body)
     plan = plan_group_patch(body)
@@ -48,7 +49,7 @@ def test_untouched_display_name_and_external_id_are_kept() -> None:
 def test_okta_rename_replaces_display_name_ignoring_the_id_in_the_value() -> None:
     body = patch_op({"op": "replace", "value": {"id": "g1", "displayName": "New"}})
 
-    assert planned(body) == GroupPatch(display_name="New")
+    assert planned(body) == GroupUpdate(display_name="New")
 
 
 def test_okta_rename_ignores_schemas_and_meta_in_the_value() -> None:
@@ -64,37 +65,37 @@ def test_okta_rename_ignores_schemas_and_meta_in_the_value() -> None:
         }
     )
 
-    assert planned(body) == GroupPatch(display_name="New")
+    assert planned(body) == GroupUpdate(display_name="New")
 
 
 def test_replace_path_display_name() -> None:
     body = patch_op({"op": "replace", "path": "displayName", "value": "Tour Guides"})
 
-    assert planned(body) == GroupPatch(display_name="Tour Guides")
+    assert planned(body) == GroupUpdate(display_name="Tour Guides")
 
 
 def test_entra_capitalised_replace_path_display_name() -> None:
     body = patch_op({"op": "Replace", "path": "displayName", "value": "Tour Guides"})
 
-    assert planned(body) == GroupPatch(display_name="Tour Guides")
+    assert planned(body) == GroupUpdate(display_name="Tour Guides")
 
 
 def test_urn_qualified_display_name_path() -> None:
     body = patch_op({"op": "replace", "path": f"{CORE_GROUP}:displayName", "value": "New"})
 
-    assert planned(body) == GroupPatch(display_name="New")
+    assert planned(body) == GroupUpdate(display_name="New")
 
 
 def test_path_names_are_case_insensitive() -> None:
     body = patch_op({"op": "replace", "path": "DISPLAYNAME", "value": "New"})
 
-    assert planned(body) == GroupPatch(display_name="New")
+    assert planned(body) == GroupUpdate(display_name="New")
 
 
 def test_add_path_display_name_sets_it() -> None:
     body = patch_op({"op": "add", "path": "displayName", "value": "New"})
 
-    assert planned(body) == GroupPatch(display_name="New")
+    assert planned(body) == GroupUpdate(display_name="New")
 
 
 def test_the_last_of_two_renames_wins() -> None:
@@ -103,7 +104,7 @@ def test_the_last_of_two_renames_wins() -> None:
         {"op": "replace", "path": "displayName", "value": "Second"},
     )
 
-    assert planned(body) == GroupPatch(display_name="Second")
+    assert planned(body) == GroupUpdate(display_name="Second")
 
 
 # externalId
@@ -112,25 +113,25 @@ def test_the_last_of_two_renames_wins() -> None:
 def test_replace_path_external_id_sets_it() -> None:
     body = patch_op({"op": "replace", "path": "externalId", "value": "okta-00g1"})
 
-    assert planned(body) == GroupPatch(external_id="okta-00g1")
+    assert planned(body) == GroupUpdate(external_id="okta-00g1")
 
 
 def test_replace_without_path_sets_external_id() -> None:
     body = patch_op({"op": "replace", "value": {"externalId": "okta-00g1"}})
 
-    assert planned(body) == GroupPatch(external_id="okta-00g1")
+    assert planned(body) == GroupUpdate(external_id="okta-00g1")
 
 
 def test_remove_path_external_id_clears_it() -> None:
     body = patch_op({"op": "remove", "path": "externalId"})
 
-    assert planned(body) == GroupPatch(external_id=None)
+    assert planned(body) == GroupUpdate(external_id=None)
 
 
 def test_replace_external_id_with_null_clears_it() -> None:
     body = patch_op({"op": "replace", "path": "externalId", "value": None})
 
-    assert planned(body) == GroupPatch(external_id=None)
+    assert planned(body) == GroupUpdate(external_id=None)
 
 
 # Adding members
@@ -145,25 +146,25 @@ def test_okta_add_members_with_display() -> None:
         }
     )
 
-    assert planned(body) == GroupPatch(add={"u1", "u2"})
+    assert planned(body) == GroupUpdate(add={"u1", "u2"})
 
 
 def test_entra_capitalised_add_members() -> None:
     body = patch_op({"op": "Add", "path": "members", "value": [{"value": "u1"}]})
 
-    assert planned(body) == GroupPatch(add={"u1"})
+    assert planned(body) == GroupUpdate(add={"u1"})
 
 
 def test_add_members_accepts_a_single_member_object() -> None:
     body = patch_op({"op": "add", "path": "members", "value": {"value": "u1"}})
 
-    assert planned(body) == GroupPatch(add={"u1"})
+    assert planned(body) == GroupUpdate(add={"u1"})
 
 
 def test_add_without_path_adds_members() -> None:
     body = patch_op({"op": "add", "value": {"members": [{"value": "u1"}, {"value": "u2"}]}})
 
-    assert planned(body) == GroupPatch(add={"u1", "u2"})
+    assert planned(body) == GroupUpdate(add={"u1", "u2"})
 
 
 def test_add_members_ignores_ref_and_type() -> None:
@@ -175,7 +176,7 @@ def test_add_members_ignores_ref_and_type() -> None:
         }
     )
 
-    assert planned(body) == GroupPatch(add={"u1"})
+    assert planned(body) == GroupUpdate(add={"u1"})
 
 
 # Replacing members
@@ -190,13 +191,13 @@ def test_okta_replace_members_sets_the_complete_member_set() -> None:
         }
     )
 
-    assert planned(body) == GroupPatch(replace_members={"u1", "u2"})
+    assert planned(body) == GroupUpdate(replace_members={"u1", "u2"})
 
 
 def test_replace_members_with_an_empty_list_empties_the_group() -> None:
     body = patch_op({"op": "replace", "path": "members", "value": []})
 
-    assert planned(body) == GroupPatch(replace_members=set())
+    assert planned(body) == GroupUpdate(replace_members=set())
 
 
 def test_replace_without_path_replaces_display_name_and_members() -> None:
@@ -204,7 +205,7 @@ def test_replace_without_path_replaces_display_name_and_members() -> None:
         {"op": "replace", "value": {"displayName": "New", "members": [{"value": "u1"}]}}
     )
 
-    assert planned(body) == GroupPatch(display_name="New", replace_members={"u1"})
+    assert planned(body) == GroupUpdate(display_name="New", replace_members={"u1"})
 
 
 # Removing members
@@ -213,43 +214,43 @@ def test_replace_without_path_replaces_display_name_and_members() -> None:
 def test_okta_remove_member_by_value_filter() -> None:
     body = patch_op({"op": "remove", "path": 'members[value eq "u1"]'})
 
-    assert planned(body) == GroupPatch(remove={"u1"})
+    assert planned(body) == GroupUpdate(remove={"u1"})
 
 
 def test_remove_members_by_value_filters_joined_by_or() -> None:
     body = patch_op({"op": "remove", "path": 'members[value eq "u1" or value eq "u2"]'})
 
-    assert planned(body) == GroupPatch(remove={"u1", "u2"})
+    assert planned(body) == GroupUpdate(remove={"u1", "u2"})
 
 
 def test_remove_member_filter_is_case_insensitive() -> None:
     body = patch_op({"op": "remove", "path": 'Members[Value EQ "u1"]'})
 
-    assert planned(body) == GroupPatch(remove={"u1"})
+    assert planned(body) == GroupUpdate(remove={"u1"})
 
 
 def test_remove_member_filter_on_urn_qualified_members() -> None:
     body = patch_op({"op": "remove", "path": f'{CORE_GROUP}:members[value eq "u1"]'})
 
-    assert planned(body) == GroupPatch(remove={"u1"})
+    assert planned(body) == GroupUpdate(remove={"u1"})
 
 
 def test_remove_member_filter_on_urn_qualified_members_with_a_colon_in_the_id() -> None:
     body = patch_op({"op": "remove", "path": f'{CORE_GROUP}:members[value eq "urn:u:1"]'})
 
-    assert planned(body) == GroupPatch(remove={"urn:u:1"})
+    assert planned(body) == GroupUpdate(remove={"urn:u:1"})
 
 
 def test_entra_remove_members_with_a_value_list() -> None:
     body = patch_op({"op": "Remove", "path": "members", "value": [{"value": "u1"}]})
 
-    assert planned(body) == GroupPatch(remove={"u1"})
+    assert planned(body) == GroupUpdate(remove={"u1"})
 
 
 def test_remove_members_without_value_empties_the_group() -> None:
     body = patch_op({"op": "remove", "path": "members"})
 
-    assert planned(body) == GroupPatch(replace_members=set())
+    assert planned(body) == GroupUpdate(replace_members=set())
 
 
 # Several operations in one request
@@ -261,7 +262,7 @@ def test_add_then_remove_of_the_same_member_ends_with_its_removal() -> None:
         {"op": "remove", "path": 'members[value eq "u1"]'},
     )
 
-    assert planned(body) == GroupPatch(add=set(), remove={"u1"})
+    assert planned(body) == GroupUpdate(add=set(), remove={"u1"})
 
 
 def test_remove_then_add_of_the_same_member_ends_with_its_addition() -> None:
@@ -270,7 +271,7 @@ def test_remove_then_add_of_the_same_member_ends_with_its_addition() -> None:
         {"op": "add", "path": "members", "value": [{"value": "u1"}]},
     )
 
-    assert planned(body) == GroupPatch(add={"u1"}, remove=set())
+    assert planned(body) == GroupUpdate(add={"u1"}, remove=set())
 
 
 def test_replace_then_add_merges_into_the_replaced_set() -> None:
@@ -279,7 +280,7 @@ def test_replace_then_add_merges_into_the_replaced_set() -> None:
         {"op": "add", "path": "members", "value": [{"value": "u3"}]},
     )
 
-    assert planned(body) == GroupPatch(replace_members={"u1", "u2", "u3"})
+    assert planned(body) == GroupUpdate(replace_members={"u1", "u2", "u3"})
 
 
 def test_replace_then_remove_takes_from_the_replaced_set() -> None:
@@ -288,7 +289,7 @@ def test_replace_then_remove_takes_from_the_replaced_set() -> None:
         {"op": "remove", "path": 'members[value eq "u1"]'},
     )
 
-    assert planned(body) == GroupPatch(replace_members={"u2"})
+    assert planned(body) == GroupUpdate(replace_members={"u2"})
 
 
 def test_add_then_replace_discards_the_earlier_add() -> None:
@@ -297,7 +298,7 @@ def test_add_then_replace_discards_the_earlier_add() -> None:
         {"op": "replace", "path": "members", "value": [{"value": "u2"}]},
     )
 
-    assert planned(body) == GroupPatch(replace_members={"u2"})
+    assert planned(body) == GroupUpdate(replace_members={"u2"})
 
 
 def test_remove_all_members_then_add_one_leaves_only_it() -> None:
@@ -306,7 +307,7 @@ def test_remove_all_members_then_add_one_leaves_only_it() -> None:
         {"op": "add", "path": "members", "value": [{"value": "u3"}]},
     )
 
-    assert planned(body) == GroupPatch(replace_members={"u3"})
+    assert planned(body) == GroupUpdate(replace_members={"u3"})
 
 
 def test_rename_and_member_changes_in_one_request() -> None:
@@ -317,7 +318,7 @@ def test_rename_and_member_changes_in_one_request() -> None:
         {"op": "replace", "path": "externalId", "value": "ext-1"},
     )
 
-    assert planned(body) == GroupPatch(
+    assert planned(body) == GroupUpdate(
         display_name="New", external_id="ext-1", add={"u1"}, remove={"u2"}
     )
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 import pytest
 
-from scimledger.ledger.errors import InvalidOrganization
+from scimledger.ledger.errors import InvalidEmail, InvalidSettings, InvalidSlug, NotAnAdmin
 from scimledger.ledger.organizations import (
     DEFAULT_SETTINGS,
     Organization,
@@ -91,7 +91,7 @@ def test_admins_are_kept_in_the_order_they_were_added() -> None:
 
 def test_an_admin_must_be_an_email_address() -> None:
     organization = new_organization()
-    with pytest.raises(InvalidOrganization) as refused:
+    with pytest.raises(InvalidEmail) as refused:
         organization.add_admin("ada", OPERATOR)
     assert str(refused.value) == "'ada' is not an email address"
     assert recorded(organization) == []
@@ -118,7 +118,7 @@ def test_removing_an_admin_records_when_they_left() -> None:
 
 def test_removing_someone_who_is_not_an_admin_is_refused() -> None:
     organization = new_organization(ADA)
-    with pytest.raises(InvalidOrganization) as refused:
+    with pytest.raises(NotAnAdmin) as refused:
         organization.remove_admin(BOB, OPERATOR, now=at(10))
     assert str(refused.value) == "bob@acme.example is not an admin of acme"
     assert recorded(organization) == []
@@ -264,7 +264,7 @@ def test_bad_settings_are_refused_and_record_nothing(
     settings: dict[str, Any], message: str
 ) -> None:
     organization = new_organization()
-    with pytest.raises(InvalidOrganization) as refused:
+    with pytest.raises(InvalidSettings) as refused:
         organization.change_settings(settings, OPERATOR)
     assert str(refused.value) == message
     assert recorded(organization) == []
@@ -303,7 +303,7 @@ def test_a_slug_is_normalized_to_lower_case_without_surrounding_space(
 
 @pytest.mark.parametrize("slug", ["", "-acme", ".acme", "acme corp", "acme/x", "é", "a" * 64])
 def test_an_unusable_slug_is_refused(slug: str) -> None:
-    with pytest.raises(InvalidOrganization) as refused:
+    with pytest.raises(InvalidSlug) as refused:
         normalize_slug(slug)
     assert str(refused.value) == (
         f"invalid organization {slug!r}: use 1-63 letters, digits, '.', '_' or '-',"
@@ -317,6 +317,6 @@ def test_an_email_is_normalized_to_lower_case_without_surrounding_space() -> Non
 
 @pytest.mark.parametrize("email", ["ada", "ada@acme", "@acme.example", "ada lovelace@acme.example"])
 def test_an_unusable_email_is_refused(email: str) -> None:
-    with pytest.raises(InvalidOrganization) as refused:
+    with pytest.raises(InvalidEmail) as refused:
         normalize_email(email)
     assert str(refused.value) == f"{email!r} is not an email address"

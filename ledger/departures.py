@@ -1,0 +1,90 @@
+"""The departed-issuer policy: what becomes of a token when the admin it was issued for leaves.
+
+An admin leaves when removed as an admin, or when their own user (userName or an email equal
+to theirs) is deactivated or deleted through SCIM; the organization records when
+(`Organization.departed`). Under `warn` the token keeps working and is shown as its issuer
+departed; under `revoke-after` it is revoked once the grace period has passed: when it is
+next presented (Ledger.authenticate), or by the sweep (`Sweeper`), whichever comes first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from scimledger.ledger import availability
+from scimledger.ledger.context import Actor
+from scimledger.ledger.organizations import Organization
+from scimledger.ledger.tokens import Token
+
+# Who revokes a token under the policy, as its events record it.
+POLICY = Actor(kind="operator", id="departed-issuer policy", name="scimledger")
+
+log = logging.getLogger(__name__)
+
+
+def departed_at(token: Token, organization: Organization | None) -> datetime | None:
+    """When the admin `token` was issued for left; None while they stay (or if it was issued
+    for no admin)."""
+    if token.issued_by_admin is None or organization is None:
+        return None
+    return organization.departed.get(token.issued_by_admin)
+
+
+def revocation_due(token: Token, organization: Organization | None, now: datetime) -> bool:
+    """Whether the organization's policy revokes the token now: its issuer left longer ago
+    than the grace period allows, under revoke-after."""
+    departed = departed_at(token, organization)
+    if departed is None or organization is None:
+        return False
+    settings = organization.settings
+    if settings["departed_policy"] != "revoke-after":
+        return False
+    return now >= departed + timedelta(seconds=settings["departed_grace_seconds"])
+
+
+class Sweeper:
+    """Once a minute, applies the policy to every token issued for an admin, so that
+    revoke-after revokes even tokens nobody presents.
+
+    `candidates` lists those tokens (the tokens read model knows them); `sweep` applies the
+    policy to one (Ledger.sweep_departed) and says whether it revoked it."""
+
+    def __init__(
+        self,
+        candidates: Callable[[], Iterable[UUID]],
+        sweep: Callable[[UUID, datetime], bool],
+        interval: float = 60.0,
+    ) -> None:
+        self._candidates = candidates
+        self._sweep = sweep
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="departure-sweeper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def sweep(self) -> int:
+        """Applies the policy to every candidate now; how many tokens it revoked."""
+        now = datetime.now(UTC)
+        return sum(self._sweep(token_id, now) for token_id in self._candidates())
+
+    def _run(self) -> None:
+        failures = availability.BackgroundFailures(log, "departure sweep")
+        while not self._stop.wait(self._interval):
+            try:
+                revoked = self.sweep()
+            except Exception as exc:
+                failures.failed(exc)
+            else:
+                failures.succeeded()
+                if revoked:
+                    log.info("revoked %d departed issuers' tokens", revoked)
