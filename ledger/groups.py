@@ -98,6 +98,10 @@ class Group(Aggregate):
     def _remove_members(self, user_ids: list[UUID], context: CommandContext) -> None:
         pass
 
-    @event(GroupDeleted)
     def delete(self, context: CommandContext) -> None:
+        if not self.deleted:
+            self._delete(context)
+
+    @event(GroupDeleted)
+    def _delete(self, context: CommandContext) -> None:
         self.deleted = True

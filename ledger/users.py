@@ -120,8 +120,12 @@ class User(Aggregate):
             timestamp=self.created_on,
         )
 
-    @event(UserDeleted)
     def delete(self, context: CommandContext) -> None:
+        if not self.deleted:
+            self._delete(context)
+
+    @event(UserDeleted)
+    def _delete(self, context: CommandContext) -> None:
         self.deleted = True
 
 

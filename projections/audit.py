@@ -21,7 +21,7 @@ import msgspec
 
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
-from scimledger.ledger.organizations import Organization
+from scimledger.ledger.organizations import DEFAULT_SETTINGS, Organization
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User, apply_changes
 from scimledger.projections.sql import Cursor, Row
@@ -233,7 +233,7 @@ class AuditProjection:
 
     def _settings_changed(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
         state = self._state(cursor, event)
-        before = state.get("settings", {})
+        before = state.get("settings", DEFAULT_SETTINGS)
         self._remember(cursor, event, {**state, "settings": {**before, **event.changes}})
         changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
         return "organization.settings_changed", "Organization", None, changes

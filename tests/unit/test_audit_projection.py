@@ -295,18 +295,12 @@ def test_a_settings_change_shows_the_value_set_before(
             None,
             {
                 "departed_policy": change("revoke-after", "warn"),
-                "departed_grace_seconds": change(None, 3600),
+                "departed_grace_seconds": change(7 * 24 * 3600, 3600),
             },
         )
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AuditProjection does not remember an organization's default settings at its"
-    " creation: the first change of a setting shows before=null, not its default"
-    " (departed_policy 'warn', departed_grace_seconds 604800)",
-)
 def test_the_first_settings_change_shows_the_default_as_before(
     projection: AuditProjection, cursor: Cursor
 ) -> None:

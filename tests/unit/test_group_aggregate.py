@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import pytest
-
 from scimledger.ledger.groups import Group
 from tests.unit.events import CONTEXT, OPERATOR, ORG_ID, T0, at, clock, recorded, replay
 
@@ -194,11 +192,6 @@ def test_deleting_a_group_records_group_deleted() -> None:
     assert group.deleted is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Group.delete is an @event method with no check: deleting a deleted group records"
-    " a second GroupDeleted (the Ledger refuses deleted groups before, so it never happens)",
-)
 def test_deleting_a_deleted_group_records_nothing() -> None:
     group = new_group()
     group.delete(CONTEXT)

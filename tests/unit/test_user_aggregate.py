@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from scimledger.ledger.users import (
     User,
     apply_changes,
@@ -231,11 +229,6 @@ def test_deleting_a_user_records_user_deleted() -> None:
     assert user.deleted is True
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="User.delete is an @event method with no check: deleting a deleted user records"
-    " a second UserDeleted (the Ledger refuses deleted users before, so it never happens)",
-)
 def test_deleting_a_deleted_user_records_nothing() -> None:
     user = new_user()
     user.delete(CONTEXT)
