@@ -193,18 +193,21 @@ def handle_admin_exception(request: Request[Any, Any, Any], exc: Exception) -> R
     return json_response(body, status=error.status, headers=error.headers)
 
 
-def router(services: Services) -> Router:
-    def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
-        return command_context(services, request, scope="audit:read")
+def reviewer_context(
+    request: Request[Any, Any, Any], services: Injected[Services]
+) -> CommandContext:
+    return command_context(services, request, scope="audit:read")
 
+
+def router() -> Router:
     reviewers = Router(
         path="/",
         route_handlers=[list_audit, user_history, user_at, revoked_token_users],
-        dependencies={"context": Provide(provide_context, sync_to_thread=True)},
+        dependencies={"context": Provide(reviewer_context, sync_to_thread=True)},
         exception_handlers={Exception: handle_admin_exception},
     )
     return Router(
         path=ADMIN_BASE_PATH,
-        route_handlers=[reviewers, admin_tokens.router(services, handle_admin_exception)],
+        route_handlers=[reviewers, admin_tokens.router(handle_admin_exception)],
         exception_handlers={Exception: handle_admin_exception},
     )

@@ -188,10 +188,11 @@ def change_settings(
     return json_response(settings)
 
 
-def router(services: Services, exception_handler: Any) -> Router:
-    def provide_context(request: Request[Any, Any, Any]) -> CommandContext:
-        return command_context(services, request, scope="admin")
+def admin_context(request: Request[Any, Any, Any], services: Injected[Services]) -> CommandContext:
+    return command_context(services, request, scope="admin")
 
+
+def router(exception_handler: Any) -> Router:
     return Router(
         path="/",
         route_handlers=[
@@ -205,6 +206,6 @@ def router(services: Services, exception_handler: Any) -> Router:
             get_settings,
             change_settings,
         ],
-        dependencies={"context": Provide(provide_context, sync_to_thread=True)},
+        dependencies={"context": Provide(admin_context, sync_to_thread=True)},
         exception_handlers={Exception: exception_handler},
     )

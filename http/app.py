@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from litestar import Litestar, Router
-from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
@@ -28,14 +27,15 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[
             Router(
                 path="/",
-                # Each handler authenticates first (auth.scim_caller).
+                # Each handler authenticates first (auth.scim_context).
                 route_handlers=[*users.ROUTES, *groups.ROUTES, *search.ROUTES],
             ),
             *discovery.ROUTES,
         ],
     )
     app = Litestar(
-        route_handlers=[scim, admin.router(services)],
+        route_handlers=[scim, admin.router()],
+        # Handlers of both APIs are given the services by name (`services: Injected[Services]`).
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: handle_exception},
         request_max_body_size=MAX_BODY_BYTES,
@@ -56,7 +56,6 @@ def create_app(services: Services) -> Litestar:
             ),
         ),
         debug=False,
-        state=State({"services": services}),  # auth.scim_caller finds them here
         # The process configures logging (scripts/logs.py); Litestar must not replace it.
         logging_config=None,
     )

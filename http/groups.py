@@ -13,7 +13,7 @@ from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 
 from scimledger.http.attributes import Selection
-from scimledger.http.auth import scim_caller
+from scimledger.http.auth import scim_context
 from scimledger.http.etags import check_if_match, not_modified
 from scimledger.http.group_patch import plan_group_patch
 from scimledger.http.inputs import (
@@ -32,7 +32,7 @@ from scimledger.http.responses import (
     scim_response,
 )
 from scimledger.http.schemas import parse_group
-from scimledger.http.services import Services, read_your_writes
+from scimledger.http.services import Injected, Services, read_your_writes
 from scimledger.ledger.commands import GroupUpdate, NewGroup, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import GroupNotFound
@@ -140,8 +140,9 @@ def search_groups(
 @get("/Groups", sync_to_thread=True)
 def list_groups(
     request: Request[Any, Any, Any],
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     query = list_query(request)
     total, resources = search_groups(
         services, context, query, requested(request), base_url(request)
@@ -153,8 +154,9 @@ def list_groups(
 def search_groups_by_post(
     request: Request[Any, Any, Any],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     query, chosen = search_query(decode_body(body))
     total, resources = search_groups(services, context, query, chosen, base_url(request))
     return scim_response(list_response(resources, total, query.start_index))
@@ -164,8 +166,9 @@ def search_groups_by_post(
 def get_group(
     request: Request[Any, Any, Any],
     group_id: FromPath[str],
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     resource, version = _read(
         services, context, str(_group_id(group_id)), request, requested(request)
     )
@@ -178,8 +181,9 @@ def get_group(
 def create_group(
     request: Request[Any, Any, Any],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     given = parse_group(decode_body(body))
     written = services.ledger.create_group(
@@ -195,8 +199,9 @@ def replace_group(
     request: Request[Any, Any, Any],
     group_id: FromPath[str],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     gid = _group_id(group_id)
     given = parse_group(decode_body(body))
@@ -212,8 +217,9 @@ def patch_group(
     request: Request[Any, Any, Any],
     group_id: FromPath[str],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     gid = _group_id(group_id)
     written = _update(services, context, gid, plan_group_patch(decode_body(body)), request)
@@ -225,8 +231,9 @@ def patch_group(
 def delete_group(
     request: Request[Any, Any, Any],
     group_id: FromPath[str],
+    services: Injected[Services],
 ) -> None:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     if_match = request.headers.get("if-match")
     written = services.ledger.delete_group(
         context, _group_id(group_id), check=lambda version: check_if_match(if_match, version)

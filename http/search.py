@@ -13,10 +13,11 @@ from typing import Any
 from litestar import Request, Response, post
 from litestar.params import RawBody
 
-from scimledger.http.auth import scim_caller
+from scimledger.http.auth import scim_context
 from scimledger.http.groups import search_groups
 from scimledger.http.inputs import base_url, decode_body, search_query
 from scimledger.http.responses import list_response, scim_response
+from scimledger.http.services import Injected, Services
 from scimledger.http.users import search_users
 from scimledger.projections.filters import FilterError
 from scimledger.projections.sql_filters import SortError
@@ -26,8 +27,9 @@ from scimledger.projections.sql_filters import SortError
 def search_all(
     request: Request[Any, Any, Any],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     query, chosen = search_query(decode_body(body))
     base = base_url(request)
     searches = (search_users, search_groups)

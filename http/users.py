@@ -9,7 +9,7 @@ from litestar import Request, Response, delete, get, patch, post, put
 from litestar.params import FromPath, RawBody
 
 from scimledger.http.attributes import Selection
-from scimledger.http.auth import scim_caller
+from scimledger.http.auth import scim_context
 from scimledger.http.etags import check_if_match, not_modified
 from scimledger.http.inputs import (
     base_url,
@@ -28,7 +28,7 @@ from scimledger.http.responses import (
     scim_response,
 )
 from scimledger.http.schemas import UserInput, parse_user
-from scimledger.http.services import Services, read_your_writes
+from scimledger.http.services import Injected, Services, read_your_writes
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.commands import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
@@ -146,8 +146,9 @@ def search_users(
 @get("/Users", sync_to_thread=True)
 def list_users(
     request: Request[Any, Any, Any],
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     query = list_query(request)
     total, resources = search_users(services, context, query, requested(request), base_url(request))
     return scim_response(list_response(resources, total, query.start_index))
@@ -157,8 +158,9 @@ def list_users(
 def search_users_by_post(
     request: Request[Any, Any, Any],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     query, chosen = search_query(decode_body(body))
     total, resources = search_users(services, context, query, chosen, base_url(request))
     return scim_response(list_response(resources, total, query.start_index))
@@ -168,8 +170,9 @@ def search_users_by_post(
 def get_user(
     request: Request[Any, Any, Any],
     user_id: FromPath[str],
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     resource, version = _read(
         services, context, str(_user_id(user_id)), request, requested(request)
     )
@@ -182,8 +185,9 @@ def get_user(
 def create_user(
     request: Request[Any, Any, Any],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     given = parse_user(decode_body(body))
     written = services.ledger.create_user(
@@ -214,8 +218,9 @@ def replace_user(
     request: Request[Any, Any, Any],
     user_id: FromPath[str],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     uid = _user_id(user_id)
     given = parse_user(decode_body(body))
@@ -235,8 +240,9 @@ def patch_user(
     request: Request[Any, Any, Any],
     user_id: FromPath[str],
     body: RawBody,
+    services: Injected[Services],
 ) -> Response[bytes]:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     chosen = requested(request)  # a bad parameter refuses the write before it is made
     uid = _user_id(user_id)
     operations = decode_body(body)
@@ -256,8 +262,9 @@ def patch_user(
 def delete_user(
     request: Request[Any, Any, Any],
     user_id: FromPath[str],
+    services: Injected[Services],
 ) -> None:
-    services, context = scim_caller(request)
+    context = scim_context(services, request)
     if_match = request.headers.get("if-match")
     written = services.ledger.delete_user(
         context, _user_id(user_id), check=lambda version: check_if_match(if_match, version)

@@ -9,7 +9,7 @@ by itself; afterwards:
 
 - every user answered 201 is there exactly once, under the id it was given;
 - a user answered 503 is there once or not at all (its commit may have been the last thing
-  PostgreSQL did, the answer lost with the connection: the README says so);
+  PostgreSQL did, the answer lost with the connection: docs/reliability.md says so);
 - no answer other than 201 and 503, no request unanswered, no 500 and no traceback;
 - the read model and the event log agree: the listing is exactly the users the log holds.
 """
