@@ -192,9 +192,6 @@ class Ledger(Application[UUID]):
 
         return self._retried(attempt, f"User {user_id} kept changing; try again", turn=user_id)
 
-    def get_user(self, context: CommandContext, user_id: UUID) -> User:
-        return self._get_user(context, user_id)
-
     def user_at(self, org_id: UUID | None, user_id: UUID, at: datetime) -> User | None:
         """The user as it was at `at`, rebuilt from its events; None if it did not exist
         then (not yet created, or already deleted) or belongs to another organization."""
@@ -467,11 +464,6 @@ class Ledger(Application[UUID]):
 
     def settings(self, org: str) -> Settings:
         return self._organization(org).settings.copy()
-
-    def issuer_departed_at(self, token: Token) -> datetime | None:
-        """When the admin a token was issued for left (ledger.departures); None while they
-        stay."""
-        return departures.departed_at(token, self._get(Organization, token.org_id))
 
     def sweep_departed(self, token_id: UUID, now: datetime) -> bool:
         """Applies the departure policy to one token now; True if it was revoked."""

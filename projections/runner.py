@@ -193,11 +193,6 @@ class Runner:
                 pass
             return self._position
 
-    def step(self) -> int:
-        """Applies the next batch, if any; returns how many events it held (0: caught up)."""
-        with self._lock:
-            return self._step()
-
     def _step(self) -> int:
         # The log is read in a transaction of its own: on SQLite, a transaction that reads
         # before it writes fails at once ("database is locked") if another process writes

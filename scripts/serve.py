@@ -19,8 +19,9 @@ from scimledger.http.services import Services
 from scimledger.ledger import departures
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
+from scimledger.ledger.listener import LogListener
 from scimledger.projections.audit import AuditProjection
-from scimledger.projections.follower import Follower, LogListener
+from scimledger.projections.follower import Follower
 from scimledger.projections.runner import all_projections
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL

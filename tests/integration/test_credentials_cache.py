@@ -28,9 +28,9 @@ from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.credentials import changes_credentials
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.errors import InvalidToken
+from scimledger.ledger.listener import LogListener
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
-from scimledger.projections.follower import LogListener
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
 POLICY = Actor(kind="operator", id="departed-issuer policy", name="scimledger")

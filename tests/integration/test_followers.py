@@ -24,7 +24,8 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import SETUP_LOCK_KEY, DatabaseURL
-from scimledger.projections.follower import ConsumerLock, Follower, LogListener
+from scimledger.ledger.listener import LogListener
+from scimledger.projections.follower import ConsumerLock, Follower
 from scimledger.projections.runner import TRACKING_DDL, Runner
 from scimledger.projections.scim import NAME as SCIM
 from scimledger.projections.scim import ScimProjection
@@ -259,7 +260,9 @@ def test_a_consumer_whose_lock_connection_is_lost_takes_the_lock_again(
         with psycopg.connect(**ledger.database.connection_kwargs(), autocommit=True) as admin:
             [(pid,)] = admin.execute(
                 "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = %s"
-                " AND objid::bigint = %s AND objsubid = %s AND granted",
+                " AND objid::bigint = %s AND objsubid = %s AND granted"
+                # Advisory locks are per database; pg_locks shows the whole cluster's.
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
                 parts[:3],
             ).fetchall()
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))

@@ -28,6 +28,13 @@ THREADS = 16
 TIMEOUT = 8.0  # seconds: a thread still running after this is a hang
 
 
+def loaded(ledger: Ledger, user_id: UUID) -> User:
+    """The user as the ledger loads it from its events."""
+    user = ledger.repository.get(user_id)
+    assert isinstance(user, User)
+    return user
+
+
 def org_context(ledger: Ledger) -> CommandContext:
     issue(ledger)  # creates the organization "acme"
     org_id = ledger.organization_id("acme")
@@ -95,7 +102,7 @@ def assert_created(
     own: the userName claim, right after the user's creation (one save, contiguous)."""
     assert written.version == 1
     assert written.position is not None
-    user = ledger.get_user(context, written.id)
+    user = loaded(ledger, written.id)
     assert user.user_name == user_name
     assert user.version == 1
     assert [type(e) for e in ledger.events.get(written.id)] == [User.UserCreated]
@@ -228,7 +235,7 @@ def test_concurrent_updates_of_one_user_lose_no_update(
     assert all(isinstance(o, Written) for o in outcomes), outcomes
     assert sorted(o.version for o in outcomes) == list(range(2, THREADS + 2))
     assert len({o.position for o in outcomes}) == THREADS
-    user = ledger.get_user(context, user_id)
+    user = loaded(ledger, user_id)
     assert user.version == THREADS + 1
     assert sorted(e["value"] for e in user.attributes["emails"]) == sorted(
         f"{n}@example.com" for n in range(THREADS)
