@@ -26,6 +26,7 @@ from scimledger.projections.rebuild import PREFIX, REBUILDABLE, Progress, Rebuil
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL, Cursor
 from scimledger.scripts import cli
+from scimledger.scripts.projections import ProgressMeter
 from tests.conftest import issue
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -710,11 +711,11 @@ def test_the_cli_rebuilds_every_read_model_and_continues_an_interrupted_run(
     assert tracking(ledger) == dict.fromkeys(NAMES, end)
 
     # Ctrl-C during the first projection: exit 130, say how to continue; run again.
-    def interrupted(self: cli.ProgressMeter, progress: Progress) -> None:
+    def interrupted(self: ProgressMeter, progress: Progress) -> None:
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patched:
-        patched.setattr(cli.ProgressMeter, "show", interrupted)
+        patched.setattr(ProgressMeter, "show", interrupted)
         code = cli.main(
             ["projections", "rebuild", "--all", "--batch-size", "2", "--database", database_url]
         )

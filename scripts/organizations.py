@@ -1,0 +1,79 @@
+"""`scimledger admins add|remove|list` and `scimledger settings show|set`: an organization's
+admins (who tokens are issued for) and its settings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.tokens import parse_grace
+from scimledger.scripts.command import Commands, family, opened, runs
+
+
+def change_admins(args: argparse.Namespace) -> int:
+    """`admins add` or `admins remove`."""
+    actor = Actor.operator(f"scimledger admins {args.action}")
+    with opened(args) as ledger:
+        change = ledger.add_admin if args.action == "add" else ledger.remove_admin
+        change(args.org, args.email, actor, RequestInfo.local())
+    return 0
+
+
+def list_admins(args: argparse.Namespace) -> int:
+    with opened(args) as ledger:
+        for email in ledger.admins(args.org):
+            print(email)
+    return 0
+
+
+def show_settings(args: argparse.Namespace) -> int:
+    with opened(args) as ledger:
+        settings = ledger.settings(args.org)
+    print(json.dumps(settings, indent=2))
+    return 0
+
+
+def set_settings(args: argparse.Namespace) -> int:
+    changes: dict[str, Any] = {}
+    if args.departed_policy is not None:
+        changes["departed_policy"] = args.departed_policy
+    if args.departed_grace is not None:
+        changes["departed_grace_seconds"] = int(parse_grace(args.departed_grace).total_seconds())
+    if args.base_url is not None:
+        changes["scim_base_url"] = args.base_url
+    with opened(args) as ledger:
+        settings = ledger.change_settings(
+            args.org, changes, Actor.operator("scimledger settings set"), RequestInfo.local()
+        )
+    print(json.dumps(settings, indent=2))
+    return 0
+
+
+def add_commands(commands: Commands) -> None:
+    actions = family(commands, "admins", "an organization's admins (token issuers)")
+    for action, text in (("add", "make EMAIL an admin"), ("remove", "remove an admin")):
+        parser = actions.add_parser(action, help=text)
+        parser.add_argument("email", metavar="EMAIL")
+        parser.add_argument("--org", required=True)
+        parser.set_defaults(action=action)
+        runs(parser, change_admins)
+    parser = actions.add_parser("list", help="the organization's admins")
+    parser.add_argument("--org", required=True)
+    runs(parser, list_admins)
+
+    actions = family(commands, "settings", "an organization's settings")
+    parser = actions.add_parser("show", help="print the settings as JSON")
+    parser.add_argument("--org", required=True)
+    runs(parser, show_settings)
+    parser = actions.add_parser("set", help="change settings")
+    parser.add_argument("--org", required=True)
+    parser.add_argument(
+        "--departed-policy",
+        choices=("warn", "revoke-after"),
+        help="what happens to the tokens of an admin who left",
+    )
+    parser.add_argument("--departed-grace", help="for revoke-after: e.g. 7d, 24h, 0")
+    parser.add_argument("--base-url", help="the SCIM connector base URL admins should use")
+    runs(parser, set_settings)
