@@ -14,7 +14,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, get_args
 
 import psycopg
 
@@ -24,7 +24,7 @@ from scimledger.ledger.database import DatabaseURL, InvalidDatabaseURL
 from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.tokens import TokenRequestError
 from scimledger.projections.rebuild import RebuildConflict
-from scimledger.scripts import audit, chain, organizations, projections, tokens
+from scimledger.scripts import audit, chain, logs, organizations, projections, tokens
 from scimledger.scripts.command import Commands, Handler, UsageError, runs
 
 # Arguments that cannot be used: exit 2, as argparse does for those it can check itself.
@@ -32,9 +32,10 @@ USAGE_ERRORS = (UsageError, InvalidDatabaseURL, TokenRequestError)
 
 
 def _start(args: argparse.Namespace) -> int:
-    """`serve` or `project`: a long-running process."""
+    """`serve` or `project`: a long-running process, logging in `--log-format`."""
     from scimledger.scripts import serve  # noqa: PLC0415 (only serve needs uvicorn)
 
+    logs.configure(args.log_format)
     database = DatabaseURL.from_setting(args.database)
     if args.command == "project":
         return serve.project(database)
@@ -73,6 +74,7 @@ def _add_server_commands(commands: Commands) -> None:
         metavar="N",
         help="requests a token may make at once above the rate (default: twice the rate)",
     )
+    _add_log_format(parser)
     runs(parser, _start)
     parser = commands.add_parser(
         "project",
@@ -81,7 +83,18 @@ def _add_server_commands(commands: Commands) -> None:
         "second `project` stands by and takes over when the first stops). Use with "
         "`serve --projections external` for several API workers.",
     )
+    _add_log_format(parser)
     runs(parser, _start)
+
+
+def _add_log_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--log-format",
+        choices=get_args(logs.LogFormat),
+        default="auto",
+        help="log lines as readable text or as JSON objects (default auto: text on a "
+        "terminal, JSON otherwise)",
+    )
 
 
 def _non_negative(kind: Callable[[str], float], least: float = 0) -> Callable[[str], Any]:

@@ -1,20 +1,21 @@
-"""The servers' log: one JSON object per line on stderr.
+"""The servers' log on stderr, a line per record: readable text on a terminal, else JSON.
 
-Every line has `time` (UTC, ISO 8601), `level`, `logger` and `message`; a line written while
-a request runs also has its `request_id` (http.envelope); access lines add `method`, `route`,
-`status`, `duration_ms`, `token_id` and `client`. Messages hold ids, never a secret or a
-resource's attributes: the access line names the route, not the URL that was asked for, and
-a traceback names the database error behind a failure, not the values PostgreSQL quotes in
-its message.
+Every line has `time` (UTC), `level`, `logger` and `message`; a line written while a request
+runs also has its `request_id` (http.envelope); access lines add `method`, `route`, `status`,
+`duration_ms`, `token_id` and `client`. Messages hold ids, never a secret or a resource's
+attributes: the access line names the route, not the URL that was asked for, and a traceback
+names the database error behind a failure, not the values PostgreSQL quotes in its message.
+Text escapes control characters: a value that came from a client cannot drive the terminal.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import traceback
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal, TextIO
 
 import msgspec
 import psycopg
@@ -23,6 +24,8 @@ from scimledger.http.envelope import REQUEST_ID
 
 # Fields a log call may add with `extra=`: copied onto the line when present.
 EXTRA_FIELDS = ("method", "route", "status", "duration_ms", "token_id", "client")
+
+LogFormat = Literal["auto", "text", "json"]
 
 
 _encode = msgspec.json.Encoder(enc_hook=str).encode
@@ -84,28 +87,59 @@ def format_exception(exc: BaseException) -> str:
     return "".join(parts).rstrip("\n")
 
 
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        "level": record.levelname,
+        "logger": record.name,
+        "message": record.getMessage(),
+        "request_id": REQUEST_ID.get(),
+    }
+    line.update((field, record.__dict__.get(field)) for field in EXTRA_FIELDS)
+    if record.exc_info and record.exc_info[1] is not None:
+        line["exception"] = format_exception(record.exc_info[1])
+    return {name: value for name, value in line.items() if value is not None}
+
+
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        request_id = REQUEST_ID.get()
-        if request_id is not None:
-            line["request_id"] = request_id
-        for field in EXTRA_FIELDS:
-            value = record.__dict__.get(field)
-            if value is not None:
-                line[field] = value
-        if record.exc_info and record.exc_info[1] is not None:
-            line["exception"] = format_exception(record.exc_info[1])
-        return _encode(line).decode()
+        return _encode(_fields(record)).decode()
 
 
-def configure(level: int = logging.INFO) -> None:
-    """Sends every logger's lines, uvicorn's and the libraries' included, to stderr as JSON."""
+# C0, DEL and C1 (ESC starts a terminal's control sequences, and so does CSI, U+009B).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escaped(text: str) -> str:
+    return _CONTROL.sub(lambda control: repr(control[0])[1:-1], text)  # "\x1b", "\n"
+
+
+class Text(logging.Formatter):
+    """`2026-12-03 21:09:57.824 INFO  scimledger.access  GET /scim/v2/Users 200  request_id=...
+    duration_ms=1.31`: the other fields as key=value (but those the access line's message
+    says), then the traceback's lines, if any."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = _fields(record)
+        exception = fields.pop("exception", None)
+        time, level, logger, message = map(fields.pop, ("time", "level", "logger", "message"))
+        line = f"{time.replace('T', ' ')[:23]} {level:<5} {logger}  {message}"
+        pairs = [f"{k}={v}" for k, v in fields.items() if k not in ("method", "route", "status")]
+        if pairs:
+            line += "  " + " ".join(pairs)
+        lines = [line, *exception.split("\n")] if exception else [line]
+        return "\n".join(map(_escaped, lines))
+
+
+def formatter(log_format: LogFormat, stream: TextIO) -> logging.Formatter:
+    """Text for `text`, JSON lines for `json`; for `auto`, text if `stream` is a terminal."""
+    text = log_format == "text" or (log_format == "auto" and stream.isatty())
+    return Text() if text else JsonLines()
+
+
+def configure(log_format: LogFormat = "auto", level: int = logging.INFO) -> None:
+    """Sends every logger's lines, uvicorn's and the libraries' included, to stderr, in
+    `log_format` (see `formatter`)."""
     # A line names no thread, process or source line: not collected (each costs every
     # record, and a server writes one per request).
     logging.logThreads = False
@@ -113,7 +147,7 @@ def configure(level: int = logging.INFO) -> None:
     logging.logMultiprocessing = False
     logging._srcfile = None  # the documented way to skip looking for the caller
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonLines())
+    handler.setFormatter(formatter(log_format, sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

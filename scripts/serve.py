@@ -26,7 +26,6 @@ from scimledger.projections.runner import all_projections
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder, departure_candidates
-from scimledger.scripts import logs
 
 
 def _token_command(database_flag: str | None) -> str:
@@ -74,7 +73,6 @@ def serve(
     project_in_process: bool = True,
     rate_limit: RateLimit | None = None,
 ) -> int:
-    logs.configure()
     ledger = Ledger(database)
     # In process, this server consumes the projections unless another process already does
     # (then it takes over if that one stops); with `scimledger project` running them, it only
@@ -150,7 +148,6 @@ def serve(
 def project(database: DatabaseURL) -> int:
     """`scimledger project`: keeps every projection caught up, as their single consumer, or
     stands by and takes over when the process consuming them stops."""
-    logs.configure()
     ledger = Ledger(database)
     stopping = threading.Event()
     received: list[int] = []
