@@ -144,7 +144,7 @@ class AuditProjection:
         self._entries, self._states, self._changed = [], {}, set()
         self._pending: list[tuple[Any, int]] = []
 
-    def apply(self, cursor: Cursor, event: Any, position: int) -> None:
+    def add(self, cursor: Cursor, event: Any, position: int) -> None:
         if type(event) in self._handlers:
             self._pending.append((event, position))
 

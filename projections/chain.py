@@ -80,7 +80,7 @@ class ChainProjection:
         self._previous = bytes.fromhex(row["link"]) if row is not None else GENESIS
         self._links = []
 
-    def apply(self, cursor: Cursor, notification: Any, position: int) -> None:
+    def add(self, cursor: Cursor, notification: Any, position: int) -> None:
         self._previous = link(self._previous, notification)
         self._links.append((position, self._previous.hex()))
 

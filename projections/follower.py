@@ -30,6 +30,7 @@ from scimledger.ledger import availability
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.listener import LogListener
+from scimledger.projections.registry import PROJECTIONS
 from scimledger.projections.runner import Projection, Runner
 
 log = logging.getLogger(__name__)
@@ -258,3 +259,26 @@ class Follower:
             self._unannounced = 0
             self.listener.connected.clear()
             self.listener.restart()
+
+
+class Followers:
+    """A follower for every projection (projections.registry), sharing one log listener."""
+
+    def __init__(self, ledger: Ledger, *, consume: bool) -> None:
+        self.listener = LogListener(ledger)
+        self.by_name = {
+            kept.name: Follower(
+                ledger, kept.build(""), consume=consume, listener=self.listener, settle=kept.settle
+            )
+            for kept in PROJECTIONS
+        }
+
+    def start(self) -> None:
+        self.listener.start()
+        for follower in self.by_name.values():
+            follower.start()
+
+    def stop(self) -> None:
+        for follower in self.by_name.values():
+            follower.stop()
+        self.listener.stop()

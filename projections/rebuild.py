@@ -19,19 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from scimledger.ledger.application import Ledger
-from scimledger.projections import audit, scim, tokens
+from scimledger.projections.registry import REBUILDABLE
 from scimledger.projections.runner import Projection, ProjectionConflict, Runner
 from scimledger.projections.sql import SQL, Cursor
 
 PREFIX = "rebuild_"
-
-# The read models, by projection name. The hash chain is not among them on purpose: it is
-# the evidence the log was not altered, so it is never recomputed from the log.
-REBUILDABLE: dict[str, Callable[[str], Projection]] = {
-    scim.NAME: scim.ScimProjection,
-    audit.NAME: audit.AuditProjection,
-    tokens.NAME: tokens.TokensProjection,
-}
 
 
 class RebuildConflict(RuntimeError):

@@ -6,8 +6,9 @@ never applied twice, even by two processes. Notification ids may have gaps (roll
 inserts): the runner reads "everything after my position", never "the next id".
 
 Writers call `wait_for(position)` after a save: the runner catches up in the calling thread
-(milliseconds), so a write answers only once its read model has it. A background thread
-also polls, to pick up events written by other processes (the CLI, other servers).
+(milliseconds), so a write answers only once its read model has it. A `Follower`
+(projections.follower) runs it in the background, to pick up events written by other
+processes (the CLI, other servers).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import PersistenceError
 
-from scimledger.ledger import availability
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import SETUP_LOCK_KEY
 from scimledger.projections.sql import SQL, Cursor
@@ -42,13 +42,13 @@ TRACKING_DDL = (
 class Projection(Protocol):
     name: str  # carries the version: a read model whose tables change gets a new name
     tables: tuple[str, ...]
-    topics: tuple[type, ...]  # the events it applies, decoded
-    raw: bool  # True: it applies every stored event as is, undecoded, instead
+    topics: tuple[type, ...]  # the events it takes, decoded
+    raw: bool  # True: it takes every stored event as is, undecoded, instead
 
     def ddl(self, dialect: str) -> tuple[str, ...]: ...
 
     def prepare(self, event: Any) -> Any:
-        """Turns a decoded event into what `apply` takes: work that needs no database and
+        """Turns a decoded event into what `add` takes: work that needs no database and
         no batch, which a replay does in its reading thread."""
 
     def begin(self, cursor: Cursor) -> None:
@@ -57,7 +57,8 @@ class Projection(Protocol):
     def end(self, cursor: Cursor) -> None:
         """Called before each batch's transaction commits (to write what it buffered)."""
 
-    def apply(self, cursor: Cursor, event: Any, position: int) -> None: ...
+    def add(self, cursor: Cursor, event: Any, position: int) -> None:
+        """Adds one event of the batch: written at once, or buffered for `end`."""
 
 
 class LogEntry(NamedTuple):
@@ -125,8 +126,6 @@ class Runner:
         self._topics = frozenset(topic_of(cls) for cls in projection.topics)
         self._lock = threading.Lock()
         self._position = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def create_tables(self) -> None:
         """Creates the projection's tables on a database that has none of this version yet,
@@ -245,7 +244,7 @@ class Runner:
         projection = self.projection
         projection.begin(cursor)
         for event, position in batch.events:
-            projection.apply(cursor, event, position)
+            projection.add(cursor, event, position)
         projection.end(cursor)
 
     def replay(self, on_batch: Callable[[], None] | None = None) -> int:
@@ -312,46 +311,6 @@ class Runner:
         self.create_tables()
         self.load_position()
         return self.catch_up()
-
-    def start(self, poll_interval: float = 0.2) -> None:
-        """Catches up now, then keeps polling in a background thread."""
-        self.run_once()
-        self._stop.clear()
-        self._thread = threading.Thread(
-            target=self._poll,
-            args=(poll_interval,),
-            name=f"runner:{self.projection.name}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _poll(self, interval: float) -> None:
-        failures = availability.BackgroundFailures(log, f"projection {self.projection.name}")
-        while not self._stop.wait(interval):
-            try:
-                self.catch_up()
-            except Exception as exc:
-                failures.failed(exc)
-                time.sleep(interval)
-            else:
-                failures.succeeded()
-
-
-def all_projections() -> list[Projection]:
-    """Every projection scimledger keeps, in the order serve starts them."""
-    # Imported here: those modules import this one.
-    from scimledger.projections.audit import AuditProjection  # noqa: PLC0415
-    from scimledger.projections.chain import ChainProjection  # noqa: PLC0415
-    from scimledger.projections.scim import ScimProjection  # noqa: PLC0415
-    from scimledger.projections.tokens import TokensProjection  # noqa: PLC0415
-
-    return [ScimProjection(), ChainProjection(), AuditProjection(), TokensProjection()]
 
 
 @dataclass(frozen=True)

@@ -268,7 +268,7 @@ class ScimProjection:
     def begin(self, cursor: Cursor) -> None:
         self._changes = []
 
-    def apply(self, cursor: Cursor, change: _Change, position: int) -> None:
+    def add(self, cursor: Cursor, change: _Change, position: int) -> None:
         self._changes.append((change, position))
 
     def end(self, cursor: Cursor) -> None:

@@ -95,7 +95,7 @@ class TokensProjection:
     def end(self, cursor: Cursor) -> None:
         pass
 
-    def apply(self, cursor: Cursor, event: Any, position: int) -> None:
+    def add(self, cursor: Cursor, event: Any, position: int) -> None:
         token_id = str(event.originator_id)
         if isinstance(event, Token.TokenIssued):
             actor = event.context.actor

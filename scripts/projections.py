@@ -9,8 +9,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from scimledger.projections.rebuild import REBUILDABLE, Progress, rebuild
-from scimledger.projections.runner import all_projections, status
+from scimledger.projections.rebuild import Progress, rebuild
+from scimledger.projections.registry import REBUILDABLE, all_projections
+from scimledger.projections.runner import status
 from scimledger.scripts import output
 from scimledger.scripts.command import Commands, family, opened, runs
 

@@ -19,13 +19,12 @@ from scimledger.http.services import Services
 from scimledger.ledger import departures
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
-from scimledger.ledger.listener import LogListener
-from scimledger.projections.audit import AuditProjection
-from scimledger.projections.follower import Follower
-from scimledger.projections.runner import all_projections
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.audit import NAME as AUDIT
+from scimledger.projections.follower import Followers
+from scimledger.projections.scim import NAME as SCIM
 from scimledger.projections.sql import SQL
-from scimledger.projections.tokens import TokensProjection, UsageRecorder, departure_candidates
+from scimledger.projections.tokens import NAME as TOKENS
+from scimledger.projections.tokens import UsageRecorder, departure_candidates
 
 
 def _token_command(database_flag: str | None) -> str:
@@ -36,33 +35,6 @@ def _token_command(database_flag: str | None) -> str:
     if database_flag:
         command += f" --database {shlex.quote(database_flag)}"
     return command
-
-
-def start_followers(ledger: Ledger, *, consume: bool) -> tuple[LogListener, list[Follower]]:
-    """A follower for every projection, started, sharing one log listener."""
-    listener = LogListener(ledger)
-    listener.start()
-    # The SCIM read model settles briefly (writers elsewhere wait for it); the others, read
-    # by admins and compliance, gather bursts for longer: their readers catch up anyway.
-    followers = [
-        Follower(
-            ledger,
-            projection,
-            consume=consume,
-            listener=listener,
-            settle=0.005 if projection.name == ScimProjection().name else 0.2,
-        )
-        for projection in all_projections()
-    ]
-    for follower in followers:
-        follower.start()
-    return listener, followers
-
-
-def stop_followers(listener: LogListener, followers: list[Follower]) -> None:
-    for follower in followers:
-        follower.stop()
-    listener.stop()
 
 
 def serve(
@@ -77,9 +49,10 @@ def serve(
     # In process, this server consumes the projections unless another process already does
     # (then it takes over if that one stops); with `scimledger project` running them, it only
     # waits for them.
-    listener, followers = start_followers(ledger, consume=project_in_process)
-    by_name = {follower.name: follower for follower in followers}
-    tokens = by_name[TokensProjection().name]
+    followers = Followers(ledger, consume=project_in_process)
+    followers.start()
+    by_name = followers.by_name
+    tokens = by_name[TOKENS]
     sql = SQL(ledger)
     sweeper = departures.Sweeper(
         lambda: departure_candidates(sql, tokens.catch_up), ledger.sweep_departed
@@ -88,8 +61,8 @@ def serve(
     app = create_app(
         Services(
             ledger=ledger,
-            scim=by_name[ScimProjection().name],
-            audit=by_name[AuditProjection().name],
+            scim=by_name[SCIM],
+            audit=by_name[AUDIT],
             tokens=tokens,
             sql=sql,
             usage=UsageRecorder(sql),
@@ -138,7 +111,7 @@ def serve(
         uvicorn.Server(config).run()
     finally:
         sweeper.stop()
-        stop_followers(listener, followers)
+        followers.stop()
         ledger.close()
     if received:
         logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)
@@ -158,8 +131,9 @@ def project(database: DatabaseURL) -> int:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, stop)
-    listener, followers = start_followers(ledger, consume=True)
-    for follower in followers:
+    followers = Followers(ledger, consume=True)
+    followers.start()
+    for follower in followers.by_name.values():
         if not follower.active:
             logging.getLogger(__name__).info(
                 "another process consumes %s; standing by to take over", follower.name
@@ -167,7 +141,7 @@ def project(database: DatabaseURL) -> int:
     try:
         stopping.wait()
     finally:
-        stop_followers(listener, followers)
+        followers.stop()
         ledger.close()
     logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)
     return 0

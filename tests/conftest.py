@@ -27,6 +27,7 @@ from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
+from tests.polling import PollingRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -109,7 +110,7 @@ def ledger(database_url: str) -> Iterator[Ledger]:
 
 @pytest.fixture
 def services(ledger: Ledger) -> Iterator[Services]:
-    runner = Runner(ledger, ScimProjection())
+    runner = PollingRunner(ledger, ScimProjection())
     runner.start()
     trail = Runner(ledger, AuditProjection())
     trail.run_once()  # no polling thread: readers catch it up before they read

@@ -35,6 +35,7 @@ from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
+from tests.polling import PollingRunner
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
@@ -85,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     url = args.database or f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     ledger = Ledger(DatabaseURL.parse(url))
-    runner = Runner(ledger, ScimProjection())
+    runner = PollingRunner(ledger, ScimProjection())
     runner.start()
     issued = ledger.issue_token(
         org="bench",

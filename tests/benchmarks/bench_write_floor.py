@@ -32,8 +32,8 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
-from scimledger.projections.scim import ScimProjection
-from scimledger.scripts.serve import start_followers, stop_followers
+from scimledger.projections import scim as scim_projection
+from scimledger.projections.follower import Followers
 
 DATABASE = "scimledger_write_floor"
 
@@ -117,8 +117,10 @@ def level_events(url: str, writes: int, threads: int) -> tuple[float, float]:
 def level_ledger(url: str, writes: int, threads: int, *, project: bool) -> tuple[float, float]:
     ledger = Ledger(DatabaseURL.parse(url))
     context = context_for(ledger)
-    listener, followers = start_followers(ledger, consume=True) if project else (None, [])
-    scim = next((f for f in followers if f.name == ScimProjection().name), None)
+    followers = Followers(ledger, consume=True) if project else None
+    if followers is not None:
+        followers.start()
+    scim = followers.by_name[scim_projection.NAME] if followers is not None else None
     try:
 
         def write(n: int) -> None:
@@ -128,8 +130,8 @@ def level_ledger(url: str, writes: int, threads: int, *, project: bool) -> tuple
 
         return hammer(writes, threads, write)
     finally:
-        if listener is not None:
-            stop_followers(listener, followers)
+        if followers is not None:
+            followers.stop()
         ledger.close()
 
 

@@ -27,6 +27,7 @@ from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
 from tests.conftest import issue
+from tests.polling import PollingRunner
 
 
 class Disk:
@@ -64,7 +65,7 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
 @pytest.fixture
 def client(disk: Disk, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
     ledger = Ledger(DatabaseURL.parse(f"sqlite:///{tmp_path}/full.db"))
-    scim = Runner(ledger, ScimProjection())
+    scim = PollingRunner(ledger, ScimProjection())
     scim.start()
     tokens = Runner(ledger, TokensProjection())
     tokens.run_once()

@@ -27,8 +27,8 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.schemas import CORE_USER
 from scimledger.projections import audit, chain, scim
-from scimledger.projections.rebuild import REBUILDABLE
-from scimledger.projections.runner import Runner, all_projections
+from scimledger.projections.registry import REBUILDABLE, all_projections
+from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
 from tests.benchmarks.bench_audit import fill
 from tests.conftest import drop_postgres_database, issue, new_postgres_database

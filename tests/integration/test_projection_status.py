@@ -10,7 +10,8 @@ from pathlib import Path
 from freezegun import freeze_time
 
 from scimledger.ledger.application import Ledger
-from scimledger.projections.runner import Runner, all_projections, status
+from scimledger.projections.registry import all_projections
+from scimledger.projections.runner import Runner, status
 from scimledger.projections.scim import ScimProjection
 from tests.conftest import issue
 

@@ -22,7 +22,8 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.schemas import CORE_GROUP, CORE_USER
 from scimledger.projections import audit, scim, tokens
-from scimledger.projections.rebuild import PREFIX, REBUILDABLE, Progress, RebuildConflict, rebuild
+from scimledger.projections.rebuild import PREFIX, Progress, RebuildConflict, rebuild
+from scimledger.projections.registry import REBUILDABLE
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL, Cursor
 from scimledger.scripts import cli

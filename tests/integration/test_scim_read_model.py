@@ -15,6 +15,7 @@ from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
+from tests.polling import PollingRunner
 
 
 def acme(ledger: Ledger) -> CommandContext:
@@ -79,13 +80,13 @@ def test_a_restarted_runner_resumes_from_its_stored_position(database_url: str) 
     ledger = Ledger(DatabaseURL.parse(database_url))
     try:
         context = acme(ledger)
-        runner = Runner(ledger, ScimProjection())
+        runner = PollingRunner(ledger, ScimProjection())
         runner.start()
         ledger.create_user(context, NewUser(attributes=user(1)))
         runner.catch_up()
         runner.stop()
         ledger.create_user(context, NewUser(attributes=user(2)))
-        restarted = Runner(ledger, ScimProjection())
+        restarted = PollingRunner(ledger, ScimProjection())
         restarted.start()
         restarted.stop()
         assert [r["user_name_norm"] for r in rows(ledger)] == [
@@ -141,7 +142,7 @@ def test_a_new_read_model_version_is_rebuilt_from_the_log(database_url: str) -> 
     ledger = Ledger(DatabaseURL.parse(database_url))
     try:
         context = acme(ledger)
-        runner = Runner(ledger, ScimProjection())
+        runner = PollingRunner(ledger, ScimProjection())
         runner.start()
         ledger.create_user(context, NewUser(attributes=user(1)))
         runner.catch_up()
@@ -150,7 +151,7 @@ def test_a_new_read_model_version_is_rebuilt_from_the_log(database_url: str) -> 
         # into those tables without dropping them would insert user 1 twice.
         with SQL(ledger).transaction(commit=True) as cursor:
             cursor.execute("UPDATE projection_tracking SET name = 'scim_read_model_v0'")
-        upgraded = Runner(ledger, ScimProjection())
+        upgraded = PollingRunner(ledger, ScimProjection())
         upgraded.start()
         upgraded.stop()
         assert [r["user_name_norm"] for r in rows(ledger)] == ["user1@example.com"]

@@ -20,9 +20,9 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
 from scimledger.projections import scim
-from scimledger.projections.runner import Runner
 from scimledger.projections.scim import ScimProjection
 from scimledger.projections.sql import SQL
+from tests.polling import PollingRunner
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "events_v1.json"
 
@@ -78,7 +78,7 @@ def test_version_1_events_replay_to_the_same_token(ledger: Ledger) -> None:
 
 def test_version_1_events_project_to_the_same_read_model(ledger: Ledger) -> None:
     load_fixture(ledger)
-    runner = Runner(ledger, ScimProjection())
+    runner = PollingRunner(ledger, ScimProjection())
     runner.start()
     runner.stop()
     [user_id, deleted_id] = fixture_ids("User.UserCreated")

@@ -101,7 +101,7 @@ def feed(projection: Projection, cursor: Cursor, events: Sequence[Any], first: i
     projection.begin(cursor)
     for position, event in enumerate(events, start=first):
         if projection.raw or type(event) in projection.topics:
-            projection.apply(cursor, projection.prepare(event), position)
+            projection.add(cursor, projection.prepare(event), position)
     projection.end(cursor)
 
 

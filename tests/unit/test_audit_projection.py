@@ -395,6 +395,6 @@ def test_name_index_events_change_nothing(projection: AuditProjection, cursor: C
     events = index.collect_events()
     projection.begin(cursor)
     for position, event in enumerate(events, start=1):  # past the runner's topic filter
-        projection.apply(cursor, projection.prepare(event), position)
+        projection.add(cursor, projection.prepare(event), position)
     projection.end(cursor)
     assert (entries(cursor), subjects(cursor)) == ([], {})

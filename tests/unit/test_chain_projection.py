@@ -153,7 +153,7 @@ def test_positions_are_kept_with_their_gaps(projection: ChainProjection, cursor:
     entries = [ADA_CREATED, ADA_DELETED._replace(id=7)]
     projection.begin(cursor)
     for entry in entries:
-        projection.apply(cursor, projection.prepare(entry), entry.id)
+        projection.add(cursor, projection.prepare(entry), entry.id)
     projection.end(cursor)
     assert [row["position"] for row in links(cursor)] == [1, 7]
     assert links(cursor) == chained(entries)

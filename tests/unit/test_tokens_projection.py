@@ -259,7 +259,7 @@ def test_user_group_name_and_other_organization_events_change_nothing(
     ]
     projection.begin(cursor)
     for position, event in enumerate(events, start=1):  # past the runner's topic filter
-        projection.apply(cursor, projection.prepare(event), position)
+        projection.add(cursor, projection.prepare(event), position)
     projection.end(cursor)
     assert (tokens(cursor), admins(cursor)) == ([], [])
     assert rows(cursor, "SELECT * FROM token_usage") == []

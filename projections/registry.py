@@ -1,0 +1,41 @@
+"""Every projection scimledger keeps, in one list: what `serve` and `project` follow, what
+`projections status` reports and what `projections rebuild` may rebuild."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from scimledger.projections import audit, chain, scim, tokens
+from scimledger.projections.runner import Projection
+
+
+@dataclass(frozen=True)
+class Kept:
+    name: str  # its tracking row's, carrying the version
+    build: Callable[[str], Projection]  # the projection, its tables under a prefix ("": live)
+    # How long a follower waits for more events before applying a batch: the SCIM read model
+    # briefly (writers wait for it); the others, read by admins and compliance, gather
+    # bursts (their readers catch up anyway).
+    settle: float
+    # The hash chain is not: it is the evidence the log was not altered, so it is never
+    # recomputed from the log.
+    rebuildable: bool
+
+
+def _chain(_prefix: str) -> Projection:
+    return chain.ChainProjection()
+
+
+PROJECTIONS: tuple[Kept, ...] = (
+    Kept(scim.NAME, scim.ScimProjection, settle=0.005, rebuildable=True),
+    Kept(chain.ChainProjection.name, _chain, settle=0.2, rebuildable=False),
+    Kept(audit.NAME, audit.AuditProjection, settle=0.2, rebuildable=True),
+    Kept(tokens.NAME, tokens.TokensProjection, settle=0.2, rebuildable=True),
+)
+REBUILDABLE = {kept.name: kept.build for kept in PROJECTIONS if kept.rebuildable}
+
+
+def all_projections() -> list[Projection]:
+    """Every projection, live, in the order serve starts them."""
+    return [kept.build("") for kept in PROJECTIONS]
