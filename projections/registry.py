@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from scimledger.projections import audit, chain, scim, tokens
+from scimledger.projections import audit, chain, scim, scim_projection, tokens
 from scimledger.projections.runner import Projection
 
 
@@ -28,7 +28,7 @@ def _chain(_prefix: str) -> Projection:
 
 
 PROJECTIONS: tuple[Kept, ...] = (
-    Kept(scim.NAME, scim.ScimProjection, settle=0.005, rebuildable=True),
+    Kept(scim.NAME, scim_projection.ScimProjection, settle=0.005, rebuildable=True),
     Kept(chain.ChainProjection.name, _chain, settle=0.2, rebuildable=False),
     Kept(audit.NAME, audit.AuditProjection, settle=0.2, rebuildable=True),
     Kept(tokens.NAME, tokens.TokensProjection, settle=0.2, rebuildable=True),

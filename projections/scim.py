@@ -1,8 +1,6 @@
-"""The SCIM read model: users, groups and memberships, kept up to date from the ledger.
-
-The projection writes rows and its tracking position in one transaction (see
-`projections.runner`). Queries serve the SCIM API; filters compile to SQL, so rows are never
-loaded to be filtered in Python.
+"""The SCIM read model: its tables (users, groups, memberships) and the queries that serve
+the SCIM API. `projections.scim_projection` writes them from the events. Filters compile to
+SQL, so rows are never loaded to be filtered in Python.
 """
 
 from __future__ import annotations
@@ -10,16 +8,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
 
-from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE, USER
-from scimledger.ledger.users import User, apply_changes
 from scimledger.projections.filters import AttrPath, Filter
 from scimledger.projections.sql import Cursor, Row
 from scimledger.projections.sql_filters import (
@@ -29,12 +24,25 @@ from scimledger.projections.sql_filters import (
     Target,
     compile_filter,
     filter_time,
-    scim_datetime,
     sort_expression,
 )
 
 NAME = "scim_read_model_v3"  # v3: user counts per organization
-TABLES = ("scim_users", "scim_groups", "scim_group_members", "scim_user_counts")
+
+
+class Tables(NamedTuple):
+    """The read model's tables: the one place their names are written."""
+
+    users: str = "scim_users"
+    groups: str = "scim_groups"
+    members: str = "scim_group_members"
+    counts: str = "scim_user_counts"
+
+    def prefixed(self, prefix: str) -> Tables:
+        return Tables(*(prefix + name for name in self))
+
+
+TABLES = Tables()
 
 
 def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
@@ -43,7 +51,7 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
     # `search` holds the attributes with every string case-folded, for filters: JSONB on
     # PostgreSQL, JSON text on SQLite.
     json_type = "JSONB" if dialect == "postgresql" else "TEXT"
-    users, groups, members, counts = (prefix + table for table in TABLES)
+    users, groups, members, counts = TABLES.prefixed(prefix)
     return (
         f"""CREATE TABLE IF NOT EXISTS {users} (
         id TEXT PRIMARY KEY,
@@ -147,350 +155,6 @@ def _group_row(row: Row) -> GroupRow:
     )
 
 
-_USER_FIELDS = (
-    "id",
-    "org_id",
-    "seq",
-    "user_name_norm",
-    "external_id",
-    "active",
-    "version",
-    "created",
-    "last_modified",
-    "attributes",
-)
-_GROUP_FIELDS = (
-    "id",
-    "org_id",
-    "seq",
-    "display_name",
-    "display_name_norm",
-    "external_id",
-    "version",
-    "created",
-    "last_modified",
-)
-
-
-def _upsert(table: str, fields: Sequence[str]) -> str:
-    updates = ", ".join(f"{field} = excluded.{field}" for field in fields[1:])
-    return (
-        f"INSERT INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
-        f" ON CONFLICT (id) DO UPDATE SET {updates}"
-    )
-
-
-def _folded(value: Any) -> Any:
-    """The value with every string case-folded: every User attribute kept in the document is
-    caseExact=false (externalId, the exception, has its own column)."""
-    if isinstance(value, str):
-        return normalize_name(value)
-    if isinstance(value, list):
-        return [_folded(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _folded(item) for key, item in value.items()}
-    return value
-
-
-# Events that change a row written before.
-_USER_CHANGES = (
-    User.ProfileUpdated,
-    User.UserDeactivated,
-    User.UserReactivated,
-    User.PasswordChanged,
-)
-_GROUP_CHANGES = (
-    Group.GroupRenamed,
-    Group.GroupExternalIdChanged,
-    Group.MembersAdded,
-    Group.MembersRemoved,
-)
-
-
-class _Change(NamedTuple):
-    event: Any
-    key: str  # the resource's id
-    stamp: str  # the event's time, as stored
-
-
-class _Batch:
-    """One batch's effect on the read model, folded in memory and written at its end with one
-    statement per kind of change: a round trip per event would bound a rebuild on
-    PostgreSQL at a few thousand events a second."""
-
-    def __init__(self) -> None:
-        self.users: dict[str, dict[str, Any]] = {}  # rows as they will be written
-        self.new_users: set[str] = set()  # created in this batch: not in the table yet
-        self.deleted_users: set[str] = set()
-        self.deleted_unwritten: dict[str, int] = {}  # org -> users created and deleted in it
-        self.groups: dict[str, dict[str, Any]] = {}
-        self.deleted_groups: set[str] = set()
-        self.members: dict[str, dict[str, bool]] = {}  # group -> user -> member afterwards
-
-
-class ScimProjection:
-    """Applies user and group events to the SCIM read model's tables."""
-
-    raw = False
-
-    def __init__(self, prefix: str = "") -> None:
-        self.prefix = prefix
-        self.name = prefix + NAME
-        self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
-        users, groups, members, counts = self.tables
-        self._users, self._groups, self._members = users, groups, members
-        self._counts = counts
-        self._handlers: dict[type, Callable[[_Batch, _Change, int], None]] = {
-            User.UserCreated: self._user_created,
-            User.ProfileUpdated: self._profile_updated,
-            User.UserDeactivated: partial(self._set_active, False),
-            User.UserReactivated: partial(self._set_active, True),
-            User.PasswordChanged: self._user_touched,
-            User.UserDeleted: self._user_deleted,
-            Group.GroupCreated: self._group_created,
-            Group.GroupRenamed: self._group_renamed,
-            Group.GroupExternalIdChanged: self._group_external_id_changed,
-            Group.MembersAdded: self._members_added,
-            Group.MembersRemoved: self._members_removed,
-            Group.GroupDeleted: self._group_deleted,
-        }
-        self.topics: tuple[type, ...] = tuple(self._handlers)
-        self._changes: list[tuple[_Change, int]] = []
-
-    def ddl(self, dialect: str) -> tuple[str, ...]:
-        return ddl(dialect, self.prefix)
-
-    def prepare(self, event: Any) -> _Change:
-        # What does not depend on the batch is worked out here: a replay runs it in its
-        # reading thread, beside the thread that writes.
-        return _Change(event, str(event.originator_id), scim_datetime(event.timestamp))
-
-    def begin(self, cursor: Cursor) -> None:
-        self._changes = []
-
-    def add(self, cursor: Cursor, change: _Change, position: int) -> None:
-        self._changes.append((change, position))
-
-    def end(self, cursor: Cursor) -> None:
-        changes, self._changes = self._changes, []
-        batch = _Batch()
-        self._load(cursor, batch, changes)
-        for change, position in changes:
-            self._handlers[type(change.event)](batch, change, position)
-        self._write(cursor, batch)
-
-    def _load(self, cursor: Cursor, batch: _Batch, changes: list[tuple[_Change, int]]) -> None:
-        """Reads the rows the batch changes but does not create, in one query per table."""
-        users: set[str] = set()
-        groups: set[str] = set()
-        created: set[str] = set()  # earlier in this batch: nothing to read
-        for change, _ in changes:
-            event, key = change.event, change.key
-            if isinstance(event, User.UserCreated | Group.GroupCreated):
-                created.add(key)
-            elif key in created:
-                continue
-            elif isinstance(event, _USER_CHANGES):
-                users.add(key)
-            elif isinstance(event, _GROUP_CHANGES):
-                groups.add(key)
-        for row in cursor.fetch_in(
-            f"SELECT {', '.join(_USER_FIELDS)} FROM {self._users}",
-            "id",
-            sorted(users),
-        ):
-            user = dict(row)
-            user["attributes"] = _decode(user["attributes"])
-            batch.users[user["id"]] = user
-        for row in cursor.fetch_in(
-            f"SELECT {', '.join(_GROUP_FIELDS)} FROM {self._groups}",
-            "id",
-            sorted(groups),
-        ):
-            batch.groups[row["id"]] = dict(row)
-
-    def _count(self, cursor: Cursor, batch: _Batch) -> None:
-        """Keeps each organization's counts (before the deleted users' rows go)."""
-        added: dict[str, int] = {}
-        for user_id in batch.new_users:
-            org_id = batch.users[user_id]["org_id"]
-            added[org_id] = added.get(org_id, 0) + 1
-        gone: dict[str, int] = {}  # rows about to be deleted
-        for row in cursor.fetch_in(
-            f"SELECT org_id FROM {self._users}", "id", sorted(batch.deleted_users)
-        ):
-            gone[row["org_id"]] = gone.get(row["org_id"], 0) + 1
-        unwritten = batch.deleted_unwritten
-        cursor.executemany(
-            f"INSERT INTO {self._counts} AS c (org_id, users, deleted) VALUES (?, ?, ?)"
-            " ON CONFLICT (org_id) DO UPDATE"
-            " SET users = c.users + excluded.users, deleted = c.deleted + excluded.deleted",
-            [
-                (
-                    org_id,
-                    added.get(org_id, 0) - gone.get(org_id, 0),
-                    gone.get(org_id, 0) + unwritten.get(org_id, 0),
-                )
-                for org_id in sorted(added.keys() | gone.keys() | unwritten.keys())
-            ],
-        )
-
-    def _write(self, cursor: Cursor, batch: _Batch) -> None:
-        # Users first: a membership is only written for a user who exists afterwards.
-        new: list[tuple[Any, ...]] = []
-        changed: list[tuple[Any, ...]] = []
-        for user_id, user in batch.users.items():
-            row = (
-                *(user[field] for field in _USER_FIELDS[:7]),
-                user["created"],
-                user["last_modified"],
-                _encode(user["attributes"]).decode(),
-                _encode(_folded(user["attributes"])).decode(),
-            )
-            (new if user_id in batch.new_users else changed).append(row)
-        cursor.insert_rows(self._users, (*_USER_FIELDS, "search"), new)
-        cursor.executemany(_upsert(self._users, (*_USER_FIELDS, "search")), changed)
-        self._count(cursor, batch)
-        deleted = [(user_id,) for user_id in sorted(batch.deleted_users)]
-        cursor.executemany(f"DELETE FROM {self._users} WHERE id = ?", deleted)
-        # A deleted user leaves every group (a deactivated one stays a member).
-        cursor.executemany(f"DELETE FROM {self._members} WHERE user_id = ?", deleted)
-        cursor.executemany(
-            _upsert(self._groups, _GROUP_FIELDS),
-            [
-                (
-                    *(group[field] for field in _GROUP_FIELDS[:7]),
-                    group["created"],
-                    group["last_modified"],
-                )
-                for group in batch.groups.values()
-            ],
-        )
-        deleted = [(group_id,) for group_id in sorted(batch.deleted_groups)]
-        cursor.executemany(f"DELETE FROM {self._groups} WHERE id = ?", deleted)
-        cursor.executemany(f"DELETE FROM {self._members} WHERE group_id = ?", deleted)
-        changes = [
-            (group_id, user_id, member)
-            for group_id, users in batch.members.items()
-            for user_id, member in users.items()
-        ]
-        cursor.executemany(
-            f"DELETE FROM {self._members} WHERE group_id = ? AND user_id = ?",
-            [(group_id, user_id) for group_id, user_id, member in changes if not member],
-        )
-        # A user deleted before this event was applied is not a member.
-        cursor.executemany(
-            f"INSERT INTO {self._members} (group_id, user_id)"
-            f" SELECT ?, id FROM {self._users} WHERE id = ? ON CONFLICT DO NOTHING",
-            [(group_id, user_id) for group_id, user_id, member in changes if member],
-        )
-
-    # Users
-
-    def _user_created(self, batch: _Batch, change: _Change, position: int) -> None:
-        event, key, stamp = change.event, change.key, change.stamp
-        attributes = event.attributes
-        batch.new_users.add(key)
-        batch.users[key] = {
-            "id": key,
-            "org_id": str(event.org_id),
-            "seq": position,
-            "user_name_norm": normalize_name(attributes["userName"]),
-            "external_id": attributes.get("externalId"),
-            "active": bool(event.active),
-            "version": event.originator_version,
-            "created": stamp,
-            "last_modified": stamp,
-            "attributes": attributes,
-        }
-
-    def _user(self, batch: _Batch, change: _Change) -> dict[str, Any] | None:
-        user = batch.users.get(change.key)
-        if user is not None:
-            user["version"] = change.event.originator_version
-            user["last_modified"] = change.stamp
-        return user
-
-    def _profile_updated(self, batch: _Batch, change: _Change, position: int) -> None:
-        user = self._user(batch, change)
-        if user is None:
-            return
-        attributes = apply_changes(user["attributes"], change.event.changes)
-        user["attributes"] = attributes
-        user["user_name_norm"] = normalize_name(attributes["userName"])
-        user["external_id"] = attributes.get("externalId")
-
-    def _set_active(self, active: bool, batch: _Batch, change: _Change, position: int) -> None:
-        user = self._user(batch, change)
-        if user is not None:
-            user["active"] = active
-
-    def _user_touched(self, batch: _Batch, change: _Change, position: int) -> None:
-        self._user(batch, change)
-
-    def _user_deleted(self, batch: _Batch, change: _Change, position: int) -> None:
-        key = change.key
-        user = batch.users.pop(key, None)
-        if key in batch.new_users:
-            batch.new_users.discard(key)
-            assert user is not None
-            org_id = user["org_id"]
-            batch.deleted_unwritten[org_id] = batch.deleted_unwritten.get(org_id, 0) + 1
-        else:
-            batch.deleted_users.add(key)
-
-    # Groups
-
-    def _group_created(self, batch: _Batch, change: _Change, position: int) -> None:
-        event, stamp = change.event, change.stamp
-        batch.groups[change.key] = {
-            "id": change.key,
-            "org_id": str(event.org_id),
-            "seq": position,
-            "display_name": event.display_name,
-            "display_name_norm": normalize_name(event.display_name),
-            "external_id": event.external_id,
-            "version": event.originator_version,
-            "created": stamp,
-            "last_modified": stamp,
-        }
-
-    def _group(self, batch: _Batch, change: _Change) -> dict[str, Any] | None:
-        group = batch.groups.get(change.key)
-        if group is not None:
-            group["version"] = change.event.originator_version
-            group["last_modified"] = change.stamp
-        return group
-
-    def _group_renamed(self, batch: _Batch, change: _Change, position: int) -> None:
-        group = self._group(batch, change)
-        if group is not None:
-            group["display_name"] = change.event.display_name
-            group["display_name_norm"] = normalize_name(change.event.display_name)
-
-    def _group_external_id_changed(self, batch: _Batch, change: _Change, position: int) -> None:
-        group = self._group(batch, change)
-        if group is not None:
-            group["external_id"] = change.event.external_id
-
-    def _members_added(self, batch: _Batch, change: _Change, position: int) -> None:
-        self._group(batch, change)
-        members = batch.members.setdefault(change.key, {})
-        for user_id in change.event.user_ids:
-            members[str(user_id)] = True
-
-    def _members_removed(self, batch: _Batch, change: _Change, position: int) -> None:
-        self._group(batch, change)
-        members = batch.members.setdefault(change.key, {})
-        for user_id in change.event.user_ids:
-            members[str(user_id)] = False
-
-    def _group_deleted(self, batch: _Batch, change: _Change, position: int) -> None:
-        batch.groups.pop(change.key, None)
-        batch.members.pop(change.key, None)
-        batch.deleted_groups.add(change.key)
-
-
 # Filter targets
 
 
@@ -504,10 +168,10 @@ _TIMES = {
 }
 
 USERS = Target(
-    table="scim_users",
+    table=TABLES.users,
     resource_urn=CORE_USER,
     document=Document("search", (USER, ENTERPRISE)),
-    multi_valued={"groups": Membership("scim_group_members", "user_id", "group_id")},
+    multi_valued={"groups": Membership(TABLES.members, "user_id", "group_id")},
     columns={
         "username": Column("user_name_norm", "text", normalize_name),
         "externalid": Column("external_id", "text", nullable=True),
@@ -518,7 +182,7 @@ USERS = Target(
 )
 
 GROUPS = Target(
-    table="scim_groups",
+    table=TABLES.groups,
     resource_urn=CORE_GROUP,
     columns={
         "displayname": Column("display_name_norm", "text", normalize_name),
@@ -526,7 +190,7 @@ GROUPS = Target(
         "id": Column("id", "text", _lower),
         **_TIMES,
     },
-    multi_valued={"members": Membership("scim_group_members", "group_id", "user_id")},
+    multi_valued={"members": Membership(TABLES.members, "group_id", "user_id")},
 )
 
 
@@ -631,7 +295,7 @@ def _user_walk_page(
 ) -> Page:
     """A page of an organization's users in creation order, unfiltered: the total from
     the organization's count, the rows by seeking from a mark when there is one."""
-    cursor.execute("SELECT users, deleted FROM scim_user_counts WHERE org_id = ?", (str(org_id),))
+    cursor.execute(f"SELECT users, deleted FROM {TABLES.counts} WHERE org_id = ?", (str(org_id),))
     counts = cursor.fetchone()
     total, deleted = (int(counts["users"]), int(counts["deleted"])) if counts else (0, 0)
     if query.count == 0 or query.start_index > total:
@@ -641,7 +305,7 @@ def _user_walk_page(
     offset = 0 if after is not None else query.start_index - 1
     cursor.execute(
         f"SELECT page.*, {joined('page.id')} FROM (SELECT {_USER_COLUMNS}, seq AS seq_"
-        f" FROM scim_users WHERE org_id = ?{condition} ORDER BY seq LIMIT ? OFFSET ?) AS page"
+        f" FROM {TABLES.users} WHERE org_id = ?{condition} ORDER BY seq LIMIT ? OFFSET ?) AS page"
         " ORDER BY page.seq_",
         (str(org_id), *params, query.count, offset),
     )
@@ -673,13 +337,13 @@ def _groups_column(dialect: str) -> Callable[[str], str]:
         if dialect == "postgresql":
             return (
                 "(SELECT json_agg(json_build_array(g.id, g.display_name) ORDER BY g.seq)::text"
-                " FROM scim_group_members m JOIN scim_groups g ON g.id = m.group_id"
+                f" FROM {TABLES.members} m JOIN {TABLES.groups} g ON g.id = m.group_id"
                 f" WHERE m.user_id = {user_id}) AS groups_"
             )
         return (
             "(SELECT json_group_array(json_array(id, display_name)) FROM"
-            " (SELECT g.id, g.display_name FROM scim_group_members m"
-            " JOIN scim_groups g ON g.id = m.group_id"
+            f" (SELECT g.id, g.display_name FROM {TABLES.members} m"
+            f" JOIN {TABLES.groups} g ON g.id = m.group_id"
             f" WHERE m.user_id = {user_id} ORDER BY g.seq)) AS groups_"
         )
 
@@ -689,9 +353,9 @@ def _groups_column(dialect: str) -> Callable[[str], str]:
 def get_user(
     cursor: Cursor, org_id: UUID, user_id: str, *, with_groups: bool = True
 ) -> UserRow | None:
-    groups = _groups_column(cursor.dialect)("scim_users.id") if with_groups else _NO_GROUPS
+    groups = _groups_column(cursor.dialect)(f"{TABLES.users}.id") if with_groups else _NO_GROUPS
     cursor.execute(
-        f"SELECT {_USER_COLUMNS}, {groups} FROM scim_users WHERE id = ? AND org_id = ?",
+        f"SELECT {_USER_COLUMNS}, {groups} FROM {TABLES.users} WHERE id = ? AND org_id = ?",
         (user_id, str(org_id)),
     )
     row = cursor.fetchone()
@@ -718,7 +382,7 @@ def list_users(
 
 def get_group(cursor: Cursor, org_id: UUID, group_id: str) -> GroupRow | None:
     cursor.execute(
-        f"SELECT {_GROUP_COLUMNS} FROM scim_groups WHERE id = ? AND org_id = ?",
+        f"SELECT {_GROUP_COLUMNS} FROM {TABLES.groups} WHERE id = ? AND org_id = ?",
         (group_id, str(org_id)),
     )
     row = cursor.fetchone()
@@ -741,8 +405,8 @@ def members_of(cursor: Cursor, group_ids: Sequence[str]) -> dict[str, list[Membe
     for chunk in _chunks(group_ids):
         marks = ", ".join("?" * len(chunk))
         cursor.execute(
-            "SELECT m.group_id, u.id, u.attributes FROM scim_group_members m"
-            f" JOIN scim_users u ON u.id = m.user_id WHERE m.group_id IN ({marks})"
+            f"SELECT m.group_id, u.id, u.attributes FROM {TABLES.members} m"
+            f" JOIN {TABLES.users} u ON u.id = m.user_id WHERE m.group_id IN ({marks})"
             " ORDER BY m.group_id, u.seq",
             tuple(chunk),
         )
@@ -759,7 +423,7 @@ def members_among(cursor: Cursor, group_id: str, user_ids: Sequence[str]) -> set
     for chunk in _chunks(user_ids):
         marks = ", ".join("?" * len(chunk))
         cursor.execute(
-            f"SELECT user_id FROM scim_group_members WHERE group_id = ? AND user_id IN ({marks})",
+            f"SELECT user_id FROM {TABLES.members} WHERE group_id = ? AND user_id IN ({marks})",
             (group_id, *chunk),
         )
         found.update(row["user_id"] for row in cursor.fetchall())
@@ -767,7 +431,7 @@ def members_among(cursor: Cursor, group_id: str, user_ids: Sequence[str]) -> set
 
 
 def all_members(cursor: Cursor, group_id: str) -> set[str]:
-    cursor.execute("SELECT user_id FROM scim_group_members WHERE group_id = ?", (group_id,))
+    cursor.execute(f"SELECT user_id FROM {TABLES.members} WHERE group_id = ?", (group_id,))
     return {row["user_id"] for row in cursor.fetchall()}
 
 
@@ -777,14 +441,8 @@ def users_among(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> set[st
     for chunk in _chunks(user_ids):
         marks = ", ".join("?" * len(chunk))
         cursor.execute(
-            f"SELECT id FROM scim_users WHERE org_id = ? AND id IN ({marks})",
+            f"SELECT id FROM {TABLES.users} WHERE org_id = ? AND id IN ({marks})",
             (str(org_id), *chunk),
         )
         found.update(row["id"] for row in cursor.fetchall())
     return found
-
-
-def group_version(cursor: Cursor, group_id: str) -> int | None:
-    cursor.execute("SELECT version FROM scim_groups WHERE id = ?", (group_id,))
-    row = cursor.fetchone()
-    return int(row["version"]) if row is not None else None

@@ -24,7 +24,7 @@ from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.audit import AuditProjection
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
 from tests.polling import PollingRunner

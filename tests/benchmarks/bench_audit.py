@@ -30,7 +30,7 @@ from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
 from scimledger.projections import audit, chain
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 
 

@@ -32,7 +32,7 @@ from scimledger.ledger.users import User
 from scimledger.projections.audit import AuditProjection
 from scimledger.projections.directory import ScimDirectory
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
 from tests.polling import PollingRunner

@@ -23,7 +23,7 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.audit import AuditProjection
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
 from tests.conftest import issue

@@ -28,7 +28,7 @@ from scimledger.ledger.listener import LogListener
 from scimledger.projections.follower import ConsumerLock, Follower
 from scimledger.projections.runner import TRACKING_DDL, Runner
 from scimledger.projections.scim import NAME as SCIM
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
 

@@ -21,7 +21,7 @@ from scimledger.ledger.groups import Group
 from scimledger.projections import scim
 from scimledger.projections.directory import ScimDirectory
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
 

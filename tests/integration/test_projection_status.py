@@ -12,7 +12,7 @@ from freezegun import freeze_time
 from scimledger.ledger.application import Ledger
 from scimledger.projections.registry import all_projections
 from scimledger.projections.runner import Runner, status
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from tests.conftest import issue
 
 SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")

@@ -21,7 +21,7 @@ from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.schemas import CORE_GROUP, CORE_USER
-from scimledger.projections import audit, scim, tokens
+from scimledger.projections import audit, scim, scim_projection, tokens
 from scimledger.projections.rebuild import PREFIX, Progress, RebuildConflict, rebuild
 from scimledger.projections.registry import REBUILDABLE
 from scimledger.projections.runner import Runner
@@ -629,7 +629,7 @@ def test_the_live_runner_goes_on_when_another_process_switches_in_the_middle_of_
         org_id = server.organization_id("acme")
         assert org_id is not None
         context = CommandContext(org_id=org_id, actor=OPERATOR, request=RequestInfo("r"))
-        runner = Runner(server, scim.ScimProjection())
+        runner = Runner(server, scim_projection.ScimProjection())
         runner.run_once()
         for n in range(3):
             server.create_user(context, NewUser(attributes={"userName": f"u{n}@example.com"}))

@@ -12,7 +12,7 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import scim
 from scimledger.projections.runner import Runner
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
 from tests.polling import PollingRunner

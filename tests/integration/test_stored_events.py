@@ -20,7 +20,7 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
 from scimledger.projections import scim
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from tests.polling import PollingRunner
 

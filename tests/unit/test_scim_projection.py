@@ -1,4 +1,4 @@
-"""The SCIM read model's projection (projections.scim.ScimProjection) fed events directly:
+"""The SCIM read model's projection (projections.scim_projection) fed events directly:
 events made by the aggregates, applied through the projection protocol on an in-memory
 SQLite database, and the exact rows they leave. No ledger, no event store."""
 
@@ -14,7 +14,7 @@ from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
-from scimledger.projections.scim import ScimProjection
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import Cursor
 from tests.unit.events import (
     CONTEXT,
