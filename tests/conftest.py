@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -28,6 +30,7 @@ from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
 from tests.polling import PollingRunner
+from tests.scim import Client
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -57,27 +60,82 @@ def _postgres_available() -> str | None:
 _PG_PROBLEM: list[str | None] = []
 
 
-def new_postgres_database() -> str:
+def _admin(statement: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def _url(name: str) -> str:
+    admin = DatabaseURL.parse(ADMIN_URL)
+    return f"postgresql://{admin.user}@{admin.host}:{admin.port}/{name}"
+
+
+def new_postgres_database(template: str | None = None) -> str:
+    """A new database: empty, or a copy of `template`."""
     if not _PG_PROBLEM:
         _PG_PROBLEM.append(_postgres_available())
     if _PG_PROBLEM[0] is not None:
         skip_or_fail(_PG_PROBLEM[0])
     name = f"scimledger_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    admin = DatabaseURL.parse(ADMIN_URL)
-    return f"postgresql://{admin.user}@{admin.host}:{admin.port}/{name}"
+    _admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return _url(name)
 
 
 def drop_postgres_database(url: str) -> None:
-    name = DatabaseURL.parse(url).dbname
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _admin(f'DROP DATABASE IF EXISTS "{DatabaseURL.parse(url).dbname}" WITH (FORCE)')
+
+
+class LedgerDatabases:
+    """PostgreSQL databases that already hold the ledger's tables, for the tests that run on
+    both databases: each a copy of a template set up once per session (creating the tables
+    cost a test more than copying them), the next one made while a test runs, and used ones
+    dropped in the background. The read models' tables are not in the template: a test
+    sees them created as a server creates them."""
+
+    def __init__(self) -> None:
+        self._template: str | None = None
+        self._making = ThreadPoolExecutor(1, "make-database")
+        self._dropping = ThreadPoolExecutor(1, "drop-database")
+        self._next: Future[str] | None = None
+
+    def take(self) -> str:
+        if self._template is None:
+            url = new_postgres_database()
+            Ledger(DatabaseURL.parse(url)).close()
+            self._template = DatabaseURL.parse(url).dbname
+        taken = self._next.result() if self._next is not None else self._clone()
+        self._next = self._making.submit(self._clone)
+        return taken
+
+    def _clone(self) -> str:
+        assert self._template is not None
+        return new_postgres_database(self._template)
+
+    def drop(self, url: str) -> None:
+        self._dropping.submit(drop_postgres_database, url)
+
+    def close(self) -> None:
+        if self._next is not None:
+            with suppress(Exception):
+                self.drop(self._next.result())
+        self._making.shutdown()
+        self._dropping.shutdown()  # waits for every drop
+        if self._template is not None:
+            drop_postgres_database(_url(self._template))
+
+
+@pytest.fixture(scope="session")
+def ledger_databases() -> Iterator[LedgerDatabases]:
+    databases = LedgerDatabases()
+    try:
+        yield databases
+    finally:
+        databases.close()
 
 
 @pytest.fixture
 def postgres() -> Iterator[DatabaseURL]:
-    """A fresh PostgreSQL database alone, for what only PostgreSQL has (LISTEN/NOTIFY,
+    """A fresh PostgreSQL database alone, empty, for what only PostgreSQL has (LISTEN/NOTIFY,
     advisory locks)."""
     url = new_postgres_database()
     try:
@@ -86,17 +144,30 @@ def postgres() -> Iterator[DatabaseURL]:
         drop_postgres_database(url)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`@pytest.mark.sqlite_only`: what does not depend on the database (discovery, request
+    limits, the envelope, the auth header's shapes) runs once, on SQLite, instead of once on
+    each database."""
+    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "sqlite_only"
+    ):
+        metafunc.parametrize("database_url", ["sqlite"], indirect=True)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: each test runs once on SQLite and once on PostgreSQL."""
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, ledger_databases: LedgerDatabases
+) -> Iterator[str]:
+    """A fresh database holding no event: each test runs once on SQLite and once on
+    PostgreSQL (but `sqlite_only` ones)."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/scimledger.db"
         return
-    url = new_postgres_database()
+    url = ledger_databases.take()
     try:
         yield url
     finally:
-        drop_postgres_database(url)
+        ledger_databases.drop(url)
 
 
 @pytest.fixture
@@ -145,7 +216,7 @@ def token(services: Services) -> IssuedToken:
 
 
 @pytest.fixture
-def client(services: Services, token: IssuedToken) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(services: Services, token: IssuedToken) -> Iterator[Client]:
     """An HTTP client for the real app, authenticated as organization `acme`."""
     with TestClient(app=create_app(services), base_url="http://scim.test") as test_client:
         test_client.headers["Authorization"] = f"Bearer {token.token}"

@@ -36,8 +36,7 @@ from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
 from tests.polling import PollingRunner
-
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.scim import PATCH_OP, Client
 
 
 def create_users(ledger: Ledger, context: CommandContext, count: int) -> list[UUID]:
@@ -67,7 +66,7 @@ def members_patch(op: str, ids: list[UUID]) -> dict[str, Any]:
     return {"schemas": [PATCH_OP], "Operations": [operation]}
 
 
-def timed(client: TestClient, group_id: UUID, body: dict[str, Any]) -> float:  # type: ignore[type-arg]
+def timed(client: Client, group_id: UUID, body: dict[str, Any]) -> float:
     started = time.perf_counter()
     response = client.patch(
         f"/scim/v2/Groups/{group_id}", json=body, params={"excludedAttributes": "members"}

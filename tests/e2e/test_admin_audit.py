@@ -9,12 +9,10 @@ from uuid import UUID
 
 import pytest
 from freezegun import freeze_time
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
-
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.scim import PATCH_OP, Client
 
 
 def audit_token(services: Services, org: str = "acme") -> str:
@@ -38,19 +36,19 @@ def reviewer(services: Services) -> dict[str, str]:
     return as_reviewer(audit_token(services))
 
 
-def create(client: TestClient, user_name: str) -> str:  # type: ignore[type-arg]
+def create(client: Client, user_name: str) -> str:
     response = client.post("/scim/v2/Users", json={"userName": user_name})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
-def deactivate(client: TestClient, user_id: str) -> None:  # type: ignore[type-arg]
+def deactivate(client: Client, user_id: str) -> None:
     body = {"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": False}}]}
     assert client.patch(f"/scim/v2/Users/{user_id}", json=body).status_code == 200
 
 
 def test_an_audit_token_reads_its_organizations_trail(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     reviewer: dict[str, str],
 ) -> None:
     user_id = create(client, "bjensen@example.com")
@@ -68,7 +66,7 @@ def test_an_audit_token_reads_its_organizations_trail(
     assert body["entries"][3]["subject_id"] == user_id
 
 
-def test_a_scim_token_cannot_read_the_trail(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_a_scim_token_cannot_read_the_trail(client: Client) -> None:
     response = client.get("/admin/v1/audit")
     assert response.status_code == 403
     assert response.json() == {
@@ -80,7 +78,7 @@ def test_a_scim_token_cannot_read_the_trail(client: TestClient) -> None:  # type
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/Users"), ("POST", "/Users")])
 def test_an_audit_token_cannot_provision(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     reviewer: dict[str, str],
     method: str,
     path: str,
@@ -91,7 +89,7 @@ def test_an_audit_token_cannot_provision(
 
 
 def test_no_token_answers_401_in_the_admin_shape(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.get("/admin/v1/audit", headers={"Authorization": ""})
     assert response.status_code == 401
@@ -104,7 +102,7 @@ def test_no_token_answers_401_in_the_admin_shape(
 
 
 def test_another_organizations_reviewer_sees_none_of_it(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     user_id = create(client, "bjensen@example.com")
@@ -120,7 +118,7 @@ def test_another_organizations_reviewer_sees_none_of_it(
 
 
 def test_the_cursor_pages_through_every_entry_once(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     reviewer: dict[str, str],
 ) -> None:
     for n in range(5):
@@ -138,7 +136,7 @@ def test_the_cursor_pages_through_every_entry_once(
 
 
 def test_filters_by_action_subject_and_time(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     reviewer: dict[str, str],
 ) -> None:
     with freeze_time("2026-01-10T12:00:00Z"):
@@ -162,7 +160,7 @@ def test_filters_by_action_subject_and_time(
 
 
 def test_csv_streams_every_matching_entry(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     reviewer: dict[str, str],
 ) -> None:
     user_id = create(client, "bjensen@example.com")
@@ -178,7 +176,7 @@ def test_csv_streams_every_matching_entry(
 
 
 def test_history_and_state_at_a_time(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     reviewer: dict[str, str],
 ) -> None:
     with freeze_time("2026-01-10T12:00:00Z"):
@@ -206,7 +204,7 @@ def test_history_and_state_at_a_time(
     "params", [{"limit": "0"}, {"limit": "many"}, {"since": "yesterday"}, {"after": "-1"}]
 )
 def test_bad_parameters_answer_400(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     reviewer: dict[str, str],
     params: dict[str, str],
 ) -> None:
@@ -216,7 +214,7 @@ def test_bad_parameters_answer_400(
 
 
 def test_the_revoked_token_users_report_is_served(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     reviewer: dict[str, str],
 ) -> None:

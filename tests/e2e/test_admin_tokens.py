@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.tokens import parse_token
+from tests.scim import Client
 
 
 def admin_token(services: Services, org: str = "acme") -> dict[str, str]:
@@ -28,13 +28,13 @@ def admin(services: Services) -> dict[str, str]:
     return admin_token(services)
 
 
-def scim_status(client: TestClient, token: str) -> int:  # type: ignore[type-arg]
+def scim_status(client: Client, token: str) -> int:
     response = client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"})
     return response.status_code
 
 
 def test_an_admin_token_lists_its_organizations_tokens_without_secrets(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     admin: dict[str, str],
     token: IssuedToken,
 ) -> None:
@@ -49,7 +49,7 @@ def test_an_admin_token_lists_its_organizations_tokens_without_secrets(
 
 
 def test_issue_revoke_through_the_api(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     admin: dict[str, str],
 ) -> None:
     issued = client.post(
@@ -66,7 +66,7 @@ def test_issue_revoke_through_the_api(
 
 
 def test_rotate_through_the_api(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     admin: dict[str, str],
     token: IssuedToken,
 ) -> None:
@@ -79,7 +79,7 @@ def test_rotate_through_the_api(
 
 
 def test_admins_are_added_listed_and_removed(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     admin: dict[str, str],
 ) -> None:
     added = client.post("/admin/v1/admins", json={"email": "Alice@Example.com"}, headers=admin)
@@ -102,7 +102,7 @@ def test_admins_are_added_listed_and_removed(
 
 
 def test_another_organizations_token_is_not_found(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     token: IssuedToken,
 ) -> None:
@@ -115,7 +115,7 @@ def test_another_organizations_token_is_not_found(
 
 
 def test_scopes_keep_each_token_to_its_job(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     admin: dict[str, str],
 ) -> None:
     assert client.get("/admin/v1/tokens").status_code == 403  # the client's SCIM token
@@ -134,7 +134,7 @@ def test_scopes_keep_each_token_to_its_job(
     ],
 )
 def test_bad_token_requests_answer_400(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     admin: dict[str, str],
     body: dict[str, object],
 ) -> None:
@@ -144,7 +144,7 @@ def test_bad_token_requests_answer_400(
 
 
 def test_the_admin_api_is_described_by_an_openapi_document(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.get("/admin/v1/openapi.json")
     assert response.status_code == 200

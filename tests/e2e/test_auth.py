@@ -8,17 +8,13 @@ from uuid import UUID
 
 import pytest
 from freezegun import freeze_time
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from tests.conftest import issue
+from tests.scim import CORE_USER, ERROR, LIST_RESPONSE, PATCH_OP, Client
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OPERATOR = Actor(kind="operator", id="tests", name="t")
 UNAUTHORIZED = {
     "schemas": [ERROR],
@@ -48,7 +44,7 @@ def with_wrong_secret(token: str) -> str:
 
 
 def test_request_without_authorization_header_answers_401(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     del client.headers["Authorization"]
 
@@ -60,14 +56,14 @@ def test_request_without_authorization_header_answers_401(
     ["Bearer definitely-wrong", "non-token", "Bearer ", "Basic dXNlcjpwYXNz"],
 )
 def test_malformed_authorization_header_answers_401(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     header: str,
 ) -> None:
     assert_unauthorized(client.get("/scim/v2/Users", headers={"Authorization": header}))
 
 
 def test_token_with_a_wrong_secret_answers_401(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     token: IssuedToken,
 ) -> None:
     response = client.get("/scim/v2/Users", headers=bearer(with_wrong_secret(token.token)))
@@ -76,7 +72,7 @@ def test_token_with_a_wrong_secret_answers_401(
 
 
 def test_revoked_token_answers_401(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     token: IssuedToken,
 ) -> None:
@@ -87,7 +83,7 @@ def test_revoked_token_answers_401(
 
 
 def test_expired_token_answers_401(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     expires_at = datetime.now(UTC) + timedelta(hours=1)
@@ -107,7 +103,7 @@ def test_expired_token_answers_401(
 
 
 def test_rejected_request_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post(
         "/scim/v2/Users", json=BARBARA, headers={"Authorization": "Bearer definitely-wrong"}
@@ -121,7 +117,7 @@ def test_rejected_request_creates_nothing(
 
 
 def test_token_pasted_with_its_own_bearer_prefix_is_accepted(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     token: IssuedToken,
 ) -> None:
     response = client.get(
@@ -141,7 +137,7 @@ def globex(services: Services) -> dict[str, str]:
 
 
 @pytest.fixture
-def acme_user(client: TestClient) -> dict[str, Any]:  # type: ignore[type-arg]
+def acme_user(client: Client) -> dict[str, Any]:
     response = client.post("/scim/v2/Users", json=BARBARA)
     assert response.status_code == 201
     user: dict[str, Any] = response.json()
@@ -149,7 +145,7 @@ def acme_user(client: TestClient) -> dict[str, Any]:  # type: ignore[type-arg]
 
 
 def test_other_organization_cannot_get_a_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
     acme_user: dict[str, Any],
 ) -> None:
@@ -160,7 +156,7 @@ def test_other_organization_cannot_get_a_user(
 
 
 def test_other_organization_cannot_replace_a_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
     acme_user: dict[str, Any],
 ) -> None:
@@ -176,7 +172,7 @@ def test_other_organization_cannot_replace_a_user(
 
 
 def test_other_organization_cannot_patch_a_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
     acme_user: dict[str, Any],
 ) -> None:
@@ -192,7 +188,7 @@ def test_other_organization_cannot_patch_a_user(
 
 
 def test_other_organization_cannot_delete_a_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
     acme_user: dict[str, Any],
 ) -> None:
@@ -204,7 +200,7 @@ def test_other_organization_cannot_delete_a_user(
 
 
 def test_other_organization_lists_no_users(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
     acme_user: dict[str, Any],
 ) -> None:
@@ -220,7 +216,7 @@ def test_other_organization_lists_no_users(
 
 
 def test_user_name_is_unique_per_organization_only(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
     acme_user: dict[str, Any],
 ) -> None:

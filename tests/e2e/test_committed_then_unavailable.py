@@ -18,6 +18,7 @@ from scimledger.http.app import create_app
 from scimledger.http.services import Services
 from scimledger.ledger.availability import DatabaseUnavailable
 from scimledger.ledger.commands import IssuedToken
+from tests.scim import Client
 
 
 class Stalled:
@@ -43,7 +44,7 @@ class Stalled:
 )
 def stalled(
     request: pytest.FixtureRequest, services: Services, token: IssuedToken
-) -> Iterator[TestClient]:  # type: ignore[type-arg]
+) -> Iterator[Client]:
     app = create_app(dataclasses.replace(services, scim=Stalled(services.scim, request.param)))
     with TestClient(app=app, base_url="http://scim.test") as client:
         client.headers["Authorization"] = f"Bearer {token.token}"
@@ -51,8 +52,8 @@ def stalled(
 
 
 def test_a_committed_create_is_answered_201(
-    stalled: TestClient,  # type: ignore[type-arg]
-    client: TestClient,  # type: ignore[type-arg]
+    stalled: Client,
+    client: Client,
     services: Services,
 ) -> None:
     created = stalled.post("/scim/v2/Users", json={"userName": "bjensen@example.com"})
@@ -67,8 +68,8 @@ def test_a_committed_create_is_answered_201(
 
 
 def test_a_committed_delete_is_answered_204(
-    stalled: TestClient,  # type: ignore[type-arg]
-    client: TestClient,  # type: ignore[type-arg]
+    stalled: Client,
+    client: Client,
     services: Services,
 ) -> None:
     user = client.post("/scim/v2/Users", json={"userName": "gone@example.com"}).json()
@@ -81,8 +82,8 @@ def test_a_committed_delete_is_answered_204(
 
 
 def test_a_write_answered_from_the_read_model_still_answers_503(
-    stalled: TestClient,  # type: ignore[type-arg]
-    client: TestClient,  # type: ignore[type-arg]
+    stalled: Client,
+    client: Client,
     services: Services,
 ) -> None:
     """A PATCH's answer is the resource as the read model has it: without it, no answer but

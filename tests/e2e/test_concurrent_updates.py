@@ -38,12 +38,10 @@ from scimledger.ledger.groups import Group
 from scimledger.ledger.names import NameIndex
 from scimledger.ledger.users import User
 from tests.e2e.conftest import Reply, Server, call, cli, issue_token
+from tests.scim import CORE_GROUP, CORE_USER, PATCH_OP
 
 pytestmark = pytest.mark.slow
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 THREADS = 16
 PER_THREAD = 10  # requests to the user, and as many to the group, per thread
 TARGET = "target@example.com"

@@ -44,10 +44,10 @@ from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.groups import Group
 from scimledger.projections import chain
 from tests.e2e.conftest import Server, call, cli, issue_token, start_server
+from tests.scim import PATCH_OP
 
 pytestmark = pytest.mark.slow
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 THREADS = 8
 USERS_PER_THREAD = 24  # users only that thread adds, each once
 SPARE_USERS = 8  # never touched by the load: added after the restart

@@ -38,10 +38,10 @@ from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
 from scimledger.projections import chain
 from tests.e2e.conftest import Reply, Server, call, cli, issue_token, start_server
+from tests.scim import CORE_USER
 
 pytestmark = pytest.mark.slow
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 THREADS = 8
 TIMEOUT = 10.0  # seconds, for any one HTTP request
 SEED = "seed@example.com"  # created before the load; the load's duplicates name it

@@ -6,14 +6,10 @@ import re
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
+
+from tests.scim import CORE_GROUP, CORE_USER, ENTERPRISE_USER, ERROR, LIST_RESPONSE, Client
 
 BASE = "http://scim.test/scim/v2"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 SCIM_JSON = "application/scim+json"
 USER_ATTRIBUTES = [
     "userName",
@@ -63,7 +59,7 @@ GROUP_RESOURCE_TYPE = {
 }
 
 
-def get_scim(client: TestClient, path: str) -> dict[str, Any]:  # type: ignore[type-arg]
+def get_scim(client: Client, path: str) -> dict[str, Any]:
     response = client.get(f"/scim/v2{path}")
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"] == SCIM_JSON
@@ -79,7 +75,7 @@ def by_name(attributes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_service_provider_config_states_what_is_supported(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     config = get_scim(client, "/ServiceProviderConfig")
 
@@ -96,7 +92,7 @@ def test_service_provider_config_states_what_is_supported(
 
 
 def test_service_provider_config_names_bearer_token_authentication(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     config = get_scim(client, "/ServiceProviderConfig")
 
@@ -107,7 +103,7 @@ def test_service_provider_config_names_bearer_token_authentication(
 
 
 def test_service_provider_config_needs_no_token(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     del client.headers["Authorization"]
 
@@ -117,7 +113,7 @@ def test_service_provider_config_needs_no_token(
 # ResourceTypes
 
 
-def test_resource_types_list_users_and_groups(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_resource_types_list_users_and_groups(client: Client) -> None:
     assert get_scim(client, "/ResourceTypes") == {
         "schemas": [LIST_RESPONSE],
         "totalResults": 2,
@@ -127,15 +123,15 @@ def test_resource_types_list_users_and_groups(client: TestClient) -> None:  # ty
     }
 
 
-def test_group_resource_type_is_served_by_name(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_group_resource_type_is_served_by_name(client: Client) -> None:
     assert get_scim(client, "/ResourceTypes/Group") == GROUP_RESOURCE_TYPE
 
 
-def test_user_resource_type_is_served_by_name(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_user_resource_type_is_served_by_name(client: Client) -> None:
     assert get_scim(client, "/ResourceTypes/User") == USER_RESOURCE_TYPE
 
 
-def test_unknown_resource_type_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_unknown_resource_type_answers_404(client: Client) -> None:
     response = client.get("/scim/v2/ResourceTypes/Device")
 
     assert response.status_code == 404
@@ -151,7 +147,7 @@ def test_unknown_resource_type_answers_404(client: TestClient) -> None:  # type:
 
 
 def test_schemas_list_the_user_group_and_enterprise_schemas(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     listed = get_scim(client, "/Schemas")
 
@@ -165,7 +161,7 @@ def test_schemas_list_the_user_group_and_enterprise_schemas(
 
 
 def test_listed_schemas_equal_the_schemas_served_by_id(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     listed = get_scim(client, "/Schemas")["Resources"]
 
@@ -177,7 +173,7 @@ def test_listed_schemas_equal_the_schemas_served_by_id(
 
 
 def test_user_schema_lists_exactly_its_attributes(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     schema = get_scim(client, f"/Schemas/{CORE_USER}")
 
@@ -189,7 +185,7 @@ def test_user_schema_lists_exactly_its_attributes(
 
 
 def test_user_schema_password_is_write_only_and_never_returned(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     schema = get_scim(client, f"/Schemas/{CORE_USER}")
 
@@ -198,7 +194,7 @@ def test_user_schema_password_is_write_only_and_never_returned(
 
 
 def test_user_schema_user_name_is_required_and_unique(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     schema = get_scim(client, f"/Schemas/{CORE_USER}")
 
@@ -210,7 +206,7 @@ def test_user_schema_user_name_is_required_and_unique(
     )
 
 
-def test_user_schema_groups_are_read_only(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_user_schema_groups_are_read_only(client: Client) -> None:
     schema = get_scim(client, f"/Schemas/{CORE_USER}")
 
     groups = by_name(schema["attributes"])["groups"]
@@ -218,7 +214,7 @@ def test_user_schema_groups_are_read_only(client: TestClient) -> None:  # type: 
 
 
 def test_enterprise_schema_lists_its_attributes(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     schema = get_scim(client, f"/Schemas/{ENTERPRISE_USER}")
 
@@ -231,7 +227,7 @@ def test_enterprise_schema_lists_its_attributes(
     assert [attribute["name"] for attribute in schema["attributes"]] == ENTERPRISE_ATTRIBUTES
 
 
-def test_unknown_schema_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_unknown_schema_answers_404(client: Client) -> None:
     response = client.get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:Device")
 
     assert response.status_code == 404
@@ -246,7 +242,7 @@ def test_unknown_schema_answers_404(client: TestClient) -> None:  # type: ignore
 # Unknown paths and methods
 
 
-def test_unknown_path_answers_404_scim_error(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_unknown_path_answers_404_scim_error(client: Client) -> None:
     response = client.get("/scim/v2/Nope")
 
     assert response.status_code == 404
@@ -254,7 +250,7 @@ def test_unknown_path_answers_404_scim_error(client: TestClient) -> None:  # typ
     assert response.json() == {"schemas": [ERROR], "status": "404", "detail": "Resource not found"}
 
 
-def test_wrong_method_answers_405_scim_error(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_wrong_method_answers_405_scim_error(client: Client) -> None:
     response = client.delete("/scim/v2/Users")
 
     assert response.status_code == 405
@@ -270,7 +266,7 @@ def test_wrong_method_answers_405_scim_error(client: TestClient) -> None:  # typ
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 @pytest.mark.parametrize("path", ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"])
 def test_discovery_endpoints_answer_405_to_writes(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     method: str,
     path: str,
 ) -> None:
@@ -298,7 +294,7 @@ def _scim_operations(app: Any) -> set[tuple[str, str]]:
 
 
 def test_the_openapi_document_is_served_and_describes_every_scim_route(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.get(f"{BASE}/openapi.json", headers={"Authorization": ""})
     assert response.status_code == 200
@@ -315,7 +311,7 @@ def test_the_openapi_document_is_served_and_describes_every_scim_route(
 
 
 def test_the_openapi_document_shows_no_password(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     """It is served to anyone: its examples leave the write-only password out."""
     document = client.get(f"{BASE}/openapi.json", headers={"Authorization": ""}).json()

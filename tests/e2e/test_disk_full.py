@@ -28,6 +28,7 @@ from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
 from tests.conftest import issue
 from tests.polling import PollingRunner
+from tests.scim import Client
 
 
 class Disk:
@@ -63,7 +64,7 @@ def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
 
 
 @pytest.fixture
-def client(disk: Disk, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def client(disk: Disk, tmp_path: Path) -> Iterator[Client]:
     ledger = Ledger(DatabaseURL.parse(f"sqlite:///{tmp_path}/full.db"))
     scim = PollingRunner(ledger, ScimProjection())
     scim.start()
@@ -92,7 +93,7 @@ def user(n: int) -> dict[str, Any]:
 
 
 def test_a_full_disk_answers_503_corrupts_nothing_and_recovers(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     disk: Disk,
     tmp_path: Path,
 ) -> None:

@@ -12,16 +12,19 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
+
+from tests.scim import (
+    CORE_GROUP,
+    CORE_USER,
+    ENTERPRISE_USER,
+    ERROR,
+    LIST_RESPONSE,
+    PATCH_OP,
+    Client,
+)
 
 BASE = "http://scim.test/scim/v2"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 MS_GROUP = "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 NOT_FOUND = {"schemas": [ERROR], "status": "404", "detail": "Resource not found"}
 
 USER_NAME = "Test_User_ab6490ee-1e48-479e-a20b-2d77186b5dd1"
@@ -67,7 +70,7 @@ ENTRA_CREATE_GROUP: dict[str, Any] = {
 
 
 def create_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     body: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     response = client.post("/scim/v2/Users", json=body or ENTRA_CREATE_USER)
@@ -76,7 +79,7 @@ def create_user(
     return user
 
 
-def create_group(client: TestClient) -> dict[str, Any]:  # type: ignore[type-arg]
+def create_group(client: Client) -> dict[str, Any]:
     response = client.post("/scim/v2/Groups", json=ENTRA_CREATE_GROUP)
     assert response.status_code == 201, response.text
     group: dict[str, Any] = response.json()
@@ -84,7 +87,7 @@ def create_group(client: TestClient) -> dict[str, Any]:  # type: ignore[type-arg
 
 
 def patch(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     resource: dict[str, Any],
     *operations: dict[str, Any],
 ) -> Any:
@@ -162,7 +165,7 @@ def list_response(resources: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def membership_check(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     group: dict[str, Any],
     user: dict[str, Any],
 ) -> Any:
@@ -176,12 +179,12 @@ def membership_check(
 
 
 @pytest.fixture
-def user(client: TestClient) -> dict[str, Any]:  # type: ignore[type-arg]
+def user(client: Client) -> dict[str, Any]:
     return create_user(client)
 
 
 @pytest.fixture
-def group(client: TestClient) -> dict[str, Any]:  # type: ignore[type-arg]
+def group(client: Client) -> dict[str, Any]:
     return create_group(client)
 
 
@@ -189,7 +192,7 @@ def group(client: TestClient) -> dict[str, Any]:  # type: ignore[type-arg]
 
 
 def test_create_user_with_the_enterprise_extension_answers_the_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post("/scim/v2/Users", json=ENTRA_CREATE_USER)
 
@@ -200,7 +203,7 @@ def test_create_user_with_the_enterprise_extension_answers_the_user(
 
 
 def test_get_user_by_user_name_filter_answers_a_list_of_one(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     response = client.get("/scim/v2/Users", params={"filter": f'userName eq "{USER_NAME}"'})
@@ -210,7 +213,7 @@ def test_get_user_by_user_name_filter_answers_a_list_of_one(
 
 
 def test_get_user_by_user_name_filter_of_no_user_answers_an_empty_list(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     response = client.get("/scim/v2/Users", params={"filter": 'userName eq "non-existent user"'})
@@ -220,7 +223,7 @@ def test_get_user_by_user_name_filter_of_no_user_answers_an_empty_list(
 
 
 def test_replace_active_with_the_string_false_disables_the_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     response = patch(client, user, {"op": "Replace", "path": "active", "value": "False"})
@@ -234,7 +237,7 @@ def test_replace_active_with_the_string_false_disables_the_user(
 
 
 def test_replace_active_with_the_boolean_false_disables_the_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     response = patch(client, user, {"op": "Replace", "path": "active", "value": False})
@@ -245,7 +248,7 @@ def test_replace_active_with_the_boolean_false_disables_the_user(
 
 
 def test_replace_active_with_the_string_true_reactivates_the_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create_user(client, {**ENTRA_CREATE_USER, "active": False})
 
@@ -259,7 +262,7 @@ def test_replace_active_with_the_string_true_reactivates_the_user(
 
 
 def test_add_display_name_sets_it(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     response = patch(client, user, {"op": "Add", "path": "displayName", "value": "Babs Jensen"})
@@ -275,7 +278,7 @@ def test_add_display_name_sets_it(
 
 
 def test_replace_work_email_value_and_family_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     response = patch(
@@ -308,7 +311,7 @@ def test_replace_work_email_value_and_family_name(
 
 
 def test_replace_given_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     response = patch(client, user, {"op": "Replace", "path": "name.givenName", "value": "Babs"})
@@ -323,7 +326,7 @@ def test_replace_given_name(
 
 
 def test_replace_user_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     new_name = "5b50642d-79fc-4410-9e90-4c077cdd1a59@testuser.com"
@@ -341,7 +344,7 @@ def test_replace_user_name(
 
 
 def test_add_manager_as_a_bare_id_sets_the_manager(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     boss = create_user(client, {"schemas": [CORE_USER], "userName": "boss@testuser.com"})
@@ -370,7 +373,7 @@ def test_add_manager_as_a_bare_id_sets_the_manager(
 
 
 def test_delete_user_answers_204_and_then_404(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
 ) -> None:
     response = client.delete(f"/scim/v2/Users/{user['id']}")
@@ -385,7 +388,7 @@ def test_delete_user_answers_204_and_then_404(
 # Groups
 
 
-def test_create_group_answers_the_group(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_create_group_answers_the_group(client: Client) -> None:
     response = client.post("/scim/v2/Groups", json=ENTRA_CREATE_GROUP)
 
     assert response.status_code == 201
@@ -395,7 +398,7 @@ def test_create_group_answers_the_group(client: TestClient) -> None:  # type: ig
 
 
 def test_get_group_by_display_name_excluding_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -415,7 +418,7 @@ def test_get_group_by_display_name_excluding_members(
 
 
 def test_get_group_excluding_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -431,7 +434,7 @@ def test_get_group_excluding_members(
 
 
 def test_replace_group_display_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     group: dict[str, Any],
 ) -> None:
     new_name = "1879db59-3bdf-4490-ad68-ab880a269474updatedDisplayName"
@@ -446,7 +449,7 @@ def test_replace_group_display_name(
 
 
 def test_add_member(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -463,7 +466,7 @@ def test_add_member(
 
 
 def test_remove_member_by_value_list(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -482,7 +485,7 @@ def test_remove_member_by_value_list(
 
 
 def test_remove_member_by_value_list_keeps_the_other_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -503,7 +506,7 @@ def test_remove_member_by_value_list_keeps_the_other_members(
 
 
 def test_membership_check_finds_the_group_of_a_member(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -520,7 +523,7 @@ def test_membership_check_finds_the_group_of_a_member(
 
 
 def test_membership_check_of_a_non_member_finds_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -531,7 +534,7 @@ def test_membership_check_of_a_non_member_finds_nothing(
 
 
 def test_membership_check_after_removal_finds_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -545,7 +548,7 @@ def test_membership_check_after_removal_finds_nothing(
 
 
 def test_deleted_user_leaves_its_groups(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user: dict[str, Any],
     group: dict[str, Any],
 ) -> None:
@@ -558,7 +561,7 @@ def test_deleted_user_leaves_its_groups(
 
 
 def test_delete_group_answers_204_and_then_404(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     group: dict[str, Any],
 ) -> None:
     response = client.delete(f"/scim/v2/Groups/{group['id']}")
@@ -571,7 +574,7 @@ def test_delete_group_answers_204_and_then_404(
 
 
 def test_entra_provisioning_cycle_end_to_end(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     # Entra looks the user up first, finds nobody, and creates it.
     lookup = {"filter": f'userName eq "{USER_NAME}"'}

@@ -10,7 +10,6 @@ import urllib.request
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.tokens import parse_token
@@ -18,6 +17,7 @@ from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
 from tests.e2e.conftest import Server, call, issue_token
+from tests.scim import Client
 
 SECURITY_HEADERS = {
     "cache-control": "no-store",
@@ -45,7 +45,7 @@ EXCHANGES = [
 
 @pytest.mark.parametrize("exchange", EXCHANGES, ids=lambda e: f"{e[0]} {e[1][:40]} {e[4]}")
 def test_every_response_has_a_request_id_and_the_security_headers(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     exchange: tuple[str, str, dict[str, Any] | None, bool, int],
 ) -> None:
     method, path, body, authenticated, status = exchange
@@ -57,14 +57,14 @@ def test_every_response_has_a_request_id_and_the_security_headers(
     assert "server" not in response.headers
 
 
-def test_two_requests_get_two_ids(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_two_requests_get_two_ids(client: Client) -> None:
     first = client.get("/scim/v2/Users").headers["x-request-id"]
     second = client.get("/scim/v2/Users").headers["x-request-id"]
     assert first != second
 
 
 def test_a_clients_request_id_is_returned_and_recorded_on_its_events(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     created = client.post(
@@ -88,7 +88,7 @@ def test_a_clients_request_id_is_returned_and_recorded_on_its_events(
     ["", "has space", "x" * 129, "semi;colon", 'quote"d', "é-accent", "new\nline"],
 )
 def test_an_unusable_request_id_is_replaced_by_a_fresh_one(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     given: str,
 ) -> None:
     response = client.get(

@@ -5,13 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+from tests.scim import ERROR, PATCH_OP, Client
 
 
-def create_user(client: TestClient) -> dict[str, Any]:  # type: ignore[type-arg]
+def create_user(client: Client) -> dict[str, Any]:
     response = client.post("/scim/v2/Users", json={"userName": "etag@example.com"})
     assert response.status_code == 201
     body: dict[str, Any] = response.json()
@@ -25,14 +23,14 @@ def retitle(title: str) -> dict[str, Any]:
     }
 
 
-def test_get_answers_the_version_as_etag(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_get_answers_the_version_as_etag(client: Client) -> None:
     user = create_user(client)
     response = client.get(f"/scim/v2/Users/{user['id']}")
     assert response.headers["ETag"] == 'W/"1"' == response.json()["meta"]["version"]
 
 
 def test_if_none_match_with_the_current_version_answers_304(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create_user(client)
     response = client.get(f"/scim/v2/Users/{user['id']}", headers={"If-None-Match": 'W/"1"'})
@@ -42,7 +40,7 @@ def test_if_none_match_with_the_current_version_answers_304(
 
 
 def test_if_none_match_with_an_old_version_answers_200(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create_user(client)
     client.patch(f"/scim/v2/Users/{user['id']}", json=retitle("CEO"))
@@ -53,7 +51,7 @@ def test_if_none_match_with_an_old_version_answers_200(
 
 @pytest.mark.parametrize("if_match", ['W/"1"', '"1"', "*", 'W/"7", W/"1"'])
 def test_patch_with_a_matching_if_match_applies(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     if_match: str,
 ) -> None:
     user = create_user(client)
@@ -65,7 +63,7 @@ def test_patch_with_a_matching_if_match_applies(
 
 
 def test_patch_with_a_stale_if_match_answers_412_and_records_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create_user(client)
     client.patch(f"/scim/v2/Users/{user['id']}", json=retitle("CEO"))
@@ -82,7 +80,7 @@ def test_patch_with_a_stale_if_match_answers_412_and_records_nothing(
     assert (after["title"], after["meta"]["version"]) == ("CEO", 'W/"2"')
 
 
-def test_put_with_a_stale_if_match_answers_412(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_put_with_a_stale_if_match_answers_412(client: Client) -> None:
     user = create_user(client)
     client.patch(f"/scim/v2/Users/{user['id']}", json=retitle("CEO"))
     response = client.put(
@@ -95,7 +93,7 @@ def test_put_with_a_stale_if_match_answers_412(client: TestClient) -> None:  # t
 
 
 def test_delete_with_a_stale_if_match_answers_412_and_keeps_the_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create_user(client)
     client.patch(f"/scim/v2/Users/{user['id']}", json=retitle("CEO"))
@@ -107,7 +105,7 @@ def test_delete_with_a_stale_if_match_answers_412_and_keeps_the_user(
 
 
 def test_group_patch_with_a_stale_if_match_answers_412(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     group = client.post("/scim/v2/Groups", json={"displayName": "Etag group"}).json()
     rename = {

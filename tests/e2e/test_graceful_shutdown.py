@@ -19,10 +19,10 @@ import time
 import pytest
 
 from tests.e2e.conftest import Reply, Server, call, issue_token, logged_users, start_server
+from tests.scim import CORE_USER
 
 pytestmark = pytest.mark.slow
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 THREADS = 8
 STOP_AFTER_CREATED = 40
 

@@ -8,18 +8,13 @@ from uuid import UUID
 
 import pytest
 from freezegun import freeze_time
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.groups import Group
 from tests.conftest import issue
+from tests.scim import CORE_GROUP, CORE_USER, ERROR, LIST_RESPONSE, PATCH_OP, Client
 
 BASE = "http://scim.test/scim/v2"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
 SCIM_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 NOT_FOUND = {"schemas": [ERROR], "status": "404", "detail": "Resource not found"}
@@ -31,7 +26,7 @@ UNKNOWN_MEMBERS = (
 
 
 def new_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user_name: str,
     display_name: str | None = None,
 ) -> dict[str, Any]:
@@ -45,7 +40,7 @@ def new_user(
 
 
 def new_group(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     display_name: str,
     *members: dict[str, Any],
     external_id: str | None = None,
@@ -98,7 +93,7 @@ def expected_group(
 
 
 def patch(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     group: dict[str, Any],
     *operations: dict[str, Any],
 ) -> Any:
@@ -108,14 +103,14 @@ def patch(
     )
 
 
-def fetch(client: TestClient, group: dict[str, Any]) -> dict[str, Any]:  # type: ignore[type-arg]
+def fetch(client: Client, group: dict[str, Any]) -> dict[str, Any]:
     response = client.get(f"/scim/v2/Groups/{group['id']}")
     assert response.status_code == 200, response.text
     resource: dict[str, Any] = response.json()
     return resource
 
 
-def list_groups(client: TestClient, **params: Any) -> dict[str, Any]:  # type: ignore[type-arg]
+def list_groups(client: Client, **params: Any) -> dict[str, Any]:
     response = client.get("/scim/v2/Groups", params=params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -165,7 +160,7 @@ def globex(services: Services) -> dict[str, str]:
 
 
 def test_create_answers_201_with_the_group_and_its_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com", "Babs Jensen")
     mandy = new_user(client, "mpepper@example.com", "Mandy Pepper")
@@ -216,7 +211,7 @@ def test_create_answers_201_with_the_group_and_its_members(
 
 
 def test_create_answers_with_location_and_etag_of_the_meta(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post("/scim/v2/Groups", json={"schemas": [CORE_GROUP], "displayName": "HR"})
 
@@ -226,7 +221,7 @@ def test_create_answers_with_location_and_etag_of_the_meta(
 
 
 def test_create_without_members_answers_a_group_without_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post("/scim/v2/Groups", json={"schemas": [CORE_GROUP], "displayName": "HR"})
 
@@ -235,7 +230,7 @@ def test_create_without_members_answers_a_group_without_members(
 
 
 def test_member_display_is_the_display_name_or_else_the_user_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     named = new_user(client, "bjensen@example.com", "Babs Jensen")
     unnamed = new_user(client, "jsmith@example.com")
@@ -249,7 +244,7 @@ def test_member_display_is_the_display_name_or_else_the_user_name(
 
 
 def test_members_are_listed_in_user_creation_order(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     first, second, third = (new_user(client, f"user{n}@example.com") for n in (1, 2, 3))
 
@@ -259,7 +254,7 @@ def test_members_are_listed_in_user_creation_order(
 
 
 def test_group_created_with_members_was_never_modified(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     # Every clock reading is a second later than the one before: the group's two creation
@@ -272,7 +267,7 @@ def test_group_created_with_members_was_never_modified(
 
 
 def test_member_display_follows_the_users_display_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com", "Babs Jensen")
     group = new_group(client, "Tour Guides", babs)
@@ -289,7 +284,7 @@ def test_member_display_follows_the_users_display_name(
 
 
 def test_create_records_one_group_created_and_one_members_added(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -307,7 +302,7 @@ def test_create_records_one_group_created_and_one_members_added(
 
 
 def test_get_answers_the_exact_group_with_its_etag(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com", "Babs Jensen")
     group = new_group(client, "Tour Guides", babs, external_id="00g1")
@@ -320,14 +315,14 @@ def test_get_answers_the_exact_group_with_its_etag(
     assert response.json() == expected_group(group, 2, "Tour Guides", [babs], external_id="00g1")
 
 
-def test_get_unknown_group_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_get_unknown_group_answers_404(client: Client) -> None:
     response = client.get(f"/scim/v2/Groups/{UNKNOWN_ID}")
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
 
 
-def test_get_non_uuid_group_id_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_get_non_uuid_group_id_answers_404(client: Client) -> None:
     response = client.get("/scim/v2/Groups/not-a-group")
 
     assert response.status_code == 404
@@ -335,7 +330,7 @@ def test_get_non_uuid_group_id_answers_404(client: TestClient) -> None:  # type:
 
 
 def test_get_a_user_id_as_a_group_answers_404(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
 
@@ -349,13 +344,13 @@ def test_get_a_user_id_as_a_group_answers_404(
 
 
 def test_list_of_no_groups_is_an_empty_list_response(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     assert list_groups(client) == list_response([])
 
 
 def test_filter_display_name_eq_ignores_case(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     new_group(client, "Sales")
     guides = new_group(client, "Tour Guides")
@@ -366,7 +361,7 @@ def test_filter_display_name_eq_ignores_case(
 
 
 def test_filter_display_name_eq_of_an_unknown_name_finds_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     new_group(client, "Sales")
 
@@ -376,7 +371,7 @@ def test_filter_display_name_eq_of_an_unknown_name_finds_nothing(
 
 
 def test_filter_external_id_eq_finds_the_group(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     new_group(client, "Sales", external_id="00g-sales")
     guides = new_group(client, "Tour Guides", external_id="00g-guides")
@@ -386,7 +381,7 @@ def test_filter_external_id_eq_finds_the_group(
     assert body == list_response([guides])
 
 
-def test_filter_id_eq_finds_the_group(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_filter_id_eq_finds_the_group(client: Client) -> None:
     sales = new_group(client, "Sales")
     new_group(client, "Tour Guides")
 
@@ -396,7 +391,7 @@ def test_filter_id_eq_finds_the_group(client: TestClient) -> None:  # type: igno
 
 
 def test_filter_members_value_eq_finds_the_groups_of_a_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     mandy = new_user(client, "mpepper@example.com")
@@ -410,7 +405,7 @@ def test_filter_members_value_eq_finds_the_groups_of_a_user(
 
 
 def test_filter_members_eq_finds_the_groups_of_a_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     mandy = new_user(client, "mpepper@example.com")
@@ -424,7 +419,7 @@ def test_filter_members_eq_finds_the_groups_of_a_user(
 
 
 def test_filter_members_value_eq_ignores_the_case_of_the_id(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     sales = new_group(client, "Sales", babs)
@@ -436,7 +431,7 @@ def test_filter_members_value_eq_ignores_the_case_of_the_id(
 
 
 def test_list_pages_through_groups_in_creation_order(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     ids = [new_group(client, f"Group {n}")["id"] for n in range(1, 6)]
 
@@ -453,7 +448,7 @@ def test_list_pages_through_groups_in_creation_order(
 
 
 def test_excluded_attributes_members_omits_the_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     group = new_group(client, "Tour Guides", babs)
@@ -467,7 +462,7 @@ def test_excluded_attributes_members_omits_the_members(
 
 
 def test_list_with_excluded_attributes_members_omits_the_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     group = new_group(client, "Tour Guides", babs)
@@ -478,7 +473,7 @@ def test_list_with_excluded_attributes_members_omits_the_members(
 
 
 def test_attributes_display_name_returns_only_schemas_id_and_display_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     group = new_group(client, "Tour Guides", babs, external_id="00g1")
@@ -494,7 +489,7 @@ def test_attributes_display_name_returns_only_schemas_id_and_display_name(
 
 
 def test_duplicate_display_name_answers_409_uniqueness_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     sales = new_group(client, "Sales")
 
@@ -514,7 +509,7 @@ def test_duplicate_display_name_answers_409_uniqueness_and_creates_nothing(
 
 
 def test_display_name_differing_only_in_case_answers_409_uniqueness(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     sales = new_group(client, "Sales")
 
@@ -533,7 +528,7 @@ def test_display_name_differing_only_in_case_answers_409_uniqueness(
 
 
 def test_patch_rename_to_a_taken_display_name_answers_409_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     new_group(client, "Sales")
     guides = new_group(client, "Tour Guides")
@@ -551,7 +546,7 @@ def test_patch_rename_to_a_taken_display_name_answers_409_and_changes_nothing(
 
 
 def test_put_rename_to_a_taken_display_name_answers_409_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     new_group(client, "Sales")
     guides = new_group(client, "Tour Guides")
@@ -566,7 +561,7 @@ def test_put_rename_to_a_taken_display_name_answers_409_and_changes_nothing(
 
 
 def test_rename_changing_only_the_case_keeps_the_group_its_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     sales = new_group(client, "Sales")
 
@@ -578,7 +573,7 @@ def test_rename_changing_only_the_case_keeps_the_group_its_name(
 
 
 def test_display_name_of_a_deleted_group_can_be_created_again(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     first = new_group(client, "Sales")
     assert client.delete(f"/scim/v2/Groups/{first['id']}").status_code == 204
@@ -593,7 +588,7 @@ def test_display_name_of_a_deleted_group_can_be_created_again(
 
 
 def test_display_name_given_up_by_a_rename_can_be_created_again(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     sales = new_group(client, "Sales")
     patch(client, sales, {"op": "replace", "path": "displayName", "value": "Revenue"})
@@ -610,7 +605,7 @@ def test_display_name_given_up_by_a_rename_can_be_created_again(
 
 
 def test_create_with_an_unknown_member_answers_400_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -632,7 +627,7 @@ def test_create_with_an_unknown_member_answers_400_and_creates_nothing(
 
 
 def test_create_with_a_non_uuid_member_answers_400_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     before = head(services)
@@ -649,7 +644,7 @@ def test_create_with_a_non_uuid_member_answers_400_and_creates_nothing(
 
 
 def test_create_with_a_group_as_member_answers_400_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     sales = new_group(client, "Sales")
@@ -671,7 +666,7 @@ def test_create_with_a_group_as_member_answers_400_and_creates_nothing(
 
 
 def test_create_with_a_user_of_another_organization_answers_400_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     globex: dict[str, str],
 ) -> None:
@@ -699,7 +694,7 @@ def test_create_with_a_user_of_another_organization_answers_400_and_creates_noth
 
 
 def test_patch_adding_an_unknown_member_answers_400_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -721,7 +716,7 @@ def test_patch_adding_an_unknown_member_answers_400_and_changes_nothing(
 
 
 def test_put_with_a_group_as_member_answers_400_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -745,7 +740,7 @@ def test_put_with_a_group_as_member_answers_400_and_changes_nothing(
 
 
 def test_patch_adding_a_deleted_user_answers_400_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     gone = new_user(client, "gone@example.com")
@@ -764,7 +759,7 @@ def test_patch_adding_a_deleted_user_answers_400_and_changes_nothing(
 
 
 def test_patch_adding_a_non_uuid_member_answers_400_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -784,7 +779,7 @@ def test_patch_adding_a_non_uuid_member_answers_400_and_changes_nothing(
 
 
 def test_put_with_a_non_uuid_member_answers_400_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -810,7 +805,7 @@ def test_put_with_a_non_uuid_member_answers_400_and_changes_nothing(
 
 
 def test_okta_rename_by_replace_without_path_and_with_the_id(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     group = new_group(client, "Tour Guides", babs)
@@ -831,7 +826,7 @@ def test_okta_rename_by_replace_without_path_and_with_the_id(
     assert fetch(client, group) == body
 
 
-def test_okta_remove_member_by_value_filter(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_okta_remove_member_by_value_filter(client: Client) -> None:
     babs = new_user(client, "bjensen@example.com")
     mandy = new_user(client, "mpepper@example.com")
     group = new_group(client, "Tour Guides", babs, mandy)
@@ -847,7 +842,7 @@ def test_okta_remove_member_by_value_filter(client: TestClient) -> None:  # type
 
 
 def test_okta_remove_of_a_non_member_answers_200_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -863,7 +858,7 @@ def test_okta_remove_of_a_non_member_answers_200_and_changes_nothing(
     assert head(services) == before
 
 
-def test_okta_add_members_with_path_members(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_okta_add_members_with_path_members(client: Client) -> None:
     babs = new_user(client, "bjensen@example.com", "Babs Jensen")
     mandy = new_user(client, "mpepper@example.com", "Mandy Pepper")
     kim = new_user(client, "kim@example.com")
@@ -891,7 +886,7 @@ def test_okta_add_members_with_path_members(client: TestClient) -> None:  # type
 
 
 def test_okta_replace_members_sets_exactly_the_given_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     mandy = new_user(client, "mpepper@example.com")
@@ -918,7 +913,7 @@ def test_okta_replace_members_sets_exactly_the_given_members(
 
 
 def test_okta_wizard_put_with_every_member_id_and_null_display(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com", "Babs Jensen")
     mandy = new_user(client, "mpepper@example.com")
@@ -947,7 +942,7 @@ def test_okta_wizard_put_with_every_member_id_and_null_display(
 
 
 def test_put_that_changes_nothing_keeps_the_version(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -963,7 +958,7 @@ def test_put_that_changes_nothing_keeps_the_version(
 
 
 def test_patch_adding_an_existing_member_keeps_the_version(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -981,7 +976,7 @@ def test_patch_adding_an_existing_member_keeps_the_version(
 
 
 def test_patch_renaming_to_the_same_name_keeps_the_version(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     group = new_group(client, "Tour Guides")
@@ -997,7 +992,7 @@ def test_patch_renaming_to_the_same_name_keeps_the_version(
 
 
 def test_put_without_members_removes_every_member(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     group = new_group(client, "Tour Guides", babs)
@@ -1015,7 +1010,7 @@ def test_put_without_members_removes_every_member(
 
 
 def test_put_to_an_unknown_group_answers_404_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     before = head(services)
@@ -1033,7 +1028,7 @@ def test_put_to_an_unknown_group_answers_404_and_creates_nothing(
 
 
 def test_delete_answers_204_with_an_empty_body(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     group = new_group(client, "Sales")
 
@@ -1043,7 +1038,7 @@ def test_delete_answers_204_with_an_empty_body(
     assert response.content == b""
 
 
-def test_deleted_group_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_deleted_group_answers_404(client: Client) -> None:
     group = new_group(client, "Sales")
     client.delete(f"/scim/v2/Groups/{group['id']}")
 
@@ -1054,7 +1049,7 @@ def test_deleted_group_answers_404(client: TestClient) -> None:  # type: ignore[
 
 
 def test_deleted_group_disappears_from_the_list_and_its_users(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     kept = new_group(client, "Kept", babs)
@@ -1066,7 +1061,7 @@ def test_deleted_group_disappears_from_the_list_and_its_users(
     assert [group["value"] for group in user["groups"]] == [kept["id"]]
 
 
-def test_deleting_a_group_twice_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_deleting_a_group_twice_answers_404(client: Client) -> None:
     group = new_group(client, "Sales")
     client.delete(f"/scim/v2/Groups/{group['id']}")
 
@@ -1080,7 +1075,7 @@ def test_deleting_a_group_twice_answers_404(client: TestClient) -> None:  # type
 
 
 def test_user_lists_the_groups_it_is_a_member_of(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     sales = new_group(client, "Sales", babs)
@@ -1106,7 +1101,7 @@ def test_user_lists_the_groups_it_is_a_member_of(
     ]
 
 
-def test_user_groups_follow_a_group_rename(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_user_groups_follow_a_group_rename(client: Client) -> None:
     babs = new_user(client, "bjensen@example.com")
     group = new_group(client, "Sales", babs)
     patch(client, group, {"op": "replace", "path": "displayName", "value": "Revenue"})
@@ -1117,7 +1112,7 @@ def test_user_groups_follow_a_group_rename(client: TestClient) -> None:  # type:
 
 
 def test_deleting_a_user_removes_it_from_every_group(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     mandy = new_user(client, "mpepper@example.com")
@@ -1131,7 +1126,7 @@ def test_deleting_a_user_removes_it_from_every_group(
     assert list_groups(client, filter=f'members[value eq "{babs["id"]}"]') == list_response([])
 
 
-def test_deactivated_user_stays_a_member(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_deactivated_user_stays_a_member(client: Client) -> None:
     babs = new_user(client, "bjensen@example.com")
     group = new_group(client, "Sales", babs)
 
@@ -1149,7 +1144,7 @@ def test_deactivated_user_stays_a_member(client: TestClient) -> None:  # type: i
 
 
 def test_each_recorded_change_increments_the_version_by_one(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
     mandy = new_user(client, "mpepper@example.com")
@@ -1167,7 +1162,7 @@ def test_each_recorded_change_increments_the_version_by_one(
 
 
 def test_patch_adding_and_removing_members_records_one_event_of_each(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs, mandy, kim, lee = (
@@ -1195,7 +1190,7 @@ def test_patch_adding_and_removing_members_records_one_event_of_each(
 
 
 def test_put_with_the_full_member_list_records_only_the_difference(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs, mandy, kim = (
@@ -1222,7 +1217,7 @@ def test_put_with_the_full_member_list_records_only_the_difference(
 
 
 def test_patch_removing_a_member_added_in_the_same_request_records_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     babs = new_user(client, "bjensen@example.com")
@@ -1260,7 +1255,7 @@ def test_patch_removing_a_member_added_in_the_same_request_records_nothing(
     ],
 )
 def test_another_organizations_group_answers_404_and_stays_unchanged(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
     method: str,
     body: dict[str, Any] | None,
@@ -1276,7 +1271,7 @@ def test_another_organizations_group_answers_404_and_stays_unchanged(
 
 
 def test_another_organizations_groups_are_not_listed(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
 ) -> None:
     new_group(client, "Sales")
@@ -1287,7 +1282,7 @@ def test_another_organizations_groups_are_not_listed(
 
 
 def test_another_organization_may_use_the_same_display_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     globex: dict[str, str],
 ) -> None:
     new_group(client, "Sales")

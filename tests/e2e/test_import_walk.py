@@ -7,29 +7,27 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.projections.sql import Cursor
+from tests.scim import CORE_USER, Client
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 
-
-def create(client: TestClient, name: str) -> str:  # type: ignore[type-arg]
+def create(client: Client, name: str) -> str:
     response = client.post("/scim/v2/Users", json={"schemas": [CORE_USER], "userName": name})
     assert response.status_code == 201, response.text
     user_id: str = response.json()["id"]
     return user_id
 
 
-def page(client: TestClient, start: int, count: int) -> dict[str, Any]:  # type: ignore[type-arg]
+def page(client: Client, start: int, count: int) -> dict[str, Any]:
     response = client.get("/scim/v2/Users", params={"startIndex": start, "count": count})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-def walk(client: TestClient, count: int) -> list[str]:  # type: ignore[type-arg]
+def walk(client: Client, count: int) -> list[str]:
     seen: list[str] = []
     start = 1
     while True:
@@ -63,7 +61,7 @@ class Seeks:
 
 
 def test_a_walk_seeks_after_its_first_page_and_sees_every_user_once(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ids = [create(client, f"walker{n}@example.com") for n in range(23)]
@@ -88,7 +86,7 @@ def test_a_walk_seeks_after_its_first_page_and_sees_every_user_once(
 
 
 def test_a_user_created_during_a_walk_is_listed_at_its_end(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     ids = [create(client, f"early{n}@example.com") for n in range(8)]
     first = page(client, 1, 5)
@@ -99,7 +97,7 @@ def test_a_user_created_during_a_walk_is_listed_at_its_end(
 
 
 def test_a_deletion_during_a_walk_falls_back_to_offsets(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ids = [create(client, f"leaver{n}@example.com") for n in range(12)]
@@ -115,7 +113,7 @@ def test_a_deletion_during_a_walk_falls_back_to_offsets(
 
 
 def test_the_counts_follow_creates_and_deletes(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ids = [create(client, f"counted{n}@example.com") for n in range(5)]

@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http import admin, users
 from scimledger.http.envelope import REQUEST_ID
 from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
+from tests.scim import Client
 
 
 class Captured(logging.Handler):
@@ -43,7 +43,7 @@ def _fail(*_args: Any, **_kwargs: Any) -> Any:
 
 
 def test_a_scim_500_is_logged_with_its_request_id(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     errors: Captured,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -55,7 +55,7 @@ def test_a_scim_500_is_logged_with_its_request_id(
 
 
 def test_an_admin_500_is_logged_with_its_request_id(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     errors: Captured,
     monkeypatch: pytest.MonkeyPatch,

@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
@@ -20,6 +19,7 @@ from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
 from tests.e2e.conftest import Server, issue_token
+from tests.scim import Client
 
 SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
 PASSWORD = "Corr3ct-Horse-Battery"
@@ -31,7 +31,7 @@ def all_stored_bytes(services: Services) -> bytes:
 
 
 def test_secrets_stay_out_of_logs_events_lists_and_the_trail(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     token: IssuedToken,
     caplog: pytest.LogCaptureFixture,

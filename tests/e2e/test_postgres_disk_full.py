@@ -26,12 +26,10 @@ from tests.e2e.conftest import (
     start_server,
 )
 from tests.e2e.private_postgres import PrivatePostgres
+from tests.scim import ERROR, PATCH_OP
 
 pytestmark = pytest.mark.slow
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
 DISK_MB = 24  # a new database takes ~8 MB of it
 
 

@@ -31,10 +31,10 @@ from tests.e2e.conftest import (
     start_server,
 )
 from tests.e2e.private_postgres import PrivatePostgres
+from tests.scim import CORE_USER
 
 pytestmark = pytest.mark.slow
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 THREADS = 4
 ANSWER_WITHIN = 15.0  # seconds: no request may take longer, outage or not
 RESUMED_WITHIN = 30.0  # seconds after the start for creates to succeed again

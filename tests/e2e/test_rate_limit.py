@@ -14,10 +14,11 @@ from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
 from tests.conftest import issue
 from tests.e2e.conftest import Server, call, issue_token, start_server
+from tests.scim import Client
 
 
 @pytest.fixture
-def limited(services: Services, token: IssuedToken) -> Iterator[TestClient]:  # type: ignore[type-arg]
+def limited(services: Services, token: IssuedToken) -> Iterator[Client]:
     """The app with 1 request per second and bursts of 2 per token (a clock that does not
     move within the test: the bucket does not refill in a few milliseconds)."""
     limit = RateLimit(1, burst=2, clock=lambda: 0.0)
@@ -28,7 +29,7 @@ def limited(services: Services, token: IssuedToken) -> Iterator[TestClient]:  # 
 
 
 def test_over_the_burst_a_token_gets_429_with_retry_after(
-    limited: TestClient,  # type: ignore[type-arg]
+    limited: Client,
 ) -> None:
     assert [limited.get("/scim/v2/Users").status_code for _ in range(2)] == [200, 200]
     refused = limited.get("/scim/v2/Users")
@@ -42,7 +43,7 @@ def test_over_the_burst_a_token_gets_429_with_retry_after(
 
 
 def test_a_refused_write_changes_nothing(
-    limited: TestClient,  # type: ignore[type-arg]
+    limited: Client,
     services: Services,
 ) -> None:
     limited.get("/scim/v2/Users")
@@ -54,7 +55,7 @@ def test_a_refused_write_changes_nothing(
 
 
 def test_another_token_has_its_own_allowance(
-    limited: TestClient,  # type: ignore[type-arg]
+    limited: Client,
     services: Services,
 ) -> None:
     for _ in range(3):
@@ -65,7 +66,7 @@ def test_another_token_has_its_own_allowance(
 
 
 def test_requests_without_a_valid_token_are_401_not_429(
-    limited: TestClient,  # type: ignore[type-arg]
+    limited: Client,
 ) -> None:
     answers = [
         limited.get("/scim/v2/Users", headers={"Authorization": "Bearer nope"}).status_code

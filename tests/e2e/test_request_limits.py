@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
-
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+from tests.scim import ERROR, PATCH_OP, Client
 
 
 def test_body_over_one_mebibyte_answers_413_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     body = b'{"userName": "big@example.com", "title": "' + b"x" * (1024 * 1024) + b'"}'
     response = client.post(
@@ -27,7 +25,7 @@ def test_body_over_one_mebibyte_answers_413_and_creates_nothing(
 
 
 def test_patch_body_that_is_not_a_patch_op_answers_400_and_changes_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     created = client.post("/scim/v2/Users", json={"userName": "p@example.com"}).json()
     response = client.patch(
@@ -39,7 +37,7 @@ def test_patch_body_that_is_not_a_patch_op_answers_400_and_changes_nothing(
 
 
 def test_patch_with_one_invalid_operation_applies_none(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     created = client.post("/scim/v2/Users", json={"userName": "q@example.com"}).json()
     response = client.patch(
@@ -57,7 +55,6 @@ def test_patch_with_one_invalid_operation_applies_none(
     assert client.get(f"/scim/v2/Users/{created['id']}").json() == created
 
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = {"Content-Type": "application/scim+json"}
 
 
@@ -103,7 +100,7 @@ REFUSED: list[tuple[str, bytes, str, str]] = [
 
 @pytest.mark.parametrize("case", REFUSED, ids=lambda case: case[0])
 def test_hostile_bodies_get_a_scim_error_and_change_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     case: tuple[str, bytes, str, str],
 ) -> None:
@@ -139,7 +136,7 @@ def test_hostile_bodies_get_a_scim_error_and_change_nothing(
     assert client.get(f"/scim/v2/Users/{user['id']}").json() == user
 
 
-def test_sixteen_levels_pass_the_nesting_check(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_sixteen_levels_pass_the_nesting_check(client: Client) -> None:
     patch = {
         "schemas": [PATCH_OP],
         "Operations": [{"op": "add", "path": "urn:x", "value": [[[[[[[[[[[[[]]]]]]]]]]]]]}],
@@ -149,7 +146,7 @@ def test_sixteen_levels_pass_the_nesting_check(client: TestClient) -> None:  # t
     assert "nests deeper" not in answer.text
 
 
-def test_a_value_of_8192_characters_is_accepted(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_a_value_of_8192_characters_is_accepted(client: Client) -> None:
     name = "a" * 8180 + "@example.com"
     assert len(name) == 8192
     created = client.post("/scim/v2/Users", json={"userName": name})
@@ -162,7 +159,7 @@ def test_a_value_of_8192_characters_is_accepted(client: TestClient) -> None:  # 
     ["filter=userName%20eq%20%22a%00%22", "attributes=user%00Name", "sortBy%00=userName"],
 )
 def test_a_nul_in_a_query_parameter_is_refused(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     query: str,
 ) -> None:
     response = client.get(f"/scim/v2/Users?{query}")
@@ -175,7 +172,7 @@ def test_a_nul_in_a_query_parameter_is_refused(
     }
 
 
-def test_invalid_utf8_is_invalid_json(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_invalid_utf8_is_invalid_json(client: Client) -> None:
     response = client.post(
         "/scim/v2/Users", content=b'{"userName": "\xff\xfe@example.com"}', headers=SCIM_JSON
     )
@@ -187,7 +184,7 @@ def test_invalid_utf8_is_invalid_json(client: TestClient) -> None:  # type: igno
 
 @pytest.mark.parametrize("resource", ["Users", "Groups"])
 def test_a_datetime_out_of_range_in_utc_is_an_invalid_filter(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     resource: str,
 ) -> None:
     """It was a 500: 0001-01-01T00:00:00+01:00 falls in year 0 once converted to UTC."""

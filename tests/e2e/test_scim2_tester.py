@@ -20,7 +20,6 @@ pytestmark = pytest.mark.slow
 
 # The only ERROR/CRITICAL results allowed, keyed "<resource type> <check> [<patch path>]".
 # The test also fails when one of them passes again, so that this list only ever shrinks.
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 KNOWN_FAILURES = {
     "User check_remove_attribute active": "active cannot be removed (400): see docs/scim.md",
     "Group check_add_attribute members": "server adds the readOnly members.display",

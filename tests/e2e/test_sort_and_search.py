@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
-LIST = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
+from tests.scim import LIST_RESPONSE as LIST
+from tests.scim import SEARCH_REQUEST as SEARCH
+from tests.scim import Client
 
 USERS: list[dict[str, Any]] = [
     {"userName": "carol@example.com", "name": {"familyName": "Zeta"}, "title": "b"},
@@ -18,7 +18,7 @@ USERS: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-def created(client: TestClient) -> list[str]:  # type: ignore[type-arg]
+def created(client: Client) -> list[str]:
     names = []
     for body in USERS:
         response = client.post("/scim/v2/Users", json=body)
@@ -29,7 +29,7 @@ def created(client: TestClient) -> list[str]:  # type: ignore[type-arg]
     return names
 
 
-def user_names(client: TestClient, **params: Any) -> list[str]:  # type: ignore[type-arg]
+def user_names(client: Client, **params: Any) -> list[str]:
     response = client.get("/scim/v2/Users", params=params)
     assert response.status_code == 200, response.text
     return [r["userName"] for r in response.json()["Resources"]]
@@ -63,7 +63,7 @@ def user_names(client: TestClient, **params: Any) -> list[str]:  # type: ignore[
     ],
 )
 def test_sort_by_orders_users_missing_values_last_when_ascending(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     created: list[str],
     params: dict[str, Any],
     expected: list[str],
@@ -81,7 +81,7 @@ def test_sort_by_orders_users_missing_values_last_when_ascending(
     ],
 )
 def test_unusable_sort_answers_400(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     params: dict[str, Any],
     scim_type: str,
 ) -> None:
@@ -91,7 +91,7 @@ def test_unusable_sort_answers_400(
 
 
 def test_post_users_search_filters_sorts_pages_and_selects(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     created: list[str],
 ) -> None:
     response = client.post(
@@ -115,7 +115,7 @@ def test_post_users_search_filters_sorts_pages_and_selects(
 
 
 def test_post_groups_search_excludes_attributes(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     created: list[str],
 ) -> None:
     response = client.post(
@@ -127,7 +127,7 @@ def test_post_groups_search_excludes_attributes(
 
 
 def test_root_search_returns_users_then_groups(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     created: list[str],
 ) -> None:
     response = client.post(
@@ -142,7 +142,7 @@ def test_root_search_returns_users_then_groups(
 
 
 def test_root_search_with_a_user_only_filter_finds_only_users(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     created: list[str],
 ) -> None:
     response = client.post(
@@ -164,7 +164,7 @@ def test_root_search_with_a_user_only_filter_finds_only_users(
     ],
 )
 def test_malformed_search_requests_answer_400(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     body: Any,
 ) -> None:
     response = client.post("/scim/v2/Users/.search", json=body)
@@ -173,7 +173,7 @@ def test_malformed_search_requests_answer_400(
 
 
 def test_root_search_with_a_filter_no_type_understands_answers_400(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post("/scim/v2/.search", json={"schemas": [SEARCH], "filter": "nope pr"})
     assert response.status_code == 400

@@ -5,13 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from litestar.testing import TestClient
+from tests.scim import CORE_USER, ENTERPRISE_USER, ERROR, LIST_RESPONSE, PATCH_OP, Client
 
 BASE = "http://scim.test/scim/v2"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 SCIM_JSON = "application/scim+json"
 SCIM_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 NOT_FOUND = {"schemas": [ERROR], "status": "404", "detail": "Resource not found"}
@@ -41,18 +37,18 @@ OKTA_CREATE = {
 }
 
 
-def create(client: TestClient, body: dict[str, Any]) -> dict[str, Any]:  # type: ignore[type-arg]
+def create(client: Client, body: dict[str, Any]) -> dict[str, Any]:
     response = client.post("/scim/v2/Users", json=body)
     assert response.status_code == 201, response.text
     resource: dict[str, Any] = response.json()
     return resource
 
 
-def create_named(client: TestClient, user_name: str) -> dict[str, Any]:  # type: ignore[type-arg]
+def create_named(client: Client, user_name: str) -> dict[str, Any]:
     return create(client, {"schemas": [CORE_USER], "userName": user_name})
 
 
-def total_users(client: TestClient) -> int:  # type: ignore[type-arg]
+def total_users(client: Client) -> int:
     response = client.get("/scim/v2/Users")
     assert response.status_code == 200
     total: int = response.json()["totalResults"]
@@ -90,7 +86,7 @@ def barbara_attributes() -> dict[str, Any]:
 # Create
 
 
-def test_create_answers_201_with_the_resource(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_create_answers_201_with_the_resource(client: Client) -> None:
     response = client.post("/scim/v2/Users", json=BARBARA)
 
     assert response.status_code == 201
@@ -104,7 +100,7 @@ def test_create_answers_201_with_the_resource(client: TestClient) -> None:  # ty
 
 
 def test_create_answers_with_location_etag_and_scim_media_type(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post("/scim/v2/Users", json=BARBARA)
 
@@ -115,7 +111,7 @@ def test_create_answers_with_location_etag_and_scim_media_type(
 
 
 def test_create_accepts_content_type_application_json(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post(
         "/scim/v2/Users",
@@ -128,7 +124,7 @@ def test_create_accepts_content_type_application_json(
 
 
 def test_create_accepts_content_type_application_scim_json(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post(
         "/scim/v2/Users",
@@ -141,7 +137,7 @@ def test_create_accepts_content_type_application_scim_json(
 
 
 def test_okta_create_never_returns_password_or_groups(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post("/scim/v2/Users", json=OKTA_CREATE)
 
@@ -157,7 +153,7 @@ def test_okta_create_never_returns_password_or_groups(
 
 
 def test_okta_create_answers_the_resource_without_password_and_groups(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.post("/scim/v2/Users", json=OKTA_CREATE)
 
@@ -173,7 +169,7 @@ def test_okta_create_answers_the_resource_without_password_and_groups(
 
 
 def test_duplicate_user_name_answers_409_uniqueness(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     create(client, BARBARA)
 
@@ -191,7 +187,7 @@ def test_duplicate_user_name_answers_409_uniqueness(
 
 
 def test_user_name_differing_only_in_case_answers_409_uniqueness(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     create_named(client, "bjensen@example.com")
 
@@ -210,7 +206,7 @@ def test_user_name_differing_only_in_case_answers_409_uniqueness(
 
 
 def test_deactivated_user_keeps_its_user_name(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     create(client, {**BARBARA, "active": False})
 
@@ -222,7 +218,7 @@ def test_deactivated_user_keeps_its_user_name(
 
 
 def test_deleted_user_name_can_be_created_again(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     first = create(client, BARBARA)
     assert client.delete(f"/scim/v2/Users/{first['id']}").status_code == 204
@@ -239,7 +235,7 @@ def test_deleted_user_name_can_be_created_again(
 
 
 def test_malformed_json_answers_400_invalid_syntax_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     create_named(client, "existing@example.com")
 
@@ -259,7 +255,7 @@ def test_malformed_json_answers_400_invalid_syntax_and_creates_nothing(
 
 
 def test_empty_body_answers_400_invalid_syntax_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     create_named(client, "existing@example.com")
 
@@ -276,7 +272,7 @@ def test_empty_body_answers_400_invalid_syntax_and_creates_nothing(
 
 
 def test_missing_user_name_answers_400_invalid_value_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     create_named(client, "existing@example.com")
 
@@ -293,7 +289,7 @@ def test_missing_user_name_answers_400_invalid_value_and_creates_nothing(
 
 
 def test_numeric_user_name_answers_400_invalid_value_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     create_named(client, "existing@example.com")
 
@@ -310,7 +306,7 @@ def test_numeric_user_name_answers_400_invalid_value_and_creates_nothing(
 
 
 def test_invalid_put_body_answers_400_and_leaves_the_user_unchanged(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create(client, BARBARA)
 
@@ -326,7 +322,7 @@ def test_invalid_put_body_answers_400_and_leaves_the_user_unchanged(
 # Read
 
 
-def test_get_answers_the_exact_resource(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_get_answers_the_exact_resource(client: Client) -> None:
     user = create(client, BARBARA)
 
     response = client.get(f"/scim/v2/Users/{user['id']}")
@@ -340,7 +336,7 @@ def test_get_answers_the_exact_resource(client: TestClient) -> None:  # type: ig
     )
 
 
-def test_get_unknown_id_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_get_unknown_id_answers_404(client: Client) -> None:
     response = client.get("/scim/v2/Users/2819c223-7f76-453a-919d-413861904646")
 
     assert response.status_code == 404
@@ -348,7 +344,7 @@ def test_get_unknown_id_answers_404(client: TestClient) -> None:  # type: ignore
     assert response.json() == NOT_FOUND
 
 
-def test_get_non_uuid_id_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_get_non_uuid_id_answers_404(client: Client) -> None:
     response = client.get("/scim/v2/Users/010101001010101011001010101011")
 
     assert response.status_code == 404
@@ -359,7 +355,7 @@ def test_get_non_uuid_id_answers_404(client: TestClient) -> None:  # type: ignor
 
 
 def test_put_removes_attributes_absent_from_the_body(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create(client, BARBARA)
 
@@ -389,7 +385,7 @@ def test_put_removes_attributes_absent_from_the_body(
 
 
 def test_put_ignores_id_meta_and_groups_in_the_body(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create(client, BARBARA)
 
@@ -408,7 +404,7 @@ def test_put_ignores_id_meta_and_groups_in_the_body(
 
 
 def test_put_to_unknown_id_answers_404_and_creates_nothing(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.put("/scim/v2/Users/2819c223-7f76-453a-919d-413861904646", json=BARBARA)
 
@@ -417,7 +413,7 @@ def test_put_to_unknown_id_answers_404_and_creates_nothing(
     assert total_users(client) == 0
 
 
-def test_put_active_false_deactivates(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_put_active_false_deactivates(client: Client) -> None:
     user = create(client, BARBARA)
 
     response = client.put(f"/scim/v2/Users/{user['id']}", json={**BARBARA, "active": False})
@@ -429,7 +425,7 @@ def test_put_active_false_deactivates(client: TestClient) -> None:  # type: igno
     assert client.get(f"/scim/v2/Users/{user['id']}").json()["active"] is False
 
 
-def test_put_active_true_reactivates(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_put_active_true_reactivates(client: Client) -> None:
     user = create(client, {**BARBARA, "active": False})
 
     response = client.put(f"/scim/v2/Users/{user['id']}", json={**BARBARA, "active": True})
@@ -441,7 +437,7 @@ def test_put_active_true_reactivates(client: TestClient) -> None:  # type: ignor
     assert client.get(f"/scim/v2/Users/{user['id']}").json()["active"] is True
 
 
-def test_version_increases_by_one_per_change(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_version_increases_by_one_per_change(client: Client) -> None:
     user = create(client, BARBARA)
     path = f"/scim/v2/Users/{user['id']}"
 
@@ -455,7 +451,7 @@ def test_version_increases_by_one_per_change(client: TestClient) -> None:  # typ
 
 
 def test_put_that_changes_nothing_keeps_the_version(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create(client, BARBARA)
 
@@ -467,7 +463,7 @@ def test_put_that_changes_nothing_keeps_the_version(
 
 
 def test_put_with_the_same_password_keeps_the_version(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create(client, OKTA_CREATE)
 
@@ -482,7 +478,7 @@ def test_put_with_the_same_password_keeps_the_version(
 
 
 def test_okta_patch_replace_without_path_deactivates(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create(client, BARBARA)
 
@@ -506,7 +502,7 @@ def test_okta_patch_replace_without_path_deactivates(
 
 
 def test_patch_replace_with_path_sets_the_sub_attribute(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create(client, BARBARA)
 
@@ -529,7 +525,7 @@ def test_patch_replace_with_path_sets_the_sub_attribute(
     )
 
 
-def test_patch_unknown_id_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_patch_unknown_id_answers_404(client: Client) -> None:
     response = client.patch(
         "/scim/v2/Users/2819c223-7f76-453a-919d-413861904646",
         json={"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": False}}]},
@@ -543,7 +539,7 @@ def test_patch_unknown_id_answers_404(client: TestClient) -> None:  # type: igno
 
 
 def test_delete_answers_204_with_an_empty_body(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     user = create(client, BARBARA)
 
@@ -553,7 +549,7 @@ def test_delete_answers_204_with_an_empty_body(
     assert response.content == b""
 
 
-def test_deleted_user_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_deleted_user_answers_404(client: Client) -> None:
     user = create(client, BARBARA)
     client.delete(f"/scim/v2/Users/{user['id']}")
 
@@ -564,7 +560,7 @@ def test_deleted_user_answers_404(client: TestClient) -> None:  # type: ignore[t
 
 
 def test_deleted_user_disappears_from_the_list(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     kept = create_named(client, "kept@example.com")
     gone = create_named(client, "gone@example.com")
@@ -581,14 +577,14 @@ def test_deleted_user_disappears_from_the_list(
     }
 
 
-def test_delete_unknown_id_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_delete_unknown_id_answers_404(client: Client) -> None:
     response = client.delete("/scim/v2/Users/2819c223-7f76-453a-919d-413861904646")
 
     assert response.status_code == 404
     assert response.json() == NOT_FOUND
 
 
-def test_deleting_twice_answers_404(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_deleting_twice_answers_404(client: Client) -> None:
     user = create(client, BARBARA)
     client.delete(f"/scim/v2/Users/{user['id']}")
 
@@ -602,7 +598,7 @@ def test_deleting_twice_answers_404(client: TestClient) -> None:  # type: ignore
 
 
 def test_list_of_an_empty_organization_is_an_empty_list_response(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     response = client.get("/scim/v2/Users", params={"startIndex": 1, "count": 2})
 
@@ -618,7 +614,7 @@ def test_list_of_an_empty_organization_is_an_empty_list_response(
 
 
 def test_import_walk_pages_through_users_in_creation_order(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     ids = [create_named(client, f"user{n}@example.com")["id"] for n in range(1, 6)]
 
@@ -637,10 +633,7 @@ def test_import_walk_pages_through_users_in_creation_order(
     assert [page["startIndex"] for page in pages] == [1, 3, 5]
 
 
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-
-
-def test_a_create_answers_exactly_what_a_read_then_returns(client: TestClient) -> None:  # type: ignore[type-arg]
+def test_a_create_answers_exactly_what_a_read_then_returns(client: Client) -> None:
     """The 201 is rendered from the user as written, not read back: it must equal the read
     model's view, for a plain user, one with a password, one with the enterprise extension,
     an inactive one, and with `attributes` / `excludedAttributes` on the POST."""

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from freezegun import freeze_time
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
@@ -21,9 +20,9 @@ from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
+from tests.scim import PATCH_OP, Client
 
 SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def trail(services: Services, **query: Any) -> list[dict[str, Any]]:
@@ -32,7 +31,7 @@ def trail(services: Services, **query: Any) -> list[dict[str, Any]]:
     return list(audit.stream(lambda: sql.transaction(commit=False), audit.AuditQuery(**query)))
 
 
-def provision(client: TestClient) -> str:  # type: ignore[type-arg]
+def provision(client: Client) -> str:
     """Okta's create, profile update and deactivation of one user; returns its id."""
     headers = {"User-Agent": "Okta SCIM Client 1.0.0", "X-Request-Id": "req-create"}
     created = client.post(
@@ -57,7 +56,7 @@ def provision(client: TestClient) -> str:  # type: ignore[type-arg]
 
 
 def test_each_user_event_gets_one_exact_entry(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     token: IssuedToken,
 ) -> None:
@@ -104,7 +103,7 @@ def test_each_user_event_gets_one_exact_entry(
 
 
 def test_the_trail_never_holds_the_password_or_the_token(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     token: IssuedToken,
 ) -> None:
@@ -128,7 +127,7 @@ def test_tokens_and_organizations_are_in_the_trail(services: Services, token: Is
 
 
 def test_group_changes_record_members_and_names(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     user_id = provision(client)
@@ -155,7 +154,7 @@ def test_group_changes_record_members_and_names(
 
 
 def test_a_rebuilt_trail_is_identical(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     provision(client)
@@ -166,7 +165,7 @@ def test_a_rebuilt_trail_is_identical(
 
 
 def test_filters_select_by_subject_name_actor_action_and_time(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     token: IssuedToken,
 ) -> None:
@@ -200,7 +199,7 @@ def run(*args: str, database: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_lists_history_in_every_format(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     user_id = provision(client)
@@ -225,7 +224,7 @@ def test_cli_lists_history_in_every_format(
 
 
 def test_show_rebuilds_the_user_as_it_was_at_a_time(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     with freeze_time("2026-01-10T12:00:00Z"):
@@ -263,7 +262,7 @@ def test_show_rebuilds_the_user_as_it_was_at_a_time(
 
 
 def test_report_lists_users_of_revoked_tokens_still_active(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     token: IssuedToken,
 ) -> None:
@@ -295,7 +294,7 @@ def test_report_lists_users_of_revoked_tokens_still_active(
 
 
 def create_named(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user_name: str,
     headers: dict[str, str] | None = None,
 ) -> str:

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger import departures
@@ -16,6 +15,7 @@ from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.errors import InvalidSettings, InvalidToken
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
+from tests.scim import PATCH_OP, Client
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
 DAY = timedelta(days=1)
@@ -80,7 +80,7 @@ def test_revoke_after_revokes_once_the_grace_period_is_over_and_records_it(
 
 
 def test_a_deactivated_scim_user_is_a_departed_admin(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger
@@ -120,7 +120,7 @@ def test_bad_settings_are_refused(ledger: Ledger, settings: dict[str, object]) -
 
 
 def test_settings_over_the_admin_api(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     admin = services.ledger.issue_token(
@@ -150,10 +150,7 @@ def test_settings_over_the_admin_api(
     assert (bad.status_code, bad.json()["error"]) == (400, "bad_request")
 
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-
-
-def set_active(client: TestClient, user_id: str, active: bool) -> None:  # type: ignore[type-arg]
+def set_active(client: Client, user_id: str, active: bool) -> None:
     response = client.patch(
         f"/scim/v2/Users/{user_id}",
         json={
@@ -165,7 +162,7 @@ def set_active(client: TestClient, user_id: str, active: bool) -> None:  # type:
 
 
 def test_an_admin_is_matched_by_any_of_their_emails_and_the_departure_is_recorded(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger
@@ -187,7 +184,7 @@ def test_an_admin_is_matched_by_any_of_their_emails_and_the_departure_is_recorde
 
 
 def test_a_reactivated_admin_is_back(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger
@@ -203,7 +200,7 @@ def test_a_reactivated_admin_is_back(
 
 
 def test_deleting_the_admins_user_is_a_departure(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger
@@ -216,7 +213,7 @@ def test_deleting_the_admins_user_is_a_departure(
 
 
 def test_deactivating_someone_else_records_nothing_about_admins(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger

@@ -9,11 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+from tests.scim import CORE_USER, Client
+from tests.scim import ENTERPRISE_USER as ENTERPRISE
 
 ALICE, BOB, CAROL = "alice@example.com", "bob@example.com", "carol@example.com"
 EVERYONE = {ALICE, BOB, CAROL}
@@ -44,7 +42,7 @@ BODIES: list[dict[str, Any]] = [
 
 
 @pytest.fixture
-def ids(client: TestClient) -> dict[str, str]:  # type: ignore[type-arg]
+def ids(client: Client) -> dict[str, str]:
     """The users of BODIES by userName, plus the id of a group holding only Alice."""
     made = {}
     for body in BODIES:
@@ -93,7 +91,7 @@ CASES = [
 
 @pytest.mark.parametrize(("filter_text", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_filter_on_document_attributes_selects_exactly_the_matching_users(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     ids: dict[str, str],
     filter_text: str,
     expected: set[str],
@@ -106,7 +104,7 @@ def test_filter_on_document_attributes_selects_exactly_the_matching_users(
 
 
 def test_filter_on_groups_selects_the_members(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     ids: dict[str, str],
 ) -> None:
     for text in (
@@ -131,7 +129,7 @@ def test_filter_on_groups_selects_the_members(
     ],
 )
 def test_filters_on_attributes_that_do_not_exist_or_do_not_fit_answer_400(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     filter_text: str,
 ) -> None:
     response = client.get("/scim/v2/Users", params={"filter": filter_text})

@@ -22,8 +22,8 @@ from scimledger.ledger.errors import UserNameTaken
 from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
 from tests.conftest import issue
+from tests.scim import CORE_USER
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 THREADS = 16
 TIMEOUT = 8.0  # seconds: a thread still running after this is a hang
 

@@ -10,7 +10,6 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.domain import Snapshot
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
@@ -24,11 +23,9 @@ from scimledger.projections.runner import Runner
 from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
+from tests.scim import CORE_GROUP, CORE_USER, PATCH_OP, Client
 
 ACTOR = Actor(kind="token", id="t-1", name="Okta", issued_by="operator:admin")
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def context_for(ledger: Ledger, request_id: str = "r-1", org: str = "acme") -> CommandContext:
@@ -304,7 +301,7 @@ def test_concurrent_additions_and_removals_through_the_ledger_lose_no_update(
 
 
 def test_concurrent_member_patches_over_http_lose_no_update(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     users = [
@@ -338,7 +335,7 @@ def test_concurrent_member_patches_over_http_lose_no_update(
 
 
 def test_concurrent_removals_over_http_of_different_members_lose_no_update(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     users = [

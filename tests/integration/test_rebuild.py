@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
@@ -29,8 +28,8 @@ from scimledger.projections.sql import SQL, Cursor
 from scimledger.scripts import cli
 from scimledger.scripts.projections import ProgressMeter
 from tests.conftest import issue
+from tests.scim import PATCH_OP, Client
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
 NAMES = sorted(REBUILDABLE)  # the order `--all` rebuilds them in
 
@@ -156,20 +155,20 @@ def catch_up(services: Services) -> None:
 # The workload
 
 
-def post_user(client: TestClient, body: dict[str, Any]) -> str:  # type: ignore[type-arg]
+def post_user(client: Client, body: dict[str, Any]) -> str:
     response = client.post("/scim/v2/Users", json={"schemas": [CORE_USER], **body})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
-def post_group(client: TestClient, body: dict[str, Any]) -> str:  # type: ignore[type-arg]
+def post_group(client: Client, body: dict[str, Any]) -> str:
     response = client.post("/scim/v2/Groups", json={"schemas": [CORE_GROUP], **body})
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
 def patch(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     path: str,
     *operations: dict[str, Any],
 ) -> None:
@@ -177,12 +176,12 @@ def patch(
     assert response.status_code == 200, response.text
 
 
-def put(client: TestClient, path: str, body: dict[str, Any]) -> None:  # type: ignore[type-arg]
+def put(client: Client, path: str, body: dict[str, Any]) -> None:
     response = client.put(path, json=body)
     assert response.status_code == 200, response.text
 
 
-def delete(client: TestClient, path: str) -> None:  # type: ignore[type-arg]
+def delete(client: Client, path: str) -> None:
     response = client.delete(path)
     assert response.status_code == 204, response.text
 
@@ -191,7 +190,7 @@ def members(value: str) -> list[dict[str, str]]:
     return [{"value": value}]
 
 
-def workload(client: TestClient, services: Services) -> dict[str, str]:  # type: ignore[type-arg]
+def workload(client: Client, services: Services) -> dict[str, str]:
     """Every kind of event the three read models apply; returns the ids by name."""
     ledger = services.ledger
     ledger.add_admin("acme", "boss@example.com", OPERATOR, RequestInfo("admin-1"))
@@ -377,7 +376,7 @@ def check_workload(before: Dump, ids: dict[str, str]) -> None:
     }
 
 
-def listed_users(client: TestClient) -> list[str]:  # type: ignore[type-arg]
+def listed_users(client: Client) -> list[str]:
     response = client.get("/scim/v2/Users", params={"count": 500})
     assert response.status_code == 200, response.text
     body = response.json()
@@ -391,7 +390,7 @@ def listed_users(client: TestClient) -> list[str]:  # type: ignore[type-arg]
 
 @pytest.mark.parametrize("batch_size", [1000, 3])
 def test_a_rebuild_gives_exactly_the_rows_built_event_by_event(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     batch_size: int,
 ) -> None:
@@ -439,7 +438,7 @@ def test_a_rebuild_gives_exactly_the_rows_built_event_by_event(
 
 
 def test_rebuilding_twice_in_a_row_gives_the_same_rows(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger
@@ -470,7 +469,7 @@ def test_rebuilding_twice_in_a_row_gives_the_same_rows(
 
 
 def test_an_interrupted_rebuild_continues_where_it_stopped(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger
@@ -526,7 +525,7 @@ def test_an_interrupted_rebuild_continues_where_it_stopped(
 
 
 def test_writes_during_a_rebuild_are_in_the_read_model_it_switches_to(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger
@@ -568,7 +567,7 @@ def test_writes_during_a_rebuild_are_in_the_read_model_it_switches_to(
 
 
 def test_a_write_from_another_process_while_a_batch_is_read_does_not_break_the_rebuild(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     database_url: str,
     monkeypatch: pytest.MonkeyPatch,
@@ -680,7 +679,7 @@ def rebuilt_line(name: str, position: int, applied: int, resumed_from: int = 0) 
 
 
 def test_the_cli_rebuilds_every_read_model_and_continues_an_interrupted_run(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     database_url: str,
     capsys: pytest.CaptureFixture[str],
@@ -749,7 +748,7 @@ def test_the_cli_needs_a_name_or_all(capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_a_second_rebuild_of_the_same_projection_finishes_it_and_the_first_stops_cleanly(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     database_url: str,
     capsys: pytest.CaptureFixture[str],

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from freezegun import freeze_time
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
@@ -17,6 +16,7 @@ from scimledger.ledger.tokens import Token, TokenRequestError, parse_grace, pars
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.tokens import TokensProjection, TokenView, list_tokens
+from tests.scim import Client
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
 START = datetime(2030, 1, 1, 12, tzinfo=UTC)
@@ -123,7 +123,7 @@ def test_the_list_never_shows_a_secret(services: Services, token: IssuedToken) -
 
 
 def test_last_use_is_written_at_most_once_a_minute(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     token: IssuedToken,
 ) -> None:
@@ -218,7 +218,7 @@ def test_tokens_of_a_removed_admin_show_issuer_departed_with_the_way_out(
 
 
 def test_an_admin_deactivated_through_scim_departs(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger

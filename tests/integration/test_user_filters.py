@@ -12,13 +12,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from litestar.testing import TestClient
 
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-LIST_RESPONSE = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from tests.scim import CORE_USER, ERROR, LIST_RESPONSE, PATCH_OP, Client
+from tests.scim import ENTERPRISE_USER as ENTERPRISE
 
 ALICE = "Alice@Example.com"
 BOB = "bob@example.org"  # deactivated
@@ -59,7 +55,7 @@ class Created:
 
 
 def create_user(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     user_name: str,
     external_id: str | None,
 ) -> Created:
@@ -88,7 +84,7 @@ def _next_millisecond() -> None:
 
 
 @pytest.fixture
-def users(client: TestClient) -> dict[str, Created]:  # type: ignore[type-arg]
+def users(client: Client) -> dict[str, Created]:
     """The users of USERS, created in order, then bob deactivated (his last modification)."""
     made: dict[str, Created] = {}
     for key, user_name, external_id in USERS:
@@ -104,7 +100,7 @@ def users(client: TestClient) -> dict[str, Created]:  # type: ignore[type-arg]
 
 
 def list_users(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     **params: Any,
 ) -> Any:
     response = client.get("/scim/v2/Users", params=params)
@@ -209,7 +205,7 @@ FILTERS = [
 
 @pytest.mark.parametrize(("filter_text", "expected"), FILTERS)
 def test_filter_selects_exactly_the_matching_users(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     users: dict[str, Created],
     filter_text: str,
     expected: set[str],
@@ -251,7 +247,7 @@ INVALID_FILTERS = [
 
 @pytest.mark.parametrize("filter_text", INVALID_FILTERS)
 def test_unsupported_or_invalid_filter_answers_400_invalid_filter(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     filter_text: str,
 ) -> None:
     response = client.get("/scim/v2/Users", params={"filter": filter_text})
@@ -267,7 +263,7 @@ ON_EXAMPLE_COM = 'userName ew "@example.com"'
 
 
 def page(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     **params: Any,
 ) -> tuple[list[str], dict[str, Any]]:
     """The ids on one page of the filtered list, and the rest of the list response."""
@@ -286,7 +282,7 @@ def list_fields(total: int, items: int, start: int) -> dict[str, Any]:
 
 
 def test_filtered_list_is_in_creation_order(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     users: dict[str, Created],
 ) -> None:
     ids, fields = page(client)
@@ -295,7 +291,7 @@ def test_filtered_list_is_in_creation_order(
 
 
 def test_start_index_and_count_select_a_page_of_the_filtered_list(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     users: dict[str, Created],
 ) -> None:
     ids, fields = page(client, startIndex=2, count=2)
@@ -304,7 +300,7 @@ def test_start_index_and_count_select_a_page_of_the_filtered_list(
 
 
 def test_last_page_holds_what_is_left(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     users: dict[str, Created],
 ) -> None:
     ids, fields = page(client, startIndex=4, count=2)
@@ -314,7 +310,7 @@ def test_last_page_holds_what_is_left(
 
 @pytest.mark.usefixtures("users")
 def test_count_zero_gives_the_total_without_resources(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     body = list_users(client, filter=ON_EXAMPLE_COM, count=0)
     assert body == {**list_fields(total=4, items=0, start=1), "Resources": []}
@@ -322,7 +318,7 @@ def test_count_zero_gives_the_total_without_resources(
 
 @pytest.mark.usefixtures("users")
 def test_negative_count_is_taken_as_zero(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     body = list_users(client, filter=ON_EXAMPLE_COM, count=-5)
     assert body == {**list_fields(total=4, items=0, start=1), "Resources": []}
@@ -330,14 +326,14 @@ def test_negative_count_is_taken_as_zero(
 
 @pytest.mark.usefixtures("users")
 def test_start_index_beyond_the_end_gives_an_empty_page(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     body = list_users(client, filter=ON_EXAMPLE_COM, startIndex=5, count=2)
     assert body == {**list_fields(total=4, items=0, start=5), "Resources": []}
 
 
 def test_start_index_below_one_is_taken_as_one(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     users: dict[str, Created],
 ) -> None:
     ids, fields = page(client, startIndex=0, count=1)
@@ -354,7 +350,7 @@ def test_start_index_below_one_is_taken_as_one(
     ],
 )
 def test_non_integer_paging_parameter_answers_400_invalid_value(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     params: dict[str, str],
     detail: str,
 ) -> None:

@@ -6,10 +6,7 @@ import copy
 from typing import Any
 
 from scimledger.http.attributes import selection
-
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from tests.scim import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 BJENSEN_ID = "2819c223-7f76-453a-919d-413861904646"
 GROUP_ID = "e9e30dba-f08f-4109-8486-d5c6a331660a"

@@ -24,9 +24,8 @@ from scimledger.projections.filters import (
     parse_attr_path,
     parse_filter,
 )
-
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE = "urn:ietf:params:scim:schemas:core:2.0:User"
+from tests.scim import CORE_USER as CORE
+from tests.scim import ENTERPRISE_USER as ENTERPRISE
 
 USER_NAME = AttrPath("userName")
 TITLE = AttrPath("title")

@@ -45,13 +45,10 @@ from scimledger.projections.filters import (
 from scimledger.projections.scim import GROUPS, USERS
 from scimledger.projections.sql_filters import Target, compile_filter
 from tests.fuzz import FUZZ
+from tests.scim import CORE_GROUP, CORE_USER
+from tests.scim import ENTERPRISE_USER as ENTERPRISE
 
 T = TypeVar("T")
-
-
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 
 
 # Strategies: the grammar of RFC 7644 section 3.4.2.2, and text around it.

@@ -27,11 +27,9 @@ from scimledger.http.schemas import UserInput, parse_user
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.commands import KEEP, GroupUpdate
 from tests.fuzz import FUZZ
+from tests.scim import CORE_GROUP, CORE_USER, PATCH_OP
+from tests.scim import ENTERPRISE_USER as ENTERPRISE
 
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
 SCIM_TYPES = {"invalidSyntax", "invalidPath", "invalidValue", "noTarget", "mutability"}
 
 

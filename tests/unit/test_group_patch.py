@@ -10,9 +10,7 @@ import pytest
 from scimledger.http.errors import ScimError
 from scimledger.http.group_patch import plan_group_patch
 from scimledger.ledger.commands import KEEP, GroupUpdate, Keep
-
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-CORE_GROUP = "urn:ietf:params:scim:schemas:core:2.0:Group"
+from tests.scim import CORE_GROUP, PATCH_OP
 
 
 def patch_op(*operations: dict[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,7 @@ import pytest
 from scimledger.http.errors import ScimError
 from scimledger.http.schemas import UserInput
 from scimledger.http.user_patch import apply_user_patch
-
-PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from tests.scim import ENTERPRISE_USER, PATCH_OP
 
 BJENSEN: dict[str, Any] = {
     "userName": "bjensen",

@@ -8,9 +8,7 @@ import pytest
 
 from scimledger.http.errors import ScimError
 from scimledger.http.schemas import UserInput, parse_user
-
-CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
-ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+from tests.scim import CORE_USER, ENTERPRISE_USER
 
 # RFC 7643 section 8.2, the full User representation (the certificate value shortened).
 RFC7643_FULL_USER: dict[str, Any] = {
