@@ -145,16 +145,20 @@ def postgres() -> Iterator[DatabaseURL]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """`@pytest.mark.sqlite_only`: what does not depend on the database (discovery, request
-    limits, the envelope, the auth header's shapes) runs once, on SQLite, instead of once on
-    each database."""
-    if "database_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
-        "sqlite_only"
-    ):
-        metafunc.parametrize("database_url", ["sqlite"], indirect=True)
+    """Every test on a `database_url` runs once on SQLite and once on PostgreSQL, but those
+    marked `sqlite_only`: what does not depend on the database (discovery, request limits,
+    the envelope) runs once, on SQLite."""
+    chosen = any(
+        "database_url" in str(mark.args[0])
+        for mark in metafunc.definition.iter_markers("parametrize")
+    )  # the test parametrizes it itself
+    if "database_url" in metafunc.fixturenames and not chosen:
+        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        kinds = ["sqlite"] if only else ["sqlite", "postgresql"]
+        metafunc.parametrize("database_url", kinds, indirect=True)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, ledger_databases: LedgerDatabases
 ) -> Iterator[str]:

@@ -9,6 +9,9 @@ import pytest
 
 from tests.scim import CORE_GROUP, CORE_USER, ENTERPRISE_USER, ERROR, LIST_RESPONSE, Client
 
+# Answered before any storage is read or written: the same on both databases.
+pytestmark = pytest.mark.sqlite_only
+
 BASE = "http://scim.test/scim/v2"
 SCIM_JSON = "application/scim+json"
 USER_ATTRIBUTES = [

@@ -19,6 +19,9 @@ from scimledger.projections.sql import SQL
 from tests.e2e.conftest import Server, call, issue_token
 from tests.scim import Client
 
+# Answered before any storage is read or written: the same on both databases.
+pytestmark = pytest.mark.sqlite_only
+
 SECURITY_HEADERS = {
     "cache-control": "no-store",
     "x-content-type-options": "nosniff",

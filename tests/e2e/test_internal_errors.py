@@ -15,6 +15,9 @@ from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
 from tests.scim import Client
 
+# Answered before any storage is read or written: the same on both databases.
+pytestmark = pytest.mark.sqlite_only
+
 
 class Captured(logging.Handler):
     """Records every ERROR line with the request id it was written under."""

@@ -16,6 +16,9 @@ from tests.conftest import issue
 from tests.e2e.conftest import Server, call, issue_token, start_server
 from tests.scim import Client
 
+# Answered before any storage is read or written: the same on both databases.
+pytestmark = pytest.mark.sqlite_only
+
 
 @pytest.fixture
 def limited(services: Services, token: IssuedToken) -> Iterator[Client]:

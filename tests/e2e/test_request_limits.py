@@ -7,6 +7,9 @@ import pytest
 from scimledger.http.services import Services
 from tests.scim import ERROR, PATCH_OP, Client
 
+# Answered before any storage is read or written: the same on both databases.
+pytestmark = pytest.mark.sqlite_only
+
 
 def test_body_over_one_mebibyte_answers_413_and_creates_nothing(
     client: Client,
