@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -174,8 +175,19 @@ def test_changing_only_the_case_of_the_user_name_keeps_the_claim(ledger: Ledger)
 
 
 def test_user_names_are_unique_per_organization_only(ledger: Ledger) -> None:
-    ledger.create_user(context_for(ledger, "acme"), NewUser(attributes=bjensen()))
-    ledger.create_user(context_for(ledger, "globex"), NewUser(attributes=bjensen()))
+    acme, globex = context_for(ledger, "acme"), context_for(ledger, "globex")
+    first = ledger.create_user(acme, NewUser(attributes=bjensen()))
+    second = ledger.create_user(globex, NewUser(attributes=bjensen()))
+    assert first.id != second.id
+    assert [
+        (u.org_id, u.attributes["userName"])
+        for u in map(partial(loaded, ledger), (first.id, second.id))
+    ] == [
+        (acme.org_id, "bjensen@example.com"),
+        (globex.org_id, "bjensen@example.com"),
+    ]
+    with pytest.raises(UserNameTaken):  # within one organization it is taken
+        ledger.create_user(globex, NewUser(attributes=bjensen("BJensen@Example.com")))
 
 
 def test_another_organizations_user_is_not_found(ledger: Ledger) -> None:
