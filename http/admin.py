@@ -7,7 +7,6 @@ The audit trail pages by cursor (`after` = the last position seen, `next` in the
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterator
 from typing import Any
@@ -26,7 +25,7 @@ from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
 from scimledger.http.users import render_user_at
 from scimledger.ledger.context import CommandContext
-from scimledger.projections import audit
+from scimledger.projections import audit, spreadsheet
 from scimledger.projections.sql_filters import scim_datetime
 
 ADMIN_BASE_PATH = "/admin/v1"
@@ -96,7 +95,7 @@ def _csv(services: Services, query: audit.AuditQuery) -> Stream:
 
     def rows() -> Iterator[bytes]:
         buffer = io.StringIO()
-        writer = csv.writer(buffer)
+        writer = spreadsheet.Writer(buffer)
         writer.writerow(audit.COLUMNS)
         for item in audit.stream(lambda: services.sql.transaction(commit=False), query):
             writer.writerow(audit.csv_row(item))

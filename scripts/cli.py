@@ -24,7 +24,7 @@ from scimledger.ledger.database import DatabaseURL, InvalidDatabaseURL
 from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.tokens import TokenRequestError
 from scimledger.projections.rebuild import RebuildConflict
-from scimledger.scripts import audit, chain, logs, organizations, projections, tokens
+from scimledger.scripts import audit, chain, logs, organizations, output, projections, tokens
 from scimledger.scripts.command import Commands, Handler, UsageError, runs
 
 # Arguments that cannot be used: exit 2, as argparse does for those it can check itself.
@@ -131,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except (*USAGE_ERRORS, LedgerError, RebuildConflict) as exc:
-        print(f"scimledger: error: {exc}", file=sys.stderr)
+        print(f"scimledger: error: {output.escaped(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, USAGE_ERRORS) else 1
     except Exception as exc:
         cause = _database_failure(exc)
@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         database = DatabaseURL.from_setting(args.database).redacted()
         message = f"the database {database} is unavailable: {cause}"
-        print(f"scimledger: error: {message}", file=sys.stderr)
+        print(f"scimledger: error: {output.escaped(message)}", file=sys.stderr)
         return 1
 
 

@@ -11,7 +11,6 @@ Text escapes control characters: a value that came from a client cannot drive th
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ import msgspec
 import psycopg
 
 from scimledger.http.envelope import REQUEST_ID
+from scimledger.scripts.output import escaped
 
 # Fields a log call may add with `extra=`: copied onto the line when present.
 EXTRA_FIELDS = ("method", "route", "status", "duration_ms", "token_id", "client")
@@ -106,14 +106,6 @@ class JsonLines(logging.Formatter):
         return _encode(_fields(record)).decode()
 
 
-# C0, DEL and C1 (ESC starts a terminal's control sequences, and so does CSI, U+009B).
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-def _escaped(text: str) -> str:
-    return _CONTROL.sub(lambda control: repr(control[0])[1:-1], text)  # "\x1b", "\n"
-
-
 class Text(logging.Formatter):
     """`2026-12-03 21:09:57.824 INFO  scimledger.access  GET /scim/v2/Users 200  request_id=...
     duration_ms=1.31`: the other fields as key=value (but those the access line's message
@@ -128,7 +120,7 @@ class Text(logging.Formatter):
         if pairs:
             line += "  " + " ".join(pairs)
         lines = [line, *exception.split("\n")] if exception else [line]
-        return "\n".join(map(_escaped, lines))
+        return "\n".join(map(escaped, lines))
 
 
 def formatter(log_format: LogFormat, stream: TextIO) -> logging.Formatter:

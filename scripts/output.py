@@ -1,13 +1,21 @@
-"""How commands print what they find: rows as an aligned table, JSON lines or CSV (their
-`--format`), and one value as indented JSON."""
+r"""How commands print what they find: rows as an aligned table, JSON lines or CSV (their
+`--format`), and one value as indented JSON.
+
+Values come from clients (a userName, a token's name, a User-Agent) and stdout is often a
+reviewer's terminal: tables show control characters escaped (`\x1b`, `\n`), visible and
+never interpreted, so no value can move the cursor, clear the screen or forge a line; JSON
+escapes them too and stays exact; CSV stays exact but for spreadsheet formulas
+(`projections.spreadsheet`)."""
 
 from __future__ import annotations
 
-import csv
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
+
+from scimledger.projections import spreadsheet
 
 FORMATS = ("table", "jsonl", "csv")
 
@@ -28,13 +36,15 @@ def write(
     out = sys.stdout
     if fmt == "jsonl":
         for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(_json(row) + "\n")
     elif fmt == "csv":
-        writer = csv.writer(out)
+        writer = spreadsheet.Writer(out)
         writer.writerow(columns)
-        writer.writerows(map(csv_row or (lambda row: [row[c] for c in columns]), rows))
+        for row in rows:
+            writer.writerow(csv_row(row) if csv_row else [row[c] for c in columns])
     else:
-        out.writelines(table(rows) if table else _aligned(rows, columns))
+        shown = map(visible, rows)
+        out.writelines(table(shown) if table else _aligned(shown, columns))
 
 
 def _aligned(rows: Iterable[Row], columns: Sequence[str]) -> Iterator[str]:
@@ -47,5 +57,33 @@ def _aligned(rows: Iterable[Row], columns: Sequence[str]) -> Iterator[str]:
 
 
 def print_json(value: Any) -> None:
-    json.dump(value, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
+    sys.stdout.write(_json(value, indent=2) + "\n")
+
+
+# C0, DEL and C1 (ESC starts a terminal's control sequences, and so does CSI, U+009B), and
+# the bidirectional overrides and isolates, which reorder what a line shows.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# What JSON leaves as it is of those (it escapes C0 itself).
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def escaped(text: str) -> str:
+    r"""`text` with its control characters written as escapes: `\x1b`, `\n`, `\u202e`."""
+    return _CONTROL.sub(lambda control: repr(control[0])[1:-1], text)
+
+
+def visible(value: Any) -> Any:
+    """`value` (a row, and the dicts and lists in it) with every text `escaped`."""
+    if isinstance(value, str):
+        return escaped(value)
+    if isinstance(value, dict):
+        return {escaped(str(k)): visible(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [visible(item) for item in value]
+    return value
+
+
+def _json(value: Any, indent: int | None = None) -> str:
+    """JSON that a terminal shows as it is: exact, with no raw control character."""
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _JSON_RAW.sub(lambda control: f"\\u{ord(control[0]):04x}", text)
