@@ -25,6 +25,7 @@ from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
 from scimledger.http.users import render_user_at
 from scimledger.ledger.context import CommandContext
+from scimledger.ledger.moments import parse_moment
 from scimledger.projections import audit, spreadsheet
 from scimledger.projections.sql_filters import scim_datetime
 
@@ -52,7 +53,7 @@ def _time(request: Request[Any, Any, Any], name: str) -> str | None:
     if text is None:
         return None
     try:
-        return scim_datetime(audit.parse_time(text))
+        return scim_datetime(parse_moment(text))
     except ValueError as exc:
         raise _bad_request(f"{name}: {exc}") from exc
 
@@ -164,7 +165,7 @@ def user_at(
     at = _time(request, "at")
     if at is None:
         raise _bad_request("give the time to show the user at: ?at=2026-01-31T12:00:00Z")
-    found = services.ledger.user_at(context.org_id, _user_id(user_id), audit.parse_time(at))
+    found = services.ledger.user_at(context.org_id, _user_id(user_id), parse_moment(at))
     if found is None:
         raise ScimError(404, f"No such user at {at}")
     return json_response(render_user_at(found, base_url(request)))

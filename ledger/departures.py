@@ -43,7 +43,10 @@ def revocation_due(token: Token, organization: Organization | None, now: datetim
     settings = organization.settings
     if settings["departed_policy"] != "revoke-after":
         return False
-    return now >= departed + timedelta(seconds=settings["departed_grace_seconds"])
+    try:
+        return now >= departed + timedelta(seconds=settings["departed_grace_seconds"])
+    except OverflowError:  # a grace recorded before graces were bounded: it never ends
+        return False
 
 
 class Sweeper:
@@ -51,7 +54,9 @@ class Sweeper:
     revoke-after revokes even tokens nobody presents.
 
     `candidates` lists those tokens (the tokens read model knows them); `sweep` applies the
-    policy to one (Ledger.sweep_departed) and says whether it revoked it."""
+    policy to one (Ledger.sweep_departed) and says whether it revoked it. A token whose sweep
+    fails (but for an outage, which ends the sweep) is logged once, not each minute, and
+    never stops the others."""
 
     def __init__(
         self,
@@ -64,6 +69,7 @@ class Sweeper:
         self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="departure-sweeper", daemon=True)
+        self._failing: set[UUID] = set()  # tokens whose sweep failed, logged once
 
     def start(self) -> None:
         self._thread.start()
@@ -75,7 +81,19 @@ class Sweeper:
     def sweep(self) -> int:
         """Applies the policy to every candidate now; how many tokens it revoked."""
         now = datetime.now(UTC)
-        return sum(self._sweep(token_id, now) for token_id in self._candidates())
+        revoked = 0
+        for token_id in self._candidates():
+            try:
+                revoked += self._sweep(token_id, now)
+            except Exception as exc:
+                if availability.unavailable(exc):
+                    raise
+                if token_id not in self._failing:
+                    self._failing.add(token_id)
+                    log.error("departure sweep of token %s failed", token_id, exc_info=exc)
+            else:
+                self._failing.discard(token_id)
+        return revoked
 
     def _run(self) -> None:
         failures = availability.BackgroundFailures(log, "departure sweep")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any, Literal, TypedDict, cast, get_args
+from urllib.parse import urlsplit
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import InvalidEmail, InvalidSettings, InvalidSlug, NotAnAdmin
+from scimledger.ledger.moments import MAX_GRACE
 
 NAMESPACE = UUID("6f1c1b55-8a0e-4b8e-9d1c-7a3f0c6f2d10")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -76,8 +78,12 @@ class Organization(Aggregate):
         if settings.get("departed_policy", "warn") not in DEPARTED_POLICIES:
             raise InvalidSettings(f"departed_policy must be one of {', '.join(DEPARTED_POLICIES)}")
         grace = settings.get("departed_grace_seconds", 0)
-        if not isinstance(grace, int) or isinstance(grace, bool) or grace < 0:
-            raise InvalidSettings("departed_grace_seconds must be a number of seconds")
+        longest = int(MAX_GRACE.total_seconds())
+        if not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= longest:
+            raise InvalidSettings(f"departed_grace_seconds must be 0 to {longest} (365 days)")
+        base_url = settings.get("scim_base_url")
+        if base_url is not None and not _web_url(base_url):
+            raise InvalidSettings("scim_base_url must be an http:// or https:// URL")
         current: dict[str, Any] = dict(self.settings)
         changes = {k: v for k, v in settings.items() if current.get(k) != v}
         if changes:
@@ -146,6 +152,16 @@ DEFAULT_SETTINGS: Settings = {
     "departed_grace_seconds": 7 * 24 * 3600,
     "scim_base_url": None,
 }
+
+
+def _web_url(value: object) -> bool:
+    """An absolute http(s) URL of at most 2048 characters, with no space or control
+    character (it is shown to admins and copied into an identity provider)."""
+    if not isinstance(value, str) or len(value) > 2048 or re.search(r"[\x00-\x20\x7f-\x9f]", value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

@@ -13,7 +13,7 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Literal, get_args
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import InvalidToken, LedgerError
+from scimledger.ledger.moments import MAX_GRACE, parse_moment
 
 PREFIX = "scl_"
 _FORMAT = re.compile(r"^scl_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
@@ -44,28 +45,26 @@ def parse_expiry(text: str, now: datetime) -> datetime | None:
             raise TokenRequestError("an expiry needs at least 1d")
         return now + timedelta(days=days)
     try:
-        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            moment = datetime.combine(date.fromisoformat(value), datetime.min.time(), UTC)
-        else:
-            moment = datetime.fromisoformat(text.strip())
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=UTC)
+        moment = parse_moment(text)
     except ValueError as exc:
         raise TokenRequestError(
-            f"expiry {text!r}: use never, a number of days such as 30d, or an ISO date"
+            f"expiry: {exc}; use never, a number of days such as 30d, or an ISO date"
         ) from exc
     if moment <= now:
         raise TokenRequestError(f"expiry {text!r} is in the past")
-    return moment.astimezone(UTC)
+    return moment
 
 
 def parse_grace(text: str) -> timedelta:
-    """`0`, or a number followed by m (minutes), h (hours) or d (days)."""
+    """`0`, or a number followed by m (minutes), h (hours) or d (days), up to MAX_GRACE."""
     match = re.fullmatch(r"\s*(\d{1,6})\s*([mhd]?)\s*", text)
     if match is None or (match.group(2) == "" and match.group(1) != "0"):
         raise TokenRequestError(f"grace {text!r}: use 0, or a number of m, h or d such as 24h")
     unit = {"m": "minutes", "h": "hours", "d": "days", "": "seconds"}[match.group(2)]
-    return timedelta(**{unit: int(match.group(1))})
+    grace = timedelta(**{unit: int(match.group(1))})
+    if grace > MAX_GRACE:
+        raise TokenRequestError(f"grace {text!r}: at most {MAX_GRACE.days}d")
+    return grace
 
 
 def new_secret() -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -349,15 +348,6 @@ class AuditProjection:
 
 
 # Reading the trail
-
-
-def parse_time(text: str) -> datetime:
-    """An ISO date (midnight UTC) or date-time (UTC unless it says otherwise)."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise ValueError(f"{text!r} is not an ISO date or date-time") from exc
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from uuid import UUID
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.users import render_user_at
 from scimledger.ledger.application import Ledger
+from scimledger.ledger.moments import parse_moment
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
@@ -68,7 +69,7 @@ def report(args: argparse.Namespace) -> int:
 
 def _time(text: str) -> datetime:
     try:
-        return audit.parse_time(text)
+        return parse_moment(text)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
 

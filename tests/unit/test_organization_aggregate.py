@@ -254,10 +254,19 @@ def test_settings_can_set_the_scim_base_url() -> None:
     [
         ({"colour": "red", "beta": True}, "unknown settings: beta, colour"),
         ({"departed_policy": "delete"}, "departed_policy must be one of warn, revoke-after"),
-        ({"departed_grace_seconds": -1}, "departed_grace_seconds must be a number of seconds"),
-        ({"departed_grace_seconds": "3600"}, "departed_grace_seconds must be a number of seconds"),
-        ({"departed_grace_seconds": 1.5}, "departed_grace_seconds must be a number of seconds"),
-        ({"departed_grace_seconds": True}, "departed_grace_seconds must be a number of seconds"),
+        ({"departed_grace_seconds": -1}, "departed_grace_seconds must be 0 to 31536000 (365 days)"),
+        (
+            {"departed_grace_seconds": "3600"},
+            "departed_grace_seconds must be 0 to 31536000 (365 days)",
+        ),
+        (
+            {"departed_grace_seconds": 1.5},
+            "departed_grace_seconds must be 0 to 31536000 (365 days)",
+        ),
+        (
+            {"departed_grace_seconds": True},
+            "departed_grace_seconds must be 0 to 31536000 (365 days)",
+        ),
     ],
 )
 def test_bad_settings_are_refused_and_record_nothing(
