@@ -22,6 +22,7 @@ from scimledger.ledger.errors import (
     UserNotFound,
 )
 from scimledger.projections.filters import FilterError
+from scimledger.projections.sql import StatementRefused
 from scimledger.projections.sql_filters import SortError
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(409, str(exc), "uniqueness")
     if isinstance(exc, FilterError):
         return ScimError(400, f"Invalid filter: {exc}", "invalidFilter")
+    if isinstance(exc, StatementRefused):  # 400, not 503: retrying the same cannot help
+        return ScimError(400, "Invalid filter: too complex for the database", "invalidFilter")
     if isinstance(exc, SortError):
         return ScimError(400, f"Invalid sortBy: {exc}", "invalidValue")
     if isinstance(exc, UnknownMembers):

@@ -6,11 +6,13 @@ pool. Statements are written once, with `?` placeholders, and translated for psy
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, Literal
 
+import psycopg
 from psycopg.rows import tuple_row
 
 from scimledger.ledger.application import Ledger
@@ -24,16 +26,43 @@ def _to_psycopg(statement: str) -> str:
     return statement.replace("%", "%%").replace("?", "%s")
 
 
+class StatementRefused(Exception):
+    """The database refuses to run a statement as too complex (SQLite's parser stack or
+    expression depth, PostgreSQL's program limits, SQLSTATE class 54): the request that made
+    it is at fault and retrying cannot help."""
+
+
+# SQLite says so only in words (its code is the generic SQLITE_ERROR).
+_SQLITE_LIMITS = (
+    "parser stack overflow",
+    "expression tree is too large",
+    "too many sql variables",
+    "too many terms",
+    "pattern too complex",
+)
+
+
+def _refused(exc: Exception) -> bool:
+    if isinstance(exc, psycopg.Error):
+        return (exc.sqlstate or "").startswith("54")
+    return isinstance(exc, sqlite3.Error) and any(m in str(exc).lower() for m in _SQLITE_LIMITS)
+
+
 class Cursor:
     def __init__(self, cursor: Any, dialect: Dialect) -> None:
         self._cursor = cursor
         self.dialect = dialect
 
     def execute(self, statement: str, params: Sequence[Any] = ()) -> None:
-        if self.dialect == "postgresql":
-            self._cursor.execute(_to_psycopg(statement), params)
-        else:
-            self._cursor.execute(statement, params)
+        try:
+            if self.dialect == "postgresql":
+                self._cursor.execute(_to_psycopg(statement), params)
+            else:
+                self._cursor.execute(statement, params)
+        except (sqlite3.Error, psycopg.Error) as exc:
+            if _refused(exc):
+                raise StatementRefused(type(exc).__name__) from exc
+            raise
 
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:

@@ -100,13 +100,27 @@ class Target:
     document: Document | None = None
 
 
+def _chained(node: And | Or) -> list[Filter]:
+    """The terms of the chain of `node`'s operator it heads, left to right."""
+    terms: list[Filter] = []
+    pending: list[Filter] = [node]
+    while pending:
+        term = pending.pop()
+        if type(term) is type(node):
+            pending += [term.right, term.left]
+        else:
+            terms.append(term)
+    return terms
+
+
 def compile_filter(node: Filter, target: Target, dialect: str) -> tuple[str, list[Any]]:
     """A SQL condition on `target.table` selecting the rows the filter selects."""
     if isinstance(node, And | Or):
-        left, lp = compile_filter(node.left, target, dialect)
-        right, rp = compile_filter(node.right, target, dialect)
-        joiner = "AND" if isinstance(node, And) else "OR"
-        return f"({left}) {joiner} ({right})", [*lp, *rp]
+        # A chain of one operator is one flat list: `(a) OR (b) OR (c)`, not a pair of
+        # parentheses a term, which overflows SQLite's parser at about 100 terms.
+        parts = [compile_filter(term, target, dialect) for term in _chained(node)]
+        joiner = " AND " if isinstance(node, And) else " OR "
+        return joiner.join(f"({sql})" for sql, _ in parts), [p for _, ps in parts for p in ps]
     if isinstance(node, Not):
         inner, params = compile_filter(node.inner, target, dialect)
         return f"NOT ({inner})", params
