@@ -213,14 +213,12 @@ class Ledger(Application[UUID]):
     def _admin_presence(
         self, context: CommandContext, user: User, *, present: bool
     ) -> list[Aggregate]:
-        """The organization, if the user is one of its admins (by userName or any email)
-        and has just left (deactivated, deleted) or returned (reactivated)."""
+        """The organization, if the user is one of its admins and has just left
+        (deactivated, deleted) or returned (reactivated). The user is an admin's own only by
+        userName: an admin is registered by email, and their user is the one whose userName
+        is that email. Other values (secondary emails) any provisioning client can set on
+        anyone, which would let it make an admin depart."""
         emails = {str(user.attributes.get("userName", "")).strip().lower()}
-        emails |= {
-            str(item.get("value", "")).strip().lower()
-            for item in user.attributes.get("emails", [])
-            if isinstance(item, dict)
-        }
         # Most users are no admin: decided on the organization as authentication keeps it
         # (ledger.credentials: current but for changes made elsewhere in the last few
         # milliseconds); an admin's departure or return is recorded on a fresh read.

@@ -1,7 +1,7 @@
 """The departed-issuer policy: what becomes of a token when the admin it was issued for leaves.
 
-An admin leaves when removed as an admin, or when their own user (userName or an email equal
-to theirs) is deactivated or deleted through SCIM; the organization records when
+An admin leaves when removed as an admin, or when their own user (the one whose userName is
+their email) is deactivated or deleted through SCIM; the organization records when
 (`Organization.departed`). Under `warn` the token keeps working and is shown as its issuer
 departed; under `revoke-after` it is revoked once the grace period has passed: when it is
 next presented (Ledger.authenticate), or by the sweep (`Sweeper`), whichever comes first.

@@ -161,16 +161,35 @@ def set_active(client: Client, user_id: str, active: bool) -> None:
     assert response.status_code == 200
 
 
-def test_an_admin_is_matched_by_any_of_their_emails_and_the_departure_is_recorded(
+def test_an_admins_email_on_another_user_is_no_departure(
+    client: Client,
+    services: Services,
+) -> None:
+    """A provisioning client can put any address among a user's emails: deactivating that
+    user must not make the admin depart (under revoke-after it would revoke their tokens)."""
+    ledger = services.ledger
+    issued = alices_token(ledger)
+    revoke_after(ledger, timedelta(0))
+    org_id = ledger.organization_id("acme")
+    assert org_id is not None
+    before = list(ledger.events.get(org_id))
+    user = client.post(
+        "/scim/v2/Users",
+        json={"userName": "mallory", "emails": [{"value": "Alice@Example.com", "type": "work"}]},
+    ).json()
+    set_active(client, user["id"], False)
+    assert client.delete(f"/scim/v2/Users/{user['id']}").status_code == 204
+    assert list(ledger.events.get(org_id)) == before
+    assert ledger.authenticate(issued.token, datetime(2100, 1, 1, tzinfo=UTC)).actor.name == "Okta"
+
+
+def test_the_admins_own_user_departs_and_the_departure_is_recorded(
     client: Client,
     services: Services,
 ) -> None:
     ledger = services.ledger
     issued = alices_token(ledger)
-    user = client.post(
-        "/scim/v2/Users",
-        json={"userName": "asmith", "emails": [{"value": "Alice@Example.com", "type": "work"}]},
-    ).json()
+    user = client.post("/scim/v2/Users", json={"userName": "Alice@Example.com"}).json()
     with freeze_time("2030-01-01T00:00:00Z"):
         set_active(client, user["id"], False)
     token = ledger.token(issued.id)
