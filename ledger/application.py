@@ -74,7 +74,14 @@ from scimledger.ledger.organizations import (
     normalize_email,
     normalize_slug,
 )
-from scimledger.ledger.tokens import Token, format_token, hash_secret, new_secret, parse_token
+from scimledger.ledger.tokens import (
+    Token,
+    format_token,
+    hash_secret,
+    new_secret,
+    parse_token,
+    refuse_unknown,
+)
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
 from scimledger.ledger.turns import Turns
 from scimledger.ledger.users import User, hash_password
@@ -562,7 +569,7 @@ class Ledger(Application[UUID]):
             parsed.token_id, lambda: self._get(Token, parsed.token_id)
         )
         if token is None:
-            raise InvalidToken("unknown token")
+            refuse_unknown(parsed.secret)
         token.check(parsed.secret, now)
         if token.issued_by_admin is not None:
             org_id = token.org_id

@@ -9,6 +9,11 @@ Organization event sends their ids (`CHANNEL`) right after its commit; the proce
 recorded them forgets them at once. While the listener is not connected, every read goes
 to the event store, as before. A revocation made elsewhere therefore takes effect here
 within the time a notification takes to arrive (milliseconds), not on a timer.
+
+Ids found to be no token (garbage, another deployment's tokens) are kept as absent too, for
+`ABSENT_FOR` seconds and in a table of their own, so that a client repeating an unknown
+token costs no query and a flood of new ones cannot evict the tokens in use. An issue
+announces its token's id like any change, so a token issued meanwhile works at once.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ CHANNEL = "scimledger_credentials"
 KINDS = ("Token.", "Organization.")
 
 MAX_ENTRIES = 10_000  # far more tokens than any deployment has; cleared when full
+ABSENT_FOR = 30.0  # how long an id found to be no token is believed absent
 
 # The listener pings itself through the channel this often; the cache reads through when it
 # has heard nothing for `SILENCE`: a connection that went silent without an error (a
@@ -42,6 +48,7 @@ def changes_credentials(event: Any) -> bool:
 class Credentials:
     def __init__(self) -> None:
         self._items: dict[UUID, Any] = {}
+        self._absent: dict[UUID, float] = {}  # id -> until when (time.monotonic) it is absent
         self._lock = threading.Lock()
         self._live = False
         self._generation = 0  # bumped by every invalidation
@@ -59,7 +66,7 @@ class Credentials:
         """Changes are announced from now on (the listener is connected)."""
         with self._lock:
             self._generation += 1
-            self._items.clear()
+            self._clear()
             self._live = True
             self._heard = time.monotonic()
 
@@ -67,11 +74,11 @@ class Credentials:
         """Changes may go unannounced (the listener lost its connection): read through."""
         with self._lock:
             self._generation += 1
-            self._items.clear()
+            self._clear()
             self._live = False
 
     def get(self, aggregate_id: UUID, load: Callable[[], Any]) -> Any:
-        """The aggregate, from the cache or `load`ed (None, not found, is not kept)."""
+        """The aggregate, from the cache or `load`ed (None: not found, kept `ABSENT_FOR`)."""
         with self._lock:
             if not self.live:
                 generation = None
@@ -79,16 +86,19 @@ class Credentials:
                 found = self._items.get(aggregate_id)
                 if found is not None:
                     return found
+                if self._absent.get(aggregate_id, 0.0) > time.monotonic():
+                    return None
                 generation = self._generation
         value = load()
-        if value is None or generation is None:
+        if generation is None:
             return value
         with self._lock:
             # Kept only if no change was announced while it loaded: it may predate it.
             if self.live and self._generation == generation:
-                if len(self._items) >= MAX_ENTRIES:
-                    self._items.clear()
-                self._items[aggregate_id] = value
+                kept: dict[UUID, Any] = self._items if value is not None else self._absent
+                if len(kept) >= MAX_ENTRIES:
+                    kept.clear()
+                kept[aggregate_id] = value if value is not None else time.monotonic() + ABSENT_FOR
         return value
 
     def forget(self, ids: Iterable[UUID]) -> None:
@@ -96,11 +106,16 @@ class Credentials:
             self._generation += 1
             for aggregate_id in ids:
                 self._items.pop(aggregate_id, None)
+                self._absent.pop(aggregate_id, None)
 
     def forget_all(self) -> None:
         with self._lock:
             self._generation += 1
-            self._items.clear()
+            self._clear()
+
+    def _clear(self) -> None:
+        self._items.clear()
+        self._absent.clear()
 
     def announced(self, payload: str) -> None:
         """A notification's payload: the changed ids, a listener's ping, or anything else

@@ -14,7 +14,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Literal, NoReturn, get_args
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -73,6 +73,16 @@ def new_secret() -> str:
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+_NO_TOKEN = hash_secret(new_secret())  # what an unknown token's secret is compared with
+
+
+def refuse_unknown(secret: str) -> NoReturn:
+    """Refuses a token whose id is no token's, after the work a wrong secret costs (a hash
+    and a comparison), so that timing does not tell an unknown id from a known one."""
+    hmac.compare_digest(hash_secret(secret), _NO_TOKEN)
+    raise InvalidToken("unknown token")
 
 
 def format_token(token_id: UUID, secret: str) -> str:

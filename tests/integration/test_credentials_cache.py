@@ -22,6 +22,7 @@ from uuid import UUID
 import psycopg
 import pytest
 
+from scimledger.ledger import tokens
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
@@ -30,7 +31,7 @@ from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.errors import InvalidToken
 from scimledger.ledger.listener import LogListener
 from scimledger.ledger.organizations import Organization
-from scimledger.ledger.tokens import Token
+from scimledger.ledger.tokens import Token, format_token, parse_token
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
 POLICY = Actor(kind="operator", id="departed-issuer policy", name="scimledger")
@@ -615,3 +616,25 @@ def test_without_a_listener_a_revocation_elsewhere_is_refused_at_once(database_u
     finally:
         server.close()
         other.close()
+
+
+# f. Unknown token ids: kept absent briefly, and refused after a wrong secret's work
+
+
+def test_live_an_unknown_token_is_read_once_and_costs_a_wrong_secrets_work(
+    server: Ledger, org: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = issue(server, org)
+    unknown = format_token(uuid.uuid4(), "x" * 43)
+    wrong = issued.token[: -len("secret")] + "secret"
+    with listening(server):
+        server.authenticate(issued.token, now())
+        loads = Loads(server, monkeypatch)
+        hashes = Calls(tokens, "hash_secret", monkeypatch)
+        assert [refused(server, unknown) for _ in range(3)] == ["unknown token"] * 3
+        assert loads.reads == [("Token", parse_token(unknown).token_id)]
+        assert hashes.count == 3
+        assert [refused(server, wrong) for _ in range(3)] == ["wrong secret"] * 3
+        assert hashes.count == 6
+        fresh = issue(server, org, "Issued since")  # announced: works at once
+        assert server.authenticate(fresh.token, now()).actor.name == "Issued since"

@@ -143,17 +143,75 @@ def test_the_kept_object_is_the_one_loaded() -> None:
     assert cache.get(aggregate_id, Loader(object())) is value
 
 
-def test_none_is_never_kept() -> None:
+def test_an_absent_id_is_kept_absent_until_an_announcement_names_it() -> None:
     cache = live_cache()
     aggregate_id = uuid.uuid4()
     missing = Loader(None)
     assert cache.get(aggregate_id, missing) is None
     assert cache.get(aggregate_id, missing) is None
-    assert missing.calls == 2
+    assert missing.calls == 1
+    cache.forget([aggregate_id])  # issued since: its TokenIssued is announced
     found = Loader("created since")
     assert cache.get(aggregate_id, found) == "created since"
     assert cache.get(aggregate_id, found) == "created since"
     assert found.calls == 1
+
+
+def test_an_absent_id_is_loaded_again_after_absent_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(credentials.time, "monotonic", lambda: clock[0])
+    cache = live_cache()
+    aggregate_id = uuid.uuid4()
+    missing = Loader(None)
+    cache.get(aggregate_id, missing)
+    clock[0] += credentials.ABSENT_FOR - 0.1
+    cache.heard()
+    cache.get(aggregate_id, missing)
+    assert missing.calls == 1
+    clock[0] += 0.2
+    cache.heard()
+    cache.get(aggregate_id, missing)
+    assert missing.calls == 2
+
+
+def test_a_flood_of_absent_ids_never_evicts_what_was_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(credentials, "MAX_ENTRIES", 10)
+    cache = live_cache()
+    kept_id, value = uuid.uuid4(), object()
+    cache.get(kept_id, Loader(value))
+    flood = ids(25)
+    for absent_id in flood:
+        cache.get(absent_id, Loader(None))
+    assert cache.get(kept_id, Loader(object())) is value
+    again = Loader(None)
+    cache.get(flood[0], again)  # the absent table was cleared when full
+    assert again.calls == 1
+
+
+def test_absent_ids_are_forgotten_by_forget_all_and_stop() -> None:
+    cache = live_cache()
+    absent_id = uuid.uuid4()
+    cache.get(absent_id, Loader(None))
+    cache.forget_all()
+    found = Loader("issued")
+    assert cache.get(absent_id, found) == "issued"
+    assert found.calls == 1
+    other = uuid.uuid4()
+    cache.get(other, Loader(None))
+    cache.stop()
+    cache.start()
+    assert cache.get(other, Loader("issued")) == "issued"
+
+
+def test_an_absent_load_overlapped_by_an_invalidation_is_not_kept() -> None:
+    cache = live_cache()
+    aggregate_id = uuid.uuid4()
+    racing = Loader(None, during=lambda: cache.forget([aggregate_id]))
+    cache.get(aggregate_id, racing)
+    found = Loader("issued meanwhile")
+    assert cache.get(aggregate_id, found) == "issued meanwhile"
 
 
 def test_falsy_values_other_than_none_are_kept() -> None:
