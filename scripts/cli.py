@@ -18,6 +18,7 @@ from typing import Any, get_args
 
 import psycopg
 
+from scimledger.http.connections import MAX_CONNECTIONS, Limits
 from scimledger.http.rate_limit import RateLimit
 from scimledger.ledger import availability
 from scimledger.ledger.database import DatabaseURL, InvalidDatabaseURL
@@ -45,6 +46,8 @@ def _start(args: argparse.Namespace) -> int:
         args.port,
         project_in_process=args.projections == "in-process",
         rate_limit=RateLimit(args.rate_limit, args.rate_burst),
+        limits=Limits(header_seconds=args.header_timeout, body_seconds=args.body_timeout),
+        max_connections=args.max_connections,
     )
 
 
@@ -73,6 +76,29 @@ def _add_server_commands(commands: Commands) -> None:
         type=_non_negative(int, least=1),
         metavar="N",
         help="requests a token may make at once above the rate (default: twice the rate)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_non_negative(int, least=1),
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help=f"connections this process holds at once (default {MAX_CONNECTIONS}); beyond, 503",
+    )
+    parser.add_argument(
+        "--header-timeout",
+        type=_non_negative(float, least=0.1),
+        default=Limits.header_seconds,
+        metavar="SECONDS",
+        help=f"time a client has to send a request's headers (default {Limits.header_seconds:g});"
+        " then 408 and the connection closes",
+    )
+    parser.add_argument(
+        "--body-timeout",
+        type=_non_negative(float, least=0.1),
+        default=Limits.body_seconds,
+        metavar="SECONDS",
+        help=f"time a client has to send a request's body after its headers (default "
+        f"{Limits.body_seconds:g}); then 408 and the connection closes",
     )
     _add_log_format(parser)
     runs(parser, _start)

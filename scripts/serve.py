@@ -12,7 +12,9 @@ from pathlib import Path
 
 import uvicorn
 
+from scimledger.http import connections
 from scimledger.http.app import create_app
+from scimledger.http.connections import MAX_CONNECTIONS, Limits
 from scimledger.http.rate_limit import RateLimit
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
@@ -44,6 +46,8 @@ def serve(
     *,
     project_in_process: bool = True,
     rate_limit: RateLimit | None = None,
+    limits: Limits | None = None,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> int:
     ledger = Ledger(database)
     # In process, this server consumes the projections unless another process already does
@@ -96,6 +100,8 @@ def serve(
         log_config=None,
         lifespan="on",
         access_log=False,
+        http=connections.protocol(limits or Limits()),
+        limit_concurrency=max_connections,
     )
     # What was made while starting lives as long as the process: out of the collector's
     # way, so that collections walk only what requests make.
