@@ -3,6 +3,7 @@ byte at a time, more connections than it takes (http/connections.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -51,10 +52,8 @@ def answer(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
 
 def send_all(sock: socket.socket, data: bytes) -> None:
     """Sends what the server takes; it may close before all is sent."""
-    try:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         sock.sendall(data)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
 
 
 def request(target: str = "/scim/v2/ServiceProviderConfig", headers: str = "") -> bytes:
