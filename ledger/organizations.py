@@ -163,7 +163,9 @@ def _web_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# No space and no control character (an admin's email is printed on terminals and pages).
+_PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"  # no space and no control character: emails are printed
+EMAIL_PATTERN = re.compile(rf"^{_PART}@{_PART}\.{_PART}$")
 
 
 def normalize_email(email: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.tokens import parse_grace
+from scimledger.scripts import output
 from scimledger.scripts.command import Commands, family, opened, runs
 
 
@@ -24,7 +25,7 @@ def change_admins(args: argparse.Namespace) -> int:
 def list_admins(args: argparse.Namespace) -> int:
     with opened(args) as ledger:
         for email in ledger.admins(args.org):
-            print(email)
+            print(output.escaped(email))  # recorded before emails were checked for controls
     return 0
 
 

@@ -97,6 +97,16 @@ def test_an_admin_must_be_an_email_address() -> None:
     assert recorded(organization) == []
 
 
+@pytest.mark.parametrize(
+    "email", ["ada\x1b[2J@acme.example", "ada@acme.example\u0085x", "a\x7f@b.c"]
+)
+def test_an_admins_email_has_no_control_character(email: str) -> None:
+    organization = new_organization()
+    with pytest.raises(InvalidEmail):
+        organization.add_admin(email, OPERATOR)
+    assert recorded(organization) == []
+
+
 def test_removing_an_admin_records_when_they_left() -> None:
     organization = new_organization(ADA, BOB)
     with clock(at(3)):
