@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidSettings
 from scimledger.ledger.organizations import Organization
+from tests.scim import Client
 
 SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
@@ -40,7 +40,7 @@ def as_admin(services: Services, scope: str = "admin") -> dict[str, str]:
         expires_at=None,
         actor=OPERATOR,
         request=RequestInfo("i"),
-        scopes=(scope,),  # type: ignore[arg-type]
+        scopes=(scope,),
     )
     return {"Authorization": f"Bearer {issued.token}"}
 
@@ -80,7 +80,7 @@ def test_settings_at_their_bounds_are_taken(ledger: Ledger) -> None:
 
 
 def test_the_admin_api_answers_400_to_settings_out_of_bounds(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     headers = as_admin(services)
@@ -112,7 +112,7 @@ def test_a_grace_recorded_before_graces_were_bounded_never_ends_and_breaks_nothi
         request=RequestInfo("i"),
         by="alice@example.com",
     )
-    organization = ledger.repository.get(Organization.create_id("acme"))
+    organization: object = ledger.repository.get(Organization.create_id("acme"))
     assert isinstance(organization, Organization)
     context = CommandContext(organization.id, OPERATOR, RequestInfo("legacy"))
     legacy = {"departed_policy": "revoke-after", "departed_grace_seconds": 10**20}
@@ -126,7 +126,7 @@ def test_a_grace_recorded_before_graces_were_bounded_never_ends_and_breaks_nothi
 
 @pytest.mark.parametrize("expires", EDGES)
 def test_a_token_expiry_at_the_edges_answers_400_with_the_range(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     expires: str,
 ) -> None:
@@ -143,7 +143,7 @@ def test_a_token_expiry_at_the_edges_answers_400_with_the_range(
 @pytest.mark.parametrize("parameter", ["since", "until"])
 @pytest.mark.parametrize("value", EDGES)
 def test_audit_times_at_the_edges_answer_400_with_the_range(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
     parameter: str,
     value: str,
@@ -156,7 +156,7 @@ def test_audit_times_at_the_edges_answer_400_with_the_range(
 
 
 def test_a_point_in_time_at_the_edge_answers_400_with_the_range(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     user_id = client.post("/scim/v2/Users", json={"userName": "bjensen"}).json()["id"]

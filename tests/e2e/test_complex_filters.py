@@ -4,12 +4,11 @@ refuses to run is the client's 400, never a 503 (which tells a client to retry f
 from __future__ import annotations
 
 import pytest
-from litestar.testing import TestClient
 
 from scimledger.http.services import Services
 from scimledger.projections.sql import SQL, StatementRefused
-
-SEARCH = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
+from tests.scim import SEARCH_REQUEST as SEARCH
+from tests.scim import Client
 
 
 def chain(joiner: str, count: int) -> str:
@@ -18,7 +17,7 @@ def chain(joiner: str, count: int) -> str:
 
 @pytest.mark.parametrize("count", [100, 190])
 def test_a_long_chain_of_or_terms_runs(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     count: int,
 ) -> None:
     for name in ("u-007@example.com", "u-150@example.com", "u-999@example.com"):
@@ -37,7 +36,7 @@ def test_a_long_chain_of_or_terms_runs(
 
 
 def test_a_long_chain_of_and_terms_and_mixed_chains_run(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
 ) -> None:
     assert client.post("/scim/v2/Users", json={"userName": "abc@example.com"}).status_code == 201
     ands = " and ".join(['userName co "a"'] * 100)

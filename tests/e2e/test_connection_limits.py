@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import Server, start_server
-
-ERROR = "urn:ietf:params:scim:api:messages:2.0:Error"
+from tests.scim import ERROR
 
 
 @pytest.fixture

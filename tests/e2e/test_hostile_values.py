@@ -10,10 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from litestar.testing import TestClient
-
 from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
+from tests.scim import Client
 
 SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
 FORMULA = '=HYPERLINK("http://evil.example","x")'
@@ -31,7 +30,7 @@ def run(*args: str, database: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def provision(client: TestClient, user_name: str) -> str:  # type: ignore[type-arg]
+def provision(client: Client, user_name: str) -> str:
     response = client.post(
         "/scim/v2/Users", json={"userName": user_name}, headers={"User-Agent": AGENT}
     )
@@ -52,7 +51,7 @@ def reviewer(services: Services) -> dict[str, str]:
 
 
 def test_the_audit_csv_over_http_neutralizes_formulas(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     user_id = provision(client, FORMULA)
@@ -70,7 +69,7 @@ def test_the_audit_csv_over_http_neutralizes_formulas(
 
 
 def test_the_cli_neutralizes_formulas_in_csv_and_keeps_json_lines_exact(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     provision(client, FORMULA)
@@ -86,7 +85,7 @@ def test_the_cli_neutralizes_formulas_in_csv_and_keeps_json_lines_exact(
 
 
 def test_the_cli_tables_show_control_characters_escaped(
-    client: TestClient,  # type: ignore[type-arg]
+    client: Client,
     services: Services,
 ) -> None:
     provision(client, ESCAPES)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 from uuid import UUID
 
@@ -159,7 +160,7 @@ def test_an_absent_id_is_kept_absent_until_an_announcement_names_it() -> None:
 
 def test_an_absent_id_is_loaded_again_after_absent_for(monkeypatch: pytest.MonkeyPatch) -> None:
     clock = [1000.0]
-    monkeypatch.setattr(credentials.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(credentials, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     cache = live_cache()
     aggregate_id = uuid.uuid4()
     missing = Loader(None)
