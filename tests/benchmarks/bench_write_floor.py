@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 from eventsourcing.application import Application
@@ -90,7 +90,7 @@ def context_for(ledger: Ledger) -> CommandContext:
         )
         org_id = ledger.organization_id("floor")
     assert org_id is not None
-    return CommandContext(org_id, Actor(kind="okta", id="t", name="t"), RequestInfo.local())
+    return CommandContext(org_id, Actor(kind="token", id="t", name="t"), RequestInfo.local())
 
 
 def new_user(n: int) -> NewUser:
@@ -107,9 +107,13 @@ def new_user(n: int) -> NewUser:
 
 def level_events(url: str, writes: int, threads: int) -> tuple[float, float]:
     database = DatabaseURL.parse(url)
-    app = Application[object](env=database.eventsourcing_env())
+    app = Application[UUID](env=database.eventsourcing_env())
+
+    def write(n: int) -> None:
+        app.save(Thing(str(n)))
+
     try:
-        return hammer(writes, threads, lambda n: app.save(Thing(str(n))))
+        return hammer(writes, threads, write)
     finally:
         app.close()
 
