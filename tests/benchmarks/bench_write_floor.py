@@ -1,6 +1,6 @@
 """How fast the write path can go below HTTP and the projections, on one core.
 
-Run: taskset -c 0 .venv/bin/python tests/benchmarks/bench_write_floor.py [--writes 3000]
+Run: taskset -c 0 .venv/bin/python -m tests.benchmarks.bench_write_floor [--writes 3000]
          [--threads 16] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Three levels, each on a fresh PostgreSQL database (durable commits), `--threads` writers:
