@@ -6,7 +6,7 @@ read-your-writes). Lookups through scimledger are measured against it in the sam
 Run (run_load.py does this): SCIMLEDGER_BASELINE_DATABASE=postgresql://... \\
     SCIMLEDGER_BASELINE_ORG=<org id> SCIMLEDGER_BASELINE_TOKEN=<token> \\
     .venv/bin/uvicorn tests.benchmarks.baseline_asgi:app --port 8001 --no-access-log
-(or: python tests/benchmarks/baseline_asgi.py PORT, with the same variables).
+(or: python -m tests.benchmarks.baseline_asgi PORT, with the same variables).
 """
 
 from __future__ import annotations

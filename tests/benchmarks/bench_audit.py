@@ -1,6 +1,6 @@
 """Benchmark: the audit trail and the hash chain over a large log (default 1,000,000 events).
 
-Run: .venv/bin/python tests/benchmarks/bench_audit.py [--events 1000000] [--database URL]
+Run: .venv/bin/python -m tests.benchmarks.bench_audit [--events 1000000] [--database URL]
 
 Fills a new store with users (created, updated, deactivated: four events each, with their
 userName index), one of them changed throughout the log; then measures:

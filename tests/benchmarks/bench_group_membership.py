@@ -1,6 +1,6 @@
 """Benchmark: adding and removing 1,000 members of a 50,000-member group.
 
-Run: .venv/bin/python tests/benchmarks/bench_group_membership.py [--database URL]
+Run: .venv/bin/python -m tests.benchmarks.bench_group_membership [--database URL]
      [--members 50000] [--batch 1000] [--rounds 7]
 
 Builds an organization with members + batch users and a group holding `members` of them,
@@ -19,6 +19,7 @@ import time
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
 from litestar.testing import TestClient
 
 from scimledger.http.app import create_app
@@ -27,6 +28,7 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewGroup
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.groups import Group
 from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
 from scimledger.projections.audit import AuditProjection
@@ -147,7 +149,8 @@ def main() -> None:
     ) / statistics.median(results[f"remove {args.batch} from empty group"])
     print(f"ratio 50k/empty: add {ratio_add:.2f}, remove {ratio_remove:.2f}")
     print(f"GET the 50k group without members: {get_ms:.0f} ms")
-    group = ledger.group_repository.get(big.id)
+    group: Aggregate = ledger.group_repository.get(big.id)
+    assert isinstance(group, Group)
     print(f"group version after the rounds: {group.version} (loaded from a snapshot)")
     runner.stop()
     ledger.close()

@@ -1,6 +1,6 @@
 """Benchmark: `projections rebuild` of a read model over a large log (default 1,000,000 events).
 
-Run: .venv/bin/python tests/benchmarks/bench_rebuild.py [--events 1000000] [--database URL]
+Run: .venv/bin/python -m tests.benchmarks.bench_rebuild [--events 1000000] [--database URL]
      [--projection scim_read_model_v3] [--runs 3]
 
 Fills a new store with the workload of bench_audit.py (users created, renamed, deactivated:
@@ -18,12 +18,11 @@ import statistics
 import tempfile
 import time
 
-from bench_audit import bench_context, fill
-
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import scim
 from scimledger.projections.rebuild import Progress, rebuild
+from tests.benchmarks.bench_audit import bench_context, fill
 
 
 def peak_rss_mb() -> float:

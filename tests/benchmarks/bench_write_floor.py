@@ -1,6 +1,6 @@
 """How fast the write path can go below HTTP and the projections, on one core.
 
-Run: taskset -c 0 .venv/bin/python tests/benchmarks/bench_write_floor.py [--writes 3000]
+Run: taskset -c 0 .venv/bin/python -m tests.benchmarks.bench_write_floor [--writes 3000]
          [--threads 16] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Three levels, each on a fresh PostgreSQL database (durable commits), `--threads` writers:
@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import psycopg
 from eventsourcing.application import Application
@@ -90,7 +90,7 @@ def context_for(ledger: Ledger) -> CommandContext:
         )
         org_id = ledger.organization_id("floor")
     assert org_id is not None
-    return CommandContext(org_id, Actor(kind="okta", id="t", name="t"), RequestInfo.local())
+    return CommandContext(org_id, Actor(kind="token", id="t", name="t"), RequestInfo.local())
 
 
 def new_user(n: int) -> NewUser:
@@ -107,9 +107,13 @@ def new_user(n: int) -> NewUser:
 
 def level_events(url: str, writes: int, threads: int) -> tuple[float, float]:
     database = DatabaseURL.parse(url)
-    app = Application[object](env=database.eventsourcing_env())
+    app = Application[UUID](env=database.eventsourcing_env())
+
+    def write(n: int) -> None:
+        app.save(Thing(str(n)))
+
     try:
-        return hammer(writes, threads, lambda n: app.save(Thing(str(n))))
+        return hammer(writes, threads, write)
     finally:
         app.close()
 

@@ -1,6 +1,6 @@
 """Load generator: an Okta-like workload against a running SCIM server, every response checked.
 
-Run: .venv/bin/python tests/benchmarks/load.py --base-url http://127.0.0.1:8000/scim/v2 \\
+Run: .venv/bin/python -m tests.benchmarks.load --base-url http://127.0.0.1:8000/scim/v2 \\
          --token scl_... [--users 1000] [--concurrency 16] [--server-pid PID]
 
 Phases, in order, each over N users with C concurrent keep-alive connections:

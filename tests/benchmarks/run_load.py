@@ -1,7 +1,7 @@
 """Issue 7's measurement: scimledger and the bare baseline under the load generator, the
 server on one core and the generator on the other, on fresh PostgreSQL databases.
 
-Run: .venv/bin/python tests/benchmarks/run_load.py [--users 2000] [--concurrency 16] [--runs 3]
+Run: .venv/bin/python -m tests.benchmarks.run_load [--users 2000] [--concurrency 16] [--runs 3]
          [--server-cpu 0] [--client-cpu 1] [--admin-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 Each run: a fresh database, a token, --prefill users written to the store (the server
@@ -29,16 +29,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.names import NameIndex, normalize_name
+from scimledger.ledger.users import User
+from tests.benchmarks import load
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import load  # noqa: E402  (beside this file)
-
-from scimledger.ledger.application import Ledger  # noqa: E402
-from scimledger.ledger.context import Actor, CommandContext, RequestInfo  # noqa: E402
-from scimledger.ledger.database import DatabaseURL  # noqa: E402
-from scimledger.ledger.names import NameIndex, normalize_name  # noqa: E402
-from scimledger.ledger.users import User  # noqa: E402
 
 DATABASE = "scimledger_load"
 

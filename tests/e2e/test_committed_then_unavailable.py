@@ -15,7 +15,7 @@ import pytest
 from litestar.testing import TestClient
 
 from scimledger.http.app import create_app
-from scimledger.http.services import Services
+from scimledger.http.services import Following, Services
 from scimledger.ledger.availability import DatabaseUnavailable
 from scimledger.ledger.commands import IssuedToken
 from tests.scim import Client
@@ -24,7 +24,7 @@ from tests.scim import Client
 class Stalled:
     """The SCIM read model, but waiting for it fails as `failure` says."""
 
-    def __init__(self, following: object, failure: Exception) -> None:
+    def __init__(self, following: Following, failure: Exception) -> None:
         self._following = following
         self.failure = failure
 
@@ -32,7 +32,7 @@ class Stalled:
         raise self.failure
 
     def catch_up(self) -> int:
-        return self._following.catch_up()  # type: ignore[attr-defined, no-any-return]
+        return self._following.catch_up()
 
 
 @pytest.fixture(

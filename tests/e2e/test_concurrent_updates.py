@@ -29,6 +29,7 @@ from uuid import UUID
 
 import pytest
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import GroupUpdate
@@ -98,10 +99,17 @@ def audited_requests(database: str, subject_id: str) -> list[str]:
     return [json.loads(line)["request_id"] for line in listed.stdout.splitlines()]
 
 
+def user_at(ledger: Ledger, user_id: UUID, version: int) -> User:
+    """The user as the log had it at `version`."""
+    user: Aggregate = ledger.repository.get(user_id, version=version)
+    assert isinstance(user, User)
+    return user
+
+
 def name_owner(ledger: Ledger, org_id: UUID, kind: str, name: str) -> UUID | str | None:
     """Who holds a name in its index: an id, None once released, "never" if never claimed."""
     try:
-        index = ledger.repository.get(NameIndex.create_id(org_id, kind, name))
+        index: Aggregate = ledger.repository.get(NameIndex.create_id(org_id, kind, name))
     except AggregateNotFoundError:
         return "never"
     assert isinstance(index, NameIndex)
@@ -193,7 +201,7 @@ def test_concurrent_puts_and_patches_of_one_user_lose_no_update(
     # Replayed, each event is its request's edit of the state the one before left: every
     # write saw every earlier one. An If-Match write applied on the version it named.
     states = {
-        version: ledger.repository.get(UUID(user_id), version=version).attributes
+        version: user_at(ledger, UUID(user_id), version).attributes
         for version in range(1, len(events) + 1)
     }
     for rid, event in by_request.items():
@@ -304,7 +312,7 @@ def test_concurrent_patches_of_one_group_lose_no_member_and_no_rename(
     # The log: after the creation, exactly one event per successful request, none for others;
     # replayed, it gives the name and the members at every version.
     events = list(ledger.events.get(UUID(group_id)))
-    assert [type(event) for event in events[:2]] == [Group.GroupCreated, Group.MembersAdded]
+    assert tuple(type(event) for event in events[:2]) == (Group.GroupCreated, Group.MembersAdded)
     updates = events[2:]
     assert sorted(request_id(event) for event in updates) == sorted(f"group-{k}" for k in succeeded)
     name, members = "Team", set(leaving.values())
@@ -351,7 +359,9 @@ def test_concurrent_patches_of_one_group_lose_no_member_and_no_rename(
     assert audited_requests(server.database, group_id) == [request_id(e) for e in events]
     # The displayName index: the last name held by the group, every earlier one released,
     # and no name of a refused rename ever claimed.
-    org_id = events[0].org_id
+    creation = events[0]
+    assert isinstance(creation, Group.GroupCreated)
+    org_id = creation.org_id
     assert name_owner(ledger, org_id, "displayName", final.body["displayName"]) == UUID(group_id)
     for k in range(total):
         if kinds[k] != "rename" or f"team-{k}" == final.body["displayName"]:

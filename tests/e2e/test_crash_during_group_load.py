@@ -40,6 +40,7 @@ from typing import Any
 import pytest
 
 from scimledger.ledger.application import Ledger
+from scimledger.ledger.context import CommandContext
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.groups import Group
 from scimledger.projections import chain
@@ -184,6 +185,15 @@ class Change:
     version: int  # the group's version the event made
 
 
+def request_of(event: object) -> str | None:
+    """The id of the request that wrote `event`, if it was written for a command."""
+    context = getattr(event, "context", None)
+    if context is None:
+        return None
+    assert isinstance(context, CommandContext), event
+    return str(context.request.request_id)
+
+
 def logged(database: str) -> tuple[list[Change], Counter[str]]:
     """The log's membership changes, in order, and how many events each request wrote."""
     ledger = Ledger(DatabaseURL.parse(database))
@@ -196,9 +206,7 @@ def logged(database: str) -> tuple[list[Change], Counter[str]]:
     finally:
         ledger.close()
     written: Counter[str] = Counter(
-        str(event.context.request.request_id)
-        for _, event in events
-        if getattr(event, "context", None) is not None
+        request_id for _, event in events if (request_id := request_of(event)) is not None
     )
     changes = [
         Change(
@@ -327,8 +335,8 @@ def test_a_server_killed_during_a_membership_load_keeps_every_acknowledged_chang
         else:
             assert written[outcome.request_id] <= 1, outcome  # cut off: once or not at all
     for group_id in groups:
-        versions = [change.version for change in changes if change.group_id == group_id]
-        assert versions == list(range(2, len(versions) + 2)), (group_id, versions)
+        made = [change.version for change in changes if change.group_id == group_id]
+        assert made == list(range(2, len(made) + 2)), (group_id, made)
 
     # Replaying the log: every acknowledged change holds unless the same thread's later PATCH
     # undid it (an acknowledged removal, or one cut off that made it into the log); a change

@@ -212,8 +212,8 @@ def test_a_server_killed_during_a_create_load_keeps_every_acknowledged_user_exac
     assert {o.status for o in outcomes} <= {201, 400, 409, None}, outcomes
     assert len([o for o in outcomes if o.status == 201]) >= KILL_AFTER_CREATED
     for outcome in outcomes:
-        expected = {"new": 201, "duplicate": 409, "invalid": 400}[outcome.kind]
-        assert outcome.status in (expected, None), outcome
+        expected_status = {"new": 201, "duplicate": 409, "invalid": 400}[outcome.kind]
+        assert outcome.status in (expected_status, None), outcome
 
     servers.append(start_server(database_url))
     restarted = servers[1]

@@ -96,7 +96,7 @@ def test_an_unusable_request_id_is_replaced_by_a_fresh_one(
 ) -> None:
     response = client.get(
         "/scim/v2/Users",
-        headers=[("X-Request-Id", given.encode("utf-8"))],  # type: ignore[list-item]
+        headers=[(b"X-Request-Id", given.encode("utf-8"))],
     )
     assert response.status_code == 200
     assert FRESH_ID.match(response.headers["x-request-id"])

@@ -108,14 +108,12 @@ def test_group_patch_with_a_stale_if_match_answers_412(
     client: Client,
 ) -> None:
     group = client.post("/scim/v2/Groups", json={"displayName": "Etag group"}).json()
-    rename = {
-        "schemas": [PATCH_OP],
-        "Operations": [{"op": "replace", "path": "displayName", "value": "Renamed"}],
-    }
+    operation = {"op": "replace", "path": "displayName", "value": "Renamed"}
+    rename = {"schemas": [PATCH_OP], "Operations": [operation]}
     assert client.patch(f"/scim/v2/Groups/{group['id']}", json=rename).status_code == 200
     stale = client.patch(
         f"/scim/v2/Groups/{group['id']}",
-        json={**rename, "Operations": [{**rename["Operations"][0], "value": "Again"}]},
+        json={**rename, "Operations": [{**operation, "value": "Again"}]},
         headers={"If-Match": 'W/"1"'},
     )
     assert stale.status_code == 412

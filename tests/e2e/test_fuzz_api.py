@@ -35,6 +35,7 @@ from uuid import UUID
 import pytest
 import requests
 import schemathesis
+from eventsourcing.domain import Aggregate
 from hypothesis import HealthCheck, settings
 from litestar import Litestar
 from schemathesis.checks import CheckContext, not_a_server_error
@@ -112,7 +113,10 @@ def no_traceback(ctx: CheckContext, response: Response, case: Any) -> bool | Non
     """No response shows a traceback (unless it only echoes what the request sent)."""
     request = response.request
     body = request.body or b""
-    sent = str(request.url) + (body.decode("utf-8", "replace") if isinstance(body, bytes) else body)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    assert isinstance(body, str), f"a request body neither bytes nor text: {body!r}"
+    sent = str(request.url) + body
     text = response.content.decode("utf-8", "replace")
     for marker in TRACEBACK_MARKERS:
         assert marker not in text or marker in sent, f"a traceback in the response: {text!r}"
@@ -183,7 +187,9 @@ class Fuzzed:
 def fuzzed(services: Services, token: IssuedToken) -> Iterator[Fuzzed]:
     app = create_app(services)
     try:
-        with asgi.get_client(app) as client:
+        # Litestar types the ASGI scope and messages as TypedDicts, schemathesis as plain
+        # dicts: the same interface, spelled in two ways mypy cannot match.
+        with asgi.get_client(app) as client:  # type: ignore[arg-type]
             run = Fuzzed(services, app, client, {"Authorization": f"Bearer {token.token}"})
             run.users = [run.post("/Users", user) for user in SEED_USERS]
             first, second = ({"value": user_id} for user_id in run.users[:2])
@@ -291,7 +297,8 @@ def assert_consistent(run: Fuzzed) -> None:
     assert set(listed_groups) == groups
     for group_id, listed in listed_groups.items():
         assert run.get(f"/Groups/{group_id}") == listed
-        group = ledger.repository.get(UUID(group_id))
+        group: Aggregate = ledger.repository.get(UUID(group_id))
+        assert isinstance(group, Group)
         assert listed["displayName"] == group.display_name
         assert listed.get("externalId") == group.external_id
         assert listed["meta"]["version"] == f'W/"{group.version}"'
@@ -301,7 +308,8 @@ def assert_consistent(run: Fuzzed) -> None:
             in_groups[user_id].add(group_id)
     for user_id, listed in listed_users.items():
         assert run.get(f"/Users/{user_id}") == listed
-        user = ledger.repository.get(UUID(user_id))
+        user: Aggregate = ledger.repository.get(UUID(user_id))
+        assert isinstance(user, User)
         server_owned = {"schemas", "id", "active", "groups", "meta"}
         assert {k: v for k, v in listed.items() if k not in server_owned} == user.attributes
         assert listed["active"] == user.active

@@ -153,10 +153,14 @@ def test_concurrent_creates_of_one_user_name_give_one_201_and_the_rest_409(
 ) -> None:
     token = issue_token(server.database)["token"]
     body = {**FULL_USER, "userName": "race@example.com"}
+
+    def create(_: int) -> int:
+        status = call(server, "POST", "/Users", token, body).status
+        assert status is not None, "no answer"
+        return status
+
     with ThreadPoolExecutor(max_workers=10) as pool:
-        statuses = list(
-            pool.map(lambda _: call(server, "POST", "/Users", token, body).status, range(10))
-        )
+        statuses = list(pool.map(create, range(10)))
     assert sorted(statuses) == [201] + [409] * 9
     listed = call(server, "GET", '/Users?filter=userName%20eq%20"race@example.com"', token)
     assert (listed.status, listed.body["totalResults"]) == (200, 1)

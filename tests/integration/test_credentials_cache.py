@@ -21,6 +21,7 @@ from uuid import UUID
 
 import psycopg
 import pytest
+from eventsourcing.domain import Aggregate
 
 from scimledger.ledger import tokens
 from scimledger.ledger.application import Ledger
@@ -38,7 +39,7 @@ POLICY = Actor(kind="operator", id="departed-issuer policy", name="scimledger")
 DAY = timedelta(days=1)
 LISTENER_NAME = LogListener.APPLICATION_NAME
 
-T = TypeVar("T")
+T = TypeVar("T", bound=Aggregate)  # the classes Ledger._get loads
 
 
 def now() -> datetime:
@@ -73,7 +74,7 @@ class Loads:
 
         def counting(cls: type[T], aggregate_id: UUID) -> T | None:
             self.reads.append((cls.__name__, aggregate_id))
-            return original(cls, aggregate_id)  # type: ignore[type-var]
+            return original(cls, aggregate_id)
 
         monkeypatch.setattr(ledger, "_get", counting)
 
@@ -424,6 +425,8 @@ def test_the_cache_stops_as_soon_as_the_listener_connection_is_terminated(
             original()
             stopped.set()
 
+        # Wrapped on this ledger's own cache, for the rest of the test (mypy refuses
+        # assigning to a method).
         server.credentials.stop = stop  # type: ignore[method-assign]
         with psycopg.connect(**database.connection_kwargs(), autocommit=True) as admin:
             admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
@@ -460,7 +463,9 @@ def assert_revoked_by_the_policy(ledger: Ledger, token_id: UUID) -> None:
     events = list(ledger.events.get(token_id))
     assert [type(e).__qualname__ for e in events] == ["Token.TokenIssued", "Token.TokenRevoked"]
     assert all(changes_credentials(e) for e in events)
-    assert events[-1].context.actor == POLICY  # type: ignore[attr-defined]
+    revoked = events[-1]
+    assert isinstance(revoked, Token.TokenRevoked)
+    assert revoked.context.actor == POLICY
 
 
 def test_a_departed_admins_token_is_refused_once_the_grace_passes_with_the_cache_live(

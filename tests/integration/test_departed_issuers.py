@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from eventsourcing.domain import Aggregate
 from freezegun import freeze_time
 
 from scimledger.http.services import Services
@@ -23,7 +24,7 @@ DAY = timedelta(days=1)
 
 def departed_at(ledger: Ledger, token: Token) -> datetime | None:
     """When the admin `token` was issued for left, as the ledger's policy sees it."""
-    organization = ledger.repository.get(token.org_id)
+    organization: Aggregate = ledger.repository.get(token.org_id)
     assert isinstance(organization, Organization)
     return departures.departed_at(token, organization)
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 from uuid import UUID
 
 import pytest
 from eventsourcing.application import ProcessingEvent
+from eventsourcing.domain import Aggregate
 
 from scimledger.ledger import application
 from scimledger.ledger.application import Ledger
@@ -30,7 +32,7 @@ TIMEOUT = 8.0  # seconds: a thread still running after this is a hang
 
 def loaded(ledger: Ledger, user_id: UUID) -> User:
     """The user as the ledger loads it from its events."""
-    user = ledger.repository.get(user_id)
+    user: Aggregate = ledger.repository.get(user_id)
     assert isinstance(user, User)
     return user
 
@@ -92,7 +94,10 @@ def burst(calls: list[Callable[[], Any]]) -> list[Any]:
 
 
 def creates(ledger: Ledger, context: CommandContext, names: list[str]) -> list[Any]:
-    return burst([lambda name=name: ledger.create_user(context, new_user(name)) for name in names])
+    def create(name: str) -> Written:
+        return ledger.create_user(context, new_user(name))
+
+    return burst([partial(create, name) for name in names])
 
 
 def assert_created(
@@ -116,7 +121,10 @@ def assert_created(
 
 
 def owner_of(ledger: Ledger, context: CommandContext, user_name: str) -> UUID | None:
-    index = ledger.repository.get(NameIndex.create_id(context.org_id, "userName", user_name))
+    index: Aggregate = ledger.repository.get(
+        NameIndex.create_id(context.org_id, "userName", user_name)
+    )
+    assert isinstance(index, NameIndex)
     return index.owner_id
 
 
@@ -231,7 +239,7 @@ def test_concurrent_updates_of_one_user_lose_no_update(
 
         return ledger.update_user(context, user_id, edit)
 
-    outcomes = burst([lambda n=n: add_email(n) for n in range(THREADS)])
+    outcomes = burst([partial(add_email, n) for n in range(THREADS)])
     assert all(isinstance(o, Written) for o in outcomes), outcomes
     assert sorted(o.version for o in outcomes) == list(range(2, THREADS + 2))
     assert len({o.position for o in outcomes}) == THREADS
@@ -247,6 +255,7 @@ def test_concurrent_updates_of_one_user_lose_no_update(
     previous: list[dict[str, str]] = []
     added = []
     for event in events[1:]:
+        assert isinstance(event, User.ProfileUpdated)
         assert set(event.changes) == {"emails"}
         emails = event.changes["emails"]
         assert emails[:-1] == previous

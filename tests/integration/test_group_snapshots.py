@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from scimledger.http.services import Services
 from scimledger.ledger.commands import GroupUpdate, NewGroup, NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
@@ -37,7 +39,7 @@ def test_creating_a_group_with_many_members_snapshots_it_at_once(services: Servi
         context, NewGroup("Big", members=members), services.directory
     )
     assert snapshot_versions(services, written.id) == [2]
-    group = services.ledger.group_repository.get(written.id)
+    group: Aggregate = services.ledger.group_repository.get(written.id)
     assert isinstance(group, Group)
     assert (group.display_name, group.version) == ("Big", 2)
 

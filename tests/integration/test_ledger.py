@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
+from eventsourcing.domain import Aggregate
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser, UserReplacement, UserState
@@ -30,7 +31,7 @@ REQUEST = RequestInfo(request_id="r-1", client_address="203.0.113.7", user_agent
 
 def loaded(ledger: Ledger, user_id: UUID) -> User:
     """The user as the ledger loads it from its events."""
-    user = ledger.repository.get(user_id)
+    user: Aggregate = ledger.repository.get(user_id)
     assert isinstance(user, User)
     return user
 
@@ -314,7 +315,7 @@ def test_user_ids_are_uuids(ledger: Ledger) -> None:
 
 def test_a_user_created_with_a_password_was_never_modified(ledger: Ledger) -> None:
     written = ledger.create_user(context_for(ledger), NewUser(bjensen(), password="s3cret!"))
-    user = ledger.repository.get(written.id)
+    user = loaded(ledger, written.id)
     assert user.version == 2
     assert user.modified_on == user.created_on
 
@@ -327,15 +328,17 @@ def test_a_create_takes_a_name_a_deleted_or_renamed_user_gave_up(ledger: Ledger)
     first = ledger.create_user(context, NewUser(attributes=bjensen(), active=True))
     ledger.delete_user(context, first.id)
     again = ledger.create_user(context, NewUser(attributes=bjensen(), active=True))
-    index = ledger.repository.get(
+    index: Aggregate = ledger.repository.get(
         NameIndex.create_id(context.org_id, "userName", "bjensen@example.com")
     )
+    assert isinstance(index, NameIndex)
     assert (index.owner_id, index.version) == (again.id, 3)  # claimed, released, reclaimed
     ledger.update_user(context, again.id, replace_with(bjensen("babs@example.com")))
     third = ledger.create_user(
         context, NewUser(attributes=bjensen("BJensen@Example.com"), active=True)
     )
     index = ledger.repository.get(index.id)
+    assert isinstance(index, NameIndex)
     assert (index.owner_id, index.version) == (third.id, 5)
     with pytest.raises(UserNameTaken):
         ledger.create_user(context, NewUser(attributes=bjensen("babs@example.com"), active=True))

@@ -133,7 +133,9 @@ def test_wait_for_returns_once_the_write_is_readable(services: Services) -> None
     context = acme(services.ledger)
     written = services.ledger.create_user(context, NewUser(attributes=user(7)))
     services.scim.wait_for(written.position)
-    assert services.scim.position >= (written.position or 0)
+    runner = services.scim
+    assert isinstance(runner, Runner)  # the services fixture's (tests/conftest.py)
+    assert runner.position >= (written.position or 0)
     with services.sql.transaction(commit=False) as cursor:
         assert scim.get_user(cursor, context.org_id, str(written.id)) is not None
 

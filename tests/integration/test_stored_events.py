@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from freezegun import freeze_time
 
@@ -50,7 +51,7 @@ def fixture_ids(topic_suffix: str) -> list[UUID]:
 def test_version_1_events_replay_to_the_same_user(ledger: Ledger) -> None:
     load_fixture(ledger)
     [user_id, _deleted_id] = fixture_ids("User.UserCreated")
-    user = ledger.repository.get(user_id)
+    user: Aggregate = ledger.repository.get(user_id)
     assert isinstance(user, User)
     assert user.attributes == {
         "userName": "barbara@example.com",
@@ -69,7 +70,7 @@ def test_version_1_events_replay_to_the_same_user(ledger: Ledger) -> None:
 def test_version_1_events_replay_to_the_same_token(ledger: Ledger) -> None:
     load_fixture(ledger)
     [token_id] = fixture_ids("Token.TokenIssued")
-    token = ledger.repository.get(token_id)
+    token: Aggregate = ledger.repository.get(token_id)
     assert isinstance(token, Token)
     assert (token.name, token.org_slug, token.revoked) == ("Okta", "acme", True)
     assert token.expires_at == datetime(2027, 1, 1, tzinfo=UTC)
@@ -107,5 +108,6 @@ def test_events_recorded_under_a_frozen_clock_are_stored_and_read(ledger: Ledger
             org_id, Actor(kind="token", id=str(issued.id), name="Okta"), RequestInfo(request_id="r")
         )
         written = ledger.create_user(context, NewUser(attributes={"userName": "frozen"}))
-    user = ledger.repository.get(written.id)
+    user: Aggregate = ledger.repository.get(written.id)
+    assert isinstance(user, User)
     assert user.created_on == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from eventsourcing.domain import Aggregate
 from freezegun import freeze_time
 
 from scimledger.http.services import Services
@@ -49,7 +50,7 @@ def test_a_rotated_token_works_until_its_grace_period_ends(
 
 def test_rotation_is_recorded_and_audited(services: Services, token: IssuedToken) -> None:
     successor = rotate(services, token, timedelta(hours=1))
-    old = services.ledger.repository.get(token.id)
+    old: Aggregate = services.ledger.repository.get(token.id)
     assert isinstance(old, Token)
     assert (old.successor_id, old.grace_until) == (successor.id, START + timedelta(hours=1))
     Runner(services.ledger, audit.AuditProjection()).run_once()

@@ -20,7 +20,7 @@ from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.application import ProcessingEvent
-from eventsourcing.persistence import IntegrityError, OperationalError
+from eventsourcing.persistence import IntegrityError, OperationalError, Recording
 
 from scimledger.ledger import group_commit
 from scimledger.ledger.group_commit import GroupCommit
@@ -42,10 +42,30 @@ class FakeRecording:
     position: int
 
 
-def save_of(size: int, *, aggregate: UUID | None = None, first_version: int = 1) -> ProcessingEvent:
+def fakes(save: ProcessingEvent[UUID]) -> list[FakeEvent]:
+    """The save's events, each one of this module's FakeEvents (all that the tests make)."""
+    events = []
+    for event in save.events:
+        assert isinstance(event, FakeEvent), event
+        events.append(event)
+    return events
+
+
+def positions(recordings: list[Recording[UUID]]) -> list[int]:
+    """Where the fake store put each recorded event."""
+    found = []
+    for recording in recordings:
+        assert isinstance(recording, FakeRecording), recording
+        found.append(recording.position)
+    return found
+
+
+def save_of(
+    size: int, *, aggregate: UUID | None = None, first_version: int = 1
+) -> ProcessingEvent[UUID]:
     """A save of `size` events of one aggregate, as Application.save would collect it."""
     aggregate = aggregate or uuid4()
-    save: ProcessingEvent = ProcessingEvent()
+    save: ProcessingEvent[UUID] = ProcessingEvent()
     save.events.extend(FakeEvent(aggregate, first_version + n) for n in range(size))
     return save
 
@@ -65,10 +85,10 @@ class FakeStore:
         with self.lock:
             return self.entered.setdefault(index, threading.Event())
 
-    def record(self, processing_event: ProcessingEvent) -> list[Any]:
+    def record(self, processing_event: ProcessingEvent[UUID]) -> list[Any]:
         with self.lock:
             index = len(self.calls)
-            self.calls.append(list(processing_event.events))
+            self.calls.append(fakes(processing_event))
             self.callers.append(threading.current_thread().name)
             self.active += 1
             self.overlapped |= self.active > 1
@@ -84,7 +104,7 @@ class FakeStore:
                 if len(set(keys)) != len(keys) or stored & set(keys):
                     raise IntegrityError("duplicate (originator_id, originator_version)")
                 recordings = []
-                for event in processing_event.events:
+                for event in fakes(processing_event):
                     self.rows.append(event)
                     recordings.append(FakeRecording(event, len(self.rows)))
                 return recordings
@@ -116,7 +136,7 @@ class Caller:
 
     counter = itertools.count()
 
-    def __init__(self, committer: GroupCommit, save: ProcessingEvent) -> None:
+    def __init__(self, committer: GroupCommit, save: ProcessingEvent[UUID]) -> None:
         self.committer = committer
         self.save = save
         self.result: list[Any] | None = None
@@ -162,7 +182,7 @@ def wait_queued(committer: GroupCommit, count: int) -> None:
         time.sleep(0.001)
 
 
-def start_in_order(committer: GroupCommit, saves: list[ProcessingEvent]) -> list[Caller]:
+def start_in_order(committer: GroupCommit, saves: list[ProcessingEvent[UUID]]) -> list[Caller]:
     """Starts a caller per save, each once the previous one has queued: the queue order
     is the list order. A write must be in progress (else the first would lead)."""
     callers = []
@@ -173,7 +193,7 @@ def start_in_order(committer: GroupCommit, saves: list[ProcessingEvent]) -> list
 
 
 def start_leader_blocked(
-    committer: GroupCommit, store: FakeStore, save: ProcessingEvent
+    committer: GroupCommit, store: FakeStore, save: ProcessingEvent[UUID]
 ) -> tuple[Caller, threading.Event]:
     """A caller whose write (the store's first call) blocks until the returned event is set."""
     release = threading.Event()
@@ -183,8 +203,8 @@ def start_leader_blocked(
     return leader, release
 
 
-def events_of(*saves: ProcessingEvent) -> list[FakeEvent]:
-    return [event for save in saves for event in save.events]
+def events_of(*saves: ProcessingEvent[UUID]) -> list[FakeEvent]:
+    return [event for save in saves for event in fakes(save)]
 
 
 def test_a_lone_save_is_written_alone_at_once_by_its_own_thread() -> None:
@@ -193,7 +213,7 @@ def test_a_lone_save_is_written_alone_at_once_by_its_own_thread() -> None:
     save = save_of(3)
     recordings = committer.record(save)
     assert [r.domain_event for r in recordings] == save.events
-    assert [r.position for r in recordings] == [1, 2, 3]
+    assert positions(recordings) == [1, 2, 3]
     assert store.calls == [save.events]
     assert store.callers == [threading.current_thread().name]
     # The next lone save is written alone too: nothing was left waiting.
@@ -422,7 +442,7 @@ def test_a_random_burst_writes_every_save_once_with_exact_outcomes() -> None:
     shared = uuid4()  # saves of this aggregate race for its versions 1..
     taken: list[FakeEvent] = []
 
-    def slow_record(processing_event: ProcessingEvent) -> list[Any]:
+    def slow_record(processing_event: ProcessingEvent[UUID]) -> list[Any]:
         time.sleep(0.0005)  # a commit's duration: saves queue meanwhile
         return store.record(processing_event)
 
@@ -437,11 +457,11 @@ def test_a_random_burst_writes_every_save_once_with_exact_outcomes() -> None:
         ]
         for _ in range(16)
     ]
-    failures: list[tuple[ProcessingEvent, BaseException]] = []
+    failures: list[tuple[ProcessingEvent[UUID], BaseException]] = []
     problems: list[str] = []
     barrier = threading.Barrier(len(plans))
 
-    def run(plan: list[ProcessingEvent]) -> None:
+    def run(plan: list[ProcessingEvent[UUID]]) -> None:
         barrier.wait(TIMEOUT)
         for save in plan:
             try:
@@ -452,7 +472,7 @@ def test_a_random_burst_writes_every_save_once_with_exact_outcomes() -> None:
             if [r.domain_event for r in recordings] != save.events:
                 problems.append(f"wrong recordings for {save.events}")
             if save.events[0].originator_id == shared:
-                taken.append(save.events[0])
+                taken.append(fakes(save)[0])
 
     threads = [threading.Thread(target=run, args=(p,), daemon=True) for p in plans]
     for thread in threads:

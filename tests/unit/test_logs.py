@@ -72,8 +72,9 @@ def test_a_postgresql_error_is_logged_by_its_class_sqlstate_and_names_not_its_va
 
 
 def test_other_errors_keep_their_message() -> None:
+    empty: dict[str, int] = {}
     try:
-        {}["missing"]
+        empty["missing"]
     except KeyError as exc:
         error = exc
     line = logged(error)

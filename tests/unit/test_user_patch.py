@@ -520,7 +520,7 @@ def test_body_without_operations_is_invalid_syntax(operations: Any) -> None:
 
 
 def test_operation_that_is_not_an_object_is_invalid_syntax() -> None:
-    error = rejected(BJENSEN, patch_op("replace"))  # type: ignore[arg-type]
+    error = rejected(BJENSEN, {"schemas": [PATCH_OP], "Operations": ["replace"]})
 
     assert (error.status, error.scim_type) == (400, "invalidSyntax")
 
