@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable
+from typing import Any
 
 import pytest
 
@@ -78,8 +80,8 @@ def test_each_format_writes_control_characters_for_its_destination(
 
 
 def test_a_custom_table_gets_escaped_values_too(capsys: pytest.CaptureFixture[str]) -> None:
-    def table(rows: object) -> list[str]:
-        return [f"{row['name']} {row['changes']}\n" for row in rows]  # type: ignore[attr-defined]
+    def table(rows: Iterable[dict[str, Any]]) -> list[str]:
+        return [f"{row['name']} {row['changes']}\n" for row in rows]
 
     output.write([{"name": "\x1b[2J", "changes": {"a\n": "\x9b"}}], ["name"], "table", table=table)
     assert capsys.readouterr().out == "\\x1b[2J {'a\\\\n': '\\\\x9b'}\n"
