@@ -6,6 +6,7 @@ folded in memory and written at its end, with the tracking position, in one tran
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -21,29 +22,55 @@ from scimledger.projections.sql_filters import scim_datetime
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
-_USER_FIELDS = (
-    "id",
-    "org_id",
-    "seq",
-    "user_name_norm",
-    "external_id",
-    "active",
-    "version",
-    "created",
-    "last_modified",
-    "attributes",
-)
-_GROUP_FIELDS = (
-    "id",
-    "org_id",
-    "seq",
-    "display_name",
-    "display_name_norm",
-    "external_id",
-    "version",
-    "created",
-    "last_modified",
-)
+
+@dataclass(slots=True)
+class _UserRow:
+    """A user's row as a batch will write it (its `search` column is made on writing)."""
+
+    id: str
+    org_id: str
+    seq: int
+    user_name_norm: str
+    external_id: str | None
+    active: bool
+    version: int
+    created: str
+    last_modified: str
+    attributes: dict[str, Any]
+
+    def values(self) -> tuple[Any, ...]:
+        """The columns `_USER_FIELDS` and `search`, in that order."""
+        return (
+            *(self.id, self.org_id, self.seq, self.user_name_norm, self.external_id),
+            *(self.active, self.version, self.created, self.last_modified),
+            _encode(self.attributes).decode(),
+            _encode(_folded(self.attributes)).decode(),
+        )
+
+
+@dataclass(slots=True)
+class _GroupRow:
+    """A group's row as a batch will write it."""
+
+    id: str
+    org_id: str
+    seq: int
+    display_name: str
+    display_name_norm: str
+    external_id: str | None
+    version: int
+    created: str
+    last_modified: str
+
+    def values(self) -> tuple[Any, ...]:
+        return (
+            *(self.id, self.org_id, self.seq, self.display_name, self.display_name_norm),
+            *(self.external_id, self.version, self.created, self.last_modified),
+        )
+
+
+_USER_FIELDS = tuple(column.name for column in fields(_UserRow))
+_GROUP_FIELDS = tuple(column.name for column in fields(_GroupRow))
 
 
 def _upsert(table: str, fields: Sequence[str]) -> str:
@@ -93,11 +120,11 @@ class _Batch:
     PostgreSQL at a few thousand events a second."""
 
     def __init__(self) -> None:
-        self.users: dict[str, dict[str, Any]] = {}  # rows as they will be written
+        self.users: dict[str, _UserRow] = {}  # rows as they will be written
         self.new_users: set[str] = set()  # created in this batch: not in the table yet
         self.deleted_users: set[str] = set()
         self.deleted_unwritten: dict[str, int] = {}  # org -> users created and deleted in it
-        self.groups: dict[str, dict[str, Any]] = {}
+        self.groups: dict[str, _GroupRow] = {}
         self.deleted_groups: set[str] = set()
         self.members: dict[str, dict[str, bool]] = {}  # group -> user -> member afterwards
 
@@ -173,21 +200,19 @@ class ScimProjection:
             "id",
             sorted(users),
         ):
-            user = dict(row)
-            user["attributes"] = _decode(user["attributes"])
-            batch.users[user["id"]] = user
+            batch.users[row["id"]] = _UserRow(**{**row, "attributes": _decode(row["attributes"])})
         for row in cursor.fetch_in(
             f"SELECT {', '.join(_GROUP_FIELDS)} FROM {self._groups}",
             "id",
             sorted(groups),
         ):
-            batch.groups[row["id"]] = dict(row)
+            batch.groups[row["id"]] = _GroupRow(**row)
 
     def _count(self, cursor: Cursor, batch: _Batch) -> None:
         """Keeps each organization's counts (before the deleted users' rows go)."""
         added: dict[str, int] = {}
         for user_id in batch.new_users:
-            org_id = batch.users[user_id]["org_id"]
+            org_id = batch.users[user_id].org_id
             added[org_id] = added.get(org_id, 0) + 1
         gone: dict[str, int] = {}  # rows about to be deleted
         for row in cursor.fetch_in(
@@ -214,14 +239,7 @@ class ScimProjection:
         new: list[tuple[Any, ...]] = []
         changed: list[tuple[Any, ...]] = []
         for user_id, user in batch.users.items():
-            row = (
-                *(user[field] for field in _USER_FIELDS[:7]),
-                user["created"],
-                user["last_modified"],
-                _encode(user["attributes"]).decode(),
-                _encode(_folded(user["attributes"])).decode(),
-            )
-            (new if user_id in batch.new_users else changed).append(row)
+            (new if user_id in batch.new_users else changed).append(user.values())
         cursor.insert_rows(self._users, (*_USER_FIELDS, "search"), new)
         cursor.executemany(_upsert(self._users, (*_USER_FIELDS, "search")), changed)
         self._count(cursor, batch)
@@ -231,14 +249,7 @@ class ScimProjection:
         cursor.executemany(f"DELETE FROM {self._members} WHERE user_id = ?", deleted)
         cursor.executemany(
             _upsert(self._groups, _GROUP_FIELDS),
-            [
-                (
-                    *(group[field] for field in _GROUP_FIELDS[:7]),
-                    group["created"],
-                    group["last_modified"],
-                )
-                for group in batch.groups.values()
-            ],
+            [group.values() for group in batch.groups.values()],
         )
         deleted = [(group_id,) for group_id in sorted(batch.deleted_groups)]
         cursor.executemany(f"DELETE FROM {self._groups} WHERE id = ?", deleted)
@@ -265,39 +276,39 @@ class ScimProjection:
         event, key, stamp = change.event, change.key, change.stamp
         attributes = event.attributes
         batch.new_users.add(key)
-        batch.users[key] = {
-            "id": key,
-            "org_id": str(event.org_id),
-            "seq": position,
-            "user_name_norm": normalize_name(attributes["userName"]),
-            "external_id": attributes.get("externalId"),
-            "active": bool(event.active),
-            "version": event.originator_version,
-            "created": stamp,
-            "last_modified": stamp,
-            "attributes": attributes,
-        }
+        batch.users[key] = _UserRow(
+            id=key,
+            org_id=str(event.org_id),
+            seq=position,
+            user_name_norm=normalize_name(attributes["userName"]),
+            external_id=attributes.get("externalId"),
+            active=bool(event.active),
+            version=event.originator_version,
+            created=stamp,
+            last_modified=stamp,
+            attributes=attributes,
+        )
 
-    def _user(self, batch: _Batch, change: _Change) -> dict[str, Any] | None:
+    def _user(self, batch: _Batch, change: _Change) -> _UserRow | None:
         user = batch.users.get(change.key)
         if user is not None:
-            user["version"] = change.event.originator_version
-            user["last_modified"] = change.stamp
+            user.version = change.event.originator_version
+            user.last_modified = change.stamp
         return user
 
     def _profile_updated(self, batch: _Batch, change: _Change, position: int) -> None:
         user = self._user(batch, change)
         if user is None:
             return
-        attributes = apply_changes(user["attributes"], change.event.changes)
-        user["attributes"] = attributes
-        user["user_name_norm"] = normalize_name(attributes["userName"])
-        user["external_id"] = attributes.get("externalId")
+        attributes = apply_changes(user.attributes, change.event.changes)
+        user.attributes = attributes
+        user.user_name_norm = normalize_name(attributes["userName"])
+        user.external_id = attributes.get("externalId")
 
     def _set_active(self, active: bool, batch: _Batch, change: _Change, position: int) -> None:
         user = self._user(batch, change)
         if user is not None:
-            user["active"] = active
+            user.active = active
 
     def _user_touched(self, batch: _Batch, change: _Change, position: int) -> None:
         self._user(batch, change)
@@ -308,7 +319,7 @@ class ScimProjection:
         if key in batch.new_users:
             batch.new_users.discard(key)
             assert user is not None
-            org_id = user["org_id"]
+            org_id = user.org_id
             batch.deleted_unwritten[org_id] = batch.deleted_unwritten.get(org_id, 0) + 1
         else:
             batch.deleted_users.add(key)
@@ -317,35 +328,35 @@ class ScimProjection:
 
     def _group_created(self, batch: _Batch, change: _Change, position: int) -> None:
         event, stamp = change.event, change.stamp
-        batch.groups[change.key] = {
-            "id": change.key,
-            "org_id": str(event.org_id),
-            "seq": position,
-            "display_name": event.display_name,
-            "display_name_norm": normalize_name(event.display_name),
-            "external_id": event.external_id,
-            "version": event.originator_version,
-            "created": stamp,
-            "last_modified": stamp,
-        }
+        batch.groups[change.key] = _GroupRow(
+            id=change.key,
+            org_id=str(event.org_id),
+            seq=position,
+            display_name=event.display_name,
+            display_name_norm=normalize_name(event.display_name),
+            external_id=event.external_id,
+            version=event.originator_version,
+            created=stamp,
+            last_modified=stamp,
+        )
 
-    def _group(self, batch: _Batch, change: _Change) -> dict[str, Any] | None:
+    def _group(self, batch: _Batch, change: _Change) -> _GroupRow | None:
         group = batch.groups.get(change.key)
         if group is not None:
-            group["version"] = change.event.originator_version
-            group["last_modified"] = change.stamp
+            group.version = change.event.originator_version
+            group.last_modified = change.stamp
         return group
 
     def _group_renamed(self, batch: _Batch, change: _Change, position: int) -> None:
         group = self._group(batch, change)
         if group is not None:
-            group["display_name"] = change.event.display_name
-            group["display_name_norm"] = normalize_name(change.event.display_name)
+            group.display_name = change.event.display_name
+            group.display_name_norm = normalize_name(change.event.display_name)
 
     def _group_external_id_changed(self, batch: _Batch, change: _Change, position: int) -> None:
         group = self._group(batch, change)
         if group is not None:
-            group["external_id"] = change.event.external_id
+            group.external_id = change.event.external_id
 
     def _members_added(self, batch: _Batch, change: _Change, position: int) -> None:
         self._group(batch, change)
