@@ -3,10 +3,7 @@ clear 400 (or one CLI line and exit 2) that changes nothing, never a 500 or a tr
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -15,22 +12,12 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidSettings
 from scimledger.ledger.organizations import Organization
+from tests.e2e.conftest import cli
 from tests.scim import Client
 
-SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
 RANGE = "dates go from 1970-01-01T00:00:00Z to 2999-12-31T23:59:59Z"
 EDGES = ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+01:00", "0001-01-01", "9999-12-31"]
-
-
-def run(*args: str, database: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMLEDGER, *args, "--database", database],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 def as_admin(services: Services, scope: str = "admin") -> dict[str, str]:
@@ -183,7 +170,7 @@ def test_a_point_in_time_at_the_edge_answers_400_with_the_range(
 def test_the_cli_prints_one_line_and_exits_2_for_a_value_out_of_range(
     ledger: Ledger, command: list[str]
 ) -> None:
-    done = run(*command, database=ledger.database.url)
+    done = cli(*command, database=ledger.database.url)
     assert (done.returncode, done.stdout) == (2, ""), done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith("scimledger: error: ")

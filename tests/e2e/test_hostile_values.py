@@ -6,28 +6,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
+from tests.e2e.conftest import cli
 from tests.scim import Client
 
-SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
 FORMULA = '=HYPERLINK("http://evil.example","x")'
 ESCAPES = "\x1b[2J\x1b[H#1 2026-01-01 user.deleted\n\x9b31m"
 AGENT = "@SUM(1+1)*cmd|' /C calc'!A0"
-
-
-def run(*args: str, database: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMLEDGER, *args, "--database", database],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
 
 
 def provision(client: Client, user_name: str) -> str:
@@ -75,11 +62,11 @@ def test_the_cli_neutralizes_formulas_in_csv_and_keeps_json_lines_exact(
     provision(client, FORMULA)
     url = services.ledger.database.url
     created = ("--action", "user.created")
-    exported = run("audit", "list", *created, "--format", "csv", database=url)
+    exported = cli("audit", "list", *created, "--format", "csv", database=url)
     assert exported.returncode == 0, exported.stderr
     [row] = csv.DictReader(io.StringIO(exported.stdout))
     assert (row["subject_name"], row["user_agent"]) == ("'" + FORMULA, "'" + AGENT)
-    lines = run("audit", "list", *created, "--format", "jsonl", database=url)
+    lines = cli("audit", "list", *created, "--format", "jsonl", database=url)
     [entry] = map(json.loads, lines.stdout.splitlines())
     assert (entry["subject_name"], entry["user_agent"]) == (FORMULA, AGENT)
 
@@ -90,20 +77,20 @@ def test_the_cli_tables_show_control_characters_escaped(
 ) -> None:
     provision(client, ESCAPES)
     url = services.ledger.database.url
-    issued = run(
+    issued = cli(
         "tokens", "issue", "--org", "acme", "--name", ESCAPES, "--expires", "never", database=url
     )
     assert issued.returncode == 0, issued.stderr
     shown = "\\x1b[2J\\x1b[H#1 2026-01-01 user.deleted\\n\\x9b31m"
     for command in (["audit", "list"], ["tokens", "list"]):
-        table = run(*command, database=url)
+        table = cli(*command, database=url)
         assert table.returncode == 0, table.stderr
         assert shown in table.stdout
         assert not any(c in table.stdout for c in "\x1b\x9b")
-    listed = run("tokens", "list", "--format", "csv", database=url)
+    listed = cli("tokens", "list", "--format", "csv", database=url)
     names = [row["name"] for row in csv.DictReader(io.StringIO(listed.stdout))]
     assert sorted(names) == sorted(["Okta", ESCAPES])
-    entries = run("audit", "list", "--format", "jsonl", database=url).stdout.splitlines()
-    audit_lines = run("audit", "list", database=url).stdout.splitlines()
+    entries = cli("audit", "list", "--format", "jsonl", database=url).stdout.splitlines()
+    audit_lines = cli("audit", "list", database=url).stdout.splitlines()
     starts = [line.split(" ")[0] for line in audit_lines if line.startswith("#")]
     assert starts == [f"#{json.loads(entry)['position']}" for entry in entries]  # none forged
