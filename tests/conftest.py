@@ -38,6 +38,9 @@ ADMIN_URL = os.environ.get(
     "SCIMLEDGER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The databases of one run (its xdist workers included) share this prefix: the run's last
+# step drops whatever of them is left, even after a worker crashed.
+RUN = "SCIMLEDGER_TEST_RUN"
 
 
 def skip_or_fail(reason: str) -> None:
@@ -61,8 +64,28 @@ _PG_PROBLEM: list[str | None] = []
 
 
 def _admin(statement: str) -> None:
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
         conn.execute(statement)
+
+
+def _prefix() -> str:
+    return f"scimledger_test_{os.environ[RUN]}_"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault(RUN, uuid.uuid4().hex[:8])  # set before xdist starts its workers
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The run's last step (the controller's, not a worker's): no database of it is left."""
+    if hasattr(session.config, "workerinput") or _postgres_available() is not None:
+        return
+    with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=10) as conn:
+        left = conn.execute(
+            "SELECT datname FROM pg_database WHERE starts_with(datname, %s)", (_prefix(),)
+        ).fetchall()
+        for (name,) in left:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _url(name: str) -> str:
@@ -76,7 +99,7 @@ def new_postgres_database(template: str | None = None) -> str:
         _PG_PROBLEM.append(_postgres_available())
     if _PG_PROBLEM[0] is not None:
         skip_or_fail(_PG_PROBLEM[0])
-    name = f"scimledger_test_{uuid.uuid4().hex[:12]}"
+    name = f"{_prefix()}{uuid.uuid4().hex[:12]}"
     _admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     return _url(name)
 
