@@ -43,6 +43,10 @@ class InvalidSettings(LedgerError):
     """Settings an organization cannot have: unknown names or values out of range."""
 
 
+class InvalidRole(LedgerError):
+    """Not a role a person may have in an organization (admin, reviewer)."""
+
+
 class NotAnAdmin(LedgerError):
     """The email named is not an admin of the organization."""
 

@@ -11,7 +11,13 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
-from scimledger.ledger.errors import InvalidEmail, InvalidSettings, InvalidSlug, NotAnAdmin
+from scimledger.ledger.errors import (
+    InvalidEmail,
+    InvalidRole,
+    InvalidSettings,
+    InvalidSlug,
+    NotAnAdmin,
+)
 from scimledger.ledger.moments import MAX_GRACE
 
 NAMESPACE = UUID("6f1c1b55-8a0e-4b8e-9d1c-7a3f0c6f2d10")
@@ -38,8 +44,12 @@ class Organization(Aggregate):
         return uuid5(NAMESPACE, f"organization:{slug}")
 
     class AdminAdded(Aggregate.Event):
+        """`email` is now an admin or a reviewer (`role`), a new one or one whose role
+        changed."""
+
         email: str
         context: CommandContext
+        role: Role = "admin"  # reviewers came with the console (issue 17)
 
     class AdminRemoved(Aggregate.Event):
         email: str
@@ -67,6 +77,7 @@ class Organization(Aggregate):
     def __init__(self, slug: str, context: CommandContext) -> None:
         self.slug = slug
         self.admins: list[str] = []
+        self.reviewers: list[str] = []  # compliance: read people, history and the audit trail
         # When each removed admin left: their tokens' "issuer departed" clock.
         self.departed: dict[str, datetime] = {}
         self.settings: Settings = DEFAULT_SETTINGS.copy()
@@ -93,18 +104,36 @@ class Organization(Aggregate):
     def _change_settings(self, changes: dict[str, Any], context: CommandContext) -> None:
         self.settings = cast(Settings, {**self.settings, **changes})
 
-    def add_admin(self, email: str, context: CommandContext) -> None:
-        if normalize_email(email) not in self.admins:
-            self._add_admin(normalize_email(email), context)
+    def add_admin(self, email: str, context: CommandContext, role: Role = "admin") -> None:
+        """Makes `email` an admin or a reviewer; a member of the other role changes role."""
+        if role not in ROLES:
+            raise InvalidRole(f"role must be one of {', '.join(ROLES)}")
+        if normalize_email(email) not in self._members(role):
+            self._add_admin(normalize_email(email), context, role)
 
     @event(AdminAdded)
-    def _add_admin(self, email: str, context: CommandContext) -> None:
-        self.admins = [*self.admins, email]
+    def _add_admin(self, email: str, context: CommandContext, role: Role = "admin") -> None:
+        self.admins = [admin for admin in self.admins if admin != email]
+        self.reviewers = [reviewer for reviewer in self.reviewers if reviewer != email]
+        self._members(role).append(email)
         self.departed = {k: v for k, v in self.departed.items() if k != email}
 
+    def _members(self, role: Role) -> list[str]:
+        return self.admins if role == "admin" else self.reviewers
+
+    def role_of(self, email: str) -> Role | None:
+        """What `email` may do in the console now: None once removed or departed."""
+        if email in self.departed:
+            return None
+        if email in self.admins:
+            return "admin"
+        return "reviewer" if email in self.reviewers else None
+
     def user_left(self, emails: set[str], context: CommandContext, now: datetime) -> None:
-        """Records the departure of every admin among a deactivated user's emails."""
-        for email in sorted(emails & set(self.admins) - set(self.departed)):
+        """Records the departure of every admin or reviewer among a deactivated user's
+        emails."""
+        members = set(self.admins) | set(self.reviewers)
+        for email in sorted(emails & members - set(self.departed)):
             self._admin_departed(email, now, context)
 
     @event(AdminDeparted)
@@ -112,7 +141,8 @@ class Organization(Aggregate):
         self.departed = {**self.departed, email: departed_at}
 
     def user_returned(self, emails: set[str], context: CommandContext) -> None:
-        for email in sorted(emails & set(self.admins) & set(self.departed)):
+        members = set(self.admins) | set(self.reviewers)
+        for email in sorted(emails & members & set(self.departed)):
             self._admin_returned(email, context)
 
     @event(AdminReturned)
@@ -120,8 +150,8 @@ class Organization(Aggregate):
         self.departed = {k: v for k, v in self.departed.items() if k != email}
 
     def remove_admin(self, email: str, context: CommandContext, now: datetime) -> None:
-        if normalize_email(email) not in self.admins:
-            raise NotAnAdmin(f"{email} is not an admin of {self.slug}")
+        if normalize_email(email) not in {*self.admins, *self.reviewers}:
+            raise NotAnAdmin(f"{email} is not an admin or reviewer of {self.slug}")
         self._remove_admin(normalize_email(email), context, now)
 
     @event(AdminRemoved)
@@ -129,9 +159,14 @@ class Organization(Aggregate):
         self, email: str, context: CommandContext, removed_at: datetime | None = None
     ) -> None:
         self.admins = [admin for admin in self.admins if admin != email]
+        self.reviewers = [reviewer for reviewer in self.reviewers if reviewer != email]
         if removed_at is not None:
             self.departed = {**self.departed, email: removed_at}
 
+
+# Who may sign in to the console: admins change things, reviewers (compliance) only read.
+Role = Literal["admin", "reviewer"]
+ROLES: tuple[Role, ...] = get_args(Role)
 
 # What happens to a token whose issuer left: shown as such, or revoked after a grace period
 # (ledger.departures).

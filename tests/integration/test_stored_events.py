@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -18,6 +19,7 @@ from freezegun import freeze_time
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
 from scimledger.projections import scim
@@ -28,8 +30,8 @@ from tests.polling import PollingRunner
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "events_v1.json"
 
 
-def load_fixture(ledger: Ledger) -> None:
-    records = json.loads(FIXTURE.read_text())
+def load_fixture(ledger: Ledger, fixture: Path = FIXTURE) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = json.loads(fixture.read_text())
     ledger.recorder.insert_events(
         [
             StoredEvent(
@@ -41,6 +43,7 @@ def load_fixture(ledger: Ledger) -> None:
             for r in records
         ]
     )
+    return records
 
 
 def fixture_ids(topic_suffix: str) -> list[UUID]:
@@ -111,3 +114,17 @@ def test_events_recorded_under_a_frozen_clock_are_stored_and_read(ledger: Ledger
     user: Aggregate = ledger.repository.get(written.id)
     assert isinstance(user, User)
     assert user.created_on == datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+ORGANIZATION_FIXTURE = Path(__file__).parents[1] / "fixtures" / "events_v2_organization.json"
+
+
+def test_admins_added_before_roles_existed_load_as_admins(ledger: Ledger) -> None:
+    """`events_v2_organization.json`: an organization's events as stored before reviewers
+    (issue 17) gave AdminAdded its `role`: ada added, bob added then removed."""
+    records = load_fixture(ledger, ORGANIZATION_FIXTURE)
+    assert all('"role"' not in r["state"] for r in records)
+    organization: Organization = ledger.repository.get(UUID(records[0]["originator_id"]))
+    assert (organization.admins, organization.reviewers) == (["ada@acme.example"], [])
+    assert organization.role_of("ada@acme.example") == "admin"
+    assert organization.role_of("bob@acme.example") is None

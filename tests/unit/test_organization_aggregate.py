@@ -8,7 +8,13 @@ from uuid import UUID
 
 import pytest
 
-from scimledger.ledger.errors import InvalidEmail, InvalidSettings, InvalidSlug, NotAnAdmin
+from scimledger.ledger.errors import (
+    InvalidEmail,
+    InvalidRole,
+    InvalidSettings,
+    InvalidSlug,
+    NotAnAdmin,
+)
 from scimledger.ledger.organizations import (
     DEFAULT_SETTINGS,
     Organization,
@@ -71,7 +77,13 @@ def test_adding_an_admin_records_the_normalized_email() -> None:
     assert recorded(organization) == [
         (
             Organization.AdminAdded,
-            {"originator_version": 2, "timestamp": at(1), "email": ADA, "context": OPERATOR},
+            {
+                "originator_version": 2,
+                "timestamp": at(1),
+                "email": ADA,
+                "context": OPERATOR,
+                "role": "admin",
+            },
         )
     ]
     assert organization.admins == [ADA]
@@ -130,8 +142,61 @@ def test_removing_someone_who_is_not_an_admin_is_refused() -> None:
     organization = new_organization(ADA)
     with pytest.raises(NotAnAdmin) as refused:
         organization.remove_admin(BOB, OPERATOR, now=at(10))
-    assert str(refused.value) == "bob@acme.example is not an admin of acme"
+    assert str(refused.value) == "bob@acme.example is not an admin or reviewer of acme"
     assert recorded(organization) == []
+
+
+def test_a_reviewer_is_added_with_the_role_on_the_event() -> None:
+    organization = new_organization(ADA)
+    with clock(at(1)):
+        organization.add_admin("Bob@ACME.example", OPERATOR, role="reviewer")
+    assert recorded(organization) == [
+        (
+            Organization.AdminAdded,
+            {
+                "originator_version": 3,
+                "timestamp": at(1),
+                "email": BOB,
+                "context": OPERATOR,
+                "role": "reviewer",
+            },
+        )
+    ]
+    assert (organization.admins, organization.reviewers) == ([ADA], [BOB])
+    assert (organization.role_of(ADA), organization.role_of(BOB)) == ("admin", "reviewer")
+    assert organization.role_of("carol@acme.example") is None
+
+
+def test_adding_an_admin_as_reviewer_changes_their_role_and_back() -> None:
+    organization = new_organization(ADA, BOB)
+    organization.add_admin(ADA, OPERATOR, role="reviewer")
+    assert [(kind, fields["role"]) for kind, fields in recorded(organization)] == [
+        (Organization.AdminAdded, "reviewer")
+    ]
+    assert (organization.admins, organization.reviewers) == ([BOB], [ADA])
+    organization.add_admin(ADA, OPERATOR, role="reviewer")
+    assert recorded(organization) == []
+    organization.add_admin(ADA, OPERATOR)
+    assert (organization.admins, organization.reviewers) == ([BOB, ADA], [])
+
+
+def test_a_role_that_does_not_exist_is_refused() -> None:
+    organization = new_organization()
+    with pytest.raises(InvalidRole) as refused:
+        organization.add_admin(ADA, OPERATOR, role="owner")  # type: ignore[arg-type]
+    assert str(refused.value) == "role must be one of admin, reviewer"
+    assert recorded(organization) == []
+
+
+def test_a_reviewer_is_removed_and_departs_like_an_admin() -> None:
+    organization = new_organization(ADA)
+    organization.add_admin(BOB, OPERATOR, role="reviewer")
+    organization.user_left({BOB}, CONTEXT, now=at(10))
+    assert organization.role_of(BOB) is None
+    organization.user_returned({BOB}, CONTEXT)
+    assert organization.role_of(BOB) == "reviewer"
+    organization.remove_admin(BOB, OPERATOR, now=at(20))
+    assert (organization.reviewers, organization.role_of(BOB)) == ([], None)
 
 
 def test_adding_a_removed_admin_back_ends_their_departure() -> None:
