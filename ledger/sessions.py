@@ -120,6 +120,7 @@ class ConsoleSession(Aggregate):
     def __init__(
         self,
         *,
+        id: UUID,  # noqa: A002 (the library's name): made first, for the actor of Started
         org_id: UUID,
         email: str,
         role: Role,

@@ -21,6 +21,7 @@ from tests.unit.events import CONTEXT, OPERATOR, ORG_ID, SECOND, T0, clock, reco
 
 ADA = "ada@acme.example"
 SECRET = "s" * 43
+SESSION_ID = UUID(int=7)
 
 
 def new_link() -> SignInLink:
@@ -36,6 +37,7 @@ def new_link() -> SignInLink:
 
 def new_session() -> ConsoleSession:
     session = ConsoleSession(
+        id=SESSION_ID,
         org_id=ORG_ID,
         email=ADA,
         role="admin",
@@ -90,6 +92,7 @@ def test_a_link_with_a_wrong_secret_is_refused() -> None:
 
 def test_a_session_acts_in_its_persons_current_role() -> None:
     session = new_session()
+    assert session.id == SESSION_ID
     assert session.role_now(SECRET, organization("admin"), T0) == "admin"
     assert session.role_now(SECRET, organization("reviewer"), T0) == "reviewer"
 
