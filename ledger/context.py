@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
 
-ActorKind = Literal["token", "operator"]
+ActorKind = Literal["token", "operator", "person"]
+# What a person signed in to the console may do: admins change things, reviewers (compliance)
+# only read.
+Role = Literal["admin", "reviewer"]
 
 
 @dataclass(frozen=True)
@@ -20,17 +23,23 @@ class Actor:
     """The principal behind a command.
 
     For a SCIM request, the token (its id and name) and who issued that token. For the
-    operator CLI, the command and the operating-system user who ran it.
+    operator CLI, the command and the operating-system user who ran it. For the console, the
+    person: their session's id, their email and their role.
     """
 
     kind: ActorKind
     id: str
     name: str
     issued_by: str | None = None
+    role: Role | None = None  # a person's (issue 17); stored only when set
 
     @classmethod
     def operator(cls, command: str) -> Actor:
         return cls(kind="operator", id=command, name=_os_user())
+
+    @classmethod
+    def person(cls, session_id: UUID, email: str, role: Role) -> Actor:
+        return cls(kind="person", id=session_id.hex, name=email, role=role)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from scimledger.ledger.context import CommandContext
+from scimledger.ledger.context import CommandContext, Role
 from scimledger.ledger.errors import (
     InvalidEmail,
     InvalidRole,
@@ -164,8 +164,6 @@ class Organization(Aggregate):
             self.departed = {**self.departed, email: removed_at}
 
 
-# Who may sign in to the console: admins change things, reviewers (compliance) only read.
-Role = Literal["admin", "reviewer"]
 ROLES: tuple[Role, ...] = get_args(Role)
 
 # What happens to a token whose issuer left: shown as such, or revoked after a grace period

@@ -16,9 +16,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from scimledger.ledger.context import CommandContext
+from scimledger.ledger.context import CommandContext, Role
 from scimledger.ledger.errors import LedgerError
-from scimledger.ledger.organizations import Organization, Role
+from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import hash_secret
 
 LINK_LIFETIME = timedelta(minutes=15)
@@ -120,7 +120,7 @@ class ConsoleSession(Aggregate):
     def __init__(
         self,
         *,
-        id: UUID,  # noqa: A002 (the library's name): made first, for the actor of Started
+        id: UUID,  # made before the session, for the actor of Started (the library takes it)
         org_id: UUID,
         email: str,
         role: Role,

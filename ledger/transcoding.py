@@ -135,6 +135,14 @@ class ActorAsDict(DataclassAsDict):
     type = Actor
     name = "actor"
 
+    def encode(self, obj: Actor) -> dict[str, Any]:
+        """Without `role` unless set: only a console person has one, and the actor is in
+        every event."""
+        fields = super().encode(obj)
+        if obj.role is None:
+            del fields["role"]
+        return fields
+
     def decode_raw(self, data: dict[str, Any], transcoder: LedgerTranscoder) -> Any:
         return self.decode(data)  # its fields are plain values
 

@@ -7,7 +7,8 @@ from uuid import UUID
 
 import pytest
 
-from scimledger.ledger.organizations import Organization, Role
+from scimledger.ledger.context import Role
+from scimledger.ledger.organizations import Organization
 from scimledger.ledger.sessions import (
     LINK_LIFETIME,
     SESSION_LIFETIME,

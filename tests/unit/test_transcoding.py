@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from eventsourcing.persistence import JSONTranscoder, TranscodingNotRegisteredError
 
 from scimledger.ledger.application import Ledger
+from scimledger.ledger.context import Actor
 from scimledger.ledger.transcoding import LedgerTranscoder
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events_v1.json"
@@ -51,3 +53,29 @@ def test_an_unknown_type_is_refused_as_the_library_refuses_it() -> None:
     ours, _ = transcoders()
     with pytest.raises(TranscodingNotRegisteredError):
         ours.decode(b'{"x":{"_type_":"nope","_data_":1}}')
+
+
+def test_an_actor_is_stored_with_a_role_only_when_it_has_one() -> None:
+    ours, _ = transcoders()
+    operator = Actor.operator("tokens issue")
+    person = Actor.person(UUID(int=7), "ada@acme.example", "reviewer")
+    assert json.loads(ours.encode({"a": operator})) == {
+        "a": {
+            "_type_": "actor",
+            "_data_": {
+                "kind": "operator",
+                "id": "tokens issue",
+                "name": operator.name,
+                "issued_by": None,
+            },
+        }
+    }
+    assert json.loads(ours.encode({"a": person}))["a"]["_data_"] == {
+        "kind": "person",
+        "id": "00000000000000000000000000000007",
+        "name": "ada@acme.example",
+        "issued_by": None,
+        "role": "reviewer",
+    }
+    for actor in (operator, person):
+        assert ours.decode(ours.encode({"a": actor})) == {"a": actor}
