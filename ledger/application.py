@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import (
     AggregateNotFoundError,
@@ -44,7 +44,7 @@ from scimledger.ledger.commands import (
     Written,
     no_check,
 )
-from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.context import Actor, CommandContext, RequestInfo, Role
 from scimledger.ledger.credentials import (
     Credentials,
     announce,
@@ -73,6 +73,16 @@ from scimledger.ledger.organizations import (
     Settings,
     normalize_email,
     normalize_slug,
+)
+from scimledger.ledger.sessions import (
+    LINK_LIFETIME,
+    SESSION_LIFETIME,
+    ConsoleSession,
+    Presented,
+    SignedIn,
+    SignInLink,
+    SignInMethod,
+    SignInRefused,
 )
 from scimledger.ledger.tokens import (
     Token,
@@ -436,15 +446,18 @@ class Ledger(Application[UUID]):
 
         return self._retried(attempt, f"organization {slug!r} kept changing")
 
-    def add_admin(self, org: str, email: str, actor: Actor, request: RequestInfo) -> None:
-        """Makes `email` an admin of the organization, creating the organization if new."""
+    def add_admin(
+        self, org: str, email: str, actor: Actor, request: RequestInfo, role: Role = "admin"
+    ) -> None:
+        """Makes `email` an admin (or a reviewer) of the organization, creating the
+        organization if new."""
         slug = normalize_slug(org)
         org_id = Organization.create_id(slug)
         context = CommandContext(org_id=org_id, actor=actor, request=request)
         organization = self._get(Organization, org_id)
         if organization is None:
             organization = Organization(slug=slug, context=context)
-        organization.add_admin(email, context)
+        organization.add_admin(email, context, role)
         self.save(organization)
 
     def remove_admin(self, org: str, email: str, actor: Actor, request: RequestInfo) -> None:
@@ -504,6 +517,9 @@ class Ledger(Application[UUID]):
 
     def admins(self, org: str) -> list[str]:
         return list(self._organization(org).admins)
+
+    def reviewers(self, org: str) -> list[str]:
+        return list(self._organization(org).reviewers)
 
     def _organization(self, org: str) -> Organization:
         organization = self._get(Organization, Organization.create_id(normalize_slug(org)))
@@ -595,6 +611,107 @@ class Ledger(Application[UUID]):
             ),
             scopes=tuple(token.scopes),
         )
+
+    # Console sign-in (ledger.sessions)
+
+    def issue_sign_in_link(
+        self, org: str, email: str, actor: Actor, now: datetime
+    ) -> tuple[Presented, datetime]:
+        """A one-time sign-in link for an admin or reviewer: what its bearer presents, and
+        until when it works."""
+        organization = self._organization(org)
+        person = normalize_email(email)
+        if organization.role_of(person) is None:
+            raise NotAnAdmin(
+                f"{person} is not an admin or reviewer of {organization.slug}: add them first"
+                f" with `scimledger admins add {person} --org {organization.slug}`"
+            )
+        secret = new_secret()
+        link = SignInLink(
+            org_id=organization.id,
+            email=person,
+            secret_hash=hash_secret(secret),
+            expires_at=now + LINK_LIFETIME,
+            context=CommandContext(organization.id, actor, RequestInfo.local()),
+        )
+        self.save(link)
+        return Presented(link.id, secret), link.expires_at
+
+    def sign_in_link(self, presented: Presented, now: datetime) -> SignInLink:
+        """The link presented, if it would let its bearer in now; SignInRefused if not."""
+        link = self._get(SignInLink, presented.id)
+        if link is None:
+            raise SignInRefused("unknown sign-in link")
+        link.check(presented.secret, now)
+        return link
+
+    def sign_in_with_link(
+        self, presented: Presented, request: RequestInfo, now: datetime
+    ) -> Presented:
+        """Uses a sign-in link: the session it opens, as the browser will present it."""
+        link = self.sign_in_link(presented, now)
+        try:
+            return self._start_session(
+                link.org_id, email=link.email, method="link", request=request, now=now, link=link
+            )
+        except IntegrityError as exc:  # the link was used meanwhile
+            raise SignInRefused("sign-in link already used") from exc
+
+    def sign_in_with_sso(
+        self, org_id: UUID, email: str, request: RequestInfo, now: datetime
+    ) -> Presented:
+        email = normalize_email(email)
+        return self._start_session(org_id, email=email, method="sso", request=request, now=now)
+
+    def _start_session(
+        self,
+        org_id: UUID,
+        *,
+        email: str,
+        method: SignInMethod,
+        request: RequestInfo,
+        now: datetime,
+        link: SignInLink | None = None,
+    ) -> Presented:
+        organization = self._get(Organization, org_id)
+        role = organization.role_of(email) if organization is not None else None
+        if role is None:
+            raise SignInRefused(f"{email} is not an admin or reviewer of the organization")
+        session_id, secret = uuid4(), new_secret()
+        context = CommandContext(org_id, Actor.person(session_id, email, role), request)
+        session = ConsoleSession(
+            id=session_id,
+            org_id=org_id,
+            email=email,
+            role=role,
+            method=method,
+            secret_hash=hash_secret(secret),
+            expires_at=now + SESSION_LIFETIME,
+            context=context,
+        )
+        if link is not None:
+            link.use(session_id, context)
+        self.save(*([link] if link is not None else []), session)
+        return Presented(session_id, secret)
+
+    def signed_in(self, presented: Presented, now: datetime) -> SignedIn:
+        """Who a console session speaks for now; SignInRefused once it no longer holds. The
+        session is read afresh (its end counts at once, on every server); the organization
+        as authentication reads it (ledger.credentials)."""
+        session = self._get(ConsoleSession, presented.id)
+        if session is None:
+            raise SignInRefused("unknown session")
+        org_id = session.org_id
+        organization = self.credentials.get(org_id, lambda: self._get(Organization, org_id))
+        role = session.role_now(presented.secret, organization, now)
+        assert organization is not None  # role_now refuses without one
+        return SignedIn(org_id, organization.slug, session.id, session.email, role)
+
+    def end_session(self, session_id: UUID, context: CommandContext) -> None:
+        session = self._get(ConsoleSession, session_id)
+        if session is not None:
+            session.end(context)
+            self.save(session)
 
     def organization_id(self, org: str) -> UUID | None:
         org_id = Organization.create_id(normalize_slug(org))

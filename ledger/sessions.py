@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from scimledger.ledger.context import CommandContext, Role
+from scimledger.ledger.context import Actor, CommandContext, Role
 from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import hash_secret
@@ -51,6 +51,21 @@ class Presented:
 
     def __str__(self) -> str:
         return f"{self.id.hex}_{self.secret}"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who a console session speaks for, now."""
+
+    org_id: UUID
+    org: str  # the organization's slug
+    session_id: UUID
+    email: str
+    role: Role
+
+    @property
+    def actor(self) -> Actor:
+        return Actor.person(self.session_id, self.email, self.role)
 
 
 def _check_secret(stored_hash: str, secret: str) -> None:
