@@ -1,0 +1,145 @@
+"""Who is signed in to the console, and the guards every console request passes.
+
+- The session is a cookie holding what the ledger's ConsoleSession checks (ledger.sessions):
+  HttpOnly, SameSite=Lax, Secure (and `__Host-` named) when the console is served over
+  HTTPS, with no expiry of its own (closing the browser ends it). The ledger refuses it once
+  ended, after 12 hours, or when its person is no longer an admin or reviewer; this module
+  refuses it after 30 idle minutes (projections.activity keeps the last request's time).
+- Every form that changes something carries a CSRF token derived from the session's secret
+  (HMAC-SHA256), which another site cannot read; and every such request must come from the
+  console's own origin (the browser's Origin header, or Referer where there is none).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from litestar import Request
+from litestar.datastructures import Cookie
+
+from scimledger.http.auth import request_info
+from scimledger.http.services import Services
+from scimledger.ledger.context import CommandContext
+from scimledger.ledger.sessions import IDLE_LIMIT, Presented, SignedIn, SignInRefused
+
+COOKIE = "scimledger_console"
+SECURE_COOKIE = "__Host-scimledger_console"  # Secure, Path=/ and no Domain, or no cookie
+
+# The console's pages in its navigation, and who sees them.
+PAGES: tuple[tuple[str, str, str, bool], ...] = (  # (path, name, label, admins only)
+    ("/console/setup", "setup", "SCIM setup", False),
+    ("/console/tokens", "tokens", "Tokens", False),
+)
+
+
+class SignedOut(Exception):
+    """No valid session: the browser is sent to the sign-in page."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Refused(Exception):
+    """A request the signed-in person may not make (403), or a forged one."""
+
+
+@dataclass(frozen=True)
+class Person:
+    """The signed-in person, as pages and commands need them."""
+
+    signed_in: SignedIn
+    csrf: str  # the token forms carry
+
+    @property
+    def email(self) -> str:
+        return self.signed_in.email
+
+    @property
+    def role(self) -> str:
+        return self.signed_in.role
+
+    @property
+    def org(self) -> str:
+        return self.signed_in.org
+
+    @property
+    def pages(self) -> list[tuple[str, str, str]]:
+        admin = self.signed_in.role == "admin"
+        return [(path, name, label) for path, name, label, only in PAGES if admin or not only]
+
+    def context(self, request: Request[Any, Any, Any]) -> CommandContext:
+        return CommandContext(self.signed_in.org_id, self.signed_in.actor, request_info(request))
+
+    def must_be_admin(self) -> None:
+        if self.signed_in.role != "admin":
+            raise Refused("Only an admin of this organization can do this; you are a reviewer.")
+
+
+def secure(services: Services) -> bool:
+    return (services.public_url or "").startswith("https://")
+
+
+def cookie_name(services: Services) -> str:
+    return SECURE_COOKIE if secure(services) else COOKIE
+
+
+def session_cookie(services: Services, presented: Presented | None) -> Cookie:
+    """The cookie that holds a session (or, with None, removes it)."""
+    return Cookie(
+        key=cookie_name(services),
+        value=str(presented) if presented is not None else "",
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=secure(services),
+        max_age=None if presented is not None else 0,
+    )
+
+
+def csrf_token(presented: Presented) -> str:
+    return hmac.new(presented.secret.encode(), b"scimledger console form", hashlib.sha256).hexdigest()
+
+
+def person(request: Request[Any, Any, Any], services: Services) -> Person:
+    """The signed-in person; SignedOut if there is none. A request that changes something
+    must also carry the session's CSRF token and come from the console's origin."""
+    text = request.cookies.get(cookie_name(services))
+    if not text:
+        raise SignedOut("")
+    now = datetime.now(UTC)
+    try:
+        presented = Presented.parse(text)
+        signed_in = services.ledger.signed_in(presented, now)
+    except SignInRefused as exc:
+        raise SignedOut("Your session has ended: sign in again.") from exc
+    last = services.activity.seen(presented.id, now)
+    if last is None or now - last > IDLE_LIMIT:
+        raise SignedOut("You were signed out after 30 minutes without activity: sign in again.")
+    return Person(signed_in, csrf_token(presented))
+
+
+def check_form(request: Request[Any, Any, Any], services: Services, form: Any, who: Person) -> None:
+    """A form that changes something: from the console's origin, with the session's token."""
+    same_origin(request, services)
+    given = form.get("csrf") if form is not None else None
+    if not isinstance(given, str) or not hmac.compare_digest(given, who.csrf):
+        raise Refused("This form has expired or did not come from the console: reload the page.")
+
+
+def same_origin(request: Request[Any, Any, Any], services: Services) -> None:
+    """Refuses a request that changes something from any other site (sign-in included)."""
+    expected = origin_of(services.public_url or str(request.base_url))
+    given = request.headers.get("origin") or request.headers.get("referer")
+    if given is None or origin_of(given) != expected:
+        raise Refused("This request did not come from the console's own pages.")
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
