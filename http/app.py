@@ -9,7 +9,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from scimledger import __version__
-from scimledger.http import admin, discovery, envelope, groups, search, users
+from scimledger.http import admin, console, discovery, envelope, groups, search, users
 from scimledger.http.errors import handle_exception
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
@@ -34,11 +34,12 @@ def create_app(services: Services) -> Litestar:
         ],
     )
     app = Litestar(
-        route_handlers=[scim, admin.router()],
+        route_handlers=[scim, admin.router(), console.router(services)],
         # Handlers of both APIs are given the services by name (`services: Injected[Services]`).
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: handle_exception},
         request_max_body_size=MAX_BODY_BYTES,
+        template_config=console.template_config(),
         # The admin API's OpenAPI document, at /admin/v1/openapi.json (SCIM is described by
         # its own discovery endpoints instead).
         openapi_config=OpenAPIConfig(

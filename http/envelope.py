@@ -5,7 +5,8 @@ headers, and one access-log line.
   `._:-`, at most 128), else a new one. It is returned in `X-Request-Id`, recorded on the
   request's events (RequestInfo), and put on every log line written while the request runs
   (`REQUEST_ID`, a context variable: worker threads inherit it).
-- Security headers: responses are never cached, sniffed, framed or allowed to load anything;
+- Security headers: responses are never cached, sniffed, framed or allowed to load anything,
+  unless a response sets its own policy or caching (the console's pages and static files);
   no `Server` banner (uvicorn's is switched off in scripts/serve.py).
 - The access line holds ids only: method, the route's template (`/scim/v2/Users/{user_id}`),
   never the raw path or query (a filter or a mistyped URL can hold someone's email), status,
@@ -106,7 +107,10 @@ def _envelope(inner: ASGIApp) -> ASGIApp:
                     if name.lower() != b"server"
                 ]
                 headers.append((b"x-request-id", exchange.request_id.encode("ascii")))
-                headers.extend(SECURITY_HEADERS)
+                given = {name.lower() for name, _ in headers}
+                # A response may set its own policy or caching (the console's pages, its
+                # static files); the rest are kept to the strictest.
+                headers.extend(pair for pair in SECURITY_HEADERS if pair[0] not in given)
                 message["headers"] = headers
             await send(message)
 

@@ -13,6 +13,7 @@ from scimledger.http.rate_limit import RateLimit
 from scimledger.ledger import availability
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import Written
+from scimledger.projections.activity import SessionActivity
 from scimledger.projections.directory import ScimDirectory
 from scimledger.projections.scim import PageMarks
 from scimledger.projections.sql import SQL
@@ -38,6 +39,14 @@ class Services:
     usage: UsageRecorder  # tokens' last use
     page_marks: PageMarks = field(default_factory=PageMarks)  # where import walks are
     rate_limit: RateLimit = field(default_factory=RateLimit.off)  # requests per token
+    # Where people reach this server (`serve --public-url`): the console's links, origin and
+    # secure cookies (https); None: as each request reached it.
+    public_url: str | None = None
+
+    @property
+    def activity(self) -> SessionActivity:
+        """Console sessions' last requests (their idle limit)."""
+        return SessionActivity(self.sql)
 
     @property
     def directory(self) -> ScimDirectory:

@@ -18,6 +18,7 @@ import msgspec
 
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
+from scimledger.projections import activity
 from scimledger.projections.sql import SQL, Cursor
 from scimledger.projections.sql_filters import scim_datetime
 
@@ -58,6 +59,7 @@ def ddl(prefix: str = "") -> tuple[str, ...]:
         PRIMARY KEY (org_id, email)
     )""",
         USAGE_DDL,
+        activity.DDL,  # console sessions' last requests: not events either
     )
 
 

@@ -38,11 +38,12 @@ PAGES: tuple[tuple[str, str, str, bool], ...] = (  # (path, name, label, admins 
 
 
 class SignedOut(Exception):
-    """No valid session: the browser is sent to the sign-in page."""
+    """No valid session: the browser is sent to the sign-in page, told why (`problem`: a key
+    of the sign-in page's messages, None for someone who never signed in)."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    def __init__(self, problem: str | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
 
 
 class Refused(Exception):
@@ -103,7 +104,9 @@ def session_cookie(services: Services, presented: Presented | None) -> Cookie:
 
 
 def csrf_token(presented: Presented) -> str:
-    return hmac.new(presented.secret.encode(), b"scimledger console form", hashlib.sha256).hexdigest()
+    return hmac.new(
+        presented.secret.encode(), b"scimledger console form", hashlib.sha256
+    ).hexdigest()
 
 
 def person(request: Request[Any, Any, Any], services: Services) -> Person:
@@ -111,16 +114,16 @@ def person(request: Request[Any, Any, Any], services: Services) -> Person:
     must also carry the session's CSRF token and come from the console's origin."""
     text = request.cookies.get(cookie_name(services))
     if not text:
-        raise SignedOut("")
+        raise SignedOut(None)
     now = datetime.now(UTC)
     try:
         presented = Presented.parse(text)
         signed_in = services.ledger.signed_in(presented, now)
     except SignInRefused as exc:
-        raise SignedOut("Your session has ended: sign in again.") from exc
+        raise SignedOut("ended") from exc
     last = services.activity.seen(presented.id, now)
     if last is None or now - last > IDLE_LIMIT:
-        raise SignedOut("You were signed out after 30 minutes without activity: sign in again.")
+        raise SignedOut("idle")
     return Person(signed_in, csrf_token(presented))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SUBPACKAGES = ("ledger", "projections", "http", "scripts")
+SUBPACKAGES = ("ledger", "projections", "http", "http/console", "scripts")
 
 
 def test_http_has_no_init_module() -> None:
@@ -36,9 +36,13 @@ def test_stdlib_http_wins_with_the_repository_root_on_sys_path() -> None:
 def test_pyproject_lists_every_subpackage() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert config["package-dir"] == {"scimledger": "."}
-    assert config["packages"] == ["scimledger", *(f"scimledger.{p}" for p in SUBPACKAGES)]
-    for name in SUBPACKAGES:
-        assert not [p for p in (ROOT / name).iterdir() if p.is_dir() and any(p.glob("*.py"))]
+    assert config["packages"] == [
+        "scimledger",
+        *(f"scimledger.{p.replace('/', '.')}" for p in SUBPACKAGES),
+    ]
+    for name in SUBPACKAGES:  # no module left out of the list
+        nested = [p for p in (ROOT / name).iterdir() if p.is_dir() and any(p.glob("*.py"))]
+        assert {p.relative_to(ROOT).as_posix() for p in nested} <= set(SUBPACKAGES)
 
 
 @pytest.mark.slow
@@ -57,4 +61,9 @@ def test_wheel_holds_every_module_under_scimledger(tmp_path: Path) -> None:
     }
     assert expected <= names
     assert "scimledger/http/scim_openapi.json" in names  # served at /scim/v2/openapi.json
+    console = ROOT / "http" / "console"
+    assert {
+        f"scimledger/{path.relative_to(ROOT).as_posix()}"
+        for path in [*console.glob("templates/*.html"), *console.glob("static/*")]
+    } <= names
     assert not [n for n in names if n.startswith(("scimledger/tests/", "http/", "ledger/"))]
