@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from litestar import Request, Response, Router, get
-from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import ResponseHeader
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
@@ -56,7 +57,7 @@ ASSETS = Assets(HERE / "static")
 
 
 @get("/static/{name:str}", sync_to_thread=False)
-def static(name: str) -> Response[bytes]:
+def static(name: FromPath[str]) -> Response[bytes]:
     found = ASSETS.files.get(name)
     if found is None:
         raise NotFoundException()

@@ -15,6 +15,7 @@ from uuid import UUID
 from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.datastructures import FormMultiDict
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from scimledger.http.auth import request_info
@@ -73,7 +74,7 @@ def home() -> Redirect:
 
 
 @get("/sign-in", sync_to_thread=False)
-def sign_in(problem: str | None = None) -> Template:
+def sign_in(problem: FromQuery[str | None] = None) -> Template:
     return page("sign_in", "Sign in", None, problem=_known_problem(problem))
 
 
@@ -95,7 +96,7 @@ _LINK_UNUSABLE = (
 
 
 @get("/sign-in/{link:str}", sync_to_thread=True)
-def sign_in_link(link: str, services: Injected[Services]) -> Template:
+def sign_in_link(link: FromPath[str], services: Injected[Services]) -> Template:
     """The page a sign-in link opens: it asks to press a button, so that a program that
     fetches links (a mail scanner, a chat preview) cannot use the link up."""
     try:
@@ -110,7 +111,7 @@ def sign_in_link(link: str, services: Injected[Services]) -> Template:
 
 @post("/sign-in/{link:str}", sync_to_thread=True)
 def use_sign_in_link(
-    link: str, request: Request[Any, Any, Any], services: Injected[Services]
+    link: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
 ) -> Response[Any]:
     same_origin(request, services)
     now = datetime.now(UTC)
@@ -270,7 +271,7 @@ def _own_token(services: Services, who: Person, token_id: str) -> TokenView:
 
 @get("/tokens/{token_id:str}/revoke", sync_to_thread=True)
 def confirm_revoke(
-    token_id: str, request: Request[Any, Any, Any], services: Injected[Services]
+    token_id: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
 ) -> Template:
     who = person(request, services)
     who.must_be_admin()
@@ -280,7 +281,7 @@ def confirm_revoke(
 
 @post("/tokens/{token_id:str}/revoke")
 async def revoke_token(
-    token_id: str, request: Request[Any, Any, Any], services: Injected[Services]
+    token_id: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
 ) -> Redirect:
     form = await request.form()
 
@@ -297,7 +298,7 @@ async def revoke_token(
 
 @get("/tokens/{token_id:str}/rotate", sync_to_thread=True)
 def confirm_rotate(
-    token_id: str, request: Request[Any, Any, Any], services: Injected[Services]
+    token_id: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
 ) -> Template:
     who = person(request, services)
     who.must_be_admin()
@@ -307,7 +308,7 @@ def confirm_rotate(
 
 @post("/tokens/{token_id:str}/rotate")
 async def rotate_token(
-    token_id: str, request: Request[Any, Any, Any], services: Injected[Services]
+    token_id: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
 ) -> Template:
     form = await request.form()
 
