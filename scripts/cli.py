@@ -25,7 +25,16 @@ from scimledger.ledger.database import DatabaseURL, InvalidDatabaseURL
 from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.tokens import TokenRequestError
 from scimledger.projections.rebuild import RebuildConflict
-from scimledger.scripts import audit, chain, logs, organizations, output, projections, tokens
+from scimledger.scripts import (
+    audit,
+    chain,
+    console,
+    logs,
+    organizations,
+    output,
+    projections,
+    tokens,
+)
 from scimledger.scripts.command import Commands, Handler, UsageError, runs
 
 # Arguments that cannot be used: exit 2, as argparse does for those it can check itself.
@@ -48,6 +57,7 @@ def _start(args: argparse.Namespace) -> int:
         rate_limit=RateLimit(args.rate_limit, args.rate_burst),
         limits=Limits(header_seconds=args.header_timeout, body_seconds=args.body_timeout),
         max_connections=args.max_connections,
+        public_url=console.public_url(args.public_url) if args.public_url else None,
     )
 
 
@@ -100,6 +110,14 @@ def _add_server_commands(commands: Commands) -> None:
         help=f"time a client has to send a request's body after its headers (default "
         f"{Limits.body_seconds:g}); then 408 and the connection closes",
     )
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=os.environ.get(console.PUBLIC_URL_ENV),
+        help="where people reach this server, e.g. https://scim.example.com behind a proxy "
+        f"(default: ${console.PUBLIC_URL_ENV}, else as each request reached it); https "
+        "makes the console's cookies Secure",
+    )
     _add_log_format(parser)
     runs(parser, _start)
     parser = commands.add_parser(
@@ -142,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_server_commands(commands)
-    for family in (tokens, organizations, projections, audit, chain):
+    for family in (tokens, organizations, console, projections, audit, chain):
         family.add_commands(commands)
     return parser
 

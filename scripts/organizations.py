@@ -1,5 +1,6 @@
 """`scimledger admins add|remove|list` and `scimledger settings show|set`: an organization's
-admins (who tokens are issued for) and its settings."""
+admins (who tokens are issued for) and reviewers (who read in the console), and its
+settings."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from typing import Any
 
 from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.organizations import ROLES
 from scimledger.ledger.tokens import parse_grace
 from scimledger.scripts import output
 from scimledger.scripts.command import Commands, family, opened, runs
@@ -17,15 +19,20 @@ def change_admins(args: argparse.Namespace) -> int:
     """`admins add` or `admins remove`."""
     actor = Actor.operator(f"scimledger admins {args.action}")
     with opened(args) as ledger:
-        change = ledger.add_admin if args.action == "add" else ledger.remove_admin
-        change(args.org, args.email, actor, RequestInfo.local())
+        if args.action == "add":
+            ledger.add_admin(args.org, args.email, actor, RequestInfo.local(), role=args.role)
+        else:
+            ledger.remove_admin(args.org, args.email, actor, RequestInfo.local())
     return 0
 
 
 def list_admins(args: argparse.Namespace) -> int:
     with opened(args) as ledger:
-        for email in ledger.admins(args.org):
-            print(output.escaped(email))  # recorded before emails were checked for controls
+        people = [
+            *({"email": email, "role": "admin"} for email in ledger.admins(args.org)),
+            *({"email": email, "role": "reviewer"} for email in ledger.reviewers(args.org)),
+        ]
+    output.write(people, ("email", "role"), args.format)
     return 0
 
 
@@ -53,15 +60,27 @@ def set_settings(args: argparse.Namespace) -> int:
 
 
 def add_commands(commands: Commands) -> None:
-    actions = family(commands, "admins", "an organization's admins (token issuers)")
-    for action, text in (("add", "make EMAIL an admin"), ("remove", "remove an admin")):
-        parser = actions.add_parser(action, help=text)
-        parser.add_argument("email", metavar="EMAIL")
-        parser.add_argument("--org", required=True)
-        parser.set_defaults(action=action)
-        runs(parser, change_admins)
-    parser = actions.add_parser("list", help="the organization's admins")
+    actions = family(commands, "admins", "an organization's admins (token issuers) and reviewers")
+    parser = actions.add_parser("add", help="make EMAIL an admin, or a reviewer (--role)")
+    parser.add_argument("email", metavar="EMAIL")
     parser.add_argument("--org", required=True)
+    parser.add_argument(
+        "--role",
+        choices=ROLES,
+        default="admin",
+        help="admin (default): manages tokens, admins and settings; reviewer: reads people, "
+        "history and the audit trail in the console, changes nothing",
+    )
+    parser.set_defaults(action="add")
+    runs(parser, change_admins)
+    parser = actions.add_parser("remove", help="remove an admin or reviewer")
+    parser.add_argument("email", metavar="EMAIL")
+    parser.add_argument("--org", required=True)
+    parser.set_defaults(action="remove")
+    runs(parser, change_admins)
+    parser = actions.add_parser("list", help="the organization's admins and reviewers")
+    parser.add_argument("--org", required=True)
+    parser.add_argument("--format", choices=output.FORMATS, default="table")
     runs(parser, list_admins)
 
     actions = family(commands, "settings", "an organization's settings")

@@ -29,14 +29,22 @@ from scimledger.projections.tokens import NAME as TOKENS
 from scimledger.projections.tokens import UsageRecorder, departure_candidates
 
 
-def _token_command(database_flag: str | None) -> str:
+def _program() -> str:
+    """How this user runs scimledger: the path they ran, or its name."""
     program = sys.argv[0] if sys.argv and "/" in sys.argv[0] else "scimledger"
-    if Path(program).name != "scimledger":
-        program = "scimledger"
-    command = f'{program} tokens issue --org acme --name "Okta" --expires never'
-    if database_flag:
-        command += f" --database {shlex.quote(database_flag)}"
-    return command
+    return program if Path(program).name == "scimledger" else "scimledger"
+
+
+def _commands(database_flag: str | None, public_url: str | None) -> tuple[str, str]:
+    """The commands that issue a token and sign the first admin in to the console."""
+    database = f" --database {shlex.quote(database_flag)}" if database_flag else ""
+    public = f" --public-url {shlex.quote(public_url)}" if public_url else ""
+    program = _program()
+    return (
+        f'{program} tokens issue --org acme --name "Okta" --expires never{database}',
+        f"{program} admins add you@example.com --org acme{database} && "
+        f"{program} console link --org acme --admin you@example.com{public}{database}",
+    )
 
 
 def serve(
@@ -48,6 +56,7 @@ def serve(
     rate_limit: RateLimit | None = None,
     limits: Limits | None = None,
     max_connections: int = MAX_CONNECTIONS,
+    public_url: str | None = None,
 ) -> int:
     ledger = Ledger(database)
     # In process, this server consumes the projections unless another process already does
@@ -71,6 +80,7 @@ def serve(
             sql=sql,
             usage=UsageRecorder(sql),
             rate_limit=rate_limit or RateLimit.off(),
+            public_url=public_url,
         )
     )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
@@ -83,10 +93,13 @@ def serve(
     # another terminal, which may not share this one's environment.
     # A password is never printed: the command then shows *** in its place.
     flag = database.redacted() if database.url != DEFAULT_URL else None
+    reached = public_url or f"http://{shown_host}:{port}"
+    issue, sign_in = _commands(flag, public_url)
     print(
         f"scimledger is serving on {where}\n"
-        f"SCIM connector base URL: http://{shown_host}:{port}{SCIM_BASE_PATH}\n"
-        f"Issue a token (in another terminal): {_token_command(flag)}",
+        f"SCIM connector base URL: {reached}{SCIM_BASE_PATH}\n"
+        f"Issue a token (in another terminal): {issue}\n"
+        f"Console: {reached}/console/ (to sign in: {sign_in})",
         flush=True,
     )
     config = uvicorn.Config(
