@@ -122,6 +122,11 @@ def router(services: Services) -> Router:
         path=CONSOLE_PATH,
         route_handlers=[static, *pages.ROUTES],
         include_in_schema=False,
-        response_headers=[ResponseHeader(name="content-security-policy", value=POLICY)],
+        response_headers=[
+            ResponseHeader(name="content-security-policy", value=POLICY),
+            # Not no-referrer, the rest of the server's: with it a browser sends a form's
+            # Origin as "null", and the origin check could not tell the console's own forms.
+            ResponseHeader(name="referrer-policy", value="same-origin"),
+        ],
         exception_handlers={Exception: _errors(services)},
     )

@@ -347,6 +347,7 @@ def test_console_pages_have_a_strict_policy_and_assets_are_cached(
     assert "'unsafe-inline'" not in policy
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["x-frame-options"] == "DENY"
+    assert page.headers["referrer-policy"] == "same-origin"  # a form's Origin is sent
     assert "<script>" not in page.text  # no inline script anywhere
     [stylesheet] = re.findall(r'href="(/console/static/console\.[0-9a-f]{12}\.css)"', page.text)
     asset = console.get(stylesheet)
