@@ -41,9 +41,11 @@ TRACKING_DDL = (
 
 class Projection(Protocol):
     name: str  # carries the version: a read model whose tables change gets a new name
-    tables: tuple[str, ...]
     topics: tuple[type, ...]  # the events it takes, decoded
     raw: bool  # True: it takes every stored event as is, undecoded, instead
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
 
     def ddl(self, dialect: str) -> tuple[str, ...]: ...
 

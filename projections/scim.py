@@ -6,7 +6,7 @@ SQL, so rows are never loaded to be filtered in Python.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -394,40 +394,27 @@ def list_groups(cursor: Cursor, org_id: UUID, query: Query) -> tuple[int, list[G
     return page.total, [_group_row(row) for row in page.rows]
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def members_of(cursor: Cursor, group_ids: Sequence[str]) -> dict[str, list[Member]]:
     """Each group's members in a stable order, with the users' displayName or userName."""
     members: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
-    for chunk in _chunks(group_ids):
-        marks = ", ".join("?" * len(chunk))
-        cursor.execute(
-            f"SELECT m.group_id, u.id, u.attributes FROM {TABLES.members} m"
-            f" JOIN {TABLES.users} u ON u.id = m.user_id WHERE m.group_id IN ({marks})"
-            " ORDER BY m.group_id, u.seq",
-            tuple(chunk),
-        )
-        for row in cursor.fetchall():
-            attributes = _decode(row["attributes"])
-            display = attributes.get("displayName") or attributes["userName"]
-            members[row["group_id"]].append(Member(id=row["id"], display=display))
+    for row in cursor.fetch_in(
+        f"SELECT m.group_id, u.id, u.attributes FROM {TABLES.members} m"
+        f" JOIN {TABLES.users} u ON u.id = m.user_id",
+        "m.group_id",
+        group_ids,
+        order_by="m.group_id, u.seq",
+    ):
+        attributes = _decode(row["attributes"])
+        display = attributes.get("displayName") or attributes["userName"]
+        members[row["group_id"]].append(Member(id=row["id"], display=display))
     return members
 
 
 def members_among(cursor: Cursor, group_id: str, user_ids: Sequence[str]) -> set[str]:
     """Which of `user_ids` are members of the group: reads only those rows."""
-    found: set[str] = set()
-    for chunk in _chunks(user_ids):
-        marks = ", ".join("?" * len(chunk))
-        cursor.execute(
-            f"SELECT user_id FROM {TABLES.members} WHERE group_id = ? AND user_id IN ({marks})",
-            (group_id, *chunk),
-        )
-        found.update(row["user_id"] for row in cursor.fetchall())
-    return found
+    select = f"SELECT user_id FROM {TABLES.members}"
+    found = cursor.fetch_in(select, "user_id", user_ids, where="group_id = ?", params=[group_id])
+    return {row["user_id"] for row in found}
 
 
 def all_members(cursor: Cursor, group_id: str) -> set[str]:
@@ -437,12 +424,6 @@ def all_members(cursor: Cursor, group_id: str) -> set[str]:
 
 def users_among(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> set[str]:
     """Which of `user_ids` are users of the organization."""
-    found: set[str] = set()
-    for chunk in _chunks(user_ids):
-        marks = ", ".join("?" * len(chunk))
-        cursor.execute(
-            f"SELECT id FROM {TABLES.users} WHERE org_id = ? AND id IN ({marks})",
-            (str(org_id), *chunk),
-        )
-        found.update(row["id"] for row in cursor.fetchall())
-    return found
+    select = f"SELECT id FROM {TABLES.users}"
+    found = cursor.fetch_in(select, "id", user_ids, where="org_id = ?", params=[str(org_id)])
+    return {row["id"] for row in found}
