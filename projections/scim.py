@@ -16,7 +16,7 @@ import msgspec
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE, USER
 from scimledger.projections.filters import AttrPath, Filter
-from scimledger.projections.sql import Cursor, Row
+from scimledger.projections.sql import Cursor, Row, prefixed
 from scimledger.projections.sql_filters import (
     Column,
     Document,
@@ -38,9 +38,6 @@ class Tables(NamedTuple):
     members: str = "scim_group_members"
     counts: str = "scim_user_counts"
 
-    def prefixed(self, prefix: str) -> Tables:
-        return Tables(*(prefix + name for name in self))
-
 
 TABLES = Tables()
 
@@ -51,7 +48,7 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
     # `search` holds the attributes with every string case-folded, for filters: JSONB on
     # PostgreSQL, JSON text on SQLite.
     json_type = "JSONB" if dialect == "postgresql" else "TEXT"
-    users, groups, members, counts = TABLES.prefixed(prefix)
+    users, groups, members, counts = prefixed(TABLES, prefix)
     return (
         f"""CREATE TABLE IF NOT EXISTS {users} (
         id TEXT PRIMARY KEY,

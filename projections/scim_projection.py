@@ -16,7 +16,7 @@ from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.users import User, apply_changes
 from scimledger.projections.scim import NAME, TABLES, ddl
-from scimledger.projections.sql import Cursor
+from scimledger.projections.sql import Cursor, prefixed
 from scimledger.projections.sql_filters import scim_datetime
 
 _encode = msgspec.json.Encoder().encode
@@ -149,7 +149,7 @@ class ScimProjection:
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
         self.name = prefix + NAME
-        self.tables = TABLES.prefixed(prefix)
+        self.tables = prefixed(TABLES, prefix)
         self._handlers: dict[type, Callable[[_Batch, _Change, int], None]] = {
             User.UserCreated: self._user_created,
             User.ProfileUpdated: self._profile_updated,

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -19,6 +19,12 @@ from scimledger.ledger.application import Ledger
 
 Row = Mapping[str, Any]
 Dialect = Literal["sqlite", "postgresql"]
+Tables = TypeVar("Tables", bound=tuple[str, ...])
+
+
+def prefixed(tables: Tables, prefix: str) -> Tables:
+    """A read model's table names (a NamedTuple) for another build of it (a rebuild's)."""
+    return type(tables)(*(prefix + name for name in tables))
 
 
 @lru_cache(maxsize=512)
