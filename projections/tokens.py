@@ -17,7 +17,7 @@ from uuid import UUID
 import msgspec
 
 from scimledger.ledger.organizations import Organization
-from scimledger.ledger.tokens import Token
+from scimledger.ledger.tokens import Token, issuer
 from scimledger.projections.sql import SQL, Cursor, prefixed
 from scimledger.projections.sql_filters import scim_datetime
 
@@ -102,8 +102,6 @@ class TokensProjection:
     def add(self, cursor: Cursor, event: Any, position: int) -> None:
         token_id = str(event.originator_id)
         if isinstance(event, Token.TokenIssued):
-            actor = event.context.actor
-            admin = event.issued_by_admin
             cursor.execute(
                 f"INSERT INTO {self.tables.tokens} (id, org_id, org_slug, name, scopes, issuer,"
                 " created, expires_at, issuer_admin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -113,10 +111,10 @@ class TokensProjection:
                     event.org_slug,
                     event.name,
                     _encode(list(event.scopes)).decode(),
-                    f"admin:{admin}" if admin else f"{actor.kind}:{actor.name}",
+                    issuer(event.issued_by_admin, event.context.actor),
                     scim_datetime(event.timestamp),
                     scim_datetime(event.expires_at) if event.expires_at else None,
-                    admin,
+                    event.issued_by_admin,
                 ),
             )
         elif isinstance(event, Organization.AdminAdded):
