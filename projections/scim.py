@@ -155,10 +155,6 @@ def _group_row(row: Row) -> GroupRow:
 # Filter targets
 
 
-def _lower(text: str) -> str:
-    return text.lower()
-
-
 _TIMES = {
     "meta.created": Column("created", "time", filter_time),
     "meta.lastmodified": Column("last_modified", "time", filter_time),
@@ -172,7 +168,7 @@ USERS = Target(
     columns={
         "username": Column("user_name_norm", "text", normalize_name),
         "externalid": Column("external_id", "text", nullable=True),
-        "id": Column("id", "text", _lower),
+        "id": Column("id", "text", str.lower),
         "active": Column("active", "bool"),
         **_TIMES,
     },
@@ -184,7 +180,7 @@ GROUPS = Target(
     columns={
         "displayname": Column("display_name_norm", "text", normalize_name),
         "externalid": Column("external_id", "text", nullable=True),
-        "id": Column("id", "text", _lower),
+        "id": Column("id", "text", str.lower),
         **_TIMES,
     },
     multi_valued={"members": Membership(TABLES.members, "group_id", "user_id")},
