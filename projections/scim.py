@@ -95,7 +95,6 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
     )
 
 
-_encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 

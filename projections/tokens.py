@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -146,20 +146,6 @@ class TokensProjection:
             )
 
 
-COLUMNS = (
-    "id",
-    "org",
-    "name",
-    "scopes",
-    "issuer",
-    "created",
-    "expires",
-    "last_used",
-    "status",
-    "hint",
-)
-
-
 @dataclass(frozen=True)
 class TokenView:
     id: str
@@ -175,6 +161,9 @@ class TokenView:
 
     def as_dict(self) -> dict[str, Any]:
         return {column: getattr(self, column) for column in COLUMNS}
+
+
+COLUMNS = tuple(column.name for column in fields(TokenView))
 
 
 def _status(row: Any, now: str) -> tuple[str, str]:
