@@ -414,15 +414,11 @@ def stream(
 
 def subject_ids(cursor: Cursor, org_id: str | None, subject: str) -> Sequence[str]:
     """The ids of the subjects a name or id designates, oldest first."""
-    clauses = "(subject_id = ? OR subject_name_norm = ?)"
-    params: list[Any] = [subject.lower(), normalize_name(subject)]
-    if org_id is not None:
-        clauses += " AND org_id = ?"
-        params.append(org_id)
+    where, params = _where(AuditQuery(org_id=org_id, subject=subject))
     cursor.execute(
-        f"SELECT subject_id, MIN(position) AS first FROM {TABLES.entries} WHERE {clauses}"
+        f"SELECT subject_id, MIN(position) AS first FROM {TABLES.entries} WHERE {where}"
         " GROUP BY subject_id ORDER BY first",
-        tuple(params),
+        params,
     )
     return [row["subject_id"] for row in cursor.fetchall()]
 
