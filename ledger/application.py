@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
@@ -88,6 +88,7 @@ from scimledger.ledger.tokens import (
     Token,
     format_token,
     hash_secret,
+    issuer,
     new_secret,
     parse_token,
     refuse_unknown,
@@ -179,11 +180,9 @@ class Ledger(Application[UUID]):
         def attempt(_first: bool) -> Written:
             user = self._get_user(context, user_id)
             replacement = edit(UserState(user.id, dict(user.attributes), user.active, user.version))
-            changed: list[Aggregate] = [user]
             new_name = str(replacement.attributes["userName"])
-            if normalize_name(new_name) != normalize_name(user.user_name):
-                changed.append(self._claim_name(context.org_id, "userName", new_name, user.id))
-                changed.append(self._release_name(context.org_id, "userName", user.user_name))
+            changed: list[Aggregate] = [user]
+            changed += self._rename(context.org_id, "userName", user.user_name, new_name, user.id)
             was_active = user.active
             user.replace_attributes(replacement.attributes, context)
             if replacement.active is not None:
@@ -309,11 +308,9 @@ class Ledger(Application[UUID]):
             if isinstance(name, Keep):
                 name = group.display_name
             changed: list[Aggregate] = [group]
-            if normalize_name(name) != normalize_name(group.display_name):
-                changed.append(self._claim_name(context.org_id, "displayName", name, group.id))
-                changed.append(
-                    self._release_name(context.org_id, "displayName", group.display_name)
-                )
+            changed += self._rename(
+                context.org_id, "displayName", group.display_name, name, group.id
+            )
             group.rename(name, context)
             if not isinstance(update.external_id, Keep):
                 group.set_external_id(update.external_id, context)
@@ -382,6 +379,18 @@ class Ledger(Application[UUID]):
             raise UserNameTaken(name) if kind == "userName" else GroupNameTaken(name)
         return index
 
+    def _rename(
+        self, org_id: UUID, kind: NameKind, old: str, new: str, owner_id: UUID
+    ) -> list[NameIndex]:
+        """The indexes a rename changes: `new` claimed, `old` released (none for a change of
+        case only)."""
+        if normalize_name(new) == normalize_name(old):
+            return []
+        return [
+            self._claim_name(org_id, kind, new, owner_id),
+            self._release_name(org_id, kind, old),
+        ]
+
     def _release_name(self, org_id: UUID, kind: NameKind, name: str) -> NameIndex:
         index = self._get(NameIndex, NameIndex.create_id(org_id, kind, name))
         if index is None:  # cannot happen for a resource created through the ledger
@@ -424,25 +433,9 @@ class Ledger(Application[UUID]):
                     f"{admin} is not an admin of {slug}: add them first with"
                     f" `scimledger admins add {admin} --org {slug}`"
                 )
-            secret = new_secret()
-            token = Token(
-                org_id=org_id,
-                org_slug=slug,
-                name=name,
-                secret_hash=hash_secret(secret),
-                expires_at=expires_at,
-                scopes=list(scopes),
-                context=context,
-                issued_by_admin=admin,
-            )
+            token, issued = self._new_token(context, slug, name, expires_at, scopes, admin=admin)
             self.save(*changed, token)  # conflicts if the organization was created meanwhile
-            return IssuedToken(
-                id=token.id,
-                token=format_token(token.id, secret),
-                org=slug,
-                name=name,
-                expires_at=expires_at,
-            )
+            return issued
 
         return self._retried(attempt, f"organization {slug!r} kept changing")
 
@@ -557,26 +550,36 @@ class Ledger(Application[UUID]):
             if admin not in self._organization(old.org_slug).admins:
                 raise NotAnAdmin(f"{admin} is not an admin of {old.org_slug}")
         context = CommandContext(org_id=old.org_id, actor=actor, request=request)
-        secret = new_secret()
-        successor = Token(
-            org_id=old.org_id,
-            org_slug=old.org_slug,
-            name=old.name,
-            secret_hash=hash_secret(secret),
-            expires_at=old.expires_at,
-            scopes=list(old.scopes),
-            context=context,
-            issued_by_admin=admin,
+        successor, issued = self._new_token(
+            context, old.org_slug, old.name, old.expires_at, old.scopes, admin=admin
         )
         old.rotate(successor.id, now + grace, context)
         self.save(old, successor)
-        return IssuedToken(
-            id=successor.id,
-            token=format_token(successor.id, secret),
-            org=old.org_slug,
-            name=old.name,
-            expires_at=old.expires_at,
+        return issued
+
+    def _new_token(
+        self,
+        context: CommandContext,
+        slug: str,
+        name: str,
+        expires_at: datetime | None,
+        scopes: Sequence[str],
+        *,
+        admin: str | None,
+    ) -> tuple[Token, IssuedToken]:
+        """A new token of the context's organization, and what its issuer is shown once."""
+        secret = new_secret()
+        token = Token(
+            org_id=context.org_id,
+            org_slug=slug,
+            name=name,
+            secret_hash=hash_secret(secret),
+            expires_at=expires_at,
+            scopes=list(scopes),
+            context=context,
+            issued_by_admin=admin,
         )
+        return token, IssuedToken(token.id, format_token(token.id, secret), slug, name, expires_at)
 
     def authenticate(self, presented: str, now: datetime) -> Principal:
         """The principal a presented token speaks for; InvalidToken if it speaks for none."""
@@ -595,22 +598,9 @@ class Ledger(Application[UUID]):
                 fresh = self._get(Token, token.id)
                 assert fresh is not None
                 self._enforce_departure_policy(fresh, now)
-        issuer = token.issued_by
-        issued_by = (
-            f"admin:{token.issued_by_admin}"
-            if token.issued_by_admin
-            else f"{issuer.kind}:{issuer.name}"
-        )
-        return Principal(
-            org_id=token.org_id,
-            actor=Actor(
-                kind="token",
-                id=str(token.id),
-                name=token.name,
-                issued_by=issued_by,
-            ),
-            scopes=tuple(token.scopes),
-        )
+        issued_by = issuer(token.issued_by_admin, token.issued_by)
+        actor = Actor(kind="token", id=str(token.id), name=token.name, issued_by=issued_by)
+        return Principal(org_id=token.org_id, actor=actor, scopes=tuple(token.scopes))
 
     # Console sign-in (ledger.sessions)
 
@@ -774,12 +764,8 @@ class Ledger(Application[UUID]):
             log.warning("could not announce changed tokens or organizations", exc_info=True)
 
     def _save(self, subject: Aggregate, *aggregates: Any) -> Written:
-        if not any(a.pending_events for a in aggregates):
-            return Written(id=subject.id, version=subject.version, position=None, aggregate=subject)
-        recordings: list[Recording[UUID]] = self.save(*aggregates)
-        return Written(
-            id=subject.id,
-            version=subject.version,
-            position=max(r.notification.id for r in recordings),
-            aggregate=subject,
-        )
+        position = None  # nothing changed: nothing recorded
+        if any(a.pending_events for a in aggregates):
+            recordings: list[Recording[UUID]] = self.save(*aggregates)
+            position = max(r.notification.id for r in recordings)
+        return Written(id=subject.id, version=subject.version, position=position, aggregate=subject)

@@ -65,7 +65,6 @@ class Credentials:
     def start(self) -> None:
         """Changes are announced from now on (the listener is connected)."""
         with self._lock:
-            self._generation += 1
             self._clear()
             self._live = True
             self._heard = time.monotonic()
@@ -73,7 +72,6 @@ class Credentials:
     def stop(self) -> None:
         """Changes may go unannounced (the listener lost its connection): read through."""
         with self._lock:
-            self._generation += 1
             self._clear()
             self._live = False
 
@@ -110,10 +108,10 @@ class Credentials:
 
     def forget_all(self) -> None:
         with self._lock:
-            self._generation += 1
             self._clear()
 
     def _clear(self) -> None:
+        self._generation += 1
         self._items.clear()
         self._absent.clear()
 

@@ -52,14 +52,11 @@ class MemberChange:
 _SHOWN_UNKNOWN = 10
 
 
-def parse_ids(ids: Iterable[UUID | str]) -> tuple[list[UUID], list[str]]:
+def parse_ids(ids: Iterable[str]) -> tuple[list[UUID], list[str]]:
     """The ids that are UUIDs, normalized, and those that are not."""
     good: list[UUID] = []
     bad: list[str] = []
     for given in ids:
-        if isinstance(given, UUID):
-            good.append(given)
-            continue
         try:
             good.append(UUID(given))
         except ValueError:

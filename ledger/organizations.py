@@ -196,7 +196,6 @@ def _web_url(value: object) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
-# No space and no control character (an admin's email is printed on terminals and pages).
 _PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"  # no space and no control character: emails are printed
 EMAIL_PATTERN = re.compile(rf"^{_PART}@{_PART}\.{_PART}$")
 

@@ -106,6 +106,11 @@ def _multi(
     )
 
 
+def _ref(description: str, to: str, mutability: str = "readWrite") -> Attribute:
+    """A `$ref` sub-attribute: the URI of a resource of type `to`."""
+    return Attribute("$ref", "reference", description, mutability=mutability, reference_types=(to,))
+
+
 _ADDRESS_PARTS = (
     Attribute("formatted", description="The full mailing address."),
     Attribute("streetAddress", description="The full street address component."),
@@ -192,13 +197,7 @@ USER = Schema(
                 Attribute(
                     "value", description="The identifier of the Group.", mutability="readOnly"
                 ),
-                Attribute(
-                    "$ref",
-                    "reference",
-                    "The URI of the Group.",
-                    mutability="readOnly",
-                    reference_types=("Group",),
-                ),
+                _ref("The URI of the Group.", "Group", mutability="readOnly"),
                 Attribute("display", description="The Group's displayName.", mutability="readOnly"),
                 Attribute(
                     "type",
@@ -227,12 +226,7 @@ ENTERPRISE = Schema(
             "The User's manager.",
             sub_attributes=(
                 Attribute("value", description="The id of the SCIM resource of the manager."),
-                Attribute(
-                    "$ref",
-                    "reference",
-                    "The URI of the manager's SCIM resource.",
-                    reference_types=("User",),
-                ),
+                _ref("The URI of the manager's SCIM resource.", "User"),
                 Attribute(
                     "displayName",
                     description="The displayName of the manager.",
@@ -263,13 +257,7 @@ GROUP = Schema(
                 Attribute(
                     "value", description="The id of the member User.", mutability="immutable"
                 ),
-                Attribute(
-                    "$ref",
-                    "reference",
-                    "The URI of the member User.",
-                    mutability="immutable",
-                    reference_types=("User",),
-                ),
+                _ref("The URI of the member User.", "User", mutability="immutable"),
                 Attribute(
                     "display",
                     description="The member's displayName or userName.",

@@ -19,7 +19,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from scimledger.ledger.context import CommandContext
+from scimledger.ledger.context import Actor, CommandContext
 from scimledger.ledger.errors import InvalidToken, LedgerError
 from scimledger.ledger.moments import MAX_GRACE, parse_moment
 
@@ -83,6 +83,12 @@ def refuse_unknown(secret: str) -> NoReturn:
     and a comparison), so that timing does not tell an unknown id from a known one."""
     hmac.compare_digest(hash_secret(secret), _NO_TOKEN)
     raise InvalidToken("unknown token")
+
+
+def issuer(admin: str | None, actor: Actor) -> str:
+    """Who a token was issued by, as principals and `tokens list` show it: the organization
+    admin it was issued for, otherwise the actor that issued it."""
+    return f"admin:{admin}" if admin else f"{actor.kind}:{actor.name}"
 
 
 def format_token(token_id: UUID, secret: str) -> str:

@@ -108,6 +108,9 @@ class DataclassAsDict(Transcoding):
         value = self._decoded[key] = self.type(**data)
         return value
 
+    def decode_raw(self, data: dict[str, Any], transcoder: LedgerTranscoder) -> Any:
+        return self.decode(data)  # its fields are plain values (CommandContext's are not)
+
 
 class UUIDAsHex(Transcoding):
     """The library's `uuid_hex`, remembering recent values: an organization's id is in
@@ -143,16 +146,10 @@ class ActorAsDict(DataclassAsDict):
             del fields["role"]
         return fields
 
-    def decode_raw(self, data: dict[str, Any], transcoder: LedgerTranscoder) -> Any:
-        return self.decode(data)  # its fields are plain values
-
 
 class RequestInfoAsDict(DataclassAsDict):
     type = RequestInfo
     name = "request"
-
-    def decode_raw(self, data: dict[str, Any], transcoder: LedgerTranscoder) -> Any:
-        return self.decode(data)  # its fields are plain values
 
 
 class CommandContextAsDict(DataclassAsDict):

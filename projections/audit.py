@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -23,18 +23,24 @@ from scimledger.ledger.names import normalize_name
 from scimledger.ledger.organizations import DEFAULT_SETTINGS, Organization
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User, apply_changes
-from scimledger.projections.sql import Cursor, Row
+from scimledger.projections.sql import Cursor, Row, prefixed
 from scimledger.projections.sql_filters import scim_datetime
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
-TABLES = ("audit_entries", "audit_subjects")
+
+class Tables(NamedTuple):
+    entries: str = "audit_entries"
+    subjects: str = "audit_subjects"
+
+
+TABLES = Tables()  # the one place the trail's table names are written
 
 
 def ddl(prefix: str = "") -> tuple[str, ...]:
     """The trail's tables; `prefix` names another build of them (a rebuild's)."""
-    entries, subjects = (prefix + table for table in TABLES)
+    entries, subjects = prefixed(TABLES, prefix)
     return (
         f"""CREATE TABLE IF NOT EXISTS {entries} (
         position BIGINT PRIMARY KEY,
@@ -86,6 +92,7 @@ COLUMNS = (
 )
 
 Changes = dict[str, Any]
+Entry = tuple[str, str, str | None, Changes]  # action, subject type, subject name, changes
 
 
 def _change(before: Any, after: Any) -> dict[str, Any]:
@@ -101,10 +108,8 @@ class AuditProjection:
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
         self.name = prefix + NAME
-        self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
-        self._handlers: dict[
-            type, Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]
-        ] = {
+        self.tables = prefixed(TABLES, prefix)
+        self._handlers: dict[type, Callable[[Any], Entry]] = {
             Organization.OrganizationCreated: self._organization_created,
             Organization.AdminAdded: self._admin("added"),
             Organization.AdminRemoved: self._admin("removed"),
@@ -154,22 +159,22 @@ class AuditProjection:
         keys = sorted({str(event.originator_id) for event, _ in pending})
         self._states = {key: {} for key in keys}
         for row in cursor.fetch_in(
-            f"SELECT subject_id, state FROM {self.tables[1]}", "subject_id", keys
+            f"SELECT subject_id, state FROM {self.tables.subjects}", "subject_id", keys
         ):
             self._states[row["subject_id"]] = _decode(row["state"])
         for event, position in pending:
-            self._entry(cursor, event, position)
+            self._entry(event, position)
         # Entries are new rows, always (their position is the key): COPY on PostgreSQL.
-        cursor.insert_rows(self.tables[0], (*COLUMNS, "subject_name_norm"), self._entries)
+        cursor.insert_rows(self.tables.entries, (*COLUMNS, "subject_name_norm"), self._entries)
         cursor.executemany(
-            f"INSERT INTO {self.tables[1]} (subject_id, state) VALUES (?, ?)"
+            f"INSERT INTO {self.tables.subjects} (subject_id, state) VALUES (?, ?)"
             " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
             [(key, _encode(self._states[key]).decode()) for key in sorted(self._changed)],
         )
         self._entries, self._states, self._changed = [], {}, set()
 
-    def _entry(self, cursor: Cursor, event: Any, position: int) -> None:
-        action, subject_type, subject_name, changes = self._handlers[type(event)](cursor, event)
+    def _entry(self, event: Any, position: int) -> None:
+        action, subject_type, subject_name, changes = self._handlers[type(event)](event)
         context = event.context
         actor = context.actor
         request = context.request
@@ -196,27 +201,17 @@ class AuditProjection:
 
     # The trail's own memory of each subject, for before-values.
 
-    def _state(self, cursor: Cursor, event: Any) -> dict[str, Any]:
-        key = str(event.originator_id)
-        if key not in self._states:
-            cursor.execute(
-                f"SELECT state FROM {self.tables[1]} WHERE subject_id = ?",
-                (key,),
-            )
-            row = cursor.fetchone()
-            self._states[key] = _decode(row["state"]) if row is not None else {}
-        return self._states[key]
+    def _state(self, event: Any) -> dict[str, Any]:
+        return self._states[str(event.originator_id)]  # read for the batch by `end`
 
-    def _remember(self, cursor: Cursor, event: Any, state: dict[str, Any]) -> None:
+    def _remember(self, event: Any, state: dict[str, Any]) -> None:
         key = str(event.originator_id)
         self._states[key] = state
         self._changed.add(key)
 
     # Organizations and tokens
 
-    def _organization_created(
-        self, cursor: Cursor, event: Any
-    ) -> tuple[str, str, str | None, Changes]:
+    def _organization_created(self, event: Any) -> Entry:
         return (
             "organization.created",
             "Organization",
@@ -224,21 +219,21 @@ class AuditProjection:
             {"slug": _change(None, event.slug)},
         )
 
-    def _admin(self, how: str) -> Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]:
-        def handler(cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+    def _admin(self, how: str) -> Callable[[Any], Entry]:
+        def handler(event: Any) -> Entry:
             return f"admin.{how}", "Organization", None, {"admins": {how: [event.email]}}
 
         return handler
 
-    def _settings_changed(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        state = self._state(cursor, event)
+    def _settings_changed(self, event: Any) -> Entry:
+        state = self._state(event)
         before = state.get("settings", DEFAULT_SETTINGS)
-        self._remember(cursor, event, {**state, "settings": {**before, **event.changes}})
+        self._remember(event, {**state, "settings": {**before, **event.changes}})
         changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
         return "organization.settings_changed", "Organization", None, changes
 
-    def _token_issued(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        self._remember(cursor, event, {"name": event.name})
+    def _token_issued(self, event: Any) -> Entry:
+        self._remember(event, {"name": event.name})
         expires = event.expires_at.isoformat() if event.expires_at else None
         changes = {
             "name": _change(None, event.name),
@@ -249,12 +244,12 @@ class AuditProjection:
             changes["issued_by_admin"] = _change(None, event.issued_by_admin)
         return "token.issued", "Token", event.name, changes
 
-    def _token_revoked(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        name = self._state(cursor, event).get("name")
+    def _token_revoked(self, event: Any) -> Entry:
+        name = self._state(event).get("name")
         return "token.revoked", "Token", name, {"revoked": _change(False, True)}
 
-    def _token_rotated(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        name = self._state(cursor, event).get("name")
+    def _token_rotated(self, event: Any) -> Entry:
+        name = self._state(event).get("name")
         return (
             "token.rotated",
             "Token",
@@ -267,55 +262,51 @@ class AuditProjection:
 
     # Users
 
-    def _user_created(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
+    def _user_created(self, event: Any) -> Entry:
         attributes = dict(event.attributes)
-        self._remember(cursor, event, {"attributes": attributes, "active": event.active})
+        self._remember(event, {"attributes": attributes, "active": event.active})
         changes = {key: _change(None, value) for key, value in attributes.items()}
         changes["active"] = _change(None, event.active)
         return "user.created", "User", attributes["userName"], changes
 
-    def _profile_updated(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        state = self._state(cursor, event)
+    def _profile_updated(self, event: Any) -> Entry:
+        state = self._state(event)
         before = state.get("attributes", {})
         after = apply_changes(before, event.changes)
-        self._remember(cursor, event, {**state, "attributes": after})
+        self._remember(event, {**state, "attributes": after})
         changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
         return "user.updated", "User", after.get("userName"), changes
 
-    def _active(
-        self, active: bool
-    ) -> Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]:
-        def handler(cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-            state = self._state(cursor, event)
-            self._remember(cursor, event, {**state, "active": active})
+    def _active(self, active: bool) -> Callable[[Any], Entry]:
+        def handler(event: Any) -> Entry:
+            state = self._state(event)
+            self._remember(event, {**state, "active": active})
             action = "user.reactivated" if active else "user.deactivated"
             name = state.get("attributes", {}).get("userName")
             return action, "User", name, {"active": _change(not active, active)}
 
         return handler
 
-    def _password_changed(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        name = self._state(cursor, event).get("attributes", {}).get("userName")
+    def _password_changed(self, event: Any) -> Entry:
+        name = self._state(event).get("attributes", {}).get("userName")
         return "user.password_changed", "User", name, {"password": "changed"}
 
-    def _user_deleted(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        name = self._state(cursor, event).get("attributes", {}).get("userName")
+    def _user_deleted(self, event: Any) -> Entry:
+        name = self._state(event).get("attributes", {}).get("userName")
         return "user.deleted", "User", name, {}
 
     # Groups
 
-    def _group_created(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        self._remember(
-            cursor, event, {"displayName": event.display_name, "externalId": event.external_id}
-        )
+    def _group_created(self, event: Any) -> Entry:
+        self._remember(event, {"displayName": event.display_name, "externalId": event.external_id})
         changes = {"displayName": _change(None, event.display_name)}
         if event.external_id is not None:
             changes["externalId"] = _change(None, event.external_id)
         return "group.created", "Group", event.display_name, changes
 
-    def _group_renamed(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        state = self._state(cursor, event)
-        self._remember(cursor, event, {**state, "displayName": event.display_name})
+    def _group_renamed(self, event: Any) -> Entry:
+        state = self._state(event)
+        self._remember(event, {**state, "displayName": event.display_name})
         return (
             "group.renamed",
             "Group",
@@ -323,11 +314,9 @@ class AuditProjection:
             {"displayName": _change(state.get("displayName"), event.display_name)},
         )
 
-    def _group_external_id_changed(
-        self, cursor: Cursor, event: Any
-    ) -> tuple[str, str, str | None, Changes]:
-        state = self._state(cursor, event)
-        self._remember(cursor, event, {**state, "externalId": event.external_id})
+    def _group_external_id_changed(self, event: Any) -> Entry:
+        state = self._state(event)
+        self._remember(event, {**state, "externalId": event.external_id})
         return (
             "group.external_id_changed",
             "Group",
@@ -335,16 +324,16 @@ class AuditProjection:
             {"externalId": _change(state.get("externalId"), event.external_id)},
         )
 
-    def _members(self, how: str) -> Callable[[Cursor, Any], tuple[str, str, str | None, Changes]]:
-        def handler(cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-            name = self._state(cursor, event).get("displayName")
+    def _members(self, how: str) -> Callable[[Any], Entry]:
+        def handler(event: Any) -> Entry:
+            name = self._state(event).get("displayName")
             ids = [str(user_id) for user_id in event.user_ids]
             return f"group.members_{how}", "Group", name, {"members": {how: ids}}
 
         return handler
 
-    def _group_deleted(self, cursor: Cursor, event: Any) -> tuple[str, str, str | None, Changes]:
-        return "group.deleted", "Group", self._state(cursor, event).get("displayName"), {}
+    def _group_deleted(self, event: Any) -> Entry:
+        return "group.deleted", "Group", self._state(event).get("displayName"), {}
 
 
 # Reading the trail
@@ -402,7 +391,8 @@ def page(cursor: Cursor, query: AuditQuery, limit: int) -> list[dict[str, Any]]:
     """Up to `limit` entries after `query.after`, in log order (keyset pagination)."""
     where, params = _where(query)
     cursor.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM audit_entries WHERE {where} ORDER BY position LIMIT ?",
+        f"SELECT {', '.join(COLUMNS)} FROM {TABLES.entries} WHERE {where}"
+        " ORDER BY position LIMIT ?",
         (*params, limit),
     )
     return [entry(row) for row in cursor.fetchall()]
@@ -424,15 +414,11 @@ def stream(
 
 def subject_ids(cursor: Cursor, org_id: str | None, subject: str) -> Sequence[str]:
     """The ids of the subjects a name or id designates, oldest first."""
-    clauses = "(subject_id = ? OR subject_name_norm = ?)"
-    params: list[Any] = [subject.lower(), normalize_name(subject)]
-    if org_id is not None:
-        clauses += " AND org_id = ?"
-        params.append(org_id)
+    where, params = _where(AuditQuery(org_id=org_id, subject=subject))
     cursor.execute(
-        f"SELECT subject_id, MIN(position) AS first FROM audit_entries WHERE {clauses}"
+        f"SELECT subject_id, MIN(position) AS first FROM {TABLES.entries} WHERE {where}"
         " GROUP BY subject_id ORDER BY first",
-        tuple(params),
+        params,
     )
     return [row["subject_id"] for row in cursor.fetchall()]
 
@@ -458,10 +444,10 @@ def revoked_token_users(cursor: Cursor, org_id: str | None) -> list[dict[str, An
         "SELECT c.subject_id AS user_id, c.subject_name AS user_name,"
         " c.occurred_at AS created_at, c.actor_id AS token_id, c.actor_name AS token_name,"
         " r.occurred_at AS revoked_at"
-        " FROM audit_entries c JOIN audit_entries r"
+        f" FROM {TABLES.entries} c JOIN {TABLES.entries} r"
         " ON r.subject_id = c.actor_id AND r.action = 'token.revoked'"
         f" WHERE c.action = 'user.created' AND c.actor_kind = 'token' {org_clause}"
-        " AND NOT EXISTS (SELECT 1 FROM audit_entries d WHERE d.subject_id = c.subject_id"
+        f" AND NOT EXISTS (SELECT 1 FROM {TABLES.entries} d WHERE d.subject_id = c.subject_id"
         " AND d.action IN ('user.deactivated', 'user.deleted') AND d.position > r.position)"
         " ORDER BY c.position",
         (org_id,) if org_id is not None else (),

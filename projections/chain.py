@@ -138,47 +138,36 @@ def verify(
     Streams both in batches, so memory stays flat however long the log is.
     """
     previous, checked, head = GENESIS, 0, 0
+
+    def verified(problem: str | None = None) -> Verification:
+        return Verification(checked, head, previous.hex(), problem)
+
     events = _events(ledger, batch)
     event = next(events, None)
     for position, stored in _chain_rows(SQL(ledger), batch):
         if event is None or event.id > position:
-            return Verification(
-                checked,
-                head,
-                previous.hex(),
-                f"event at position {position} is missing: it was deleted",
-            )
+            return verified(f"event at position {position} is missing: it was deleted")
         if event.id < position:
-            return Verification(
-                checked,
-                head,
-                previous.hex(),
-                f"event at position {event.id} has no link: it was added "
-                "behind the chain, or moved",
+            return verified(
+                f"event at position {event.id} has no link: it was added behind the chain, or moved"
             )
         expected = link(previous, event)
         if expected.hex() != stored:
-            return Verification(
-                checked,
-                head,
-                previous.hex(),
+            return verified(
                 f"event at position {position} ({event.topic}, aggregate "
                 f"{event.originator_id} v{event.originator_version}) does not "
-                "match its link: it was altered, or events were reordered",
+                "match its link: it was altered, or events were reordered"
             )
         previous, head, checked = expected, position, checked + 1
         if progress is not None and checked % batch == 0:
             progress(checked)
         event = next(events, None)
     if event is not None:
-        return Verification(
-            checked,
-            head,
-            previous.hex(),
+        return verified(
             f"event at position {event.id} and later have no link yet: run "
-            "the chain (scimledger serve does) and verify again",
+            "the chain (scimledger serve does) and verify again"
         )
-    return Verification(checked, head, previous.hex())
+    return verified()
 
 
 # Digests: the link at a position, exported and kept outside the database.

@@ -173,9 +173,10 @@ class _Parser:
         self.i += 1
         return tok
 
-    def keyword(self, word: str) -> bool:
+    def accept(self, kind: str, text: str) -> bool:
+        """Takes the next token if it is `text` (words in any case)."""
         tok = self.peek()
-        if tok is not None and tok.kind == "word" and tok.text.lower() == word:
+        if tok is not None and tok.kind == kind and tok.text.lower() == text:
             self.i += 1
             return True
         return False
@@ -194,13 +195,13 @@ class _Parser:
 
     def or_expr(self) -> Filter:
         left = self.and_expr()
-        while self.keyword("or"):
+        while self.accept("word", "or"):
             left = Or(left, self.and_expr())
         return left
 
     def and_expr(self) -> Filter:
         left = self.unary()
-        while self.keyword("and"):
+        while self.accept("word", "and"):
             left = And(left, self.unary())
         return left
 
@@ -209,14 +210,12 @@ class _Parser:
         if self.depth > MAX_DEPTH:
             raise FilterError(f"filter nested deeper than {MAX_DEPTH} levels")
         try:
-            if self.keyword("not"):
+            if self.accept("word", "not"):
                 self.expect_punct("(")
                 inner = self.or_expr()
                 self.expect_punct(")")
                 return Not(inner)
-            tok = self.peek()
-            if tok is not None and tok.kind == "punct" and tok.text == "(":
-                self.i += 1
+            if self.accept("punct", "("):
                 inner = self.or_expr()
                 self.expect_punct(")")
                 return inner
@@ -231,9 +230,7 @@ class _Parser:
                 f"expected an attribute name at position {tok.pos + 1}, found {tok.text!r}"
             )
         path = parse_attr_path(tok.text)
-        nxt = self.peek()
-        if nxt is not None and nxt.kind == "punct" and nxt.text == "[":
-            self.i += 1
+        if self.accept("punct", "["):
             if path.sub_attribute:
                 raise FilterError(f"a value filter applies to an attribute, not {path}")
             inner = self.or_expr()

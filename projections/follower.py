@@ -150,10 +150,6 @@ class Follower:
         """Whether this process is the projection's consumer now."""
         return self._active
 
-    @property
-    def position(self) -> int:
-        return self.runner.position if self._active else self.runner.stored_position()
-
     def start(self) -> None:
         """Sets the tables up and, as the consumer, catches up before returning: a server
         serves no read model older than the log it starts on."""

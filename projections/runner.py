@@ -41,9 +41,11 @@ TRACKING_DDL = (
 
 class Projection(Protocol):
     name: str  # carries the version: a read model whose tables change gets a new name
-    tables: tuple[str, ...]
     topics: tuple[type, ...]  # the events it takes, decoded
     raw: bool  # True: it takes every stored event as is, undecoded, instead
+
+    @property
+    def tables(self) -> tuple[str, ...]: ...
 
     def ddl(self, dialect: str) -> tuple[str, ...]: ...
 
@@ -113,17 +115,15 @@ class ProjectionConflict(RuntimeError):
     """Another runner advanced the same projection concurrently; this batch was undone."""
 
 
-def topic_of(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
 class Runner:
     def __init__(self, ledger: Ledger, projection: Projection, batch_size: int = 1000) -> None:
         self.ledger = ledger
         self.projection = projection
         self.batch_size = batch_size
         self.sql = SQL(ledger)
-        self._topics = frozenset(topic_of(cls) for cls in projection.topics)
+        self._topics = frozenset(
+            f"{cls.__module__}:{cls.__qualname__}" for cls in projection.topics
+        )
         self._lock = threading.Lock()
         self._position = 0
 

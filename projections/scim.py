@@ -6,7 +6,7 @@ SQL, so rows are never loaded to be filtered in Python.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -16,7 +16,7 @@ import msgspec
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE, USER
 from scimledger.projections.filters import AttrPath, Filter
-from scimledger.projections.sql import Cursor, Row
+from scimledger.projections.sql import Cursor, Row, prefixed
 from scimledger.projections.sql_filters import (
     Column,
     Document,
@@ -38,9 +38,6 @@ class Tables(NamedTuple):
     members: str = "scim_group_members"
     counts: str = "scim_user_counts"
 
-    def prefixed(self, prefix: str) -> Tables:
-        return Tables(*(prefix + name for name in self))
-
 
 TABLES = Tables()
 
@@ -51,7 +48,7 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
     # `search` holds the attributes with every string case-folded, for filters: JSONB on
     # PostgreSQL, JSON text on SQLite.
     json_type = "JSONB" if dialect == "postgresql" else "TEXT"
-    users, groups, members, counts = TABLES.prefixed(prefix)
+    users, groups, members, counts = prefixed(TABLES, prefix)
     return (
         f"""CREATE TABLE IF NOT EXISTS {users} (
         id TEXT PRIMARY KEY,
@@ -98,7 +95,6 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
     )
 
 
-_encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
 
@@ -158,10 +154,6 @@ def _group_row(row: Row) -> GroupRow:
 # Filter targets
 
 
-def _lower(text: str) -> str:
-    return text.lower()
-
-
 _TIMES = {
     "meta.created": Column("created", "time", filter_time),
     "meta.lastmodified": Column("last_modified", "time", filter_time),
@@ -175,7 +167,7 @@ USERS = Target(
     columns={
         "username": Column("user_name_norm", "text", normalize_name),
         "externalid": Column("external_id", "text", nullable=True),
-        "id": Column("id", "text", _lower),
+        "id": Column("id", "text", str.lower),
         "active": Column("active", "bool"),
         **_TIMES,
     },
@@ -187,7 +179,7 @@ GROUPS = Target(
     columns={
         "displayname": Column("display_name_norm", "text", normalize_name),
         "externalid": Column("external_id", "text", nullable=True),
-        "id": Column("id", "text", _lower),
+        "id": Column("id", "text", str.lower),
         **_TIMES,
     },
     multi_valued={"members": Membership(TABLES.members, "group_id", "user_id")},
@@ -394,40 +386,27 @@ def list_groups(cursor: Cursor, org_id: UUID, query: Query) -> tuple[int, list[G
     return page.total, [_group_row(row) for row in page.rows]
 
 
-def _chunks(items: Sequence[str], size: int = 500) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def members_of(cursor: Cursor, group_ids: Sequence[str]) -> dict[str, list[Member]]:
     """Each group's members in a stable order, with the users' displayName or userName."""
     members: dict[str, list[Member]] = {group_id: [] for group_id in group_ids}
-    for chunk in _chunks(group_ids):
-        marks = ", ".join("?" * len(chunk))
-        cursor.execute(
-            f"SELECT m.group_id, u.id, u.attributes FROM {TABLES.members} m"
-            f" JOIN {TABLES.users} u ON u.id = m.user_id WHERE m.group_id IN ({marks})"
-            " ORDER BY m.group_id, u.seq",
-            tuple(chunk),
-        )
-        for row in cursor.fetchall():
-            attributes = _decode(row["attributes"])
-            display = attributes.get("displayName") or attributes["userName"]
-            members[row["group_id"]].append(Member(id=row["id"], display=display))
+    for row in cursor.fetch_in(
+        f"SELECT m.group_id, u.id, u.attributes FROM {TABLES.members} m"
+        f" JOIN {TABLES.users} u ON u.id = m.user_id",
+        "m.group_id",
+        group_ids,
+        order_by="m.group_id, u.seq",
+    ):
+        attributes = _decode(row["attributes"])
+        display = attributes.get("displayName") or attributes["userName"]
+        members[row["group_id"]].append(Member(id=row["id"], display=display))
     return members
 
 
 def members_among(cursor: Cursor, group_id: str, user_ids: Sequence[str]) -> set[str]:
     """Which of `user_ids` are members of the group: reads only those rows."""
-    found: set[str] = set()
-    for chunk in _chunks(user_ids):
-        marks = ", ".join("?" * len(chunk))
-        cursor.execute(
-            f"SELECT user_id FROM {TABLES.members} WHERE group_id = ? AND user_id IN ({marks})",
-            (group_id, *chunk),
-        )
-        found.update(row["user_id"] for row in cursor.fetchall())
-    return found
+    select = f"SELECT user_id FROM {TABLES.members}"
+    found = cursor.fetch_in(select, "user_id", user_ids, where="group_id = ?", params=[group_id])
+    return {row["user_id"] for row in found}
 
 
 def all_members(cursor: Cursor, group_id: str) -> set[str]:
@@ -437,12 +416,6 @@ def all_members(cursor: Cursor, group_id: str) -> set[str]:
 
 def users_among(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> set[str]:
     """Which of `user_ids` are users of the organization."""
-    found: set[str] = set()
-    for chunk in _chunks(user_ids):
-        marks = ", ".join("?" * len(chunk))
-        cursor.execute(
-            f"SELECT id FROM {TABLES.users} WHERE org_id = ? AND id IN ({marks})",
-            (str(org_id), *chunk),
-        )
-        found.update(row["id"] for row in cursor.fetchall())
-    return found
+    select = f"SELECT id FROM {TABLES.users}"
+    found = cursor.fetch_in(select, "id", user_ids, where="org_id = ?", params=[str(org_id)])
+    return {row["id"] for row in found}

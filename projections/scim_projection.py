@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
@@ -16,7 +16,7 @@ from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.users import User, apply_changes
 from scimledger.projections.scim import NAME, TABLES, ddl
-from scimledger.projections.sql import Cursor
+from scimledger.projections.sql import Cursor, prefixed
 from scimledger.projections.sql_filters import scim_datetime
 
 _encode = msgspec.json.Encoder().encode
@@ -114,6 +114,18 @@ class _Change(NamedTuple):
     stamp: str  # the event's time, as stored
 
 
+_Row = TypeVar("_Row", _UserRow, _GroupRow)
+
+
+def _touched(rows: dict[str, _Row], change: _Change) -> _Row | None:
+    """The row `change` changes, if the batch has it, at the change's version and time."""
+    row = rows.get(change.key)
+    if row is not None:
+        row.version = change.event.originator_version
+        row.last_modified = change.stamp
+    return row
+
+
 class _Batch:
     """One batch's effect on the read model, folded in memory and written at its end with one
     statement per kind of change: a round trip per event would bound a rebuild on
@@ -137,10 +149,7 @@ class ScimProjection:
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
         self.name = prefix + NAME
-        self.tables: tuple[str, ...] = TABLES.prefixed(prefix)
-        users, groups, members, counts = self.tables
-        self._users, self._groups, self._members = users, groups, members
-        self._counts = counts
+        self.tables = prefixed(TABLES, prefix)
         self._handlers: dict[type, Callable[[_Batch, _Change, int], None]] = {
             User.UserCreated: self._user_created,
             User.ProfileUpdated: self._profile_updated,
@@ -151,8 +160,8 @@ class ScimProjection:
             Group.GroupCreated: self._group_created,
             Group.GroupRenamed: self._group_renamed,
             Group.GroupExternalIdChanged: self._group_external_id_changed,
-            Group.MembersAdded: self._members_added,
-            Group.MembersRemoved: self._members_removed,
+            Group.MembersAdded: partial(self._membership, True),
+            Group.MembersRemoved: partial(self._membership, False),
             Group.GroupDeleted: self._group_deleted,
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
@@ -196,13 +205,13 @@ class ScimProjection:
             elif isinstance(event, _GROUP_CHANGES):
                 groups.add(key)
         for row in cursor.fetch_in(
-            f"SELECT {', '.join(_USER_FIELDS)} FROM {self._users}",
+            f"SELECT {', '.join(_USER_FIELDS)} FROM {self.tables.users}",
             "id",
             sorted(users),
         ):
             batch.users[row["id"]] = _UserRow(**{**row, "attributes": _decode(row["attributes"])})
         for row in cursor.fetch_in(
-            f"SELECT {', '.join(_GROUP_FIELDS)} FROM {self._groups}",
+            f"SELECT {', '.join(_GROUP_FIELDS)} FROM {self.tables.groups}",
             "id",
             sorted(groups),
         ):
@@ -216,12 +225,12 @@ class ScimProjection:
             added[org_id] = added.get(org_id, 0) + 1
         gone: dict[str, int] = {}  # rows about to be deleted
         for row in cursor.fetch_in(
-            f"SELECT org_id FROM {self._users}", "id", sorted(batch.deleted_users)
+            f"SELECT org_id FROM {self.tables.users}", "id", sorted(batch.deleted_users)
         ):
             gone[row["org_id"]] = gone.get(row["org_id"], 0) + 1
         unwritten = batch.deleted_unwritten
         cursor.executemany(
-            f"INSERT INTO {self._counts} AS c (org_id, users, deleted) VALUES (?, ?, ?)"
+            f"INSERT INTO {self.tables.counts} AS c (org_id, users, deleted) VALUES (?, ?, ?)"
             " ON CONFLICT (org_id) DO UPDATE"
             " SET users = c.users + excluded.users, deleted = c.deleted + excluded.deleted",
             [
@@ -240,33 +249,33 @@ class ScimProjection:
         changed: list[tuple[Any, ...]] = []
         for user_id, user in batch.users.items():
             (new if user_id in batch.new_users else changed).append(user.values())
-        cursor.insert_rows(self._users, (*_USER_FIELDS, "search"), new)
-        cursor.executemany(_upsert(self._users, (*_USER_FIELDS, "search")), changed)
+        cursor.insert_rows(self.tables.users, (*_USER_FIELDS, "search"), new)
+        cursor.executemany(_upsert(self.tables.users, (*_USER_FIELDS, "search")), changed)
         self._count(cursor, batch)
         deleted = [(user_id,) for user_id in sorted(batch.deleted_users)]
-        cursor.executemany(f"DELETE FROM {self._users} WHERE id = ?", deleted)
+        cursor.executemany(f"DELETE FROM {self.tables.users} WHERE id = ?", deleted)
         # A deleted user leaves every group (a deactivated one stays a member).
-        cursor.executemany(f"DELETE FROM {self._members} WHERE user_id = ?", deleted)
+        cursor.executemany(f"DELETE FROM {self.tables.members} WHERE user_id = ?", deleted)
         cursor.executemany(
-            _upsert(self._groups, _GROUP_FIELDS),
+            _upsert(self.tables.groups, _GROUP_FIELDS),
             [group.values() for group in batch.groups.values()],
         )
         deleted = [(group_id,) for group_id in sorted(batch.deleted_groups)]
-        cursor.executemany(f"DELETE FROM {self._groups} WHERE id = ?", deleted)
-        cursor.executemany(f"DELETE FROM {self._members} WHERE group_id = ?", deleted)
+        cursor.executemany(f"DELETE FROM {self.tables.groups} WHERE id = ?", deleted)
+        cursor.executemany(f"DELETE FROM {self.tables.members} WHERE group_id = ?", deleted)
         changes = [
             (group_id, user_id, member)
             for group_id, users in batch.members.items()
             for user_id, member in users.items()
         ]
         cursor.executemany(
-            f"DELETE FROM {self._members} WHERE group_id = ? AND user_id = ?",
+            f"DELETE FROM {self.tables.members} WHERE group_id = ? AND user_id = ?",
             [(group_id, user_id) for group_id, user_id, member in changes if not member],
         )
         # A user deleted before this event was applied is not a member.
         cursor.executemany(
-            f"INSERT INTO {self._members} (group_id, user_id)"
-            f" SELECT ?, id FROM {self._users} WHERE id = ? ON CONFLICT DO NOTHING",
+            f"INSERT INTO {self.tables.members} (group_id, user_id)"
+            f" SELECT ?, id FROM {self.tables.users} WHERE id = ? ON CONFLICT DO NOTHING",
             [(group_id, user_id) for group_id, user_id, member in changes if member],
         )
 
@@ -289,15 +298,8 @@ class ScimProjection:
             attributes=attributes,
         )
 
-    def _user(self, batch: _Batch, change: _Change) -> _UserRow | None:
-        user = batch.users.get(change.key)
-        if user is not None:
-            user.version = change.event.originator_version
-            user.last_modified = change.stamp
-        return user
-
     def _profile_updated(self, batch: _Batch, change: _Change, position: int) -> None:
-        user = self._user(batch, change)
+        user = _touched(batch.users, change)
         if user is None:
             return
         attributes = apply_changes(user.attributes, change.event.changes)
@@ -306,12 +308,12 @@ class ScimProjection:
         user.external_id = attributes.get("externalId")
 
     def _set_active(self, active: bool, batch: _Batch, change: _Change, position: int) -> None:
-        user = self._user(batch, change)
+        user = _touched(batch.users, change)
         if user is not None:
             user.active = active
 
     def _user_touched(self, batch: _Batch, change: _Change, position: int) -> None:
-        self._user(batch, change)
+        _touched(batch.users, change)
 
     def _user_deleted(self, batch: _Batch, change: _Change, position: int) -> None:
         key = change.key
@@ -340,35 +342,22 @@ class ScimProjection:
             last_modified=stamp,
         )
 
-    def _group(self, batch: _Batch, change: _Change) -> _GroupRow | None:
-        group = batch.groups.get(change.key)
-        if group is not None:
-            group.version = change.event.originator_version
-            group.last_modified = change.stamp
-        return group
-
     def _group_renamed(self, batch: _Batch, change: _Change, position: int) -> None:
-        group = self._group(batch, change)
+        group = _touched(batch.groups, change)
         if group is not None:
             group.display_name = change.event.display_name
             group.display_name_norm = normalize_name(change.event.display_name)
 
     def _group_external_id_changed(self, batch: _Batch, change: _Change, position: int) -> None:
-        group = self._group(batch, change)
+        group = _touched(batch.groups, change)
         if group is not None:
             group.external_id = change.event.external_id
 
-    def _members_added(self, batch: _Batch, change: _Change, position: int) -> None:
-        self._group(batch, change)
+    def _membership(self, member: bool, batch: _Batch, change: _Change, position: int) -> None:
+        _touched(batch.groups, change)
         members = batch.members.setdefault(change.key, {})
         for user_id in change.event.user_ids:
-            members[str(user_id)] = True
-
-    def _members_removed(self, batch: _Batch, change: _Change, position: int) -> None:
-        self._group(batch, change)
-        members = batch.members.setdefault(change.key, {})
-        for user_id in change.event.user_ids:
-            members[str(user_id)] = False
+            members[str(user_id)] = member
 
     def _group_deleted(self, batch: _Batch, change: _Change, position: int) -> None:
         batch.groups.pop(change.key, None)

@@ -10,7 +10,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import psycopg
 from psycopg.rows import tuple_row
@@ -19,6 +19,12 @@ from scimledger.ledger.application import Ledger
 
 Row = Mapping[str, Any]
 Dialect = Literal["sqlite", "postgresql"]
+Tables = TypeVar("Tables", bound=tuple[str, ...])
+
+
+def prefixed(tables: Tables, prefix: str) -> Tables:
+    """A read model's table names (a NamedTuple) for another build of it (a rebuild's)."""
+    return type(tables)(*(prefix + name for name in tables))
 
 
 @lru_cache(maxsize=512)
@@ -104,18 +110,35 @@ class Cursor:
             self._cursor.row_factory = factory
         return rows
 
-    def fetch_in(self, select: str, column: str, values: Sequence[Any]) -> list[Row]:
-        """The rows of `select` whose `column` is one of `values`: one statement on
-        PostgreSQL, chunks within SQLite's limit on bound parameters."""
+    def fetch_in(
+        self,
+        select: str,
+        column: str,
+        values: Sequence[Any],
+        *,
+        where: str = "",
+        params: Sequence[Any] = (),
+        order_by: str = "",
+    ) -> list[Row]:
+        """The rows of `select` whose `column` is one of `values` (and that meet `where`,
+        whose `params` come first): one statement on PostgreSQL, chunks within SQLite's
+        limit on bound parameters, each ordered by `order_by`."""
         if not values:
             return []
+        where = f"{where} AND " if where else ""
+        order_by = f" ORDER BY {order_by}" if order_by else ""
         if self.dialect == "postgresql":
-            self.execute(f"{select} WHERE {column} = ANY(?)", (list(values),))
+            self.execute(
+                f"{select} WHERE {where}{column} = ANY(?){order_by}", (*params, list(values))
+            )
             return self.fetchall()
         rows: list[Row] = []
         for start in range(0, len(values), 500):
             chunk = values[start : start + 500]
-            self.execute(f"{select} WHERE {column} IN ({', '.join('?' * len(chunk))})", chunk)
+            marks = ", ".join("?" * len(chunk))
+            self.execute(
+                f"{select} WHERE {where}{column} IN ({marks}){order_by}", (*params, *chunk)
+            )
             rows.extend(self.fetchall())
         return rows
 

@@ -9,7 +9,7 @@ and a condition is never NULL, so `not` and `or` treat an absent value as false.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,14 +89,14 @@ class Document:
     schemas: tuple[Schema, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Target:
     """What a resource type can be filtered on."""
 
     table: str
-    resource_urn: str
+    resource_urn: str = ""
     columns: Mapping[str, Column]
-    multi_valued: Mapping[str, Membership]
+    multi_valued: Mapping[str, Membership] = field(default_factory=dict)
     document: Document | None = None
 
 
@@ -164,15 +164,8 @@ def _membership_for(path: AttrPath, target: Target) -> Membership | None:
 
 def _value_target(membership: Membership) -> Target:
     return Target(
-        table="m",
-        resource_urn="",
-        columns={"value": Column(f"m.{membership.value_column}", "text", _lower)},
-        multi_valued={},
+        table="m", columns={"value": Column(f"m.{membership.value_column}", "text", str.lower)}
     )
-
-
-def _lower(text: str) -> str:
-    return text.lower()
 
 
 def _exists(membership: Membership, target: Target, condition: str) -> str:
@@ -224,7 +217,7 @@ def _element_target(attribute: Attribute, dialect: str) -> Target:
         sub.name.lower(): _document_column(_scalar("e.value", [sub.name], dialect), sub)
         for sub in attribute.sub_attributes
     }
-    return Target(table="e", resource_urn="", columns=columns, multi_valued={})
+    return Target(table="e", columns=columns)
 
 
 def _document_column(expression: str, attribute: Attribute) -> Column:
@@ -269,7 +262,7 @@ def _compile_document_compare(node: Compare, target: Target, dialect: str) -> tu
     column = _document_column(_scalar(source, keys, dialect), attribute)
     return _compile_compare(
         Compare(AttrPath("x"), node.op, node.value),
-        Target(table=target.table, resource_urn="", columns={"x": column}, multi_valued={}),
+        Target(table=target.table, columns={"x": column}),
         dialect,
     )
 

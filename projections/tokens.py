@@ -9,23 +9,29 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
 
 from scimledger.ledger.organizations import Organization
-from scimledger.ledger.tokens import Token
+from scimledger.ledger.tokens import Token, issuer
 from scimledger.projections import activity
-from scimledger.projections.sql import SQL, Cursor
+from scimledger.projections.sql import SQL, Cursor, prefixed
 from scimledger.projections.sql_filters import scim_datetime
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
 
-TABLES = ("tokens", "org_admins")
+
+class Tables(NamedTuple):
+    tokens: str = "tokens"
+    admins: str = "org_admins"
+
+
+TABLES = Tables()  # the one place the projection's table names are written
 # token_usage is not made from events: every build of the projection shares it.
 USAGE_DDL = """CREATE TABLE IF NOT EXISTS token_usage (
     token_id TEXT PRIMARY KEY,
@@ -35,7 +41,7 @@ USAGE_DDL = """CREATE TABLE IF NOT EXISTS token_usage (
 
 def ddl(prefix: str = "") -> tuple[str, ...]:
     """The projection's tables; `prefix` names another build of them (a rebuild's)."""
-    tokens, admins = (prefix + table for table in TABLES)
+    tokens, admins = prefixed(TABLES, prefix)
     return (
         f"""CREATE TABLE IF NOT EXISTS {tokens} (
         id TEXT PRIMARY KEY,
@@ -81,9 +87,7 @@ class TokensProjection:
     def __init__(self, prefix: str = "") -> None:
         self.prefix = prefix
         self.name = prefix + NAME
-        # token_usage is not made from events, so a rebuild keeps it.
-        self.tables: tuple[str, ...] = tuple(prefix + table for table in TABLES)
-        self._tokens, self._admins = self.tables
+        self.tables = prefixed(TABLES, prefix)
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return ddl(self.prefix)
@@ -100,64 +104,48 @@ class TokensProjection:
     def add(self, cursor: Cursor, event: Any, position: int) -> None:
         token_id = str(event.originator_id)
         if isinstance(event, Token.TokenIssued):
-            actor = event.context.actor
-            admin = event.issued_by_admin
             cursor.execute(
-                f"INSERT INTO {self._tokens} (id, org_id, org_slug, name, scopes, issuer, created,"
-                " expires_at, issuer_admin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {self.tables.tokens} (id, org_id, org_slug, name, scopes, issuer,"
+                " created, expires_at, issuer_admin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token_id,
                     str(event.org_id),
                     event.org_slug,
                     event.name,
                     _encode(list(event.scopes)).decode(),
-                    f"admin:{admin}" if admin else f"{actor.kind}:{actor.name}",
+                    issuer(event.issued_by_admin, event.context.actor),
                     scim_datetime(event.timestamp),
                     scim_datetime(event.expires_at) if event.expires_at else None,
-                    admin,
+                    event.issued_by_admin,
                 ),
             )
         elif isinstance(event, Organization.AdminAdded):
             cursor.execute(
-                f"INSERT INTO {self._admins} (org_id, email) VALUES (?, ?)"
+                f"INSERT INTO {self.tables.admins} (org_id, email) VALUES (?, ?)"
                 " ON CONFLICT (org_id, email) DO UPDATE SET removed_at = NULL",
                 (token_id, event.email),
             )
         elif isinstance(event, Organization.AdminRemoved | Organization.AdminDeparted):
             left = getattr(event, "departed_at", None) or event.timestamp
             cursor.execute(
-                f"UPDATE {self._admins} SET removed_at = ? WHERE org_id = ? AND email = ?",
+                f"UPDATE {self.tables.admins} SET removed_at = ? WHERE org_id = ? AND email = ?",
                 (scim_datetime(left), token_id, event.email),
             )
         elif isinstance(event, Organization.AdminReturned):
             cursor.execute(
-                f"UPDATE {self._admins} SET removed_at = NULL WHERE org_id = ? AND email = ?",
+                f"UPDATE {self.tables.admins} SET removed_at = NULL WHERE org_id = ? AND email = ?",
                 (token_id, event.email),
             )
         elif isinstance(event, Token.TokenRevoked):
             cursor.execute(
-                f"UPDATE {self._tokens} SET revoked_at = ? WHERE id = ?",
+                f"UPDATE {self.tables.tokens} SET revoked_at = ? WHERE id = ?",
                 (scim_datetime(event.timestamp), token_id),
             )
         elif isinstance(event, Token.TokenRotated):
             cursor.execute(
-                f"UPDATE {self._tokens} SET successor_id = ?, grace_until = ? WHERE id = ?",
+                f"UPDATE {self.tables.tokens} SET successor_id = ?, grace_until = ? WHERE id = ?",
                 (str(event.successor_id), scim_datetime(event.grace_until), token_id),
             )
-
-
-COLUMNS = (
-    "id",
-    "org",
-    "name",
-    "scopes",
-    "issuer",
-    "created",
-    "expires",
-    "last_used",
-    "status",
-    "hint",
-)
 
 
 @dataclass(frozen=True)
@@ -175,6 +163,9 @@ class TokenView:
 
     def as_dict(self) -> dict[str, Any]:
         return {column: getattr(self, column) for column in COLUMNS}
+
+
+COLUMNS = tuple(column.name for column in fields(TokenView))
 
 
 def _status(row: Any, now: str) -> tuple[str, str]:
@@ -199,10 +190,10 @@ def list_tokens(cursor: Cursor, org_slug: str | None, now: datetime) -> list[Tok
     # An issuer departs when removed as an admin, or when their own SCIM user is deactivated
     # or deleted (AdminDeparted, recorded by the ledger).
     cursor.execute(
-        "SELECT t.*, u.last_used, EXISTS (SELECT 1 FROM org_admins a"
+        f"SELECT t.*, u.last_used, EXISTS (SELECT 1 FROM {TABLES.admins} a"
         " WHERE a.org_id = t.org_id AND a.email = t.issuer_admin"
         " AND a.removed_at IS NOT NULL) AS departed"
-        f" FROM tokens t LEFT JOIN token_usage u ON u.token_id = t.id {where}"
+        f" FROM {TABLES.tokens} t LEFT JOIN token_usage u ON u.token_id = t.id {where}"
         " ORDER BY t.created, t.id",
         (org_slug,) if org_slug is not None else (),
     )
@@ -259,7 +250,7 @@ def departure_candidates(sql: SQL, catch_up: Callable[[], object]) -> list[UUID]
     catch_up()
     with sql.transaction(commit=False) as cursor:
         cursor.execute(
-            "SELECT id FROM tokens WHERE issuer_admin IS NOT NULL AND revoked_at IS NULL"
+            f"SELECT id FROM {TABLES.tokens} WHERE issuer_admin IS NOT NULL AND revoked_at IS NULL"
             " ORDER BY id"
         )
         return [UUID(row["id"]) for row in cursor.fetchall()]

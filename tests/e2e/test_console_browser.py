@@ -3,8 +3,9 @@ against `scimledger serve` on both databases (issue 17).
 
 The flows whose outcome depends on storage (a token generated and revoked, a removed admin's
 session) run on both databases; the rest, whose storage side test_console.py covers on both,
-in the browser on SQLite only. Without Chromium these tests skip, saying so, except under CI=true, where they fail (.ci/run
-installs it). With SCIMLEDGER_SCREENSHOTS=DIR they save the README's screenshots there.
+in the browser on SQLite only. Without Chromium these tests skip, saying so, except under
+CI=true, where they fail (.ci/run installs it). With SCIMLEDGER_SCREENSHOTS=DIR they save the
+README's screenshots there.
 """
 
 from __future__ import annotations
