@@ -21,6 +21,7 @@ import msgspec
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.organizations import DEFAULT_SETTINGS, Organization
+from scimledger.ledger.sessions import ConsoleSession, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User, apply_changes
 from scimledger.projections.sql import Cursor, Row, prefixed
@@ -111,7 +112,7 @@ class AuditProjection:
         self.tables = prefixed(TABLES, prefix)
         self._handlers: dict[type, Callable[[Any], Entry]] = {
             Organization.OrganizationCreated: self._organization_created,
-            Organization.AdminAdded: self._admin("added"),
+            Organization.AdminAdded: self._admin_added,
             Organization.AdminRemoved: self._admin("removed"),
             Organization.AdminDeparted: self._admin("departed"),
             Organization.AdminReturned: self._admin("returned"),
@@ -131,6 +132,10 @@ class AuditProjection:
             Group.MembersAdded: self._members("added"),
             Group.MembersRemoved: self._members("removed"),
             Group.GroupDeleted: self._group_deleted,
+            SignInLink.Issued: self._link_issued,
+            SignInLink.Used: self._console("link_used"),
+            ConsoleSession.Started: self._signed_in,
+            ConsoleSession.Ended: self._console("signed_out"),
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
         self._entries: list[tuple[Any, ...]] = []
@@ -219,6 +224,10 @@ class AuditProjection:
             {"slug": _change(None, event.slug)},
         )
 
+    def _admin_added(self, event: Any) -> Entry:
+        changes = {"admins": {"added": [event.email]}, "role": event.role}
+        return "admin.added", "Organization", None, changes
+
     def _admin(self, how: str) -> Callable[[Any], Entry]:
         def handler(event: Any) -> Entry:
             return f"admin.{how}", "Organization", None, {"admins": {how: [event.email]}}
@@ -259,6 +268,25 @@ class AuditProjection:
                 "grace_until": _change(None, event.grace_until.isoformat()),
             },
         )
+
+    # Console sign-in: the link's or session's person is its subject's name; no secret, no hash
+
+    def _link_issued(self, event: Any) -> Entry:
+        self._remember(event, {"email": event.email})
+        expires = {"expires_at": _change(None, scim_datetime(event.expires_at))}
+        return "console.link_issued", "SignInLink", event.email, expires
+
+    def _signed_in(self, event: Any) -> Entry:
+        self._remember(event, {"email": event.email})
+        changes = {"method": event.method, "role": event.role}
+        return "console.signed_in", "ConsoleSession", event.email, changes
+
+    def _console(self, action: str) -> Callable[[Any], Entry]:
+        def handler(event: Any) -> Entry:
+            kind = "SignInLink" if action == "link_used" else "ConsoleSession"
+            return f"console.{action}", kind, self._state(event).get("email"), {}
+
+        return handler
 
     # Users
 

@@ -10,14 +10,27 @@ from uuid import UUID
 
 import pytest
 
+from scimledger.ledger.context import Actor, CommandContext
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
+from scimledger.ledger.sessions import ConsoleSession, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
 from scimledger.projections.audit import AuditProjection
 from scimledger.projections.sql import Cursor
-from tests.unit.events import CONTEXT, OPERATOR, ORG_ID, T0, at, clock, database, feed, rows
+from tests.unit.events import (
+    CONTEXT,
+    OKTA_REQUEST,
+    OPERATOR,
+    ORG_ID,
+    T0,
+    at,
+    clock,
+    database,
+    feed,
+    rows,
+)
 
 ORG = str(ORG_ID)
 ADA = "ada@acme.example"
@@ -99,6 +112,10 @@ def test_it_records_every_event_but_the_name_indexes() -> None:
         Group.MembersAdded,
         Group.MembersRemoved,
         Group.GroupDeleted,
+        SignInLink.Issued,
+        SignInLink.Used,
+        ConsoleSession.Started,
+        ConsoleSession.Ended,
     }
 
 
@@ -270,12 +287,64 @@ def test_an_organizations_creation_and_admins_are_recorded(
     feed(projection, cursor, organization.collect_events())
     assert what(cursor) == [
         ("organization.created", "Organization", "acme", {"slug": change(None, "acme")}),
-        ("admin.added", "Organization", None, {"admins": {"added": [ADA]}}),
+        ("admin.added", "Organization", None, {"admins": {"added": [ADA]}, "role": "admin"}),
         ("admin.departed", "Organization", None, {"admins": {"departed": [ADA]}}),
         ("admin.returned", "Organization", None, {"admins": {"returned": [ADA]}}),
         ("admin.removed", "Organization", None, {"admins": {"removed": [ADA]}}),
     ]
     assert {entry["subject_id"] for entry in entries(cursor)} == {ORG}
+
+
+def test_a_reviewer_is_recorded_with_the_role(projection: AuditProjection, cursor: Cursor) -> None:
+    organization = Organization(slug="acme", context=OPERATOR)
+    organization.add_admin(ADA, OPERATOR, role="reviewer")
+    feed(projection, cursor, organization.collect_events())
+    assert what(cursor)[1] == (
+        "admin.added",
+        "Organization",
+        None,
+        {"admins": {"added": [ADA]}, "role": "reviewer"},
+    )
+
+
+def test_console_sign_in_is_recorded_by_person_without_any_secret(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    session_id = UUID(int=7)
+    person = CommandContext(ORG_ID, Actor.person(session_id, ADA, "admin"), OKTA_REQUEST)
+    link = SignInLink(
+        org_id=ORG_ID, email=ADA, secret_hash="a" * 64, expires_at=at(900), context=OPERATOR
+    )
+    link.use(session_id, person)
+    session = ConsoleSession(
+        id=session_id,
+        org_id=ORG_ID,
+        email=ADA,
+        role="admin",
+        method="link",
+        secret_hash="b" * 64,
+        expires_at=at(43200),
+        context=person,
+    )
+    session.end(person)
+    feed(projection, cursor, [*link.collect_events(), *session.collect_events()])
+    assert what(cursor) == [
+        (
+            "console.link_issued",
+            "SignInLink",
+            ADA,
+            {"expires_at": change(None, "2030-01-01T12:15:00.000Z")},
+        ),
+        ("console.link_used", "SignInLink", ADA, {}),
+        ("console.signed_in", "ConsoleSession", ADA, {"method": "link", "role": "admin"}),
+        ("console.signed_out", "ConsoleSession", ADA, {}),
+    ]
+    found = entries(cursor)
+    assert [(e["actor_kind"], e["actor_id"], e["actor_name"]) for e in found[1:]] == [
+        ("person", session_id.hex, ADA)
+    ] * 3
+    assert "a" * 64 not in repr(found)
+    assert "b" * 64 not in repr(found)
 
 
 def test_a_settings_change_shows_the_value_set_before(
