@@ -26,3 +26,12 @@ for (const time of document.querySelectorAll("time[datetime]")) {
   const moment = new Date(time.getAttribute("datetime"));
   if (!Number.isNaN(moment.getTime())) time.textContent = format.format(moment);
 }
+
+// Typing an expiry date chooses "On a date".
+const expiresOn = document.getElementById("expires-on");
+if (expiresOn) {
+  expiresOn.addEventListener("input", () => {
+    const onDate = document.querySelector('input[name="expires"][value="date"]');
+    if (onDate) onDate.checked = true;
+  });
+}
