@@ -371,22 +371,32 @@ class AuditProjection:
 class AuditQuery:
     org_id: str | None = None
     subject: str | None = None  # a subject's id, or a userName/displayName it had
+    # A subject's id alone: its history, which a userName spelling another subject's id
+    # must not join.
+    subject_id: str | None = None
     actor: str | None = None  # a token id, an actor name (token name, OS user)
     actions: tuple[str, ...] = ()
     since: str | None = None  # xsd:dateTime, stored form (see scim_datetime)
     until: str | None = None
     after: int = 0  # the cursor: entries after this position
+    before: int | None = None  # and before this one (newest first, the console's timelines)
 
 
 def _where(query: AuditQuery) -> tuple[str, list[Any]]:
     clauses: list[str] = ["position > ?"]
     params: list[Any] = [query.after]
+    if query.before is not None:
+        clauses.append("position < ?")
+        params.append(query.before)
     if query.org_id is not None:
         clauses.append("org_id = ?")
         params.append(query.org_id)
     if query.subject is not None:
         clauses.append("(subject_id = ? OR subject_name_norm = ?)")
         params += [query.subject.lower(), normalize_name(query.subject)]
+    if query.subject_id is not None:
+        clauses.append("subject_id = ?")
+        params.append(query.subject_id)
     if query.actor is not None:
         clauses.append("(actor_id = ? OR actor_name = ?)")
         params += [query.actor, query.actor]
@@ -415,12 +425,16 @@ def csv_row(item: dict[str, Any]) -> list[Any]:
     return [_encode(item[c]).decode() if c == "changes" else item[c] for c in COLUMNS]
 
 
-def page(cursor: Cursor, query: AuditQuery, limit: int) -> list[dict[str, Any]]:
-    """Up to `limit` entries after `query.after`, in log order (keyset pagination)."""
+def page(
+    cursor: Cursor, query: AuditQuery, limit: int, *, newest_first: bool = False
+) -> list[dict[str, Any]]:
+    """Up to `limit` entries between `query.after` and `query.before` (keyset pagination):
+    the oldest of them in log order, or the newest, newest first."""
     where, params = _where(query)
+    order = "DESC" if newest_first else "ASC"
     cursor.execute(
         f"SELECT {', '.join(COLUMNS)} FROM {TABLES.entries} WHERE {where}"
-        " ORDER BY position LIMIT ?",
+        f" ORDER BY position {order} LIMIT ?",
         (*params, limit),
     )
     return [entry(row) for row in cursor.fetchall()]

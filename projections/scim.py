@@ -419,3 +419,38 @@ def users_among(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> set[st
     select = f"SELECT id FROM {TABLES.users}"
     found = cursor.fetch_in(select, "id", user_ids, where="org_id = ?", params=[str(org_id)])
     return {row["id"] for row in found}
+
+
+def member_counts(cursor: Cursor, group_ids: Sequence[str]) -> dict[str, int]:
+    """How many members each group has, counted on the membership key."""
+    select = (
+        f"SELECT g.id, (SELECT COUNT(*) FROM {TABLES.members} m WHERE m.group_id = g.id) AS n"
+        f" FROM {TABLES.groups} g"
+    )
+    return {row["id"]: int(row["n"]) for row in cursor.fetch_in(select, "g.id", group_ids)}
+
+
+def group_members(
+    cursor: Cursor, group_id: str, *, after: str | None, before: str | None, limit: int
+) -> list[UserRow]:
+    """Up to `limit` members of a group in the order of their ids: the first after `after`,
+    or the last before `before`. A page reads its own rows alone (a seek on the membership
+    key), so it costs the same in a group of any size."""
+    if before is not None:
+        seek, bound = "user_id < ? ORDER BY user_id DESC", before
+    else:
+        seek, bound = "user_id > ? ORDER BY user_id", after or ""
+    cursor.execute(
+        f"SELECT {_USER_COLUMNS}, {_NO_GROUPS} FROM {TABLES.users} WHERE id IN"
+        f" (SELECT user_id FROM {TABLES.members} WHERE group_id = ? AND {seek} LIMIT ?)"
+        " ORDER BY id",
+        (group_id, bound, limit),
+    )
+    return [_user_row(row) for row in cursor.fetchall()]
+
+
+def user_names(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> dict[str, str]:
+    """The userName of each of `user_ids` that is a user of the organization."""
+    select = f"SELECT id, attributes FROM {TABLES.users}"
+    found = cursor.fetch_in(select, "id", user_ids, where="org_id = ?", params=[str(org_id)])
+    return {row["id"]: _decode(row["attributes"])["userName"] for row in found}

@@ -23,7 +23,7 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from scimledger.http import envelope
-from scimledger.http.console import pages
+from scimledger.http.console import pages, people
 from scimledger.http.console.sessions import Refused, SignedOut, session_cookie
 from scimledger.http.errors import reported
 from scimledger.http.services import Services
@@ -94,6 +94,9 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     )
 
 
+NOT_FOUND = "Nothing here: no such page, or no such person, group or token in your organization."
+
+
 def _errors(services: Services) -> Any:
     def error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
         """Any failure as a page; a request without a valid session to the sign-in page."""
@@ -103,7 +106,7 @@ def _errors(services: Services) -> Any:
         if isinstance(exc, Refused):
             return pages.message("Not allowed", str(exc), status=403)
         if isinstance(exc, LookupError):
-            return pages.message("Not found", "There is no such page or token here.", status=404)
+            return pages.message("Not found", NOT_FOUND, status=404)
         error = reported(request, exc)  # logged if unexpected
         if error.status < 500:
             return pages.message("Error", error.detail, status=error.status)
@@ -120,7 +123,7 @@ def _errors(services: Services) -> Any:
 def router(services: Services) -> Router:
     return Router(
         path=CONSOLE_PATH,
-        route_handlers=[static, *pages.ROUTES],
+        route_handlers=[static, *pages.ROUTES, *people.ROUTES],
         include_in_schema=False,
         response_headers=[
             ResponseHeader(name="content-security-policy", value=POLICY),

@@ -1,0 +1,449 @@
+"""The console's people and groups: search and lists, a user's and a group's page with its
+history from the audit trail, and a user's state at a date and time (Ledger.user_at).
+
+Every value shown here came from an identity provider and may be hostile: pages show it as
+text (the templates escape everything), and every query parameter is bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from functools import reduce
+from typing import Annotated, Any, Generic, TypeVar
+from urllib.parse import urlencode
+from uuid import UUID
+
+from litestar import Request, get
+from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.response import Template
+
+from scimledger.http.console.pages import page
+from scimledger.http.console.sessions import person
+from scimledger.http.errors import ScimError
+from scimledger.http.inputs import resource_id
+from scimledger.http.services import Injected, Services
+from scimledger.ledger.moments import parse_moment
+from scimledger.projections import audit, scim
+from scimledger.projections.filters import And, AttrPath, Compare, Filter, Or
+from scimledger.projections.sql import Cursor
+
+PAGE = 50  # people, groups, members and history entries a page shows
+MAX_SEARCH = 200  # characters of a search
+MAX_PAGE_NUMBER = 100_000
+MAX_POSITION = 2**62
+MAX_MOMENT = 40  # characters of a date and time
+NAMED_MEMBERS = 10  # members named in a history entry that added or removed them
+STATUSES = ("all", "active", "inactive")
+
+# What the search box looks in: each a SCIM filter's `co`, joined with `or`.
+SEARCHED = (
+    AttrPath("userName"),
+    AttrPath("displayName"),
+    AttrPath("name", "formatted"),
+    AttrPath("name", "givenName"),
+    AttrPath("name", "familyName"),
+    AttrPath("emails", "value"),
+)
+
+T = TypeVar("T")
+
+
+def _bad(detail: str) -> ScimError:
+    return ScimError(400, detail)
+
+
+def _search(text: str | None) -> str:
+    value = (text or "").strip()
+    if len(value) > MAX_SEARCH:
+        raise _bad(f"A search is at most {MAX_SEARCH} characters long.")
+    if "\x00" in value:
+        raise _bad("A search cannot hold a NUL character.")
+    return value
+
+
+def _number(text: str | None, name: str, high: int) -> int | None:
+    if text is None or text == "":
+        return None
+    digits = text.isascii() and text.isdigit() and len(text) <= len(str(high))
+    if not digits or not 1 <= int(text) <= high:
+        raise _bad(f"{name} must be a whole number from 1 to {high}.")
+    return int(text)
+
+
+def _position(text: str | None, name: str) -> str | None:
+    found = _number(text, name, MAX_POSITION)
+    return str(found) if found is not None else None
+
+
+def _moment(text: str | None) -> tuple[datetime | None, str | None]:
+    """The moment a state-at form asks for, or what is wrong with it."""
+    if not text:
+        return None, None
+    if len(text) > MAX_MOMENT:
+        return None, "That date and time is too long: pick one with the date and time field."
+    try:
+        return parse_moment(text), None
+    except ValueError as exc:
+        return None, f"{exc}. Give a date and time such as 2026-01-31T12:00 (UTC)."
+
+
+def _member_key(text: str | None) -> str | None:
+    if text is None:
+        return None
+    found = resource_id(text)
+    if found is None:
+        raise _bad("A page of members starts at a member's id.")
+    return str(found)
+
+
+def _href(path: str, **params: Any) -> str:
+    kept = {name: value for name, value in params.items() if value not in (None, "")}
+    return f"{path}?{urlencode(kept)}" if kept else path
+
+
+def people_filter(text: str, status: str) -> Filter | None:
+    """The SCIM filter a search selects with: `userName co "text" or ...`, and `active`.
+
+    It is built as a filter tree, never as filter text, so what is typed is one string
+    value whatever characters it holds (quotes, backslashes, filter keywords)."""
+    terms: list[Filter] = []
+    if text:
+        matches: list[Filter] = [Compare(path, "co", text) for path in SEARCHED]
+        terms.append(reduce(Or, matches))
+    if status != "all":
+        terms.append(Compare(AttrPath("active"), "eq", status == "active"))
+    return reduce(And, terms) if terms else None
+
+
+# Values as people read them
+
+
+def shown(value: Any) -> str:
+    """A SCIM value as text: strings as they are, a complex value's `value` with its other
+    parts in brackets, multiple values separated by semicolons."""
+    if value is None or value in ("", [], {}):
+        return "(none)"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "; ".join(shown(item) for item in value)
+    if isinstance(value, dict):
+        parts = ", ".join(f"{key}: {shown(item)}" for key, item in value.items() if key != "value")
+        if "value" not in value:
+            return parts
+        return f"{shown(value['value'])} ({parts})" if parts else shown(value["value"])
+    return str(value)
+
+
+def facts(attributes: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """A user's attributes as rows of a definition list: a complex attribute's parts on rows
+    of their own (`name.givenName`), an extension's attributes by their names, each of a
+    multi-valued attribute's values on a line of its own."""
+    rows: list[tuple[str, list[str]]] = []
+    for key, value in attributes.items():
+        if isinstance(value, dict):
+            extension = ":" in key  # its attributes sit under its URN
+            for part, item in value.items():
+                rows.append((part if extension else f"{key}.{part}", _lines(item)))
+        else:
+            rows.append((key, _lines(value)))
+    return rows
+
+
+def _lines(value: Any) -> list[str]:
+    return [shown(item) for item in value] if isinstance(value, list) and value else [shown(value)]
+
+
+def display_name(attributes: dict[str, Any]) -> str:
+    name = attributes.get("name")
+    formatted = name.get("formatted") if isinstance(name, dict) else None
+    return str(attributes.get("displayName") or formatted or "")
+
+
+# Lists read by keyset
+
+
+@dataclass(frozen=True)
+class Slice(Generic[T]):
+    """One page of a list read by keyset: its items, and the keys of the pages around it
+    (None: there is none)."""
+
+    items: list[T]
+    earlier: str | None  # the previous page ends before this one
+    later: str | None  # the next page starts after this one
+
+
+def keyset(
+    fetch: Callable[[str | None, str | None, int], list[T]],
+    key: Callable[[T], str],
+    after: str | None,
+    before: str | None,
+) -> Slice[T]:
+    """The page after `after` or before `before` (or the first); `fetch(after, before,
+    limit)` gives the `limit` items nearest to its key, in the list's order."""
+    items = fetch(after, before, PAGE + 1)
+    more = len(items) > PAGE
+    if not items and (after or before):
+        return keyset(fetch, key, None, None)  # past either end: the first page
+    if before is not None:
+        items = items[-PAGE:]
+        return Slice(items, key(items[0]) if more else None, key(items[-1]))
+    items = items[:PAGE]
+    return Slice(items, key(items[0]) if after else None, key(items[-1]) if more else None)
+
+
+# History: a subject's audit entries, newest first
+
+
+@dataclass(frozen=True)
+class Change:
+    """One attribute's change: before and after, or what happened (`note`), or the people
+    added to or removed from a group."""
+
+    attribute: str
+    before: str | None = None
+    after: str | None = None
+    note: str | None = None
+    people: tuple[tuple[str, str], ...] = ()  # (user id, userName or id)
+    more: int = 0  # people not named
+
+
+def _history(
+    cursor: Cursor, org_id: UUID, subject_id: str, older: str | None, newer: str | None
+) -> Slice[dict[str, Any]]:
+    """A subject's audit entries, newest first: the page older than `older`, or newer than
+    `newer`; each entry's changes as people read them."""
+    query = audit.AuditQuery(org_id=str(org_id), subject_id=subject_id)
+
+    def fetch(after: str | None, before: str | None, limit: int) -> list[dict[str, Any]]:
+        if before is not None:  # the entries just newer than `before`
+            return audit.page(cursor, replace(query, after=int(before)), limit)[::-1]
+        bounded = replace(query, before=int(after)) if after is not None else query
+        return audit.page(cursor, bounded, limit, newest_first=True)
+
+    found = keyset(fetch, lambda entry: str(entry["position"]), older, newer)
+    mentioned = [
+        user_id
+        for entry in found.items
+        for ids in entry["changes"].get("members", {}).values()  # {"added": [ids]}
+        for user_id in ids[:NAMED_MEMBERS]
+    ]
+    names = scim.user_names(cursor, org_id, mentioned) if mentioned else {}
+    for entry in found.items:
+        entry["shown"] = _changes(entry["changes"], names)
+    return found
+
+
+def _changes(changes: dict[str, Any], names: dict[str, str]) -> list[Change]:
+    shown_changes: list[Change] = []
+    for attribute, change in changes.items():
+        if isinstance(change, dict) and change.keys() == {"before", "after"}:
+            before, after = shown(change["before"]), shown(change["after"])
+            shown_changes.append(Change(attribute, before=before, after=after))
+        elif attribute == "members" and isinstance(change, dict):
+            for how, ids in change.items():
+                named = tuple((user_id, names.get(user_id, user_id)) for user_id in ids)
+                shown_changes.append(
+                    Change(
+                        f"members {how}",
+                        note=f"{len(ids)} {'person' if len(ids) == 1 else 'people'}",
+                        people=named[:NAMED_MEMBERS],
+                        more=max(0, len(ids) - NAMED_MEMBERS),
+                    )
+                )
+        else:
+            shown_changes.append(Change(attribute, note=shown(change)))
+    return shown_changes
+
+
+# Pages
+
+
+PageNumber = Annotated[str | None, QueryParameter(name="page")]
+
+
+def _numbered(
+    path: str, number: int, total: int, **params: Any
+) -> tuple[str | None, str | None, str]:
+    """The links to the pages before and after page `number` of a list of `total` items
+    (None where there is none), and to its first page."""
+    start = _href(path, **params)
+    previous = _href(path, **params, page=number - 1) if number > 2 else None
+    following = _href(path, **params, page=number + 1) if number * PAGE < total else None
+    return start if number == 2 else previous, following, start
+
+
+@get("/people", sync_to_thread=True)
+def people(
+    request: Request[Any, Any, Any],
+    services: Injected[Services],
+    q: FromQuery[str | None] = None,
+    status: FromQuery[str | None] = None,
+    page_number: PageNumber = None,
+) -> Template:
+    who = person(request, services)
+    text = _search(q)
+    chosen = status or "all"
+    if chosen not in STATUSES:
+        raise _bad("Show all, active or inactive people.")
+    number = _number(page_number, "page", MAX_PAGE_NUMBER) or 1
+    query = scim.Query(
+        where=people_filter(text, chosen),
+        sort_by=AttrPath("userName"),
+        start_index=(number - 1) * PAGE + 1,
+        count=PAGE,
+    )
+    services.scim.catch_up()
+    with services.sql.read() as cursor:
+        total, rows = scim.list_users(cursor, who.signed_in.org_id, query, with_groups=False)
+    previous, following, start = _numbered("/console/people", number, total, q=text, status=chosen)
+    return page(
+        "people",
+        "People",
+        who,
+        search=text,
+        showing=chosen,
+        statuses=STATUSES,
+        people=[(row, display_name(row.attributes)) for row in rows],
+        total=total,
+        first=query.start_index,
+        previous=previous,
+        next=following,
+        start=start,
+    )
+
+
+@get("/groups", sync_to_thread=True)
+def groups(
+    request: Request[Any, Any, Any],
+    services: Injected[Services],
+    q: FromQuery[str | None] = None,
+    page_number: PageNumber = None,
+) -> Template:
+    who = person(request, services)
+    text = _search(q)
+    number = _number(page_number, "page", MAX_PAGE_NUMBER) or 1
+    query = scim.Query(
+        where=Compare(AttrPath("displayName"), "co", text) if text else None,
+        sort_by=AttrPath("displayName"),
+        start_index=(number - 1) * PAGE + 1,
+        count=PAGE,
+    )
+    services.scim.catch_up()
+    with services.sql.read() as cursor:
+        total, rows = scim.list_groups(cursor, who.signed_in.org_id, query)
+        counts = scim.member_counts(cursor, [row.id for row in rows])
+    previous, following, start = _numbered("/console/groups", number, total, q=text)
+    return page(
+        "groups",
+        "Groups",
+        who,
+        search=text,
+        groups=[(row, counts.get(row.id, 0)) for row in rows],
+        total=total,
+        first=query.start_index,
+        previous=previous,
+        next=following,
+        start=start,
+    )
+
+
+def _resource(text: str) -> str:
+    found = resource_id(text)
+    if found is None:
+        raise LookupError(text)
+    return str(found)
+
+
+@get("/people/{user_id:str}", sync_to_thread=True)
+def user(
+    user_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    services: Injected[Services],
+    *,
+    at: FromQuery[str | None] = None,
+    older: FromQuery[str | None] = None,
+    newer: FromQuery[str | None] = None,
+) -> Template:
+    who = person(request, services)
+    org_id = who.signed_in.org_id
+    older, newer = _position(older, "older"), _position(newer, "newer")
+    services.scim.catch_up()
+    services.audit.catch_up()
+    with services.sql.read() as cursor:
+        row = scim.get_user(cursor, org_id, _resource(user_id))
+        if row is None:
+            raise LookupError(user_id)
+        history = _history(cursor, org_id, row.id, older, newer)
+    moment, problem = _moment(at)
+    then = services.ledger.user_at(org_id, UUID(row.id), moment) if moment else None
+    path = f"/console/people/{row.id}"
+    return page(
+        "user",
+        display_name(row.attributes) or row.attributes["userName"],
+        who,
+        400 if problem else 200,
+        page="people",  # its place in the navigation
+        user=row,
+        facts=facts(row.attributes),
+        asked=moment,
+        problem=problem,
+        then=then,
+        then_facts=facts(then.attributes) if then else [],
+        history=history,
+        newer=_href(path, at=at, newer=history.earlier) if history.earlier else None,
+        older=_href(path, at=at, older=history.later) if history.later else None,
+    )
+
+
+@get("/groups/{group_id:str}", sync_to_thread=True)
+def group(
+    group_id: FromPath[str],
+    request: Request[Any, Any, Any],
+    services: Injected[Services],
+    *,
+    after: FromQuery[str | None] = None,
+    before: FromQuery[str | None] = None,
+    older: FromQuery[str | None] = None,
+    newer: FromQuery[str | None] = None,
+) -> Template:
+    who = person(request, services)
+    org_id = who.signed_in.org_id
+    after, before = _member_key(after), _member_key(before)
+    older, newer = _position(older, "older"), _position(newer, "newer")
+    services.scim.catch_up()
+    services.audit.catch_up()
+    with services.sql.read() as cursor:
+        found = scim.get_group(cursor, org_id, _resource(group_id))
+        if found is None:
+            raise LookupError(group_id)
+        members = keyset(
+            lambda after, before, limit: scim.group_members(
+                cursor, found.id, after=after, before=before, limit=limit
+            ),
+            lambda row: row.id,
+            after,
+            before,
+        )
+        count = scim.member_counts(cursor, [found.id])[found.id]
+        history = _history(cursor, org_id, found.id, older, newer)
+    path = f"/console/groups/{found.id}"
+    return page(
+        "group",
+        found.display_name,
+        who,
+        page="groups",  # its place in the navigation
+        group=found,
+        count=count,
+        members=[(row, display_name(row.attributes)) for row in members.items],
+        previous=_href(path, before=members.earlier) if members.earlier else None,
+        next=_href(path, after=members.later) if members.later else None,
+        history=history,
+        newer=_href(path, newer=history.earlier) if history.earlier else None,
+        older=_href(path, older=history.later) if history.later else None,
+    )
+
+
+ROUTES = [people, groups, user, group]

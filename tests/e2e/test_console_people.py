@@ -1,0 +1,385 @@
+"""The console's people and groups pages over HTTP, on both databases: search, status and
+paging; a user's attributes, groups, history and state at a date and time; a group's members
+page by page; other organizations' people not found; client values shown as text."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from scimledger.http.services import Services
+from tests.conftest import issue
+from tests.e2e import test_console
+from tests.e2e.test_console import RITA, sign_in
+from tests.scim import CORE_GROUP, CORE_USER, Client, bearer, patch_op
+
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(2)&gt;"
+AGENT = "Okta SCIM Client 1.0"
+
+console = test_console.console  # the fixture: signed-in people of acme, an admin and a reviewer
+
+
+def provision(client: Client, user_name: str, **attributes: Any) -> str:
+    response = client.post(
+        "/scim/v2/Users",
+        json={"schemas": [CORE_USER], "userName": user_name, **attributes},
+        headers={"User-Agent": AGENT},
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def group_of(client: Client, name: str, members: list[str]) -> str:
+    body = {
+        "schemas": [CORE_GROUP],
+        "displayName": name,
+        "members": [{"value": member} for member in members],
+    }
+    response = client.post("/scim/v2/Groups", json=body)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def retitle(client: Client, user_id: str, title: str) -> None:
+    response = client.patch(
+        f"/scim/v2/Users/{user_id}",
+        json=patch_op({"op": "replace", "path": "title", "value": title}),
+        headers={"User-Agent": AGENT},
+    )
+    assert response.status_code == 200, response.text
+
+
+def linked(page: str, kind: str = "people") -> list[str]:
+    """The names a page's table cells link to, in order (the user names of a people list)."""
+    found = re.findall(rf'<td><a href="/console/{kind}/[0-9a-f-]{{36}}">([^<]*)</a></td>', page)
+    return [html.unescape(name) for name in found]
+
+
+def text_of(page: str) -> str:
+    """A page's text, tags removed (a cell's, a line's or an item's end as a space), spaces
+    collapsed."""
+    text = re.sub(r"<(?:br|/td|/th|/li|/dt|/dd|/p)>", " ", page)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", text)).split())
+
+
+def test_search_finds_people_by_user_name_name_or_email_in_this_organization_only(
+    console: Client, services: Services, client: Client
+) -> None:
+    provision(
+        client,
+        "alovelace",
+        name={"formatted": "Augusta Ada King", "givenName": "Augusta", "familyName": "King"},
+        emails=[{"value": "countess@analytical.example", "type": "work"}],
+    )
+    provision(client, "cbabbage", displayName="Charles Babbage")
+    globex = issue(services.ledger, org="globex", name="Globex")
+    other = client.post(
+        "/scim/v2/Users",
+        json={"userName": "alovelace-of-globex", "name": {"formatted": "Augusta"}},
+        headers=bearer(globex.token),
+    )
+    assert other.status_code == 201
+    sign_in(console, services)
+    for search, found in (
+        ("alovelace", ["alovelace"]),
+        ("AUGUSTA ada", ["alovelace"]),
+        ("king", ["alovelace"]),
+        ("countess@analytical", ["alovelace"]),
+        ("babbage", ["cbabbage"]),
+        ("a", ["alovelace", "cbabbage"]),
+        ('" or userName pr or "', []),
+        ("nobody", []),
+    ):
+        page = console.get("/console/people", params={"q": search})
+        assert page.status_code == 200
+        assert linked(page.text) == found, search
+    assert linked(console.get("/console/people").text) == ["alovelace", "cbabbage"]
+    assert "No one matches “nobody”." in text_of(
+        console.get("/console/people", params={"q": "nobody"}).text
+    )
+
+
+def test_people_are_shown_by_status(console: Client, services: Services, client: Client) -> None:
+    provision(client, "stays")
+    provision(client, "leaves", active=False)
+    sign_in(console, services)
+    shown = {
+        status: linked(console.get("/console/people", params={"status": status}).text)
+        for status in ("all", "active", "inactive")
+    }
+    assert shown == {"all": ["leaves", "stays"], "active": ["stays"], "inactive": ["leaves"]}
+    row = re.search(r">leaves</a></td>.*?</tr>", console.get("/console/people").text, re.S)
+    assert row is not None
+    assert '<span class="status inactive">inactive</span>' in row.group(0)
+
+
+def test_people_are_paged_fifty_at_a_time(
+    console: Client, services: Services, client: Client
+) -> None:
+    for n in range(120):
+        provision(client, f"user{n:03}")
+    sign_in(console, services)
+    first = console.get("/console/people").text
+    assert linked(first) == [f"user{n:03}" for n in range(50)]
+    assert "1\u201350 of 120" in first
+    assert 'href="/console/people?status=all&amp;page=2" rel="next"' in first
+    assert 'rel="prev"' not in first
+    second = console.get("/console/people?status=all&page=2").text
+    assert linked(second) == [f"user{n:03}" for n in range(50, 100)]
+    assert 'href="/console/people?status=all" rel="prev"' in second
+    third = console.get("/console/people?status=all&page=3").text
+    assert linked(third) == [f"user{n:03}" for n in range(100, 120)]
+    assert "101\u2013120 of 120" in third
+    assert 'rel="next"' not in third
+    searched = console.get("/console/people", params={"q": "user1"}).text
+    assert linked(searched) == [f"user{n:03}" for n in range(100, 120)]
+    past = console.get("/console/people", params={"q": "user1", "page": "2"}).text
+    assert linked(past) == []
+    assert "This page is past the end of the list: see the first page." in text_of(past)
+
+
+def test_the_empty_lists_say_what_to_do(console: Client, services: Services) -> None:
+    sign_in(console, services)
+    people = text_of(console.get("/console/people").text)
+    assert "No people yet. Connect your identity provider (see SCIM setup)" in people
+    assert 'href="/console/setup"' in console.get("/console/people").text
+    groups = text_of(console.get("/console/groups").text)
+    assert "No groups yet. Your identity provider pushes them once it is connected" in groups
+
+
+def section(page: str, start: str, end: str) -> str:
+    """The part of a page from the element with id `start` to the one with id `end`."""
+    return page[page.index(f'id="{start}"') : page.index(f'id="{end}"')]
+
+
+def test_a_users_page_shows_attributes_groups_and_who_changed_what_from_where(
+    console: Client, services: Services, client: Client
+) -> None:
+    user_id = provision(
+        client,
+        "grace@example.com",
+        name={"givenName": "Grace", "familyName": "Hopper"},
+        displayName="Grace Hopper",
+        title="Engineer",
+        emails=[{"value": "grace@example.com", "type": "work", "primary": True}],
+    )
+    group_id = group_of(client, "Engineers", [user_id])
+    retitle(client, user_id, "Director")
+    sign_in(console, services)
+    page = console.get(f"/console/people/{user_id}")
+    assert page.status_code == 200
+    assert "<h1>Grace Hopper</h1>" in page.text
+    attributes = section(page.text, "attributes", "groups")
+    for name, value in (
+        ("userName", "grace@example.com"),
+        ("name.givenName", "Grace"),
+        ("name.familyName", "Hopper"),
+        ("displayName", "Grace Hopper"),
+        ("title", "Director"),
+        ("emails", "grace@example.com (type: work, primary: yes)"),
+    ):
+        assert f"<dt>{name}</dt><dd>{value}</dd>" in attributes
+    groups = section(page.text, "groups", "state-at")
+    assert f'<a href="/console/groups/{group_id}">Engineers</a>' in groups
+    history = text_of(page.text[page.text.index('id="history"') :])
+    newest = (
+        "user.updated Okta token, issued by operator:tester testclient Okta SCIM Client 1.0"
+        " title: Engineer → Director"
+    )
+    assert newest in history
+    assert history.index(newest) < history.index("user.created")
+    assert "user.created Okta token, issued by operator:tester testclient" in history
+    assert "userName: (none) → grace@example.com name: (none) → givenName: Grace," in history
+
+
+def test_the_state_at_a_past_time_shows_the_values_of_then(
+    console: Client, services: Services, client: Client
+) -> None:
+    user_id = provision(client, "grace@example.com", title="Engineer")
+    between = datetime.now(UTC)
+    time.sleep(0.01)
+    retitle(client, user_id, "Director")
+    sign_in(console, services)
+    page = console.get(f"/console/people/{user_id}", params={"at": between.isoformat()})
+    assert page.status_code == 200
+    then = section(page.text, "state-at", "history")
+    assert "<dt>title</dt><dd>Engineer</dd>" in then
+    assert "Director" not in then
+    assert f'value="{between:%Y-%m-%dT%H:%M:%S}"' in then
+    assert "In UTC, not your time zone" in then
+    before = console.get(f"/console/people/{user_id}", params={"at": "2001-01-01T00:00"})
+    assert before.status_code == 200
+    assert "This user did not exist at 2001-01-01 00:00 UTC: they had not been created yet" in (
+        text_of(section(before.text, "state-at", "history"))
+    )
+
+
+@pytest.mark.parametrize(
+    ("at", "problem"),
+    [
+        ("yesterday", "'yesterday' is not an ISO date or date-time."),
+        ("2026-02-30T10:00", "'2026-02-30T10:00' is not an ISO date or date-time."),
+        ("9999-01-01T00:00", "'9999-01-01T00:00' is out of range: dates go from 1970-01-01"),
+        ("2026-01-01T00:00:00" + "0" * 40, "That date and time is too long"),
+    ],
+)
+def test_a_bad_date_and_time_is_refused_with_what_is_wrong(
+    console: Client, services: Services, client: Client, at: str, problem: str
+) -> None:
+    user_id = provision(client, "grace@example.com")
+    sign_in(console, services)
+    page = console.get(f"/console/people/{user_id}", params={"at": at})
+    assert page.status_code == 400
+    then = text_of(section(page.text, "state-at", "history"))
+    assert problem in then
+    assert '<div class="notice error" role="alert">' in page.text
+
+
+def test_the_history_is_paged_newest_first(
+    console: Client, services: Services, client: Client
+) -> None:
+    user_id = provision(client, "grace@example.com")
+    for n in range(1, 56):
+        retitle(client, user_id, f"t{n}")
+    sign_in(console, services)
+    path = f"/console/people/{user_id}"
+    first = console.get(path).text
+    assert re.findall(r"<ins>(t\d+)</ins>", first) == [f"t{n}" for n in range(55, 5, -1)]
+    older = re.search(r'href="([^"]+)" rel="next">Older</a>', first)
+    assert older is not None
+    assert 'rel="prev"' not in first
+    second = console.get(html.unescape(older.group(1))).text
+    assert re.findall(r"<ins>(t\d+)</ins>", second) == ["t5", "t4", "t3", "t2", "t1"]
+    assert "<code>user.created</code>" in second
+    assert 'rel="next"' not in second
+    newer = re.search(r'href="([^"]+)" rel="prev">Newer</a>', second)
+    assert newer is not None
+    assert console.get(html.unescape(newer.group(1))).text.count("<ins>t") == 50
+
+
+def test_a_groups_members_are_paged_by_id(
+    console: Client, services: Services, client: Client
+) -> None:
+    ids = {provision(client, f"m{n:03}"): f"m{n:03}" for n in range(120)}
+    group_id = group_of(client, "Everyone", list(ids))
+    names = [ids[user_id] for user_id in sorted(ids)]
+    sign_in(console, services)
+    page = console.get(f"/console/groups/{group_id}").text
+    assert "<dt>Members</dt><dd>120</dd>" in page
+    assert linked(page) == names[:50]
+    following = re.search(r'href="([^"]+)" rel="next">Next</a>', page)
+    assert following is not None
+    second = console.get(html.unescape(following.group(1))).text
+    assert linked(second) == names[50:100]
+    previous = re.search(r'href="([^"]+)" rel="prev">Previous</a>', second)
+    assert previous is not None
+    assert linked(console.get(html.unescape(previous.group(1))).text) == names[:50]
+    following = re.search(r'href="([^"]+)" rel="next">Next</a>', second)
+    assert following is not None
+    third = console.get(html.unescape(following.group(1))).text
+    assert linked(third) == names[100:]
+    assert 'rel="next">Next' not in third
+    history = text_of(page[page.index('id="history"') :])
+    assert "members added: 120 people" in history
+    assert "and 110 more" in history
+    listed = console.get("/console/groups").text
+    assert '">Everyone</a></td>' in listed
+    assert "<td>120</td>" in listed
+
+
+def test_another_organizations_people_and_groups_are_not_found(
+    console: Client, services: Services, client: Client
+) -> None:
+    globex = bearer(issue(services.ledger, org="globex", name="Globex").token)
+    theirs = client.post("/scim/v2/Users", json={"userName": "x@globex.example"}, headers=globex)
+    their_group = client.post("/scim/v2/Groups", json={"displayName": "G"}, headers=globex)
+    sign_in(console, services)
+    for path in (
+        f"/console/people/{theirs.json()['id']}",
+        f"/console/people/{theirs.json()['id']}?at=2030-01-01",
+        f"/console/groups/{their_group.json()['id']}",
+        "/console/people/not-an-id",
+        "/console/groups/00000000-0000-4000-8000-000000000000",
+    ):
+        page = console.get(path)
+        assert page.status_code == 404, path
+        assert "no such person, group or token in your organization" in page.text
+        assert "globex" not in page.text
+
+
+def test_client_values_are_shown_as_text_on_every_people_page(
+    console: Client, services: Services, client: Client
+) -> None:
+    user_id = provision(client, HOSTILE, displayName=HOSTILE, title=HOSTILE)
+    group_id = group_of(client, HOSTILE, [user_id])
+    response = client.patch(
+        f"/scim/v2/Users/{user_id}",
+        json=patch_op({"op": "replace", "path": "displayName", "value": HOSTILE + "!"}),
+        headers={"User-Agent": HOSTILE},
+    )
+    assert response.status_code == 200
+    sign_in(console, services)
+    for path, params in (
+        ("/console/people", {}),
+        ("/console/people", {"q": HOSTILE}),
+        (f"/console/people/{user_id}", {"at": datetime.now(UTC).isoformat()}),
+        ("/console/groups", {}),
+        ("/console/groups", {"q": HOSTILE}),
+        (f"/console/groups/{group_id}", {}),
+    ):
+        page = console.get(path, params=params)
+        assert page.status_code == 200, path
+        assert "<script>alert" not in page.text, path
+        assert "<img src=x" not in page.text, path
+        assert ESCAPED in page.text, path
+
+
+def test_a_reviewer_sees_every_people_page(
+    console: Client, services: Services, client: Client
+) -> None:
+    user_id = provision(client, "grace@example.com")
+    group_id = group_of(client, "Engineers", [user_id])
+    sign_in(console, services, RITA)
+    for path in (
+        "/console/people",
+        "/console/groups",
+        f"/console/people/{user_id}",
+        f"/console/groups/{group_id}",
+    ):
+        page = console.get(path)
+        assert page.status_code == 200, path
+        assert '<a href="/console/people"' in page.text
+        assert '<a href="/console/groups"' in page.text
+    assert "grace@example.com" in console.get("/console/people").text
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("/console/people?page=0", "page must be a whole number from 1 to 100000."),
+        ("/console/people?page=two", "page must be a whole number from 1 to 100000."),
+        ("/console/groups?page=100001", "page must be a whole number from 1 to 100000."),
+        ("/console/groups?page=%C2%B2", "page must be a whole number from 1 to 100000."),
+        ("/console/people/{user}?newer=" + "9" * 5000, "newer must be a whole number from 1 to"),
+        ("/console/people?status=gone", "Show all, active or inactive people."),
+        ("/console/people?q=" + "x" * 201, "A search is at most 200 characters long."),
+        ("/console/people?q=a%00b", "A search cannot hold a NUL character."),
+        ("/console/people/{user}?older=-1", "older must be a whole number from 1 to"),
+        ("/console/groups/{group}?after=zzz", "A page of members starts at a member's id."),
+    ],
+)
+def test_bad_query_parameters_are_refused_with_what_is_wrong(
+    console: Client, services: Services, client: Client, path: str, problem: str
+) -> None:
+    user_id = provision(client, "grace@example.com")
+    group_id = group_of(client, "Engineers", [user_id])
+    sign_in(console, services)
+    page = console.get(path.format(user=user_id, group=group_id))
+    assert page.status_code == 400
+    assert problem in html.unescape(page.text)
