@@ -7,6 +7,7 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -301,3 +302,24 @@ def create_named(
     response = client.post("/scim/v2/Users", json={"userName": user_name}, headers=headers)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
+
+
+def test_a_subjects_history_pages_newest_first_by_its_id_alone(
+    client: Client,
+    services: Services,
+) -> None:
+    user_id = provision(client)
+    # A user named with the first one's id: a subject search by name would find it too.
+    client.post("/scim/v2/Users", json={"userName": user_id})
+    mine = audit.AuditQuery(subject_id=user_id)
+    entries = trail(services, subject_id=user_id)
+    assert {entry["subject_id"] for entry in entries} == {user_id}
+    assert len(entries) == 4
+    with services.sql.transaction(commit=False) as cursor:
+        newest = audit.page(cursor, mine, 3, newest_first=True)
+        older = audit.page(
+            cursor, replace(mine, before=newest[-1]["position"]), 3, newest_first=True
+        )
+    assert newest == entries[:0:-1]
+    assert older == entries[:1]
+    assert len(trail(services, subject=user_id)) == 5

@@ -7,7 +7,7 @@ from typing import Any
 
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
-from scimledger.ledger.commands import NewUser, UserReplacement
+from scimledger.ledger.commands import NewGroup, NewUser, UserReplacement
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import scim
@@ -159,3 +159,30 @@ def test_a_new_read_model_version_is_rebuilt_from_the_log(database_url: str) -> 
         assert [r["user_name_norm"] for r in rows(ledger)] == ["user1@example.com"]
     finally:
         ledger.close()
+
+
+def test_a_groups_members_are_read_a_page_at_a_time_and_counted(services: Services) -> None:
+    ledger = services.ledger
+    context = acme(ledger)
+    ids = sorted(str(ledger.create_user(context, NewUser(attributes=user(n))).id) for n in range(7))
+    everyone = ledger.create_group(context, NewGroup("Everyone", members=ids), services.directory)
+    empty = ledger.create_group(context, NewGroup("Nobody"), services.directory)
+    services.scim.wait_for(empty.position)
+    group_id = str(everyone.id)
+
+    def members(after: str | None = None, before: str | None = None) -> list[str]:
+        with services.sql.transaction(commit=False) as cursor:
+            found = scim.group_members(cursor, group_id, after=after, before=before, limit=3)
+        return [row.id for row in found]
+
+    assert members() == ids[:3]
+    assert members(after=ids[2]) == ids[3:6]
+    assert members(after=ids[5]) == ids[6:]
+    assert members(before=ids[5]) == ids[2:5]
+    assert members(before=ids[1]) == ids[:1]
+    with services.sql.transaction(commit=False) as cursor:
+        counts = scim.member_counts(cursor, [group_id, str(empty.id)])
+        names = scim.user_names(cursor, context.org_id, [ids[0], str(empty.id)])
+    assert counts == {group_id: 7, str(empty.id): 0}
+    [first] = [n for n in range(7) if names.get(ids[0]) == user(n)["userName"]]
+    assert names == {ids[0]: user(first)["userName"]}
