@@ -203,7 +203,7 @@ class Change:
     added to or removed from a group."""
 
     attribute: str
-    before: str | None = None
+    before: str | None = None  # None: it had no value before
     after: str | None = None
     note: str | None = None
     people: tuple[tuple[str, str], ...] = ()  # (user id, userName or id)
@@ -240,8 +240,8 @@ def _changes(changes: dict[str, Any], names: dict[str, str]) -> list[Change]:
     shown_changes: list[Change] = []
     for attribute, change in changes.items():
         if isinstance(change, dict) and change.keys() == {"before", "after"}:
-            before, after = shown(change["before"]), shown(change["after"])
-            shown_changes.append(Change(attribute, before=before, after=after))
+            before = shown(change["before"]) if change["before"] is not None else None
+            shown_changes.append(Change(attribute, before=before, after=shown(change["after"])))
         elif attribute == "members" and isinstance(change, dict):
             for how, ids in change.items():
                 named = tuple((user_id, names.get(user_id, user_id)) for user_id in ids)

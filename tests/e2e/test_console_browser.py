@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -25,7 +26,8 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, RequestInfo, Role
 from scimledger.ledger.database import DatabaseURL
 from tests.conftest import skip_or_fail
-from tests.e2e.conftest import Server, call, cli
+from tests.e2e.conftest import Server, call, cli, issue_token
+from tests.scim import patch_op
 
 CHROMIUM = Path(os.environ.get("SCIMLEDGER_TEST_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = os.environ.get("SCIMLEDGER_SCREENSHOTS")
@@ -260,7 +262,13 @@ def test_pages_fit_a_phone_and_work_from_the_keyboard(browser: Browser, server: 
     context = browser.new_context(viewport={"width": 360, "height": 740})
     phone = context.new_page()
     signed_in(phone, server)
-    for path in ("/console/setup", "/console/tokens", "/console/tokens/new"):
+    for path in (
+        "/console/setup",
+        "/console/tokens",
+        "/console/tokens/new",
+        "/console/people",
+        "/console/groups",
+    ):
         phone.goto(origin(server) + path)
         width = phone.evaluate("document.documentElement.scrollWidth")
         assert width <= 360, f"{path} is {width} px wide"
@@ -273,3 +281,43 @@ def test_pages_fit_a_phone_and_work_from_the_keyboard(browser: Browser, server: 
     phone.keyboard.press("Enter")  # submits the form, with its defaults
     assert phone.get_by_label("The new token").input_value().startswith("scl_")
     context.close()
+
+
+@pytest.mark.sqlite_only  # the storage side: test_console_people.py, on both
+def test_a_reviewer_finds_a_person_and_sees_them_as_they_were(page: Page, server: Server) -> None:
+    token = issue_token(server.database)["token"]
+    ids = {}
+    for user_name, name in (("grace@acme.example", "Grace"), ("alan@acme.example", "Alan")):
+        body = {"userName": user_name, "name": {"formatted": name}, "title": "Engineer"}
+        answer = call(server, "POST", "/Users", token, body)
+        assert answer.status == 201
+        ids[user_name] = answer.body["id"]
+    # A moment after the creations, in whole seconds (the form's precision), then a change.
+    between = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
+    time.sleep(max(0.0, (between - datetime.now(UTC)).total_seconds()) + 0.2)
+    change = patch_op({"op": "replace", "path": "title", "value": "Director"})
+    assert call(server, "PATCH", f"/Users/{ids['grace@acme.example']}", token, change).status == 200
+
+    signed_in(page, server, RITA, "reviewer")
+    p = page
+    p.get_by_role("link", name="People").first.click()
+    p.get_by_label("Search by user name, name or email").fill("grace")
+    p.get_by_role("button", name="Search").click()
+    assert p.get_by_role("row").filter(has_text="acme.example").count() == 1
+    shot(page, "console-people")
+    p.get_by_role("link", name="grace@acme.example").click()
+    assert p.get_by_role("heading", level=1).inner_text() == "Grace"
+    assert "Director" in p.locator("dl.facts").nth(1).inner_text()
+    history = p.locator("table.timeline")
+    assert "title: Engineer → Director" in history.get_by_role("row").nth(1).inner_text()
+    shot(page, "console-user")
+
+    p.get_by_label("Date and time (UTC)").fill(between.strftime("%Y-%m-%dT%H:%M:%S"))
+    p.get_by_role("button", name="Show").click()
+    then = p.locator("#state-at ~ dl.facts").first.inner_text()
+    assert "Engineer" in then
+    assert "Director" not in then
+    shot(page, "console-user-then")
+    p.get_by_label("Date and time (UTC)").fill("2001-01-01T00:00:00")
+    p.get_by_role("button", name="Show").click()
+    assert "This user did not exist at" in p.inner_text("main")
