@@ -451,6 +451,46 @@ def group_members(
 
 def user_names(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> dict[str, str]:
     """The userName of each of `user_ids` that is a user of the organization."""
-    select = f"SELECT id, attributes FROM {TABLES.users}"
-    found = cursor.fetch_in(select, "id", user_ids, where="org_id = ?", params=[str(org_id)])
-    return {row["id"]: _decode(row["attributes"])["userName"] for row in found}
+    # The organization is checked on the rows read: with it in the WHERE clause, SQLite
+    # reads the organization's index, every user of it, instead of the ids' keys.
+    select = f"SELECT id, org_id, attributes FROM {TABLES.users}"
+    return {
+        row["id"]: _decode(row["attributes"])["userName"]
+        for row in cursor.fetch_in(select, "id", user_ids)
+        if row["org_id"] == str(org_id)
+    }
+
+
+def users_by_name(
+    cursor: Cursor,
+    org_id: UUID,
+    where: Filter | None,
+    *,
+    after: str | None,
+    before: str | None,
+    limit: int,
+) -> list[UserRow]:
+    """Up to `limit` of the organization's users a filter selects, in userName order: the
+    first after the user whose id is `after`, or the last before the one whose id is
+    `before`. The organization's userName index is read in order, so a page costs its own
+    rows and those the filter skips, never a count or a sort of every match."""
+    condition, params = "", list[Any]()
+    if where is not None:
+        sql, params = compile_filter(where, USERS, cursor.dialect)
+        condition = f" AND ({sql})"
+    order, seek, mark = "ASC", "", list[Any]()
+    if after is not None or before is not None:
+        order = "DESC" if before is not None else "ASC"
+        # userNames are unique in an organization (ledger.names): the name alone is the key.
+        seek = (
+            f" AND user_name_norm {'<' if before is not None else '>'}"
+            f" (SELECT user_name_norm FROM {TABLES.users} WHERE id = ?)"
+        )
+        mark = [before if before is not None else after]
+    cursor.execute(
+        f"SELECT {_USER_COLUMNS}, {_NO_GROUPS} FROM {TABLES.users}"
+        f" WHERE org_id = ?{seek}{condition} ORDER BY user_name_norm {order} LIMIT ?",
+        (str(org_id), *mark, *params, limit),
+    )
+    rows = [_user_row(row) for row in cursor.fetchall()]
+    return rows[::-1] if order == "DESC" else rows

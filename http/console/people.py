@@ -89,12 +89,13 @@ def _moment(text: str | None) -> tuple[datetime | None, str | None]:
         return None, f"{exc}. Give a date and time such as 2026-01-31T12:00 (UTC)."
 
 
-def _member_key(text: str | None) -> str | None:
+def _person_key(text: str | None, name: str) -> str | None:
+    """Where a page of people starts: after or before a person, by id."""
     if text is None:
         return None
     found = resource_id(text)
     if found is None:
-        raise _bad("A page of members starts at a member's id.")
+        raise _bad(f"{name} must be a person's id.")
     return str(found)
 
 
@@ -227,29 +228,35 @@ def _history(
     mentioned = [
         user_id
         for entry in found.items
-        for ids in entry["changes"].get("members", {}).values()  # {"added": [ids]}
+        if entry["action"] in MEMBERSHIP_ACTIONS
+        for ids in entry["changes"]["members"].values()  # {"added": [ids]}
         for user_id in ids[:NAMED_MEMBERS]
     ]
     names = scim.user_names(cursor, org_id, mentioned) if mentioned else {}
     for entry in found.items:
-        entry["shown"] = _changes(entry["changes"], names)
+        entry["shown"] = _changes(entry, names)
     return found
 
 
-def _changes(changes: dict[str, Any], names: dict[str, str]) -> list[Change]:
+MEMBERSHIP_ACTIONS = ("group.members_added", "group.members_removed")
+
+
+def _changes(entry: dict[str, Any], names: dict[str, str]) -> list[Change]:
     shown_changes: list[Change] = []
-    for attribute, change in changes.items():
+    for attribute, change in entry["changes"].items():
         if isinstance(change, dict) and change.keys() == {"before", "after"}:
             before = shown(change["before"]) if change["before"] is not None else None
             shown_changes.append(Change(attribute, before=before, after=shown(change["after"])))
-        elif attribute == "members" and isinstance(change, dict):
+        elif attribute == "members" and entry["action"] in MEMBERSHIP_ACTIONS:
             for how, ids in change.items():
-                named = tuple((user_id, names.get(user_id, user_id)) for user_id in ids)
+                named = tuple(
+                    (user_id, names.get(user_id, user_id)) for user_id in ids[:NAMED_MEMBERS]
+                )
                 shown_changes.append(
                     Change(
                         f"members {how}",
                         note=f"{len(ids)} {'person' if len(ids) == 1 else 'people'}",
-                        people=named[:NAMED_MEMBERS],
+                        people=named,
                         more=max(0, len(ids) - NAMED_MEMBERS),
                     )
                 )
@@ -279,26 +286,30 @@ def _numbered(
 def people(
     request: Request[Any, Any, Any],
     services: Injected[Services],
+    *,
     q: FromQuery[str | None] = None,
     status: FromQuery[str | None] = None,
-    page_number: PageNumber = None,
+    after: FromQuery[str | None] = None,
+    before: FromQuery[str | None] = None,
 ) -> Template:
     who = person(request, services)
     text = _search(q)
     chosen = status or "all"
     if chosen not in STATUSES:
         raise _bad("Show all, active or inactive people.")
-    number = _number(page_number, "page", MAX_PAGE_NUMBER) or 1
-    query = scim.Query(
-        where=people_filter(text, chosen),
-        sort_by=AttrPath("userName"),
-        start_index=(number - 1) * PAGE + 1,
-        count=PAGE,
-    )
+    where = people_filter(text, chosen)
+    after, before = _person_key(after, "after"), _person_key(before, "before")
     services.scim.catch_up()
     with services.sql.read() as cursor:
-        total, rows = scim.list_users(cursor, who.signed_in.org_id, query, with_groups=False)
-    previous, following, start = _numbered("/console/people", number, total, q=text, status=chosen)
+        found = keyset(
+            lambda after, before, limit: scim.users_by_name(
+                cursor, who.signed_in.org_id, where, after=after, before=before, limit=limit
+            ),
+            lambda row: row.id,
+            after,
+            before,
+        )
+    path = "/console/people"
     return page(
         "people",
         "People",
@@ -306,12 +317,11 @@ def people(
         search=text,
         showing=chosen,
         statuses=STATUSES,
-        people=[(row, display_name(row.attributes)) for row in rows],
-        total=total,
-        first=query.start_index,
-        previous=previous,
-        next=following,
-        start=start,
+        people=[(row, display_name(row.attributes)) for row in found.items],
+        previous=_href(path, q=text, status=chosen, before=found.earlier)
+        if found.earlier
+        else None,
+        next=_href(path, q=text, status=chosen, after=found.later) if found.later else None,
     )
 
 
@@ -411,7 +421,7 @@ def group(
 ) -> Template:
     who = person(request, services)
     org_id = who.signed_in.org_id
-    after, before = _member_key(after), _member_key(before)
+    after, before = _person_key(after, "after"), _person_key(before, "before")
     older, newer = _position(older, "older"), _position(newer, "newer")
     services.scim.catch_up()
     services.audit.catch_up()

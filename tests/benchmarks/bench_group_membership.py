@@ -16,6 +16,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -41,15 +42,24 @@ from tests.polling import PollingRunner
 from tests.scim import PATCH_OP, Client
 
 
-def create_users(ledger: Ledger, context: CommandContext, count: int) -> list[UUID]:
-    """Users saved in batches straight through the event store (setup, not measured)."""
+def create_users(
+    ledger: Ledger,
+    context: CommandContext,
+    count: int,
+    attributes: Callable[[int], dict[str, Any]] = lambda n: {},
+) -> list[UUID]:
+    """Users saved in batches straight through the event store (setup, not measured); the
+    n-th is member{n}@bench.example, with `attributes(n)` besides."""
     ids: list[UUID] = []
     for start in range(0, count, 500):
         batch: list[Any] = []
         for n in range(start, min(count, start + 500)):
             name = f"member{n}@bench.example"
             user = User(
-                org_id=context.org_id, attributes={"userName": name}, active=True, context=context
+                org_id=context.org_id,
+                attributes={"userName": name, **attributes(n)},
+                active=True,
+                context=context,
             )
             index = NameIndex(
                 org_id=context.org_id, kind="userName", name=normalize_name(name), owner_id=user.id

@@ -119,29 +119,39 @@ def test_people_are_shown_by_status(console: Client, services: Services, client:
     assert '<span class="status inactive">inactive</span>' in row.group(0)
 
 
-def test_people_are_paged_fifty_at_a_time(
+def link(page: str, rel: str) -> str | None:
+    """Where a page's Previous (rel="prev") or Next (rel="next") link leads, if it has one."""
+    found = re.search(rf'href="([^"]+)" rel="{rel}"', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_people_are_paged_fifty_at_a_time_in_user_name_order(
     console: Client, services: Services, client: Client
 ) -> None:
-    for n in range(120):
-        provision(client, f"user{n:03}")
+    for n in reversed(range(120)):
+        provision(client, f"user{n:03}", active=n % 2 == 0)
+    last = provision(client, "zed")
     sign_in(console, services)
     first = console.get("/console/people").text
     assert linked(first) == [f"user{n:03}" for n in range(50)]
-    assert "1\u201350 of 120" in first
-    assert 'href="/console/people?status=all&amp;page=2" rel="next"' in first
-    assert 'rel="prev"' not in first
-    second = console.get("/console/people?status=all&page=2").text
+    assert link(first, "prev") is None
+    following = link(first, "next")
+    assert following is not None
+    assert following.startswith("/console/people?status=all&after=")
+    second = console.get(following).text
     assert linked(second) == [f"user{n:03}" for n in range(50, 100)]
-    assert 'href="/console/people?status=all" rel="prev"' in second
-    third = console.get("/console/people?status=all&page=3").text
-    assert linked(third) == [f"user{n:03}" for n in range(100, 120)]
-    assert "101\u2013120 of 120" in third
-    assert 'rel="next"' not in third
-    searched = console.get("/console/people", params={"q": "user1"}).text
-    assert linked(searched) == [f"user{n:03}" for n in range(100, 120)]
-    past = console.get("/console/people", params={"q": "user1", "page": "2"}).text
-    assert linked(past) == []
-    assert "This page is past the end of the list: see the first page." in text_of(past)
+    following = link(second, "next")
+    assert following is not None
+    third = console.get(following).text
+    assert linked(third) == [*(f"user{n:03}" for n in range(100, 120)), "zed"]
+    assert link(third, "next") is None
+    previous = link(third, "prev")
+    assert previous is not None
+    assert linked(console.get(previous).text) == [f"user{n:03}" for n in range(50, 100)]
+    past_the_end = console.get(f"/console/people?after={last}").text
+    assert linked(past_the_end) == linked(first)
+    inactive = console.get("/console/people", params={"status": "inactive", "q": "user1"})
+    assert linked(inactive.text) == [f"user{n:03}" for n in range(101, 120, 2)]
 
 
 def test_the_empty_lists_say_what_to_do(console: Client, services: Services) -> None:
@@ -363,8 +373,10 @@ def test_a_reviewer_sees_every_people_page(
 @pytest.mark.parametrize(
     ("path", "problem"),
     [
-        ("/console/people?page=0", "page must be a whole number from 1 to 100000."),
-        ("/console/people?page=two", "page must be a whole number from 1 to 100000."),
+        ("/console/groups?page=0", "page must be a whole number from 1 to 100000."),
+        ("/console/groups?page=two", "page must be a whole number from 1 to 100000."),
+        ("/console/people?after=user000", "after must be a person's id."),
+        ("/console/people?before=%00", "before must be a person's id."),
         ("/console/groups?page=100001", "page must be a whole number from 1 to 100000."),
         ("/console/groups?page=%C2%B2", "page must be a whole number from 1 to 100000."),
         ("/console/people/{user}?newer=" + "9" * 5000, "newer must be a whole number from 1 to"),
@@ -372,7 +384,7 @@ def test_a_reviewer_sees_every_people_page(
         ("/console/people?q=" + "x" * 201, "A search is at most 200 characters long."),
         ("/console/people?q=a%00b", "A search cannot hold a NUL character."),
         ("/console/people/{user}?older=-1", "older must be a whole number from 1 to"),
-        ("/console/groups/{group}?after=zzz", "A page of members starts at a member's id."),
+        ("/console/groups/{group}?after=zzz", "after must be a person's id."),
     ],
 )
 def test_bad_query_parameters_are_refused_with_what_is_wrong(
