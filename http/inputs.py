@@ -183,19 +183,6 @@ def resource_id(text: str) -> UUID | None:
         return None
 
 
-def parse_ids(ids: list[str]) -> tuple[list[UUID], list[str]]:
-    """The ids that are UUIDs, normalized, and those that are not."""
-    good: list[UUID] = []
-    bad: list[str] = []
-    for text in ids:
-        parsed = resource_id(text)
-        if parsed is None:
-            bad.append(text)
-        else:
-            good.append(parsed)
-    return good, bad
-
-
 def requested(request: Request[Any, Any, Any]) -> Selection:
     """The selection a request's `attributes` and `excludedAttributes` parameters make."""
     return selection(query_param(request, "attributes"), query_param(request, "excludedAttributes"))

@@ -23,13 +23,13 @@ _encoder = msgspec.json.Encoder()
 
 
 def scim_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
+    body: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    media_type: str = SCIM_MEDIA_TYPE,
 ) -> Response[bytes]:
     return Response(
-        content=_encoder.encode(body),
-        status_code=status,
-        media_type=SCIM_MEDIA_TYPE,
-        headers=headers,
+        content=_encoder.encode(body), status_code=status, media_type=media_type, headers=headers
     )
 
 
@@ -65,9 +65,4 @@ def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response[bytes]:
     """Plain JSON, for the admin API."""
-    return Response(
-        content=_encoder.encode(body),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
+    return scim_response(body, status, headers, media_type="application/json")
