@@ -91,51 +91,40 @@ def routes(kind: ResourceType) -> list[HTTPRouteHandler]:
             raise kind.not_found(text)
         return parsed
 
-    def listed(
-        services: Services,
-        context: CommandContext,
-        query: Query,
-        chosen: Selection,
-        request: Request[Any, Any, Any],
+    def edited(
+        request: Request[Any, Any, Any], body: bytes, services: Services, write: Write
     ) -> Response[bytes]:
-        total, resources = kind.search(services, context, query, chosen, base_url(request))
-        return scim_response(list_response(resources, total, query.start_index))
-
-    def written_back(
-        services: Services,
-        context: CommandContext,
-        written: Written,
-        chosen: Selection,
-        request: Request[Any, Any, Any],
-    ) -> Response[bytes]:
-        """The resource as the read model has it once it has caught up with `written`."""
+        """A PUT or PATCH: the resource as the read model has it once it has the write."""
+        context = scim_context(services, request)
+        chosen = requested(request)  # a bad parameter refuses the write before it is made
+        if_match = request.headers.get("if-match")
+        written = write(services, context, path_id(request), decode_body(body), if_match)
         services.scim.wait_for(written.position)
         resource, version = kind.read(services, context, str(written.id), chosen, base_url(request))
         return resource_response(resource, version)
 
     @get(kind.endpoint, sync_to_thread=True)
     def list_resources(
-        request: Request[Any, Any, Any],
-        services: Injected[Services],
+        request: Request[Any, Any, Any], services: Injected[Services]
     ) -> Response[bytes]:
         context = scim_context(services, request)
         query = list_query(request)
-        return listed(services, context, query, requested(request), request)
+        chosen = requested(request)
+        total, resources = kind.search(services, context, query, chosen, base_url(request))
+        return scim_response(list_response(resources, total, query.start_index))
 
     @post(f"{kind.endpoint}/.search", sync_to_thread=True, status_code=200)
     def search_resources(
-        request: Request[Any, Any, Any],
-        body: RawBody,
-        services: Injected[Services],
+        request: Request[Any, Any, Any], body: RawBody, services: Injected[Services]
     ) -> Response[bytes]:
         context = scim_context(services, request)
         query, chosen = search_query(decode_body(body))
-        return listed(services, context, query, chosen, request)
+        total, resources = kind.search(services, context, query, chosen, base_url(request))
+        return scim_response(list_response(resources, total, query.start_index))
 
     @get(one, sync_to_thread=True)
     def get_resource(
-        request: Request[Any, Any, Any],
-        services: Injected[Services],
+        request: Request[Any, Any, Any], services: Injected[Services]
     ) -> Response[bytes]:
         context = scim_context(services, request)
         wanted = str(path_id(request))
@@ -148,9 +137,7 @@ def routes(kind: ResourceType) -> list[HTTPRouteHandler]:
 
     @post(kind.endpoint, sync_to_thread=True)
     def create_resource(
-        request: Request[Any, Any, Any],
-        body: RawBody,
-        services: Injected[Services],
+        request: Request[Any, Any, Any], body: RawBody, services: Injected[Services]
     ) -> Response[bytes]:
         context = scim_context(services, request)
         chosen = requested(request)  # a bad parameter refuses the write before it is made
@@ -161,40 +148,22 @@ def routes(kind: ResourceType) -> list[HTTPRouteHandler]:
 
     @put(one, sync_to_thread=True)
     def replace_resource(
-        request: Request[Any, Any, Any],
-        body: RawBody,
-        services: Injected[Services],
+        request: Request[Any, Any, Any], body: RawBody, services: Injected[Services]
     ) -> Response[bytes]:
-        context = scim_context(services, request)
-        chosen = requested(request)  # a bad parameter refuses the write before it is made
-        if_match = request.headers.get("if-match")
-        written = kind.replace(services, context, path_id(request), decode_body(body), if_match)
-        return written_back(services, context, written, chosen, request)
+        return edited(request, body, services, kind.replace)
 
     @patch(one, sync_to_thread=True)
     def patch_resource(
-        request: Request[Any, Any, Any],
-        body: RawBody,
-        services: Injected[Services],
+        request: Request[Any, Any, Any], body: RawBody, services: Injected[Services]
     ) -> Response[bytes]:
-        context = scim_context(services, request)
-        chosen = requested(request)  # a bad parameter refuses the write before it is made
-        if_match = request.headers.get("if-match")
-        written = kind.patch(services, context, path_id(request), decode_body(body), if_match)
-        return written_back(services, context, written, chosen, request)
+        return edited(request, body, services, kind.patch)
 
     @delete(one, sync_to_thread=True, status_code=204)
-    def delete_resource(
-        request: Request[Any, Any, Any],
-        services: Injected[Services],
-    ) -> None:
+    def delete_resource(request: Request[Any, Any, Any], services: Injected[Services]) -> None:
         context = scim_context(services, request)
         if_match = request.headers.get("if-match")
         written = kind.delete(
-            services.ledger,
-            context,
-            path_id(request),
-            lambda version: check_if_match(if_match, version),
+            services.ledger, context, path_id(request), lambda v: check_if_match(if_match, v)
         )
         read_your_writes(services, written)
 
