@@ -13,12 +13,12 @@ from uuid import UUID
 from scimledger.http.attributes import Selection
 from scimledger.http.etags import check_if_match
 from scimledger.http.group_patch import plan_group_patch
-from scimledger.http.responses import CORE_GROUP
 from scimledger.http.schemas import parse_group
 from scimledger.http.services import Services
 from scimledger.ledger.commands import GroupUpdate, NewGroup, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import GroupNotFound
+from scimledger.ledger.schemas import CORE_GROUP
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
 from scimledger.projections.sql import Cursor

@@ -1,4 +1,4 @@
-"""SCIM wire format: the media type, schema URNs, and JSON responses."""
+"""SCIM wire format: the media type, message URNs, and JSON responses."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ from typing import Any
 
 import msgspec
 from litestar import Response
-
-from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
-
-__all__ = ["CORE_GROUP", "CORE_USER", "ENTERPRISE_USER"]  # re-exported for the handlers
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 # Where the SCIM API is served: resources' locations and the connector base URL end here.

@@ -9,13 +9,13 @@ from uuid import UUID
 
 from scimledger.http.attributes import Selection
 from scimledger.http.etags import check_if_match
-from scimledger.http.responses import CORE_USER, ENTERPRISE_USER
 from scimledger.http.schemas import UserInput, parse_user
 from scimledger.http.services import Services, read_your_writes
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.commands import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import UserNotFound
+from scimledger.ledger.schemas import CORE_USER, ENTERPRISE_USER
 from scimledger.ledger.users import User
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
