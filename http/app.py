@@ -9,7 +9,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from scimledger import __version__
-from scimledger.http import admin, discovery, envelope, resources, search
+from scimledger.http import admin, discovery, envelope, resources
 from scimledger.http.errors import handle_exception
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
@@ -28,7 +28,7 @@ def create_app(services: Services) -> Litestar:
             Router(
                 path="/",
                 # Each handler authenticates first (auth.scim_context).
-                route_handlers=[*resources.ROUTES, *search.ROUTES],
+                route_handlers=resources.ROUTES,
             ),
             *discovery.ROUTES,
         ],

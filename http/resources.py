@@ -1,10 +1,10 @@
-"""SCIM /Users and /Groups (RFC 7644 section 3): the seven routes of each resource type,
-translating HTTP to what users.py and groups.py do, nothing more."""
+"""SCIM /Users and /Groups (RFC 7644 section 3): the seven routes of each resource type, and
+POST /.search over both, translating HTTP to what users.py and groups.py do, nothing more."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -35,7 +35,9 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import VersionCheck, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import GroupNotFound, UserNotFound
+from scimledger.projections.filters import FilterError
 from scimledger.projections.scim import Query
+from scimledger.projections.sql_filters import SortError
 
 Resource = dict[str, Any]
 # A write of an existing resource (PUT, PATCH): its id, the request's body, If-Match.
@@ -178,4 +180,41 @@ def routes(kind: ResourceType) -> list[HTTPRouteHandler]:
     ]
 
 
-ROUTES = [*routes(USERS), *routes(GROUPS)]
+@post("/.search", sync_to_thread=True, status_code=200)
+def search_all(
+    request: Request[Any, Any, Any], body: RawBody, services: Injected[Services]
+) -> Response[bytes]:
+    """POST /.search (RFC 7644 section 3.4.3): one search over users and groups.
+
+    Users come first, then groups, each in the query's order. A filter naming an attribute
+    one resource type does not have selects nothing of that type; only a filter neither type
+    can evaluate is an error."""
+    context = scim_context(services, request)
+    query, chosen = search_query(decode_body(body))
+    base = base_url(request)
+    searches = (USERS.search, GROUPS.search)
+    totals: list[int | None] = []
+    errors: list[Exception] = []
+    for search in searches:
+        try:
+            totals.append(search(services, context, replace(query, count=0), chosen, base)[0])
+        except (FilterError, SortError) as exc:
+            totals.append(None)
+            errors.append(exc)
+    if len(errors) == len(searches):
+        raise errors[0]
+    resources: list[Resource] = []
+    offset = query.start_index - 1  # into the concatenation of users and groups
+    for search, total in zip(searches, totals, strict=True):
+        if total is None:
+            continue
+        wanted = query.count - len(resources)
+        if wanted > 0 and offset < total:
+            page = replace(query, start_index=offset + 1, count=wanted)
+            resources += search(services, context, page, chosen, base)[1]
+        offset = max(0, offset - total)
+    grand_total = sum(total for total in totals if total is not None)
+    return scim_response(list_response(resources, grand_total, query.start_index))
+
+
+ROUTES = [*routes(USERS), *routes(GROUPS), search_all]
