@@ -201,7 +201,6 @@ def _scoped(scope: Scope, handlers: list[HTTPRouteHandler]) -> Router:
         path="/",
         route_handlers=handlers,
         dependencies={"context": Provide(context, sync_to_thread=True)},
-        exception_handlers={Exception: handle_admin_exception},
     )
 
 

@@ -24,14 +24,8 @@ def create_app(services: Services) -> Litestar:
     scim = Router(
         path=SCIM_BASE_PATH,
         include_in_schema=False,
-        route_handlers=[
-            Router(
-                path="/",
-                # Each handler authenticates first (auth.scim_context).
-                route_handlers=resources.ROUTES,
-            ),
-            *discovery.ROUTES,
-        ],
+        # Each resource handler authenticates first (auth.scim_context); discovery is public.
+        route_handlers=[*resources.ROUTES, *discovery.ROUTES],
     )
     app = Litestar(
         route_handlers=[scim, admin.router()],
