@@ -11,11 +11,9 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, delete, get, patch, post
-from litestar.di import Provide
+from litestar import Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError
 from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
@@ -188,24 +186,14 @@ def change_settings(
     return json_response(settings)
 
 
-def admin_context(request: Request[Any, Any, Any], services: Injected[Services]) -> CommandContext:
-    return command_context(services, request, scope="admin")
-
-
-def router(exception_handler: Any) -> Router:
-    return Router(
-        path="/",
-        route_handlers=[
-            list_org_tokens,
-            issue_org_token,
-            revoke_org_token,
-            rotate_org_token,
-            list_admins,
-            add_admin,
-            remove_admin,
-            get_settings,
-            change_settings,
-        ],
-        dependencies={"context": Provide(admin_context, sync_to_thread=True)},
-        exception_handlers={Exception: exception_handler},
-    )
+ROUTES = [
+    list_org_tokens,
+    issue_org_token,
+    revoke_org_token,
+    rotate_org_token,
+    list_admins,
+    add_admin,
+    remove_admin,
+    get_settings,
+    change_settings,
+]
