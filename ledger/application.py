@@ -562,6 +562,11 @@ class Ledger(Application[UUID]):
     def reviewers(self, org: str) -> list[str]:
         return list(self._organization(org).reviewers)
 
+    def organization(self, org: str) -> Organization:
+        """The organization as it stands (its admins, reviewers, departures, settings), to
+        read."""
+        return self._organization(org)
+
     def _organization(self, org: str) -> Organization:
         organization = self._get(Organization, Organization.create_id(normalize_slug(org)))
         if organization is None:
