@@ -19,7 +19,7 @@ from scimledger.ledger.sessions import ConsoleSession, Presented, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.projections.sql_filters import scim_datetime
 from tests.e2e.console import ADA, OPERATOR, ORIGIN, RITA, events_of, link_for, sign_in
-from tests.scim import Client, bearer
+from tests.scim import CORE_USER, Client, bearer, patch_op
 
 
 def test_a_sign_in_link_asks_before_it_signs_in_then_works_once(
@@ -333,3 +333,22 @@ def test_over_https_the_cookie_is_secure_and_host_bound(services: Services) -> N
         assert "Path=/" in cookie
         setup = client.get("/console/setup").text
         assert 'value="https://console.acme.example/scim/v2"' in setup
+
+
+def test_a_session_ends_when_the_identity_provider_deactivates_its_person(
+    console: Client, services: Services, client: Client
+) -> None:
+    sign_in(console, services)
+    created = client.post(
+        "/scim/v2/Users",
+        json={"schemas": [CORE_USER], "userName": ADA, "active": True},
+    )
+    assert created.status_code == 201
+    assert console.get("/console/setup", follow_redirects=False).status_code == 200
+    deactivated = client.patch(
+        f"/scim/v2/Users/{created.json()['id']}",
+        json=patch_op({"op": "replace", "value": {"active": False}}),
+    )
+    assert deactivated.status_code == 200
+    response = console.get("/console/setup", follow_redirects=False)
+    assert response.headers["location"] == "/console/sign-in?problem=ended"
