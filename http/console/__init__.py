@@ -23,7 +23,7 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from scimledger.http import envelope
-from scimledger.http.console import admins, pages, sso
+from scimledger.http.console import admins, audit, pages, sso
 from scimledger.http.console.sessions import Refused, SignedOut, session_cookie
 from scimledger.http.errors import reported
 from scimledger.http.services import Services
@@ -120,7 +120,7 @@ def _errors(services: Services) -> Any:
 def router(services: Services) -> Router:
     return Router(
         path=CONSOLE_PATH,
-        route_handlers=[static, *pages.ROUTES, *sso.ROUTES, *admins.ROUTES],
+        route_handlers=[static, *pages.ROUTES, *sso.ROUTES, *admins.ROUTES, *audit.ROUTES],
         include_in_schema=False,
         response_headers=[
             ResponseHeader(name="content-security-policy", value=POLICY),
