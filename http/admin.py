@@ -7,8 +7,6 @@ The audit trail pages by cursor (`after` = the last position seen, `next` in the
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +26,7 @@ from scimledger.http.users import render_user_at
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.moments import parse_moment
 from scimledger.ledger.tokens import Scope
-from scimledger.projections import audit, spreadsheet
+from scimledger.projections import audit
 from scimledger.projections.sql_filters import scim_datetime
 
 ADMIN_BASE_PATH = "/admin/v1"
@@ -91,21 +89,8 @@ def _page(services: Services, query: audit.AuditQuery, limit: int) -> dict[str, 
 
 def _csv(services: Services, query: audit.AuditQuery) -> Stream:
     services.audit.catch_up()
-
-    def rows() -> Iterator[bytes]:
-        buffer = io.StringIO()
-        writer = spreadsheet.Writer(buffer)
-        writer.writerow(audit.COLUMNS)
-        for item in audit.stream(lambda: services.sql.transaction(commit=False), query):
-            writer.writerow(audit.csv_row(item))
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode()
-
     return Stream(
-        rows(),
+        audit.csv_chunks(lambda: services.sql.transaction(commit=False), query),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )

@@ -23,7 +23,7 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from scimledger.http import envelope
-from scimledger.http.console import admins, operations, pages, sso
+from scimledger.http.console import admins, audit, operations, pages, sso
 from scimledger.http.console.sessions import Refused, SignedOut, session_cookie
 from scimledger.http.errors import reported
 from scimledger.http.services import Services
@@ -125,6 +125,7 @@ def router(services: Services) -> Router:
             *pages.ROUTES,
             *sso.ROUTES,
             *admins.ROUTES,
+            *audit.ROUTES,
             *operations.ROUTES,
         ],
         include_in_schema=False,

@@ -35,6 +35,7 @@ PAGES: tuple[tuple[str, str, str, bool], ...] = (  # (path, name, label, admins 
     ("/console/setup", "setup", "SCIM setup", False),
     ("/console/tokens", "tokens", "Tokens", False),
     ("/console/admins", "admins", "Admins and reviewers", False),
+    ("/console/audit", "audit", "Audit trail", False),
     ("/console/operations", "operations", "Operations", True),
 )
 

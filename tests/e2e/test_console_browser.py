@@ -251,7 +251,7 @@ def test_values_a_client_sent_are_text_in_the_browser(
     assert result.returncode == 0, result.stderr
     signed_in(page, server)
     page.goto(f"{origin(server)}/console/tokens")
-    assert page.get_by_role("cell", name=hostile).count() == 1
+    assert page.get_by_role("cell", name=hostile, exact=True).count() == 1
     assert dialogs == []
     assert page.locator("img").count() == 0
 
