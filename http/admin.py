@@ -7,13 +7,12 @@ The audit trail pages by cursor (`after` = the last position seen, `next` in the
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
 from litestar import Request, Response, Router, get
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Stream
 
@@ -26,7 +25,8 @@ from scimledger.http.services import Injected, Services
 from scimledger.http.users import render_user_at
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.moments import parse_moment
-from scimledger.projections import audit, spreadsheet
+from scimledger.ledger.tokens import Scope
+from scimledger.projections import audit
 from scimledger.projections.sql_filters import scim_datetime
 
 ADMIN_BASE_PATH = "/admin/v1"
@@ -44,10 +44,6 @@ _NAMES = {
 }
 
 
-def _bad_request(detail: str) -> ScimError:
-    return ScimError(400, detail)
-
-
 def _time(request: Request[Any, Any, Any], name: str) -> str | None:
     text = query_param(request, name)
     if text is None:
@@ -55,7 +51,7 @@ def _time(request: Request[Any, Any, Any], name: str) -> str | None:
     try:
         return scim_datetime(parse_moment(text))
     except ValueError as exc:
-        raise _bad_request(f"{name}: {exc}") from exc
+        raise ScimError(400, f"{name}: {exc}") from exc
 
 
 def _int(request: Request[Any, Any, Any], name: str, default: int, low: int, high: int) -> int:
@@ -65,9 +61,9 @@ def _int(request: Request[Any, Any, Any], name: str, default: int, low: int, hig
     try:
         value = int(text)
     except ValueError as exc:
-        raise _bad_request(f"{name} must be an integer") from exc
+        raise ScimError(400, f"{name} must be an integer") from exc
     if not low <= value <= high:
-        raise _bad_request(f"{name} must be between {low} and {high}")
+        raise ScimError(400, f"{name} must be between {low} and {high}")
     return value
 
 
@@ -93,21 +89,8 @@ def _page(services: Services, query: audit.AuditQuery, limit: int) -> dict[str, 
 
 def _csv(services: Services, query: audit.AuditQuery) -> Stream:
     services.audit.catch_up()
-
-    def rows() -> Iterator[bytes]:
-        buffer = io.StringIO()
-        writer = spreadsheet.Writer(buffer)
-        writer.writerow(audit.COLUMNS)
-        for item in audit.stream(lambda: services.sql.transaction(commit=False), query):
-            writer.writerow(audit.csv_row(item))
-            if buffer.tell() > 64 * 1024:
-                yield buffer.getvalue().encode()
-                buffer.seek(0)
-                buffer.truncate()
-        yield buffer.getvalue().encode()
-
     return Stream(
-        rows(),
+        audit.csv_chunks(lambda: services.sql.transaction(commit=False), query),
         media_type="text/csv",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )
@@ -164,7 +147,7 @@ def user_at(
     """The user's SCIM representation as it was at `at`, rebuilt from its events."""
     at = _time(request, "at")
     if at is None:
-        raise _bad_request("give the time to show the user at: ?at=2026-01-31T12:00:00Z")
+        raise ScimError(400, "give the time to show the user at: ?at=2026-01-31T12:00:00Z")
     found = services.ledger.user_at(context.org_id, _user_id(user_id), parse_moment(at))
     if found is None:
         raise ScimError(404, f"No such user at {at}")
@@ -193,21 +176,25 @@ def handle_admin_exception(request: Request[Any, Any, Any], exc: Exception) -> R
     return json_response(body, status=error.status, headers=error.headers)
 
 
-def reviewer_context(
-    request: Request[Any, Any, Any], services: Injected[Services]
-) -> CommandContext:
-    return command_context(services, request, scope="audit:read")
+def _scoped(scope: Scope, handlers: list[HTTPRouteHandler]) -> Router:
+    """A router whose handlers are given the caller's `context` if its token has `scope`."""
+
+    def context(request: Request[Any, Any, Any], services: Injected[Services]) -> CommandContext:
+        return command_context(services, request, scope=scope)
+
+    return Router(
+        path="/",
+        route_handlers=handlers,
+        dependencies={"context": Provide(context, sync_to_thread=True)},
+    )
 
 
 def router() -> Router:
-    reviewers = Router(
-        path="/",
-        route_handlers=[list_audit, user_history, user_at, revoked_token_users],
-        dependencies={"context": Provide(reviewer_context, sync_to_thread=True)},
-        exception_handlers={Exception: handle_admin_exception},
-    )
     return Router(
         path=ADMIN_BASE_PATH,
-        route_handlers=[reviewers, admin_tokens.router(handle_admin_exception)],
+        route_handlers=[
+            _scoped("audit:read", [list_audit, user_history, user_at, revoked_token_users]),
+            _scoped("admin", admin_tokens.ROUTES),
+        ],
         exception_handlers={Exception: handle_admin_exception},
     )

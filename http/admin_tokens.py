@@ -11,16 +11,14 @@ from typing import Any
 from uuid import UUID
 
 import msgspec
-from litestar import Request, Response, Router, delete, get, patch, post
-from litestar.di import Provide
+from litestar import Response, delete, get, patch, post
 from litestar.params import FromPath, JSONBody
 
-from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError
 from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.commands import IssuedToken
-from scimledger.ledger.context import CommandContext
+from scimledger.ledger.context import CommandContext, Role
 from scimledger.ledger.errors import InvalidEmail, NotAnAdmin
 from scimledger.ledger.tokens import SCOPES, parse_expiry, parse_grace
 from scimledger.projections.tokens import list_tokens
@@ -44,6 +42,7 @@ class RotateRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 class AdminRequest(msgspec.Struct, forbid_unknown_fields=True):
     email: str
+    role: Role = "admin"  # or reviewer: reads in the console, changes nothing
 
 
 class SettingsRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -142,18 +141,22 @@ def rotate_org_token(
 
 @get("/admins", sync_to_thread=True)
 def list_admins(services: Injected[Services], context: Injected[CommandContext]) -> Response[bytes]:
-    """The organization's admins."""
-    return json_response({"admins": services.ledger.admins(_org_slug(services, context))})
+    """The organization's admins and reviewers."""
+    return json_response(_people(services, _org_slug(services, context)))
+
+
+def _people(services: Services, org: str) -> dict[str, list[str]]:
+    return {"admins": services.ledger.admins(org), "reviewers": services.ledger.reviewers(org)}
 
 
 @post("/admins", sync_to_thread=True)
 def add_admin(
     data: JSONBody[AdminRequest], services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
-    """Make {email} an admin."""
+    """Make {email} an admin, or with {role: reviewer} a reviewer."""
     org = _org_slug(services, context)
-    services.ledger.add_admin(org, data.email, context.actor, context.request)
-    return json_response({"admins": services.ledger.admins(org)}, status=201)
+    services.ledger.add_admin(org, data.email, context.actor, context.request, role=data.role)
+    return json_response(_people(services, org), status=201)
 
 
 @delete("/admins/{email:str}", sync_to_thread=True, status_code=204)
@@ -188,24 +191,14 @@ def change_settings(
     return json_response(settings)
 
 
-def admin_context(request: Request[Any, Any, Any], services: Injected[Services]) -> CommandContext:
-    return command_context(services, request, scope="admin")
-
-
-def router(exception_handler: Any) -> Router:
-    return Router(
-        path="/",
-        route_handlers=[
-            list_org_tokens,
-            issue_org_token,
-            revoke_org_token,
-            rotate_org_token,
-            list_admins,
-            add_admin,
-            remove_admin,
-            get_settings,
-            change_settings,
-        ],
-        dependencies={"context": Provide(admin_context, sync_to_thread=True)},
-        exception_handlers={Exception: exception_handler},
-    )
+ROUTES = [
+    list_org_tokens,
+    issue_org_token,
+    revoke_org_token,
+    rotate_org_token,
+    list_admins,
+    add_admin,
+    remove_admin,
+    get_settings,
+    change_settings,
+]

@@ -9,7 +9,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from scimledger import __version__
-from scimledger.http import admin, console, discovery, envelope, groups, search, users
+from scimledger.http import admin, console, discovery, envelope, resources
 from scimledger.http.errors import handle_exception
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
@@ -24,14 +24,8 @@ def create_app(services: Services) -> Litestar:
     scim = Router(
         path=SCIM_BASE_PATH,
         include_in_schema=False,
-        route_handlers=[
-            Router(
-                path="/",
-                # Each handler authenticates first (auth.scim_context).
-                route_handlers=[*users.ROUTES, *groups.ROUTES, *search.ROUTES],
-            ),
-            *discovery.ROUTES,
-        ],
+        # Each resource handler authenticates first (auth.scim_context); discovery is public.
+        route_handlers=[*resources.ROUTES, *discovery.ROUTES],
     )
     app = Litestar(
         route_handlers=[scim, admin.router(), console.router(services)],

@@ -10,7 +10,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from scimledger.http.responses import CORE_GROUP, CORE_USER, ENTERPRISE_USER
+from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
 
 _ALWAYS = frozenset({"id", "schemas"})
 _CORE_PREFIXES = (CORE_USER.lower() + ":", CORE_GROUP.lower() + ":")

@@ -12,8 +12,6 @@ from litestar import Request
 from scimledger.http import envelope
 from scimledger.http.errors import ScimError
 from scimledger.http.services import Services
-from scimledger.ledger.application import Ledger
-from scimledger.ledger.commands import Principal
 from scimledger.ledger.context import CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidToken
 from scimledger.ledger.tokens import Scope
@@ -39,14 +37,6 @@ def presented_token(header: str | None) -> str:
     return token
 
 
-def authenticate(ledger: Ledger, header: str | None, now: datetime | None = None) -> Principal:
-    try:
-        return ledger.authenticate(presented_token(header), now or datetime.now(UTC))
-    except InvalidToken as exc:
-        # Clients are not told whether the token was unknown, expired or revoked.
-        raise unauthorized() from exc
-
-
 def request_info(request: Request[Any, Any, Any]) -> RequestInfo:
     client = request.client.host if request.client else None
     return RequestInfo(
@@ -68,7 +58,12 @@ def command_context(
 ) -> CommandContext:
     """The caller's context, if its token is valid and has `scope` (else 401 or 403)."""
     now = datetime.now(UTC)
-    principal = authenticate(services.ledger, request.headers.get("authorization"), now)
+    header = request.headers.get("authorization")
+    try:
+        principal = services.ledger.authenticate(presented_token(header), now)
+    except InvalidToken as exc:
+        # Clients are not told whether the token was unknown, expired or revoked.
+        raise unauthorized() from exc
     wait = services.rate_limit.take(principal.actor.id)
     if wait:
         seconds = max(1, math.ceil(wait))
@@ -80,7 +75,11 @@ def command_context(
         )
     services.usage.used(principal.actor.id, now)
     envelope.authenticated_as(request.scope, principal.actor.id)
-    return _context(principal, scope, request)
+    if scope not in principal.scopes:
+        raise ScimError(403, _FORBIDDEN[scope])
+    return CommandContext(
+        org_id=principal.org_id, actor=principal.actor, request=request_info(request)
+    )
 
 
 def scim_context(services: Services, request: Request[Any, Any, Any]) -> CommandContext:
@@ -89,11 +88,3 @@ def scim_context(services: Services, request: Request[Any, Any, Any]) -> Command
     (ledger.credentials); done here rather than as a Litestar dependency like the admin
     API's, it costs no event-loop step (measured: lookups +35%)."""
     return command_context(services, request)
-
-
-def _context(principal: Principal, scope: Scope, request: Request[Any, Any, Any]) -> CommandContext:
-    if scope not in principal.scopes:
-        raise ScimError(403, _FORBIDDEN[scope])
-    return CommandContext(
-        org_id=principal.org_id, actor=principal.actor, request=request_info(request)
-    )

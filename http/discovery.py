@@ -11,14 +11,15 @@ from litestar.params import FromPath
 
 from scimledger.http.errors import ScimError
 from scimledger.http.inputs import MAX_COUNT, base_url
-from scimledger.http.responses import (
+from scimledger.http.responses import list_response, scim_response
+from scimledger.ledger.schemas import (
     CORE_GROUP,
     CORE_USER,
+    ENTERPRISE,
     ENTERPRISE_USER,
-    list_response,
-    scim_response,
+    GROUP,
+    USER,
 )
-from scimledger.ledger.schemas import ENTERPRISE, GROUP, USER
 
 _SCHEMAS = {schema.id: schema for schema in (USER, GROUP, ENTERPRISE)}
 

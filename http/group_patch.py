@@ -14,10 +14,9 @@ from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
 from scimledger.http.patch import invalid_path, parse_operations
-from scimledger.http.responses import CORE_GROUP
 from scimledger.http.schemas import check_value, member_ids
 from scimledger.ledger.commands import GroupUpdate
-from scimledger.ledger.schemas import EXTERNAL_ID
+from scimledger.ledger.schemas import CORE_GROUP, EXTERNAL_ID
 from scimledger.projections.filters import Compare, Filter, FilterError, Or, parse_filter
 
 _SERVER_OWNED = frozenset({"id", "meta", "schemas"})

@@ -1,4 +1,5 @@
-"""SCIM /Groups: translates HTTP to ledger commands and read-model queries.
+"""Groups in SCIM form, and what the /Groups routes (http/resources.py) do with them: read
+and search the read model, create, replace and patch through the ledger.
 
 Who joins and leaves is the ledger's to work out (ledger.members), against the read model
 it is given (`Services.directory`).
@@ -9,33 +10,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Request, Response, delete, get, patch, post, put
-from litestar.params import FromPath, RawBody
-
 from scimledger.http.attributes import Selection
-from scimledger.http.auth import scim_context
-from scimledger.http.etags import check_if_match, not_modified
+from scimledger.http.etags import check_if_match
 from scimledger.http.group_patch import plan_group_patch
-from scimledger.http.inputs import (
-    base_url,
-    decode_body,
-    list_query,
-    requested,
-    resource_id,
-    search_query,
-)
-from scimledger.http.responses import (
-    CORE_GROUP,
-    list_response,
-    not_modified_response,
-    resource_response,
-    scim_response,
-)
 from scimledger.http.schemas import parse_group
-from scimledger.http.services import Injected, Services, read_your_writes
+from scimledger.http.services import Services
 from scimledger.ledger.commands import GroupUpdate, NewGroup, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import GroupNotFound
+from scimledger.ledger.schemas import CORE_GROUP
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
 from scimledger.projections.sql import Cursor
@@ -76,12 +59,8 @@ def _render(
     return [chosen.apply(render_group(row, members.get(row.id), base)) for row in rows]
 
 
-def _read(
-    services: Services,
-    context: CommandContext,
-    group_id: str,
-    request: Request[Any, Any, Any],
-    chosen: Selection,
+def read_group(
+    services: Services, context: CommandContext, group_id: str, chosen: Selection, base: str
 ) -> tuple[dict[str, Any], int]:
     """The group as the read model has it, with its version (and the members of that
     version: one snapshot)."""
@@ -89,43 +68,8 @@ def _read(
         row = scim.get_group(cursor, context.org_id, group_id)
         if row is None:
             raise GroupNotFound(group_id)
-        [resource] = _render(cursor, [row], base_url(request), chosen)
+        [resource] = _render(cursor, [row], base, chosen)
     return resource, row.version
-
-
-def _read_back(
-    services: Services,
-    context: CommandContext,
-    written: Written,
-    request: Request[Any, Any, Any],
-    chosen: Selection,
-) -> tuple[dict[str, Any], int]:
-    services.scim.wait_for(written.position)
-    return _read(services, context, str(written.id), request, chosen)
-
-
-def _group_id(text: str) -> UUID:
-    group_id = resource_id(text)
-    if group_id is None:
-        raise GroupNotFound(text)
-    return group_id
-
-
-def _update(
-    services: Services,
-    context: CommandContext,
-    group_id: UUID,
-    update: GroupUpdate,
-    request: Request[Any, Any, Any],
-) -> Written:
-    if_match = request.headers.get("if-match")
-    return services.ledger.update_group(
-        context,
-        group_id,
-        update,
-        services.directory,
-        check=lambda version: check_if_match(if_match, version),
-    )
 
 
 def search_groups(
@@ -137,116 +81,48 @@ def search_groups(
         return total, _render(cursor, rows, base, chosen)
 
 
-@get("/Groups", sync_to_thread=True)
-def list_groups(
-    request: Request[Any, Any, Any],
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    query = list_query(request)
-    total, resources = search_groups(
-        services, context, query, requested(request), base_url(request)
-    )
-    return scim_response(list_response(resources, total, query.start_index))
-
-
-@post("/Groups/.search", sync_to_thread=True, status_code=200)
-def search_groups_by_post(
-    request: Request[Any, Any, Any],
-    body: RawBody,
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    query, chosen = search_query(decode_body(body))
-    total, resources = search_groups(services, context, query, chosen, base_url(request))
-    return scim_response(list_response(resources, total, query.start_index))
-
-
-@get("/Groups/{group_id:str}", sync_to_thread=True)
-def get_group(
-    request: Request[Any, Any, Any],
-    group_id: FromPath[str],
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    resource, version = _read(
-        services, context, str(_group_id(group_id)), request, requested(request)
-    )
-    if not_modified(request.headers.get("if-none-match"), version):
-        return not_modified_response(version)
-    return resource_response(resource, version)
-
-
-@post("/Groups", sync_to_thread=True)
 def create_group(
-    request: Request[Any, Any, Any],
-    body: RawBody,
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    chosen = requested(request)  # a bad parameter refuses the write before it is made
-    given = parse_group(decode_body(body))
+    services: Services, context: CommandContext, document: Any, chosen: Selection, base: str
+) -> tuple[UUID, dict[str, Any], int]:
+    given = parse_group(document)
     written = services.ledger.create_group(
         context, NewGroup(given.display_name, given.external_id, given.members), services.directory
     )
-    resource, version = _read_back(services, context, written, request, chosen)
-    location = f"{base_url(request)}/Groups/{written.id}"
-    return resource_response(resource, version, status=201, location=location)
+    services.scim.wait_for(written.position)
+    resource, version = read_group(services, context, str(written.id), chosen, base)
+    return written.id, resource, version
 
 
-@put("/Groups/{group_id:str}", sync_to_thread=True)
+def _update(
+    services: Services,
+    context: CommandContext,
+    group_id: UUID,
+    update: GroupUpdate,
+    if_match: str | None,
+) -> Written:
+    return services.ledger.update_group(
+        context,
+        group_id,
+        update,
+        services.directory,
+        check=lambda version: check_if_match(if_match, version),
+    )
+
+
 def replace_group(
-    request: Request[Any, Any, Any],
-    group_id: FromPath[str],
-    body: RawBody,
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    chosen = requested(request)  # a bad parameter refuses the write before it is made
-    gid = _group_id(group_id)
-    given = parse_group(decode_body(body))
+    services: Services, context: CommandContext, group_id: UUID, document: Any, if_match: str | None
+) -> Written:
+    given = parse_group(document)
     update = GroupUpdate(display_name=given.display_name, external_id=given.external_id)
     update.set_members(given.members)
-    written = _update(services, context, gid, update, request)
-    resource, version = _read_back(services, context, written, request, chosen)
-    return resource_response(resource, version)
+    return _update(services, context, group_id, update, if_match)
 
 
-@patch("/Groups/{group_id:str}", sync_to_thread=True)
 def patch_group(
-    request: Request[Any, Any, Any],
-    group_id: FromPath[str],
-    body: RawBody,
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    chosen = requested(request)  # a bad parameter refuses the write before it is made
-    gid = _group_id(group_id)
-    written = _update(services, context, gid, plan_group_patch(decode_body(body)), request)
-    resource, version = _read_back(services, context, written, request, chosen)
-    return resource_response(resource, version)
-
-
-@delete("/Groups/{group_id:str}", sync_to_thread=True, status_code=204)
-def delete_group(
-    request: Request[Any, Any, Any],
-    group_id: FromPath[str],
-    services: Injected[Services],
-) -> None:
-    context = scim_context(services, request)
-    if_match = request.headers.get("if-match")
-    written = services.ledger.delete_group(
-        context, _group_id(group_id), check=lambda version: check_if_match(if_match, version)
-    )
-    read_your_writes(services, written)
-
-
-ROUTES = [
-    list_groups,
-    search_groups_by_post,
-    get_group,
-    create_group,
-    replace_group,
-    patch_group,
-    delete_group,
-]
+    services: Services,
+    context: CommandContext,
+    group_id: UUID,
+    operations: Any,
+    if_match: str | None,
+) -> Written:
+    return _update(services, context, group_id, plan_group_patch(operations), if_match)

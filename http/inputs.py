@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 from uuid import UUID
 
@@ -98,13 +99,7 @@ _PARAMS = "scimledger.params"  # the request's query parameters by lower-case na
 
 def list_query(request: Request[Any, Any, Any]) -> Query:
     """filter, sortBy, sortOrder, startIndex and count from a GET's query parameters."""
-    return _query(
-        filter_text=query_param(request, "filter"),
-        sort_by=query_param(request, "sortBy"),
-        sort_order=query_param(request, "sortOrder"),
-        start_index=_integer(query_param(request, "startIndex"), "startIndex"),
-        count=_integer(query_param(request, "count"), "count"),
-    )
+    return _query(lambda name: query_param(request, name))
 
 
 def search_query(body: Any) -> tuple[Query, Selection]:
@@ -118,13 +113,7 @@ def search_query(body: Any) -> tuple[Query, Selection]:
     for name in ("filter", "sortby", "sortorder"):
         if fields.get(name) is not None and not isinstance(fields[name], str):
             raise invalid_value(f"{name} must be a string")
-    query = _query(
-        filter_text=fields.get("filter"),
-        sort_by=fields.get("sortby"),
-        sort_order=fields.get("sortorder"),
-        start_index=_integer(fields.get("startindex"), "startIndex"),
-        count=_integer(fields.get("count"), "count"),
-    )
+    query = _query(lambda name: fields.get(name.lower()))
     return query, selection(_names(fields, "attributes"), _names(fields, "excludedattributes"))
 
 
@@ -148,21 +137,19 @@ def _integer(raw: Any, name: str) -> int | None:
         raise invalid_value(f"{name} must be an integer") from exc
 
 
-def _query(
-    *,
-    filter_text: str | None,
-    sort_by: str | None,
-    sort_order: str | None,
-    start_index: int | None,
-    count: int | None,
-) -> Query:
-    order = (sort_order or "ascending").lower()
+def _query(parameter: Callable[[str], Any]) -> Query:
+    """The query of the five parameters, each by its name as `parameter` gives it."""
+    start_index = _integer(parameter("startIndex"), "startIndex")
+    count = _integer(parameter("count"), "count")
+    order = (parameter("sortOrder") or "ascending").lower()
     if order not in ("ascending", "descending"):
         raise invalid_value("sortOrder must be ascending or descending")
+    sort_by = parameter("sortBy")
     try:
         sort_path = parse_attr_path(sort_by) if sort_by else None
     except FilterError as exc:
         raise invalid_value(f"sortBy: {exc}") from exc
+    filter_text = parameter("filter")
     return Query(
         where=parse_filter(filter_text) if filter_text is not None else None,
         sort_by=sort_path,
@@ -181,19 +168,6 @@ def resource_id(text: str) -> UUID | None:
         return UUID(text)
     except ValueError:
         return None
-
-
-def parse_ids(ids: list[str]) -> tuple[list[UUID], list[str]]:
-    """The ids that are UUIDs, normalized, and those that are not."""
-    good: list[UUID] = []
-    bad: list[str] = []
-    for text in ids:
-        parsed = resource_id(text)
-        if parsed is None:
-            bad.append(text)
-        else:
-            good.append(parsed)
-    return good, bad
 
 
 def requested(request: Request[Any, Any, Any]) -> Selection:

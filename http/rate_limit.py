@@ -33,10 +33,6 @@ class RateLimit:
     def off(cls) -> RateLimit:
         return cls(0)
 
-    @property
-    def enabled(self) -> bool:
-        return self.rate > 0
-
     def take(self, key: str) -> float:
         """0 if `key` may make a request now (and counts it), else the seconds to wait."""
         if not self.rate:

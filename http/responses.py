@@ -1,4 +1,4 @@
-"""SCIM wire format: the media type, schema URNs, and JSON responses."""
+"""SCIM wire format: the media type, message URNs, and JSON responses."""
 
 from __future__ import annotations
 
@@ -6,10 +6,6 @@ from typing import Any
 
 import msgspec
 from litestar import Response
-
-from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
-
-__all__ = ["CORE_GROUP", "CORE_USER", "ENTERPRISE_USER"]  # re-exported for the handlers
 
 SCIM_MEDIA_TYPE = "application/scim+json"
 # Where the SCIM API is served: resources' locations and the connector base URL end here.
@@ -23,13 +19,13 @@ _encoder = msgspec.json.Encoder()
 
 
 def scim_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
+    body: Any,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+    media_type: str = SCIM_MEDIA_TYPE,
 ) -> Response[bytes]:
     return Response(
-        content=_encoder.encode(body),
-        status_code=status,
-        media_type=SCIM_MEDIA_TYPE,
-        headers=headers,
+        content=_encoder.encode(body), status_code=status, media_type=media_type, headers=headers
     )
 
 
@@ -65,9 +61,4 @@ def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response[bytes]:
     """Plain JSON, for the admin API."""
-    return Response(
-        content=_encoder.encode(body),
-        status_code=status,
-        media_type="application/json",
-        headers=headers,
-    )
+    return scim_response(body, status, headers, media_type="application/json")

@@ -14,9 +14,8 @@ from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
 from scimledger.http.patch import Operation, invalid_path, parse_operations
-from scimledger.http.responses import ENTERPRISE_USER
 from scimledger.http.schemas import SERVER_OWNED, UserInput, parse_user
-from scimledger.ledger.schemas import ENTERPRISE, EXTERNAL_ID, USER, Attribute
+from scimledger.ledger.schemas import ENTERPRISE, ENTERPRISE_USER, EXTERNAL_ID, USER, Attribute
 from scimledger.projections.filters import (
     And,
     Compare,

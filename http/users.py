@@ -1,38 +1,21 @@
-"""SCIM /Users: translates HTTP to ledger commands and read-model queries, nothing more."""
+"""Users in SCIM form, and what the /Users routes (http/resources.py) do with them: read and
+search the read model, create, replace and patch through the ledger."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
-from litestar import Request, Response, delete, get, patch, post, put
-from litestar.params import FromPath, RawBody
-
 from scimledger.http.attributes import Selection
-from scimledger.http.auth import scim_context
-from scimledger.http.etags import check_if_match, not_modified
-from scimledger.http.inputs import (
-    base_url,
-    decode_body,
-    list_query,
-    requested,
-    resource_id,
-    search_query,
-)
-from scimledger.http.responses import (
-    CORE_USER,
-    ENTERPRISE_USER,
-    list_response,
-    not_modified_response,
-    resource_response,
-    scim_response,
-)
+from scimledger.http.etags import check_if_match
 from scimledger.http.schemas import UserInput, parse_user
-from scimledger.http.services import Injected, Services, read_your_writes
+from scimledger.http.services import Services, read_your_writes
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.commands import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import UserNotFound
+from scimledger.ledger.schemas import CORE_USER, ENTERPRISE_USER
 from scimledger.ledger.users import User
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
@@ -93,39 +76,16 @@ def _render(rows: list[scim.UserRow], base: str, chosen: Selection) -> list[dict
     return [chosen.apply(render_user(row, row.groups, base)) for row in rows]
 
 
-def _read(
-    services: Services,
-    context: CommandContext,
-    user_id: str,
-    request: Request[Any, Any, Any],
-    chosen: Selection,
+def read_user(
+    services: Services, context: CommandContext, user_id: str, chosen: Selection, base: str
 ) -> tuple[dict[str, Any], int]:
     """The user as the read model has it, with its version."""
     with services.sql.read() as cursor:
         row = scim.get_user(cursor, context.org_id, user_id, with_groups=chosen.returns("groups"))
     if row is None:
         raise UserNotFound(user_id)
-    [resource] = _render([row], base_url(request), chosen)
+    [resource] = _render([row], base, chosen)
     return resource, row.version
-
-
-def _read_back(
-    services: Services,
-    context: CommandContext,
-    written: Written,
-    request: Request[Any, Any, Any],
-    chosen: Selection,
-) -> tuple[dict[str, Any], int]:
-    """The user as the read model has it once it has caught up with `written`."""
-    services.scim.wait_for(written.position)
-    return _read(services, context, str(written.id), request, chosen)
-
-
-def _user_id(text: str) -> UUID:
-    user_id = resource_id(text)
-    if user_id is None:
-        raise UserNotFound(text)
-    return user_id
 
 
 def search_users(
@@ -143,53 +103,10 @@ def search_users(
     return total, _render(rows, base, chosen)
 
 
-@get("/Users", sync_to_thread=True)
-def list_users(
-    request: Request[Any, Any, Any],
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    query = list_query(request)
-    total, resources = search_users(services, context, query, requested(request), base_url(request))
-    return scim_response(list_response(resources, total, query.start_index))
-
-
-@post("/Users/.search", sync_to_thread=True, status_code=200)
-def search_users_by_post(
-    request: Request[Any, Any, Any],
-    body: RawBody,
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    query, chosen = search_query(decode_body(body))
-    total, resources = search_users(services, context, query, chosen, base_url(request))
-    return scim_response(list_response(resources, total, query.start_index))
-
-
-@get("/Users/{user_id:str}", sync_to_thread=True)
-def get_user(
-    request: Request[Any, Any, Any],
-    user_id: FromPath[str],
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    resource, version = _read(
-        services, context, str(_user_id(user_id)), request, requested(request)
-    )
-    if not_modified(request.headers.get("if-none-match"), version):
-        return not_modified_response(version)
-    return resource_response(resource, version)
-
-
-@post("/Users", sync_to_thread=True)
 def create_user(
-    request: Request[Any, Any, Any],
-    body: RawBody,
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    chosen = requested(request)  # a bad parameter refuses the write before it is made
-    given = parse_user(decode_body(body))
+    services: Services, context: CommandContext, document: Any, chosen: Selection, base: str
+) -> tuple[UUID, dict[str, Any], int]:
+    given = parse_user(document)
     written = services.ledger.create_user(
         context,
         NewUser(
@@ -201,83 +118,41 @@ def create_user(
     read_your_writes(services, written)  # a GET finds it now
     # Rendered from the user as written (see render_user; tests/e2e check they agree).
     assert isinstance(written.aggregate, User)
-    base = base_url(request)
-    resource = chosen.apply(render_user_at(written.aggregate, base))
-    location = f"{base}/Users/{written.id}"
-    return resource_response(resource, written.version, status=201, location=location)
+    return written.id, chosen.apply(render_user_at(written.aggregate, base)), written.version
 
 
-def _replacement(given: UserInput) -> UserReplacement:
-    return UserReplacement(
-        attributes=given.attributes, active=given.active, password=given.password
-    )
+def _update(
+    services: Services,
+    context: CommandContext,
+    user_id: UUID,
+    if_match: str | None,
+    replacement: Callable[[UserState], UserInput],
+) -> Written:
+    def edit(state: UserState) -> UserReplacement:
+        check_if_match(if_match, state.version)
+        given = replacement(state)
+        return UserReplacement(
+            attributes=given.attributes, active=given.active, password=given.password
+        )
+
+    return services.ledger.update_user(context, user_id, edit)
 
 
-@put("/Users/{user_id:str}", sync_to_thread=True)
 def replace_user(
-    request: Request[Any, Any, Any],
-    user_id: FromPath[str],
-    body: RawBody,
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    chosen = requested(request)  # a bad parameter refuses the write before it is made
-    uid = _user_id(user_id)
-    given = parse_user(decode_body(body))
-    if_match = request.headers.get("if-match")
-
-    def edit(state: UserState) -> UserReplacement:
-        check_if_match(if_match, state.version)
-        return _replacement(given)
-
-    written = services.ledger.update_user(context, uid, edit)
-    resource, version = _read_back(services, context, written, request, chosen)
-    return resource_response(resource, version)
+    services: Services, context: CommandContext, user_id: UUID, document: Any, if_match: str | None
+) -> Written:
+    given = parse_user(document)
+    return _update(services, context, user_id, if_match, lambda _state: given)
 
 
-@patch("/Users/{user_id:str}", sync_to_thread=True)
 def patch_user(
-    request: Request[Any, Any, Any],
-    user_id: FromPath[str],
-    body: RawBody,
-    services: Injected[Services],
-) -> Response[bytes]:
-    context = scim_context(services, request)
-    chosen = requested(request)  # a bad parameter refuses the write before it is made
-    uid = _user_id(user_id)
-    operations = decode_body(body)
-    if_match = request.headers.get("if-match")
+    services: Services,
+    context: CommandContext,
+    user_id: UUID,
+    operations: Any,
+    if_match: str | None,
+) -> Written:
+    def patched(state: UserState) -> UserInput:
+        return apply_user_patch({**state.attributes, "active": state.active}, operations)
 
-    def edit(state: UserState) -> UserReplacement:
-        check_if_match(if_match, state.version)
-        document = {**state.attributes, "active": state.active}
-        return _replacement(apply_user_patch(document, operations))
-
-    written = services.ledger.update_user(context, uid, edit)
-    resource, version = _read_back(services, context, written, request, chosen)
-    return resource_response(resource, version)
-
-
-@delete("/Users/{user_id:str}", sync_to_thread=True, status_code=204)
-def delete_user(
-    request: Request[Any, Any, Any],
-    user_id: FromPath[str],
-    services: Injected[Services],
-) -> None:
-    context = scim_context(services, request)
-    if_match = request.headers.get("if-match")
-    written = services.ledger.delete_user(
-        context, _user_id(user_id), check=lambda version: check_if_match(if_match, version)
-    )
-    read_your_writes(services, written)
-
-
-ROUTES = [
-    list_users,
-    search_users_by_post,
-    get_user,
-    create_user,
-    replace_user,
-    patch_user,
-    delete_user,
-]
+    return _update(services, context, user_id, if_match, patched)

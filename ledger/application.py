@@ -38,6 +38,7 @@ from scimledger.ledger.commands import (
     NewGroup,
     NewUser,
     Principal,
+    SingleSignOn,
     UserEdit,
     UserState,
     VersionCheck,
@@ -56,6 +57,7 @@ from scimledger.ledger.errors import (
     ConcurrentModification,
     GroupNameTaken,
     GroupNotFound,
+    InvalidSettings,
     InvalidToken,
     LedgerError,
     NotAnAdmin,
@@ -74,6 +76,7 @@ from scimledger.ledger.organizations import (
     normalize_email,
     normalize_slug,
 )
+from scimledger.ledger.secrets import MAX_SECRET, Secrets
 from scimledger.ledger.sessions import (
     LINK_LIFETIME,
     SESSION_LIFETIME,
@@ -96,6 +99,8 @@ from scimledger.ledger.tokens import (
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
 from scimledger.ledger.turns import Turns
 from scimledger.ledger.users import User, hash_password
+
+OIDC_SECRET = "oidc_client_secret"  # noqa: S105 (its name in ledger.secrets, not a secret)
 
 # A write that conflicts with a concurrent write to the same aggregate is retried this
 # many times, re-running the caller's edit on the fresh state each time.
@@ -129,6 +134,8 @@ class Ledger(Application[UUID]):
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
             datastore = getattr(self.recorder, "datastore")  # noqa: B009 (not on its interface)
             append_only.protect(datastore, database.kind, [self.events_table])
+            self.secrets = Secrets(datastore, database.kind)
+            self.secrets.create_table()
         # On PostgreSQL: 503 at once while the database is out of reach (ledger.availability).
         gate = availability.install(datastore) if database.kind == "postgresql" else None
         # Writers to one resource take turns, within this process and across processes.
@@ -473,6 +480,47 @@ class Ledger(Application[UUID]):
         self.save(organization)
         return organization.settings.copy()
 
+    def set_single_sign_on(
+        self,
+        org: str,
+        *,
+        issuer: str,
+        client_id: str,
+        client_secret: str,
+        actor: Actor,
+        request: RequestInfo,
+        now: datetime,
+    ) -> Settings:
+        """The organization's OpenID Connect provider for the console: the secret is kept
+        beside the events (ledger.secrets), the settings say when it was set."""
+        if not 0 < len(client_secret) <= MAX_SECRET or not client_secret.isprintable():
+            raise InvalidSettings(
+                f"the client secret must be 1 to {MAX_SECRET} printable characters"
+            )
+        organization = self._organization(org)
+        set_at = now.isoformat()
+        context = CommandContext(org_id=organization.id, actor=actor, request=request)
+        sso = {"oidc_issuer": issuer, "oidc_client_id": client_id}
+        organization.change_settings({**sso, "oidc_client_secret_set_at": set_at}, context)
+        # Checked: the secret first, then the event that makes it the current one.
+        self.secrets.put(str(organization.id), OIDC_SECRET, set_at, client_secret)
+        self.save(organization)
+        self.secrets.keep_only(str(organization.id), OIDC_SECRET, set_at)
+        return organization.settings.copy()
+
+    def single_sign_on(self, org_id: UUID) -> SingleSignOn | None:
+        """The organization's OpenID Connect provider, if it has one."""
+        organization = self._get(Organization, org_id)
+        if organization is None:
+            return None
+        settings = organization.settings
+        issuer, client_id = settings["oidc_issuer"], settings["oidc_client_id"]
+        set_at = settings["oidc_client_secret_set_at"]
+        if not (issuer and client_id and set_at):
+            return None
+        secret = self.secrets.get(str(org_id), OIDC_SECRET, set_at)
+        return None if secret is None else SingleSignOn(issuer, client_id, secret)
+
     def settings(self, org: str) -> Settings:
         return self._organization(org).settings.copy()
 
@@ -513,6 +561,11 @@ class Ledger(Application[UUID]):
 
     def reviewers(self, org: str) -> list[str]:
         return list(self._organization(org).reviewers)
+
+    def organization(self, org: str) -> Organization:
+        """The organization as it stands (its admins, reviewers, departures, settings), to
+        read."""
+        return self._organization(org)
 
     def _organization(self, org: str) -> Organization:
         organization = self._get(Organization, Organization.create_id(normalize_slug(org)))

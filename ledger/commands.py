@@ -134,3 +134,12 @@ class IssuedToken:
     org: str
     name: str
     expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SingleSignOn:
+    """An organization's OpenID Connect provider, for the console's sign-in."""
+
+    issuer: str
+    client_id: str
+    client_secret: str = field(repr=False)

@@ -95,6 +95,12 @@ class Organization(Aggregate):
         base_url = settings.get("scim_base_url")
         if base_url is not None and not _web_url(base_url):
             raise InvalidSettings("scim_base_url must be an http:// or https:// URL")
+        issuer = settings.get("oidc_issuer")
+        if issuer is not None and not _issuer_url(issuer):
+            raise InvalidSettings("oidc_issuer must be an https:// URL (http:// only on localhost)")
+        client_id = settings.get("oidc_client_id")
+        if client_id is not None and not _printable(client_id, 255):
+            raise InvalidSettings("oidc_client_id must be 1 to 255 printable characters")
         current: dict[str, Any] = dict(self.settings)
         changes = {k: v for k, v in settings.items() if current.get(k) != v}
         if changes:
@@ -178,12 +184,20 @@ class Settings(TypedDict):
     departed_policy: DepartedPolicy
     departed_grace_seconds: int
     scim_base_url: str | None  # the SCIM connector base URL shown to admins, if not derived
+    # The console's single sign-on (OpenID Connect) with the organization's identity provider;
+    # the client secret is never here, only when it was set (ledger.secrets).
+    oidc_issuer: str | None
+    oidc_client_id: str | None
+    oidc_client_secret_set_at: str | None
 
 
 DEFAULT_SETTINGS: Settings = {
     "departed_policy": "warn",
     "departed_grace_seconds": 7 * 24 * 3600,
     "scim_base_url": None,
+    "oidc_issuer": None,
+    "oidc_client_id": None,
+    "oidc_client_secret_set_at": None,
 }
 
 
@@ -194,6 +208,23 @@ def _web_url(value: object) -> bool:
         return False
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _issuer_url(value: object) -> bool:
+    """An identity provider's issuer: https, or http on this machine (a test provider)."""
+    if not _web_url(value):
+        return False
+    parts = urlsplit(str(value))
+    return parts.scheme == "https" or parts.hostname in ("localhost", "127.0.0.1", "::1")
+
+
+def _printable(value: object, longest: int) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= longest
+        and value.isprintable()
+        and value.strip() == value
+    )
 
 
 _PART = r"[^@\s\x00-\x1f\x7f-\x9f]+"  # no space and no control character: emails are printed

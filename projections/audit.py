@@ -12,6 +12,7 @@ another read model.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -24,6 +25,7 @@ from scimledger.ledger.organizations import DEFAULT_SETTINGS, Organization
 from scimledger.ledger.sessions import ConsoleSession, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User, apply_changes
+from scimledger.projections import spreadsheet
 from scimledger.projections.sql import Cursor, Row, prefixed
 from scimledger.projections.sql_filters import scim_datetime
 
@@ -101,6 +103,35 @@ def _change(before: Any, after: Any) -> dict[str, Any]:
 
 
 NAME = "audit_trail_v1"
+
+# Every action an entry can have (the handlers below), for pickers such as the console's.
+ACTIONS = (
+    "organization.created",
+    "organization.settings_changed",
+    "admin.added",
+    "admin.removed",
+    "admin.departed",
+    "admin.returned",
+    "token.issued",
+    "token.revoked",
+    "token.rotated",
+    "user.created",
+    "user.updated",
+    "user.deactivated",
+    "user.reactivated",
+    "user.password_changed",
+    "user.deleted",
+    "group.created",
+    "group.renamed",
+    "group.external_id_changed",
+    "group.members_added",
+    "group.members_removed",
+    "group.deleted",
+    "console.link_issued",
+    "console.link_used",
+    "console.signed_in",
+    "console.signed_out",
+)
 
 
 class AuditProjection:
@@ -452,6 +483,35 @@ def stream(
         if len(entries) < batch:
             return
         after = entries[-1]["position"]
+
+
+def csv_chunks(transaction: Callable[[], Any], query: AuditQuery) -> Iterator[bytes]:
+    """Every matching entry as CSV (header first, cells safe for a spreadsheet), in chunks
+    of about 64 KiB: memory stays flat."""
+    buffer = io.StringIO()
+    writer = spreadsheet.Writer(buffer)
+    writer.writerow(COLUMNS)
+    for item in stream(transaction, query):
+        writer.writerow(csv_row(item))
+        if buffer.tell() > _CHUNK:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+def jsonl_chunks(transaction: Callable[[], Any], query: AuditQuery) -> Iterator[bytes]:
+    """Every matching entry as JSON Lines (one `entry` object a line), in chunks."""
+    chunk = bytearray()
+    for item in stream(transaction, query):
+        chunk += _encode(item) + b"\n"
+        if len(chunk) > _CHUNK:
+            yield bytes(chunk)
+            chunk.clear()
+    yield bytes(chunk)
+
+
+_CHUNK = 64 * 1024
 
 
 def subject_ids(cursor: Cursor, org_id: str | None, subject: str) -> Sequence[str]:

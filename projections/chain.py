@@ -23,6 +23,7 @@ from uuid import UUID
 
 from scimledger.ledger import append_only
 from scimledger.ledger.application import Ledger
+from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL, Cursor
 
 GENESIS = bytes(32)
@@ -168,6 +169,15 @@ def verify(
             "the chain (scimledger serve does) and verify again"
         )
     return verified()
+
+
+def extend_and_verify(
+    ledger: Ledger, progress: Callable[[int], None] | None = None
+) -> Verification:
+    """Extends the chain to the end of the log, then verifies all of it (`ledger verify`,
+    the console's "Verify now")."""
+    Runner(ledger, ChainProjection()).run_once()
+    return verify(ledger, progress=progress)
 
 
 # Digests: the link at a position, exported and kept outside the database.

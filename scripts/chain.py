@@ -9,7 +9,6 @@ from pathlib import Path
 
 from scimledger.ledger.application import Ledger
 from scimledger.projections import chain
-from scimledger.projections.runner import Runner
 from scimledger.scripts.command import Commands, UsageError, family, opened, runs
 
 
@@ -54,9 +53,7 @@ def _read(path: str, what: str) -> bytes:
 
 
 def _verified(ledger: Ledger) -> chain.Verification:
-    """Extends the chain to the end of the log, then verifies all of it."""
-    Runner(ledger, chain.ChainProjection()).run_once()
-    return chain.verify(ledger)
+    return chain.extend_and_verify(ledger)
 
 
 def add_commands(commands: Commands) -> None:

@@ -129,7 +129,7 @@ def formatter(log_format: LogFormat, stream: TextIO) -> logging.Formatter:
     return Text() if text else JsonLines()
 
 
-def configure(log_format: LogFormat = "auto", level: int = logging.INFO) -> None:
+def configure(log_format: LogFormat) -> None:
     """Sends every logger's lines, uvicorn's and the libraries' included, to stderr, in
     `log_format` (see `formatter`)."""
     # A line names no thread, process or source line: not collected (each costs every
@@ -142,7 +142,7 @@ def configure(log_format: LogFormat = "auto", level: int = logging.INFO) -> None
     handler.setFormatter(formatter(log_format, sys.stderr))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.setLevel(logging.INFO)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.organizations import ROLES
 from scimledger.ledger.tokens import parse_grace
 from scimledger.scripts import output
-from scimledger.scripts.command import Commands, family, opened, runs
+from scimledger.scripts.command import Commands, UsageError, family, opened, runs
 
 
 def change_admins(args: argparse.Namespace) -> int:
@@ -51,12 +54,38 @@ def set_settings(args: argparse.Namespace) -> int:
         changes["departed_grace_seconds"] = int(parse_grace(args.departed_grace).total_seconds())
     if args.base_url is not None:
         changes["scim_base_url"] = args.base_url
-    with opened(args) as ledger:
-        settings = ledger.change_settings(
-            args.org, changes, Actor.operator("scimledger settings set"), RequestInfo.local()
+    sso = (args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret_file)
+    if any(value is not None for value in sso) and None in sso:
+        raise UsageError(
+            "single sign-on needs --oidc-issuer, --oidc-client-id and "
+            "--oidc-client-secret-file together"
         )
+    actor = Actor.operator("scimledger settings set")
+    with opened(args) as ledger:
+        if changes or None in sso:
+            settings = ledger.change_settings(args.org, changes, actor, RequestInfo.local())
+        if None not in sso:
+            settings = ledger.set_single_sign_on(
+                args.org,
+                issuer=args.oidc_issuer,
+                client_id=args.oidc_client_id,
+                client_secret=_secret(args.oidc_client_secret_file),
+                actor=actor,
+                request=RequestInfo.local(),
+                now=datetime.now(UTC),
+            )
     print(json.dumps(settings, indent=2))
     return 0
+
+
+def _secret(path: str) -> str:
+    """A secret from a file (`-` for stdin), never from the command line (it would show in
+    the process list and the shell's history)."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as exc:
+        raise UsageError(f"cannot read the client secret: {exc.strerror}: {path}") from exc
+    return text.strip()
 
 
 def add_commands(commands: Commands) -> None:
@@ -96,4 +125,15 @@ def add_commands(commands: Commands) -> None:
     )
     parser.add_argument("--departed-grace", help="for revoke-after: e.g. 7d, 24h, 0")
     parser.add_argument("--base-url", help="the SCIM connector base URL admins should use")
+    parser.add_argument(
+        "--oidc-issuer",
+        metavar="URL",
+        help="console single sign-on: the organization's OpenID Connect issuer (https)",
+    )
+    parser.add_argument("--oidc-client-id", metavar="ID", help="the client id scimledger has there")
+    parser.add_argument(
+        "--oidc-client-secret-file",
+        metavar="FILE",
+        help="a file holding its client secret (- for stdin); kept beside the events, never in one",
+    )
     runs(parser, set_settings)

@@ -14,7 +14,7 @@ import uvicorn
 
 from scimledger.http import connections
 from scimledger.http.app import create_app
-from scimledger.http.connections import MAX_CONNECTIONS, Limits
+from scimledger.http.connections import Limits
 from scimledger.http.rate_limit import RateLimit
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
@@ -52,11 +52,11 @@ def serve(
     host: str,
     port: int,
     *,
-    project_in_process: bool = True,
-    rate_limit: RateLimit | None = None,
-    limits: Limits | None = None,
-    max_connections: int = MAX_CONNECTIONS,
-    public_url: str | None = None,
+    project_in_process: bool,
+    rate_limit: RateLimit,
+    limits: Limits,
+    max_connections: int,
+    public_url: str | None,
 ) -> int:
     ledger = Ledger(database)
     # In process, this server consumes the projections unless another process already does
@@ -79,7 +79,7 @@ def serve(
             tokens=tokens,
             sql=sql,
             usage=UsageRecorder(sql),
-            rate_limit=rate_limit or RateLimit.off(),
+            rate_limit=rate_limit,
             public_url=public_url,
         )
     )
@@ -113,7 +113,7 @@ def serve(
         log_config=None,
         lifespan="on",
         access_log=False,
-        http=connections.protocol(limits or Limits()),
+        http=connections.protocol(limits),
         limit_concurrency=max_connections,
     )
     # What was made while starting lives as long as the process: out of the collector's

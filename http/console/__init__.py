@@ -23,7 +23,7 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from scimledger.http import envelope
-from scimledger.http.console import pages, people
+from scimledger.http.console import admins, audit, operations, pages, people, sso
 from scimledger.http.console.sessions import Refused, SignedOut, session_cookie
 from scimledger.http.errors import reported
 from scimledger.http.services import Services
@@ -123,7 +123,15 @@ def _errors(services: Services) -> Any:
 def router(services: Services) -> Router:
     return Router(
         path=CONSOLE_PATH,
-        route_handlers=[static, *pages.ROUTES, *people.ROUTES],
+        route_handlers=[
+            static,
+            *pages.ROUTES,
+            *sso.ROUTES,
+            *admins.ROUTES,
+            *people.ROUTES,
+            *audit.ROUTES,
+            *operations.ROUTES,
+        ],
         include_in_schema=False,
         response_headers=[
             ResponseHeader(name="content-security-policy", value=POLICY),

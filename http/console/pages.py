@@ -8,8 +8,10 @@ worker thread.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Request, Response, get, post
@@ -30,6 +32,7 @@ from scimledger.http.console.sessions import (
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.errors import LedgerError
+from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.sessions import Presented, SignInRefused
 from scimledger.ledger.tokens import SCOPES, Scope, parse_expiry, parse_grace
 from scimledger.projections.tokens import TokenView, list_tokens
@@ -73,9 +76,23 @@ def home() -> Redirect:
     return Redirect("/console/setup", status_code=303)
 
 
-@get("/sign-in", sync_to_thread=False)
-def sign_in(problem: FromQuery[str | None] = None) -> Template:
-    return page("sign_in", "Sign in", None, problem=_known_problem(problem))
+@get("/sign-in", sync_to_thread=True)
+def sign_in(
+    services: Injected[Services],
+    problem: FromQuery[str | None] = None,
+    org: FromQuery[str | None] = None,
+) -> Template:
+    """Sign-in: with the organization's single sign-on once its name is given (a link to
+    /console/sso: a form could not lead to another site under the console's policy), or a
+    sign-in link from an operator."""
+    sso = None
+    if org:
+        with contextlib.suppress(LedgerError):
+            org = normalize_slug(org)
+            org_id = services.ledger.organization_id(org)
+            if org_id is not None and services.ledger.single_sign_on(org_id) is not None:
+                sso = f"/console/sso?{urlencode({'org': org})}"
+    return page("sign_in", "Sign in", None, problem=_known_problem(problem), org=org or "", sso=sso)
 
 
 _PROBLEMS = {

@@ -34,8 +34,11 @@ SECURE_COOKIE = "__Host-scimledger_console"  # Secure, Path=/ and no Domain, or 
 PAGES: tuple[tuple[str, str, str, bool], ...] = (  # (path, name, label, admins only)
     ("/console/setup", "setup", "SCIM setup", False),
     ("/console/tokens", "tokens", "Tokens", False),
+    ("/console/admins", "admins", "Admins and reviewers", False),
     ("/console/people", "people", "People", False),
     ("/console/groups", "groups", "Groups", False),
+    ("/console/audit", "audit", "Audit trail", False),
+    ("/console/operations", "operations", "Operations", True),
 )
 
 

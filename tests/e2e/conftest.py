@@ -19,11 +19,18 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
 
+from scimledger.http.app import create_app
+from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
+from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.users import User
 from tests.conftest import SHARED
+from tests.e2e.console import ADA, OPERATOR, RITA
+from tests.e2e.oidc_provider import Provider, running_provider
 from tests.e2e.private_postgres import PrivatePostgres
 
 SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
@@ -217,3 +224,20 @@ def cluster() -> Iterator[PrivatePostgres]:
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture
+def console(services: Services) -> Iterator[TestClient[Litestar]]:
+    """A browser's client of the console (no bearer token), with acme's admin ada and
+    reviewer rita (tests/e2e/console.py)."""
+    services.ledger.add_admin("acme", ADA, OPERATOR, RequestInfo.local())
+    services.ledger.add_admin("acme", RITA, OPERATOR, RequestInfo.local(), role="reviewer")
+    with TestClient(app=create_app(services), base_url="http://scim.test") as client:
+        yield client
+
+
+@pytest.fixture
+def oidc_provider() -> Iterator[Provider]:
+    """A real OpenID Connect provider process (tests/e2e/oidc_provider.py)."""
+    with running_provider() as provider:
+        yield provider

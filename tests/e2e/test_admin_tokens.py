@@ -83,7 +83,10 @@ def test_admins_are_added_listed_and_removed(
     admin: dict[str, str],
 ) -> None:
     added = client.post("/admin/v1/admins", json={"email": "Alice@Example.com"}, headers=admin)
-    assert (added.status_code, added.json()) == (201, {"admins": ["alice@example.com"]})
+    assert (added.status_code, added.json()) == (
+        201,
+        {"admins": ["alice@example.com"], "reviewers": []},
+    )
     issued = client.post(
         "/admin/v1/tokens",
         json={"name": "For Alice", "by": "alice@example.com", "scopes": ["scim", "audit:read"]},
@@ -91,7 +94,7 @@ def test_admins_are_added_listed_and_removed(
     )
     assert issued.status_code == 201
     assert client.delete("/admin/v1/admins/alice@example.com", headers=admin).status_code == 204
-    assert client.get("/admin/v1/admins", headers=admin).json() == {"admins": []}
+    assert client.get("/admin/v1/admins", headers=admin).json() == {"admins": [], "reviewers": []}
     statuses = {
         t["name"]: t["status"]
         for t in client.get("/admin/v1/tokens", headers=admin).json()["tokens"]
@@ -169,3 +172,26 @@ def test_the_admin_api_is_described_by_an_openapi_document(
     token_request = document["components"]["schemas"][body.rsplit("/", 1)[1]]
     assert sorted(token_request["properties"]) == ["by", "expires", "name", "scopes"]
     assert token_request["required"] == ["name"]
+
+
+def test_a_reviewer_is_added_through_the_api_and_cannot_be_issued_tokens(
+    client: Client,
+    admin: dict[str, str],
+) -> None:
+    added = client.post(
+        "/admin/v1/admins", json={"email": "rita@example.com", "role": "reviewer"}, headers=admin
+    )
+    assert added.json() == {"admins": [], "reviewers": ["rita@example.com"]}
+    refused = client.post(
+        "/admin/v1/tokens", json={"name": "For Rita", "by": "rita@example.com"}, headers=admin
+    )
+    assert refused.status_code == 400
+    assert "rita@example.com is not an admin of acme" in refused.json()["detail"]
+    bad = client.post(
+        "/admin/v1/admins", json={"email": "x@example.com", "role": "owner"}, headers=admin
+    )
+    assert bad.status_code == 400
+    assert client.get("/admin/v1/admins", headers=admin).json() == {
+        "admins": [],
+        "reviewers": ["rita@example.com"],
+    }

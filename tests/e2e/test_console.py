@@ -5,62 +5,21 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
-from eventsourcing.persistence import Notification
 from litestar.testing import TestClient
 
 from scimledger.http.app import create_app
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
-from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.sessions import ConsoleSession, Presented, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.projections.sql_filters import scim_datetime
-from tests.scim import Client, bearer
-
-ORIGIN = {"origin": "http://scim.test"}
-OPERATOR = Actor.operator("scimledger console link")
-ADA = "ada@acme.example"
-RITA = "rita@acme.example"
-
-
-@pytest.fixture
-def console(services: Services) -> Iterator[Client]:
-    services.ledger.add_admin("acme", ADA, OPERATOR, RequestInfo.local())
-    services.ledger.add_admin("acme", RITA, OPERATOR, RequestInfo.local(), role="reviewer")
-    with TestClient(app=create_app(services), base_url="http://scim.test") as client:
-        yield client
-
-
-def link_for(services: Services, email: str = ADA, org: str = "acme") -> str:
-    presented, _ = services.ledger.issue_sign_in_link(org, email, OPERATOR, datetime.now(UTC))
-    return f"/console/sign-in/{presented}"
-
-
-def sign_in(console: Client, services: Services, email: str = ADA) -> str:
-    """Signs `email` in; the CSRF token of their session."""
-    response = console.post(link_for(services, email), headers=ORIGIN, follow_redirects=False)
-    assert (response.status_code, response.headers["location"]) == (303, "/console/setup")
-    return csrf_of(console.get("/console/setup").text)
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf" value="([0-9a-f]{64})"', page)
-    assert found is not None, "no CSRF token on the page"
-    return found.group(1)
-
-
-def events_of(services: Services, kind: type) -> list[Notification]:
-    topic = f"{kind.__module__}:{kind.__qualname__}"
-    return [
-        n
-        for n in services.ledger.recorder.select_notifications(start=1, limit=10_000)
-        if n.topic == topic
-    ]
+from tests.e2e.console import ADA, OPERATOR, ORIGIN, RITA, events_of, link_for, sign_in
+from tests.scim import CORE_USER, Client, bearer, patch_op
 
 
 def test_a_sign_in_link_asks_before_it_signs_in_then_works_once(
@@ -374,3 +333,22 @@ def test_over_https_the_cookie_is_secure_and_host_bound(services: Services) -> N
         assert "Path=/" in cookie
         setup = client.get("/console/setup").text
         assert 'value="https://console.acme.example/scim/v2"' in setup
+
+
+def test_a_session_ends_when_the_identity_provider_deactivates_its_person(
+    console: Client, services: Services, client: Client
+) -> None:
+    sign_in(console, services)
+    created = client.post(
+        "/scim/v2/Users",
+        json={"schemas": [CORE_USER], "userName": ADA, "active": True},
+    )
+    assert created.status_code == 201
+    assert console.get("/console/setup", follow_redirects=False).status_code == 200
+    deactivated = client.patch(
+        f"/scim/v2/Users/{created.json()['id']}",
+        json=patch_op({"op": "replace", "value": {"active": False}}),
+    )
+    assert deactivated.status_code == 200
+    response = console.get("/console/setup", follow_redirects=False)
+    assert response.headers["location"] == "/console/sign-in?problem=ended"

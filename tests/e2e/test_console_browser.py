@@ -27,6 +27,7 @@ from scimledger.ledger.context import Actor, RequestInfo, Role
 from scimledger.ledger.database import DatabaseURL
 from tests.conftest import skip_or_fail
 from tests.e2e.conftest import Server, call, cli, issue_token
+from tests.e2e.oidc_provider import Provider
 from tests.scim import patch_op
 
 CHROMIUM = Path(os.environ.get("SCIMLEDGER_TEST_CHROMIUM", "/usr/bin/chromium"))
@@ -252,7 +253,7 @@ def test_values_a_client_sent_are_text_in_the_browser(
     assert result.returncode == 0, result.stderr
     signed_in(page, server)
     page.goto(f"{origin(server)}/console/tokens")
-    assert page.get_by_role("cell", name=hostile).count() == 1
+    assert page.get_by_role("cell", name=hostile, exact=True).count() == 1
     assert dialogs == []
     assert page.locator("img").count() == 0
 
@@ -281,6 +282,35 @@ def test_pages_fit_a_phone_and_work_from_the_keyboard(browser: Browser, server: 
     phone.keyboard.press("Enter")  # submits the form, with its defaults
     assert phone.get_by_label("The new token").input_value().startswith("scl_")
     context.close()
+
+
+@pytest.mark.sqlite_only  # the storage side: test_console_sso.py, on both
+def test_single_sign_on_through_the_identity_providers_page(
+    page: Page, server: Server, oidc_provider: Provider
+) -> None:
+    add(server, ADA)
+    with ledger_of(server) as ledger:
+        ledger.set_single_sign_on(
+            "acme",
+            issuer=oidc_provider.issuer,
+            client_id="scimledger-console",
+            client_secret="the-client-secret",
+            actor=OPERATOR,
+            request=RequestInfo.local(),
+            now=datetime.now(UTC),
+        )
+    oidc_provider.person("ada", email=ADA, email_verified=True)
+    oidc_provider.person("eve", email="eve@acme.example", email_verified=True)
+    for sub, landed in (("eve", "is not an admin or reviewer of acme"), ("ada", "SCIM setup")):
+        page.goto(f"{origin(server)}/console/sign-in")
+        page.get_by_label("Organization").fill("acme")
+        page.get_by_role("button", name="Continue").click()
+        page.get_by_role("link", name="Sign in to acme with your identity provider").click()
+        page.get_by_placeholder("sub").first.fill(sub)  # the provider's own form
+        page.get_by_role("button", name="Authorize").click()
+        page.wait_for_load_state()
+        assert landed in page.inner_text("main")
+    assert page.url == f"{origin(server)}/console/setup"
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console_people.py, on both

@@ -14,15 +14,12 @@ import pytest
 
 from scimledger.http.services import Services
 from tests.conftest import issue
-from tests.e2e import test_console
-from tests.e2e.test_console import RITA, sign_in
+from tests.e2e.console import RITA, sign_in
 from tests.scim import CORE_GROUP, CORE_USER, Client, bearer, patch_op
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(2)&gt;"
 AGENT = "Okta SCIM Client 1.0"
-
-console = test_console.console  # the fixture: signed-in people of acme, an admin and a reviewer
 
 
 def provision(client: Client, user_name: str, **attributes: Any) -> str:

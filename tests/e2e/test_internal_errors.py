@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
-from scimledger.http import admin, users
+from scimledger.http import admin
 from scimledger.http.envelope import REQUEST_ID
 from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.projections import scim
 from tests.scim import Client
 
 # Answered before any storage is read or written: the same on both databases.
@@ -50,7 +51,7 @@ def test_a_scim_500_is_logged_with_its_request_id(
     errors: Captured,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(users, "search_users", _fail)
+    monkeypatch.setattr(scim, "list_users", _fail)
     response = client.get("/scim/v2/Users", headers={"X-Request-Id": "scim-500"})
     assert response.status_code == 500
     assert response.json()["detail"] == "internal error"

@@ -137,6 +137,9 @@ def test_settings_over_the_admin_api(
         "departed_policy": "warn",
         "departed_grace_seconds": 604800,
         "scim_base_url": None,
+        "oidc_issuer": None,
+        "oidc_client_id": None,
+        "oidc_client_secret_set_at": None,
     }
     changed = client.patch(
         "/admin/v1/settings",

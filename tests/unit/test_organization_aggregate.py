@@ -67,6 +67,9 @@ def test_a_new_organization_has_no_admins_and_the_default_settings() -> None:
         "departed_policy": "warn",
         "departed_grace_seconds": 604800,
         "scim_base_url": None,
+        "oidc_issuer": None,
+        "oidc_client_id": None,
+        "oidc_client_secret_set_at": None,
     }
 
 
@@ -197,6 +200,40 @@ def test_a_reviewer_is_removed_and_departs_like_an_admin() -> None:
     assert organization.role_of(BOB) == "reviewer"
     organization.remove_admin(BOB, OPERATOR, now=at(20))
     assert (organization.reviewers, organization.role_of(BOB)) == ([], None)
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"oidc_issuer": "http://idp.example.com"}, "oidc_issuer must be an https:// URL"),
+        ({"oidc_issuer": "javascript:alert(1)"}, "oidc_issuer must be an https:// URL"),
+        ({"oidc_issuer": "https://idp.example.com/\x1b[2J"}, "oidc_issuer must be"),
+        ({"oidc_client_id": ""}, "oidc_client_id must be 1 to 255 printable characters"),
+        ({"oidc_client_id": "x" * 256}, "oidc_client_id must be 1 to 255"),
+        ({"oidc_client_id": "abc\n"}, "oidc_client_id must be 1 to 255"),
+        ({"oidc_client_id": 7}, "oidc_client_id must be 1 to 255"),
+    ],
+)
+def test_single_sign_on_settings_out_of_bounds_are_refused(
+    settings: dict[str, Any], problem: str
+) -> None:
+    organization = new_organization()
+    with pytest.raises(InvalidSettings) as refused:
+        organization.change_settings(settings, OPERATOR)
+    assert str(refused.value).startswith(problem)
+    assert recorded(organization) == []
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://acme.okta.com", "http://localhost:9400", "http://127.0.0.1:9400/x"]
+)
+def test_an_issuer_is_https_or_on_this_machine(issuer: str) -> None:
+    organization = new_organization()
+    organization.change_settings({"oidc_issuer": issuer, "oidc_client_id": "scim"}, OPERATOR)
+    assert (organization.settings["oidc_issuer"], organization.settings["oidc_client_id"]) == (
+        issuer,
+        "scim",
+    )
 
 
 def test_adding_a_removed_admin_back_ends_their_departure() -> None:

@@ -1,0 +1,90 @@
+"""An organization's single sign-on settings (OpenID Connect), on both databases: the client
+secret is kept beside the events, never in one (ledger.secrets)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import SingleSignOn
+from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.errors import InvalidSettings
+
+NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
+OPERATOR = Actor.operator("settings set")
+SECRET = "s3cret-from-the-identity-provider"
+
+
+def configure(ledger: Ledger, secret: str = SECRET, now: datetime = NOW) -> None:
+    ledger.set_single_sign_on(
+        "acme",
+        issuer="https://acme.okta.com",
+        client_id="0oa1scimledger",
+        client_secret=secret,
+        actor=OPERATOR,
+        request=RequestInfo.local(),
+        now=now,
+    )
+
+
+def stored(ledger: Ledger) -> bytes:
+    return b"".join(n.state for n in ledger.recorder.select_notifications(start=1, limit=1000))
+
+
+def secret_rows(ledger: Ledger) -> int:
+    with ledger.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+        cursor.execute("SELECT count(*) AS n FROM organization_secrets")
+        return int(cursor.fetchone()["n"])
+
+
+def test_the_client_secret_is_kept_beside_the_events_never_in_one(ledger: Ledger) -> None:
+    ledger.add_admin("acme", "ada@acme.example", OPERATOR, RequestInfo.local())
+    org_id = ledger.organization_id("acme")
+    assert org_id is not None
+    assert ledger.single_sign_on(org_id) is None
+    configure(ledger)
+    assert ledger.single_sign_on(org_id) == SingleSignOn(
+        "https://acme.okta.com", "0oa1scimledger", SECRET
+    )
+    assert SECRET not in repr(ledger.single_sign_on(org_id))
+    settings = ledger.settings("acme")
+    assert settings["oidc_client_secret_set_at"] == NOW.isoformat()
+    assert SECRET.encode() not in stored(ledger)
+    assert b"oidc_client_secret_set_at" in stored(ledger)
+
+
+def test_a_new_secret_replaces_the_old_one(ledger: Ledger) -> None:
+    ledger.add_admin("acme", "ada@acme.example", OPERATOR, RequestInfo.local())
+    configure(ledger)
+    configure(ledger, "the-new-one", NOW + timedelta(days=1))
+    org_id = ledger.organization_id("acme")
+    assert org_id is not None
+    sso = ledger.single_sign_on(org_id)
+    assert sso is not None
+    assert sso.client_secret == "the-new-one"
+    assert secret_rows(ledger) == 1
+
+
+@pytest.mark.parametrize(
+    ("issuer", "secret"),
+    [("http://idp.example.com", SECRET), ("https://idp.example.com", ""), ("https://i", "a\nb")],
+)
+def test_bad_single_sign_on_settings_store_nothing(
+    ledger: Ledger, issuer: str, secret: str
+) -> None:
+    ledger.add_admin("acme", "ada@acme.example", OPERATOR, RequestInfo.local())
+    before = stored(ledger)
+    with pytest.raises(InvalidSettings):
+        ledger.set_single_sign_on(
+            "acme",
+            issuer=issuer,
+            client_id="scim",
+            client_secret=secret,
+            actor=OPERATOR,
+            request=RequestInfo.local(),
+            now=NOW,
+        )
+    assert stored(ledger) == before
+    assert secret_rows(ledger) == 0
