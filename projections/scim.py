@@ -449,18 +449,6 @@ def group_members(
     return [_user_row(row) for row in cursor.fetchall()]
 
 
-def user_names(cursor: Cursor, org_id: UUID, user_ids: Sequence[str]) -> dict[str, str]:
-    """The userName of each of `user_ids` that is a user of the organization."""
-    # The organization is checked on the rows read: with it in the WHERE clause, SQLite
-    # reads the organization's index, every user of it, instead of the ids' keys.
-    select = f"SELECT id, org_id, attributes FROM {TABLES.users}"
-    return {
-        row["id"]: _decode(row["attributes"])["userName"]
-        for row in cursor.fetch_in(select, "id", user_ids)
-        if row["org_id"] == str(org_id)
-    }
-
-
 def users_by_name(
     cursor: Cursor,
     org_id: UUID,

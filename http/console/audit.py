@@ -34,6 +34,7 @@ from scimledger.projections.sql_filters import scim_datetime
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
+LISTED = 10  # values a change shows of a long list (the members a group gained at once)
 FILTERS = ("actor", "action", "subject", "since", "until")
 SUBJECT_PAGES = {"User": "/console/people/", "Group": "/console/groups/"}
 
@@ -88,6 +89,13 @@ def _value(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
+def _listed(values: Any) -> str:
+    """A list of what happened to many (members added), its first LISTED values named."""
+    if isinstance(values, list) and len(values) > LISTED:
+        return f"{_value(values[:LISTED])} and {len(values) - LISTED} more"
+    return _value(values)
+
+
 def readable(changes: dict[str, Any]) -> list[tuple[str, str]]:
     """An entry's changes as (attribute, what happened) lines: "before -> after"."""
     lines = []
@@ -95,7 +103,7 @@ def readable(changes: dict[str, Any]) -> list[tuple[str, str]]:
         if isinstance(change, dict) and set(change) == {"before", "after"}:
             lines.append((key, f"{_value(change['before'])} -> {_value(change['after'])}"))
         elif isinstance(change, dict):
-            lines.append((key, "; ".join(f"{how}: {_value(v)}" for how, v in change.items())))
+            lines.append((key, "; ".join(f"{how}: {_listed(v)}" for how, v in change.items())))
         else:
             lines.append((key, _value(change)))
     return lines

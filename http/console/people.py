@@ -19,6 +19,7 @@ from litestar import Request, get
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
+from scimledger.http.console.audit import readable
 from scimledger.http.console.pages import page
 from scimledger.http.console.sessions import person
 from scimledger.http.errors import ScimError
@@ -34,7 +35,6 @@ MAX_SEARCH = 200  # characters of a search
 MAX_PAGE_NUMBER = 100_000
 MAX_POSITION = 2**62
 MAX_MOMENT = 40  # characters of a date and time
-NAMED_MEMBERS = 10  # members named in a history entry that added or removed them
 STATUSES = ("all", "active", "inactive")
 
 # What the search box looks in: each a SCIM filter's `co`, joined with `or`.
@@ -198,24 +198,11 @@ def keyset(
 # History: a subject's audit entries, newest first
 
 
-@dataclass(frozen=True)
-class Change:
-    """One attribute's change: before and after, or what happened (`note`), or the people
-    added to or removed from a group."""
-
-    attribute: str
-    before: str | None = None  # None: it had no value before
-    after: str | None = None
-    note: str | None = None
-    people: tuple[tuple[str, str], ...] = ()  # (user id, userName or id)
-    more: int = 0  # people not named
-
-
 def _history(
     cursor: Cursor, org_id: UUID, subject_id: str, older: str | None, newer: str | None
 ) -> Slice[dict[str, Any]]:
     """A subject's audit entries, newest first: the page older than `older`, or newer than
-    `newer`; each entry's changes as people read them."""
+    `newer`; each with its changes as the audit trail's page reads them."""
     query = audit.AuditQuery(org_id=str(org_id), subject_id=subject_id)
 
     def fetch(after: str | None, before: str | None, limit: int) -> list[dict[str, Any]]:
@@ -225,44 +212,9 @@ def _history(
         return audit.page(cursor, bounded, limit, newest_first=True)
 
     found = keyset(fetch, lambda entry: str(entry["position"]), older, newer)
-    mentioned = [
-        user_id
-        for entry in found.items
-        if entry["action"] in MEMBERSHIP_ACTIONS
-        for ids in entry["changes"]["members"].values()  # {"added": [ids]}
-        for user_id in ids[:NAMED_MEMBERS]
-    ]
-    names = scim.user_names(cursor, org_id, mentioned) if mentioned else {}
     for entry in found.items:
-        entry["shown"] = _changes(entry, names)
+        entry["lines"] = readable(entry["changes"])
     return found
-
-
-MEMBERSHIP_ACTIONS = ("group.members_added", "group.members_removed")
-
-
-def _changes(entry: dict[str, Any], names: dict[str, str]) -> list[Change]:
-    shown_changes: list[Change] = []
-    for attribute, change in entry["changes"].items():
-        if isinstance(change, dict) and change.keys() == {"before", "after"}:
-            before = shown(change["before"]) if change["before"] is not None else None
-            shown_changes.append(Change(attribute, before=before, after=shown(change["after"])))
-        elif attribute == "members" and entry["action"] in MEMBERSHIP_ACTIONS:
-            for how, ids in change.items():
-                named = tuple(
-                    (user_id, names.get(user_id, user_id)) for user_id in ids[:NAMED_MEMBERS]
-                )
-                shown_changes.append(
-                    Change(
-                        f"members {how}",
-                        note=f"{len(ids)} {'person' if len(ids) == 1 else 'people'}",
-                        people=named,
-                        more=max(0, len(ids) - NAMED_MEMBERS),
-                    )
-                )
-        else:
-            shown_changes.append(Change(attribute, note=shown(change)))
-    return shown_changes
 
 
 # Pages

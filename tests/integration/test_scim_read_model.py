@@ -182,7 +182,4 @@ def test_a_groups_members_are_read_a_page_at_a_time_and_counted(services: Servic
     assert members(before=ids[1]) == ids[:1]
     with services.sql.transaction(commit=False) as cursor:
         counts = scim.member_counts(cursor, [group_id, str(empty.id)])
-        names = scim.user_names(cursor, context.org_id, [ids[0], str(empty.id)])
     assert counts == {group_id: 7, str(empty.id): 0}
-    [first] = [n for n in range(7) if names.get(ids[0]) == user(n)["userName"]]
-    assert names == {ids[0]: user(first)["userName"]}

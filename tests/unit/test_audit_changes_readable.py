@@ -20,6 +20,14 @@ def test_members_and_admins_read_as_what_happened() -> None:
     assert readable({"members": {"added": ["u1", "u2"]}}) == [("members", 'added: ["u1","u2"]')]
 
 
+def test_a_long_list_names_its_first_ten() -> None:
+    added = [f"u{n}" for n in range(50_000)]
+    listed = ",".join(f'"u{n}"' for n in range(10))
+    assert readable({"members": {"added": added}}) == [
+        ("members", f"added: [{listed}] and 49990 more")
+    ]
+
+
 def test_a_bare_value_reads_as_itself() -> None:
     assert readable({"password": "changed", "role": "admin"}) == [
         ("password", "changed"),
