@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 
 
 class LogListener:
-    """Wakes followers when events are appended (PostgreSQL LISTEN), tells the ledger's turns
-    who appended them (ledger.turns), and keeps its credentials cache told of changed tokens
-    (ledger.credentials); does nothing on SQLite, whose followers poll."""
-
     APPLICATION_NAME = "scimledger log listener"  # in pg_stat_activity
 
     def __init__(self, ledger: Ledger) -> None:
