@@ -413,18 +413,16 @@ class Ledger(Application[UUID]):
         admin = normalize_email(by) if by is not None else None
 
         def attempt(_first: bool) -> IssuedToken:
-            changed: list[Aggregate] = []
             organization = self._get(Organization, org_id)
             if organization is None:
                 organization = Organization(slug=slug, context=context)
-                changed.append(organization)
             if admin is not None and admin not in organization.admins:
                 raise NotAnAdmin(
                     f"{admin} is not an admin of {slug}: add them first with"
                     f" `scimledger admins add {admin} --org {slug}`"
                 )
             token, issued = self._new_token(context, slug, name, expires_at, scopes, admin=admin)
-            self.save(*changed, token)  # conflicts if the organization was created meanwhile
+            self.save(organization, token)  # a new organization conflicts if created meanwhile
             return issued
 
         return self._retried(attempt, f"organization {slug!r} kept changing")
