@@ -116,9 +116,7 @@ class Ledger(Application[UUID]):
         self.database = database
         # Read through until a listener makes it live (see ledger.credentials).
         self.credentials = Credentials()
-        self._group_commit = GroupCommit(
-            lambda processing_event: Application._record(self, processing_event)
-        )
+        self._group_commit = GroupCommit(super()._record)
         with setup_lock(database):  # the library creates its tables and functions here
             super().__init__(env=database.eventsourcing_env())
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009

@@ -61,10 +61,9 @@ class LogListener:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._pinger is not None:
-            self._pinger.join(timeout=5)
+        for thread in (self._thread, self._pinger):
+            if thread is not None:
+                thread.join(timeout=5)
 
     def restart(self) -> None:
         """Drops the LISTEN connection and opens a new one (it went silent)."""

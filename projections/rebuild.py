@@ -38,11 +38,6 @@ class Progress:
     applied: int  # events read by this run so far
     seconds: float  # this run's time so far
 
-    @property
-    def eta_seconds(self) -> float | None:
-        rate = self.applied / self.seconds if self.seconds > 0 else 0.0
-        return max(0, self.head - self.position) / rate if rate > 0 else None
-
 
 @dataclass(frozen=True)
 class Rebuilt:

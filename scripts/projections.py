@@ -78,11 +78,13 @@ class ProgressMeter:
             return
         self._last = now
         done = 100 * progress.position / progress.head if progress.head else 100.0
-        eta = progress.eta_seconds
+        rate = progress.applied / progress.seconds if progress.seconds > 0 else 0.0
+        remaining = max(0, progress.head - progress.position)
+        eta = _duration(remaining / rate) if rate > 0 else "-"
         line = (
             f"{progress.name}: {progress.position:,}/{progress.head:,} events ({done:.0f}%), "
             f"{_rate(progress.applied, progress.seconds)}, "
-            f"ETA {_duration(eta) if eta is not None else '-'}"
+            f"ETA {eta}"
         )
         if self.tty:
             self.stream.write(f"\r\x1b[K{line}")
