@@ -152,10 +152,9 @@ def remove_admin(
     email: FromPath[str], services: Injected[Services], context: Injected[CommandContext]
 ) -> None:
     """Remove an admin: the tokens issued for them are flagged issuer departed."""
+    org = _org_slug(services, context)
     try:
-        services.ledger.remove_admin(
-            _org_slug(services, context), email, context.actor, context.request
-        )
+        services.ledger.remove_admin(org, email, context.actor, context.request)
     except (NotAnAdmin, InvalidEmail) as exc:
         raise ScimError(404, str(exc)) from exc
 

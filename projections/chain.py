@@ -175,9 +175,6 @@ def extend_and_verify(
     return verify(ledger, progress=progress)
 
 
-# Digests: the link at a position, exported and kept outside the database.
-
-
 def digest(verification: Verification, key: bytes | None) -> str:
     """A digest of a verified chain head, as JSON; signed with HMAC-SHA256 when a key is
     given."""
