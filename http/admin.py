@@ -98,9 +98,7 @@ def _csv(services: Services, query: audit.AuditQuery) -> Stream:
 
 @get("/audit", sync_to_thread=True)
 def list_audit(
-    request: Request[Any, Any, Any],
-    services: Injected[Services],
-    context: Injected[CommandContext],
+    request: Request[Any, Any, Any], services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes] | Stream:
     """Audit entries of the token's organization, oldest first: filters subject, actor,
     action (repeatable), since, until; cursor `after` (the previous page's `next`), `limit`;
@@ -156,8 +154,7 @@ def user_at(
 
 @get("/reports/revoked-token-users", sync_to_thread=True)
 def revoked_token_users(
-    services: Injected[Services],
-    context: Injected[CommandContext],
+    services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
     """Users created by a token that was later revoked, and still active since."""
     services.audit.catch_up()

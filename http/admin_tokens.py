@@ -7,7 +7,6 @@ organization's tokens answer 404. Errors have the admin API's one shape (see adm
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -17,7 +16,6 @@ from litestar.params import FromPath, JSONBody
 from scimledger.http.errors import ScimError
 from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
-from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import CommandContext, Role
 from scimledger.ledger.errors import InvalidEmail, NotAnAdmin
 from scimledger.ledger.tokens import SCOPES, parse_expiry, parse_grace
@@ -55,16 +53,6 @@ class SettingsRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
 
 def _org_slug(services: Services, context: CommandContext) -> str:
     return services.ledger.organization_slug(context.org_id)
-
-
-def _issued(issued: IssuedToken) -> dict[str, Any]:
-    return {
-        "id": str(issued.id),
-        "name": issued.name,
-        "org": issued.org,
-        "token": issued.token,
-        "expires_at": issued.expires_at.isoformat() if issued.expires_at else None,
-    }
 
 
 def _own_token(services: Services, context: CommandContext, token_id: str) -> UUID:
@@ -106,7 +94,7 @@ def issue_org_token(
         scopes=tuple(dict.fromkeys(data.scopes)),
         by=data.by,
     )
-    return json_response(_issued(issued), status=201)
+    return json_response(issued.as_dict(), status=201)
 
 
 @post("/tokens/{token_id:str}/revoke", sync_to_thread=True, status_code=200)
@@ -136,7 +124,7 @@ def rotate_org_token(
         now=datetime.now(UTC),
         by=request.by,
     )
-    return json_response(_issued(issued), status=201)
+    return json_response(issued.as_dict(), status=201)
 
 
 @get("/admins", sync_to_thread=True)
@@ -164,10 +152,9 @@ def remove_admin(
     email: FromPath[str], services: Injected[Services], context: Injected[CommandContext]
 ) -> None:
     """Remove an admin: the tokens issued for them are flagged issuer departed."""
+    org = _org_slug(services, context)
     try:
-        services.ledger.remove_admin(
-            _org_slug(services, context), email, context.actor, context.request
-        )
+        services.ledger.remove_admin(org, email, context.actor, context.request)
     except (NotAnAdmin, InvalidEmail) as exc:
         raise ScimError(404, str(exc)) from exc
 

@@ -78,13 +78,8 @@ def parse_user(body: Any) -> UserInput:
             for sub_key, sub_value in value.items():
                 _set(enterprise, ENTERPRISE, sub_key, sub_value, f"{ENTERPRISE_USER}:")
         elif lower.startswith(enterprise_prefix):
-            _set(
-                enterprise,
-                ENTERPRISE,
-                key[len(enterprise_prefix) :],
-                value,
-                key[: len(enterprise_prefix)],
-            )
+            cut = len(enterprise_prefix)
+            _set(enterprise, ENTERPRISE, key[cut:], value, key[:cut])
         elif lower == "externalid":
             parsed = check_value(EXTERNAL_ID, value, "externalId")
             if parsed is not UNASSIGNED:

@@ -46,12 +46,7 @@ from scimledger.ledger.commands import (
     no_check,
 )
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo, Role
-from scimledger.ledger.credentials import (
-    Credentials,
-    announce,
-    announcement,
-    changes_credentials,
-)
+from scimledger.ledger.credentials import Credentials, announce, announcement, changes_credentials
 from scimledger.ledger.database import DatabaseURL, setup_lock
 from scimledger.ledger.errors import (
     ConcurrentModification,
@@ -70,12 +65,7 @@ from scimledger.ledger.group_commit import GroupCommit
 from scimledger.ledger.groups import Group
 from scimledger.ledger.members import Directory
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
-from scimledger.ledger.organizations import (
-    Organization,
-    Settings,
-    normalize_email,
-    normalize_slug,
-)
+from scimledger.ledger.organizations import Organization, Settings, normalize_email, normalize_slug
 from scimledger.ledger.secrets import MAX_SECRET, Secrets
 from scimledger.ledger.sessions import (
     LINK_LIFETIME,
@@ -126,9 +116,7 @@ class Ledger(Application[UUID]):
         self.database = database
         # Read through until a listener makes it live (see ledger.credentials).
         self.credentials = Credentials()
-        self._group_commit = GroupCommit(
-            lambda processing_event: Application._record(self, processing_event)
-        )
+        self._group_commit = GroupCommit(super()._record)
         with setup_lock(database):  # the library creates its tables and functions here
             super().__init__(env=database.eventsourcing_env())
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
@@ -169,10 +157,7 @@ class Ledger(Application[UUID]):
 
         def attempt(first: bool) -> Written:
             user = User(
-                org_id=context.org_id,
-                attributes=new.attributes,
-                active=new.active,
-                context=context,
+                org_id=context.org_id, attributes=new.attributes, active=new.active, context=context
             )
             if password_hash is not None:
                 user.set_initial_password_hash(password_hash, context)
@@ -357,11 +342,8 @@ class Ledger(Application[UUID]):
             self.snapshots.put([Group.Snapshot.take(written.aggregate)])
 
     def _get_group(self, context: CommandContext, group_id: UUID) -> Group:
-        try:
-            group: Aggregate = self.group_repository.get(group_id)
-        except AggregateNotFoundError:
-            raise GroupNotFound(group_id) from None
-        if not isinstance(group, Group) or group.org_id != context.org_id or group.deleted:
+        group = self._get(Group, group_id, self.group_repository)
+        if group is None or group.org_id != context.org_id or group.deleted:
             raise GroupNotFound(group_id)
         return group
 
@@ -375,9 +357,8 @@ class Ledger(Application[UUID]):
         its index's first event, and for a name that exists (taken or released) that event
         conflicts with the stored one, the save fails, and the caller's next attempt reads
         it. Creates mostly bring new names: one read less each."""
-        if assume_new:
-            return NameIndex(org_id=org_id, kind=kind, name=normalize_name(name), owner_id=owner_id)
-        index = self._get(NameIndex, NameIndex.create_id(org_id, kind, name))
+        index_id = NameIndex.create_id(org_id, kind, name)
+        index = None if assume_new else self._get(NameIndex, index_id)
         if index is None:
             return NameIndex(org_id=org_id, kind=kind, name=normalize_name(name), owner_id=owner_id)
         if index.owner_id is None:
@@ -430,18 +411,16 @@ class Ledger(Application[UUID]):
         admin = normalize_email(by) if by is not None else None
 
         def attempt(_first: bool) -> IssuedToken:
-            changed: list[Aggregate] = []
             organization = self._get(Organization, org_id)
             if organization is None:
                 organization = Organization(slug=slug, context=context)
-                changed.append(organization)
             if admin is not None and admin not in organization.admins:
                 raise NotAnAdmin(
                     f"{admin} is not an admin of {slug}: add them first with"
                     f" `scimledger admins add {admin} --org {slug}`"
                 )
             token, issued = self._new_token(context, slug, name, expires_at, scopes, admin=admin)
-            self.save(*changed, token)  # conflicts if the organization was created meanwhile
+            self.save(organization, token)  # a new organization conflicts if created meanwhile
             return issued
 
         return self._retried(attempt, f"organization {slug!r} kept changing")
@@ -462,11 +441,8 @@ class Ledger(Application[UUID]):
 
     def remove_admin(self, org: str, email: str, actor: Actor, request: RequestInfo) -> None:
         organization = self._organization(org)
-        organization.remove_admin(
-            email,
-            CommandContext(org_id=organization.id, actor=actor, request=request),
-            datetime.now(UTC),
-        )
+        context = CommandContext(organization.id, actor, request)
+        organization.remove_admin(email, context, datetime.now(UTC))
         self.save(organization)
 
     def change_settings(
@@ -474,9 +450,7 @@ class Ledger(Application[UUID]):
     ) -> Settings:
         """Changes an organization's settings (see organizations.DEFAULT_SETTINGS)."""
         organization = self._organization(org)
-        organization.change_settings(
-            settings, CommandContext(org_id=organization.id, actor=actor, request=request)
-        )
+        organization.change_settings(settings, CommandContext(organization.id, actor, request))
         self.save(organization)
         return organization.settings.copy()
 
@@ -782,9 +756,11 @@ class Ledger(Application[UUID]):
                         self.turns.contended()
         raise ConcurrentModification(conflict)
 
-    def _get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+    def _get(
+        self, cls: type[A], aggregate_id: UUID, repository: Repository[UUID] | None = None
+    ) -> A | None:
         try:
-            aggregate: Aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = (repository or self.repository).get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -134,6 +135,16 @@ class IssuedToken:
     org: str
     name: str
     expires_at: datetime | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """As the admin API and `tokens issue --json` show it."""
+        return {
+            "id": str(self.id),
+            "name": self.name,
+            "org": self.org,
+            "token": self.token,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+        }
 
 
 @dataclass(frozen=True)

@@ -26,22 +26,14 @@ POLICY = Actor(kind="operator", id="departed-issuer policy", name="scimledger")
 log = logging.getLogger(__name__)
 
 
-def departed_at(token: Token, organization: Organization | None) -> datetime | None:
-    """When the admin `token` was issued for left; None while they stay (or if it was issued
-    for no admin)."""
-    if token.issued_by_admin is None or organization is None:
-        return None
-    return organization.departed.get(token.issued_by_admin)
-
-
 def revocation_due(token: Token, organization: Organization | None, now: datetime) -> bool:
     """Whether the organization's policy revokes the token now: its issuer left longer ago
     than the grace period allows, under revoke-after."""
-    departed = departed_at(token, organization)
-    if departed is None or organization is None:
+    if token.issued_by_admin is None or organization is None:
         return False
+    departed = organization.departed.get(token.issued_by_admin)
     settings = organization.settings
-    if settings["departed_policy"] != "revoke-after":
+    if departed is None or settings["departed_policy"] != "revoke-after":
         return False
     try:
         return now >= departed + timedelta(seconds=settings["departed_grace_seconds"])
@@ -59,14 +51,10 @@ class Sweeper:
     never stops the others."""
 
     def __init__(
-        self,
-        candidates: Callable[[], Iterable[UUID]],
-        sweep: Callable[[UUID, datetime], bool],
-        interval: float = 60.0,
+        self, candidates: Callable[[], Iterable[UUID]], sweep: Callable[[UUID, datetime], bool]
     ) -> None:
         self._candidates = candidates
         self._sweep = sweep
-        self._interval = interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="departure-sweeper", daemon=True)
         self._failing: set[UUID] = set()  # tokens whose sweep failed, logged once
@@ -97,7 +85,7 @@ class Sweeper:
 
     def _run(self) -> None:
         failures = availability.BackgroundFailures(log, "departure sweep")
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(60.0):
             try:
                 revoked = self.sweep()
             except Exception as exc:

@@ -43,11 +43,7 @@ class Group(Aggregate):
 
     @event(GroupCreated)
     def __init__(
-        self,
-        org_id: UUID,
-        display_name: str,
-        external_id: str | None,
-        context: CommandContext,
+        self, org_id: UUID, display_name: str, external_id: str | None, context: CommandContext
     ) -> None:
         self.org_id = org_id
         self.display_name = display_name

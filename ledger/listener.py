@@ -26,10 +26,6 @@ log = logging.getLogger(__name__)
 
 
 class LogListener:
-    """Wakes followers when events are appended (PostgreSQL LISTEN), tells the ledger's turns
-    who appended them (ledger.turns), and keeps its credentials cache told of changed tokens
-    (ledger.credentials); does nothing on SQLite, whose followers poll."""
-
     APPLICATION_NAME = "scimledger log listener"  # in pg_stat_activity
 
     def __init__(self, ledger: Ledger) -> None:
@@ -65,10 +61,9 @@ class LogListener:
 
     def stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        if self._pinger is not None:
-            self._pinger.join(timeout=5)
+        for thread in (self._thread, self._pinger):
+            if thread is not None:
+                thread.join(timeout=5)
 
     def restart(self) -> None:
         """Drops the LISTEN connection and opens a new one (it went silent)."""

@@ -105,29 +105,24 @@ class Turns:
         with self._stripes[resource_id.int % STRIPES]:
             if not self.shared:
                 yield
-            else:
-                with self._across_processes(resource_id):
-                    yield
-
-    @contextmanager
-    def _across_processes(self, resource_id: UUID) -> Iterator[None]:
-        assert self._pool is not None
-        if self._gate is not None and self._gate.down:
-            raise availability.DatabaseUnavailable("the database is unreachable")
-        key = int.from_bytes(resource_id.bytes[:8], "big", signed=True)
-        if self._pool.closed:  # opened at the first write: most processes never write
-            with self._opening:
-                if self._pool.closed:
-                    self._pool.open()
-        connection = self._locked(key)
-        try:
-            yield
-        finally:
+                return
+            assert self._pool is not None
+            if self._gate is not None and self._gate.down:
+                raise availability.DatabaseUnavailable("the database is unreachable")
+            key = int.from_bytes(resource_id.bytes[:8], "big", signed=True)
+            if self._pool.closed:  # opened at the first write: most processes never write
+                with self._opening:
+                    if self._pool.closed:
+                        self._pool.open()
+            connection = self._locked(key)
             try:
-                connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
-            except psycopg.Error:
-                connection.close()  # the session ends, and its lock with it
-            self._pool.putconn(connection)
+                yield
+            finally:
+                try:
+                    connection.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                except psycopg.Error:
+                    connection.close()  # the session ends, and its lock with it
+                self._pool.putconn(connection)
 
     def _locked(self, key: int) -> psycopg.Connection[Any]:
         """A connection of the pool holding the advisory lock `key`. If the pool's connection

@@ -144,14 +144,10 @@ def hash_password(password: str, salt: bytes) -> str:
 def verify_password(password: str, password_hash: str) -> bool:
     _, n, r, p, salt, digest = password_hash.split("$")
     candidate = hashlib.scrypt(
-        password.encode(), salt=_unb64(salt), n=int(n), r=int(r), p=int(p), dklen=32
+        password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
     )
-    return hmac.compare_digest(candidate, _unb64(digest))
+    return hmac.compare_digest(candidate, base64.b64decode(digest))
 
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text)

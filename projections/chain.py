@@ -28,6 +28,7 @@ from scimledger.projections.sql import SQL, Cursor
 
 GENESIS = bytes(32)
 TABLE = "ledger_chain"
+BATCH = 5000  # events and links read at once: memory stays flat however long the log is
 
 
 def link(previous: bytes, notification: Any) -> bytes:
@@ -102,50 +103,44 @@ class Verification:
         return self.problem is None
 
 
-def _chain_rows(sql: SQL, batch: int) -> Iterator[tuple[int, str]]:
+def _chain_rows(sql: SQL) -> Iterator[tuple[int, str]]:
     after = 0
     while True:
         with sql.transaction(commit=False) as cursor:
             cursor.execute(
                 f"SELECT position, link FROM {TABLE} WHERE position > ? ORDER BY position LIMIT ?",
-                (after, batch),
+                (after, BATCH),
             )
             rows = [(int(r["position"]), str(r["link"])) for r in cursor.fetchall()]
         yield from rows
-        if len(rows) < batch:
+        if len(rows) < BATCH:
             return
         after = rows[-1][0]
 
 
-def _events(ledger: Ledger, batch: int) -> Iterator[Any]:
+def _events(ledger: Ledger) -> Iterator[Any]:
     after = 0
     while True:
         notifications = ledger.recorder.select_notifications(
-            start=after, limit=batch, inclusive_of_start=False
+            start=after, limit=BATCH, inclusive_of_start=False
         )
         yield from notifications
-        if len(notifications) < batch:
+        if len(notifications) < BATCH:
             return
         after = notifications[-1].id
 
 
-def verify(
-    ledger: Ledger,
-    batch: int = 5000,
-    progress: Callable[[int], None] | None = None,
-) -> Verification:
-    """Walks the whole log and its chain in step; stops at the first broken link.
-
-    Streams both in batches, so memory stays flat however long the log is.
-    """
+def verify(ledger: Ledger, progress: Callable[[int], None] | None = None) -> Verification:
+    """Walks the whole log and its chain in step, in batches; stops at the first broken
+    link."""
     previous, checked, head = GENESIS, 0, 0
 
     def verified(problem: str | None = None) -> Verification:
         return Verification(checked, head, previous.hex(), problem)
 
-    events = _events(ledger, batch)
+    events = _events(ledger)
     event = next(events, None)
-    for position, stored in _chain_rows(SQL(ledger), batch):
+    for position, stored in _chain_rows(SQL(ledger)):
         if event is None or event.id > position:
             return verified(f"event at position {position} is missing: it was deleted")
         if event.id < position:
@@ -160,7 +155,7 @@ def verify(
                 "match its link: it was altered, or events were reordered"
             )
         previous, head, checked = expected, position, checked + 1
-        if progress is not None and checked % batch == 0:
+        if progress is not None and checked % BATCH == 0:
             progress(checked)
         event = next(events, None)
     if event is not None:
@@ -180,16 +175,13 @@ def extend_and_verify(
     return verify(ledger, progress=progress)
 
 
-# Digests: the link at a position, exported and kept outside the database.
-
-
-def digest(verification: Verification, key: bytes | None, now: datetime | None = None) -> str:
+def digest(verification: Verification, key: bytes | None) -> str:
     """A digest of a verified chain head, as JSON; signed with HMAC-SHA256 when a key is
     given."""
     record: dict[str, Any] = {
         "position": verification.head_position,
         "link": verification.head_link,
-        "created_at": (now or datetime.now(UTC)).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
     }
     if key is not None:
         record["hmac_sha256"] = _sign(key, record)
@@ -210,7 +202,7 @@ def check_digest(ledger: Ledger, text: str, key: bytes | None) -> str | None:
         return "the digest's signature does not match: the digest itself was changed"
     position = int(record["position"])
     previous = GENESIS
-    for event in _events(ledger, 5000):
+    for event in _events(ledger):
         if event.id > position:
             break
         previous = link(previous, event)

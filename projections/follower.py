@@ -45,12 +45,9 @@ class ConsumerLock:
         self._connection: psycopg.Connection[Any] | None = None
         self._file: IO[bytes] | None = None
         self._unreachable = False  # the last attempt could not connect
-
-    @property
-    def key(self) -> int:
-        """The projection's advisory lock key (a signed 64-bit integer)."""
-        digest = hashlib.sha256(f"scimledger.projection:{self.name}".encode()).digest()
-        return int.from_bytes(digest[:8], "big", signed=True)
+        # The projection's advisory lock key (a signed 64-bit integer).
+        digest = hashlib.sha256(f"scimledger.projection:{name}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
 
     def try_acquire(self) -> bool:
         if self.held():
@@ -139,16 +136,11 @@ class Follower:
         self.listening_poll_interval = listening_poll_interval
         self.retry_lock_every = retry_lock_every
         self.settle = settle
-        self._active = False
+        self.active = False  # whether this process is the projection's consumer now
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unannounced = 0  # polls in a row that found events nobody announced
         self._failures = availability.BackgroundFailures(log, f"projection {self.name}")
-
-    @property
-    def active(self) -> bool:
-        """Whether this process is the projection's consumer now."""
-        return self._active
 
     def start(self) -> None:
         """Sets the tables up and, as the consumer, catches up before returning: a server
@@ -167,14 +159,14 @@ class Follower:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self._active = False
+        self.active = False
         self.lock.release()
 
     def wait_for(self, position: int | None, timeout: float = 30.0) -> None:
         """Returns once the projection has applied the event at `position` (or later)."""
         if position is None:
             return
-        if self._active:
+        if self.active:
             self.runner.wait_for(position, timeout)
             return
         deadline = time.monotonic() + timeout
@@ -188,7 +180,7 @@ class Follower:
 
     def catch_up(self) -> int:
         """Returns once the projection has applied every event recorded before the call."""
-        if self._active:
+        if self.active:
             return self.runner.catch_up()
         head = self.ledger.recorder.max_notification_id() or 0
         self.wait_for(head)
@@ -203,14 +195,14 @@ class Follower:
             log.warning("could not read where %s stands; will try again", self.name)
             self.lock.release()
             return False
-        self._active = True
+        self.active = True
         log.info("consuming %s from position %d", self.name, self.runner.position)
         return True
 
     def _run(self) -> None:
         last_try = time.monotonic()
         while not self._stop.is_set():
-            if not self._active:
+            if not self.active:
                 self._stop.wait(self.poll_interval)
                 if self.consume and time.monotonic() - last_try >= self.retry_lock_every:
                     last_try = time.monotonic()
@@ -228,7 +220,7 @@ class Follower:
                 break
             try:
                 if not self.lock.held():
-                    self._active = False
+                    self.active = False
                     continue
                 before = self.runner.position
                 after = self.runner.catch_up()

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from scimledger.ledger.application import Ledger
 from scimledger.projections.registry import REBUILDABLE
 from scimledger.projections.runner import Projection, ProjectionConflict, Runner
-from scimledger.projections.sql import SQL, Cursor
+from scimledger.projections.sql import SQL
 
 PREFIX = "rebuild_"
 
@@ -38,15 +38,6 @@ class Progress:
     applied: int  # events read by this run so far
     seconds: float  # this run's time so far
 
-    @property
-    def rate(self) -> float:
-        return self.applied / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def eta_seconds(self) -> float | None:
-        rate = self.rate
-        return max(0, self.head - self.position) / rate if rate > 0 else None
-
 
 @dataclass(frozen=True)
 class Rebuilt:
@@ -61,8 +52,7 @@ def unfinished(sql: SQL, name: str) -> str | None:
     """The prefix of an interrupted rebuild of projection `name`, if there is one."""
     with sql.transaction(commit=False) as cursor:
         cursor.execute(
-            "SELECT name FROM projection_tracking WHERE name LIKE ? ORDER BY name",
-            (f"{PREFIX}%",),
+            "SELECT name FROM projection_tracking WHERE name LIKE ? ORDER BY name", (f"{PREFIX}%",)
         )
         names = [str(row["name"]) for row in cursor.fetchall()]
     for found in names:
@@ -129,17 +119,13 @@ def _switch(sql: SQL, live: Projection, runner: Runner) -> bool:
             return False
         if runner.stored_position_in(cursor) != runner.position:
             raise RebuildConflict(f"another rebuild of {live.name} is running")
-        _replace_tables(cursor, live.tables, runner.projection.tables)
+        for table in live.tables:
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        for source, target in zip(runner.projection.tables, live.tables, strict=True):
+            cursor.execute(f"ALTER TABLE {source} RENAME TO {target}")
         cursor.execute(
             "UPDATE projection_tracking SET position = ? WHERE name = ?",
             (runner.position, live.name),
         )
         cursor.execute("DELETE FROM projection_tracking WHERE name = ?", (runner.projection.name,))
     return True
-
-
-def _replace_tables(cursor: Cursor, old: tuple[str, ...], new: tuple[str, ...]) -> None:
-    for table in old:
-        cursor.execute(f"DROP TABLE IF EXISTS {table}")
-    for source, target in zip(new, old, strict=True):
-        cursor.execute(f"ALTER TABLE {source} RENAME TO {target}")

@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -73,18 +73,6 @@ class LogEntry(NamedTuple):
     state: bytes
 
 
-def read_log(cursor: Cursor, ledger: Ledger, after: int, limit: int) -> list[Sequence[Any]]:
-    """Up to `limit` stored events after position `after`, in order, as rows of the fields
-    of `LogEntry`: the rows the recorder's `select_notifications` reads, in the caller's
-    transaction, and cheaper."""
-    key = "rowid" if cursor.dialect == "sqlite" else "notification_id"
-    return cursor.fetch_tuples(
-        f"SELECT {key}, originator_id, originator_version, topic, state"
-        f" FROM {ledger.events_table} WHERE {key} > ? ORDER BY {key} LIMIT ?",
-        (after, limit),
-    )
-
-
 class Batch(NamedTuple):
     last: int  # the position of the last event read (the one before it, when none was)
     size: int  # events read
@@ -125,7 +113,7 @@ class Runner:
             f"{cls.__module__}:{cls.__qualname__}" for cls in projection.topics
         )
         self._lock = threading.Lock()
-        self._position = 0
+        self.position = 0  # of the last event applied
 
     def create_tables(self) -> None:
         """Creates the projection's tables on a database that has none of this version yet,
@@ -151,10 +139,6 @@ class Runner:
             for statement in self.projection.ddl(self.sql.dialect):
                 cursor.execute(statement)
 
-    @property
-    def position(self) -> int:
-        return self._position
-
     def stored_position(self) -> int:
         with self.sql.read() as cursor:
             return self.stored_position_in(cursor)
@@ -168,18 +152,18 @@ class Runner:
 
     def wait_for(self, position: int | None, timeout: float = 30.0) -> None:
         """Returns once the projection has applied the event at `position` (or later)."""
-        if position is None or self._position >= position:
+        if position is None or self.position >= position:
             return
         deadline = time.monotonic() + timeout
         while True:
             with self._lock:
                 # Whoever held the lock may have applied it: then no read at all. Otherwise
                 # this caller applies everything recorded so far, for every waiter.
-                if self._position >= position:
+                if self.position >= position:
                     return
                 while self._step() == self.batch_size:
                     pass
-                if self._position >= position:
+                if self.position >= position:
                     return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.projection.name} did not reach position {position}")
@@ -190,14 +174,14 @@ class Runner:
         with self._lock:
             while self._step() == self.batch_size:
                 pass
-            return self._position
+            return self.position
 
     def _step(self) -> int:
         # The log is read in a transaction of its own: on SQLite, a transaction that reads
         # before it writes fails at once ("database is locked") if another process writes
         # in between; the batch's transaction writes the tracking row first instead.
         with self.sql.read() as cursor:
-            batch = self._read(cursor, self._position)
+            batch = self._read(cursor, self.position)
         if not batch.size:
             return 0
         try:
@@ -205,14 +189,21 @@ class Runner:
                 self._write(cursor, batch)
         except ProjectionConflict:
             # Another process advanced this projection: continue from its position.
-            self._position = self.stored_position()
+            self.position = self.stored_position()
             return self.batch_size
-        self._position = batch.last
+        self.position = batch.last
         return batch.size
 
     def _read(self, cursor: Cursor, after: int) -> Batch:
-        """The next batch after `after`, decoded and prepared for the projection."""
-        rows = read_log(cursor, self.ledger, after, self.batch_size)
+        """The next batch after `after`, decoded and prepared for the projection. Its rows
+        (the fields of `LogEntry`) are those the recorder's `select_notifications` reads, in
+        the caller's transaction, and cheaper."""
+        key = "rowid" if cursor.dialect == "sqlite" else "notification_id"
+        rows = cursor.fetch_tuples(
+            f"SELECT {key}, originator_id, originator_version, topic, state"
+            f" FROM {self.ledger.events_table} WHERE {key} > ? ORDER BY {key} LIMIT ?",
+            (after, self.batch_size),
+        )
         if not rows:
             return Batch(after, 0, [])
         prepare = self.projection.prepare
@@ -237,7 +228,7 @@ class Runner:
         cursor.execute(
             "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?"
             " RETURNING position",
-            (batch.last, self.projection.name, self._position),
+            (batch.last, self.projection.name, self.position),
         )
         if cursor.fetchone() is None:
             raise ProjectionConflict(self.projection.name)
@@ -280,7 +271,7 @@ class Runner:
 
         with self._lock, _fewer_collections():
             reader = threading.Thread(
-                target=read, args=(self._position,), name="replay-reader", daemon=True
+                target=read, args=(self.position,), name="replay-reader", daemon=True
             )
             reader.start()
             try:
@@ -291,11 +282,11 @@ class Runner:
                     if item.size:
                         with self.sql.transaction(commit=True) as cursor:
                             self._write(cursor, item)
-                        self._position = item.last
+                        self.position = item.last
                         if on_batch is not None:
                             on_batch()
                     if item.size < self.batch_size:
-                        return self._position
+                        return self.position
             finally:
                 stop.set()
                 reader.join(timeout=5)
@@ -303,8 +294,8 @@ class Runner:
     def load_position(self) -> int:
         """Continues from the stored position (another process may have moved it)."""
         with self._lock:
-            self._position = self.stored_position()
-            return self._position
+            self.position = self.stored_position()
+            return self.position
 
     def run_once(self) -> int:
         """Sets up the tables and catches up once, in this thread; returns the position."""
@@ -342,10 +333,7 @@ def status(ledger: Ledger, projections: list[Projection], now: datetime) -> list
         position = positions.get(projection.name)
         start = position or 0
         with sql.transaction(commit=False) as cursor:
-            cursor.execute(
-                f"SELECT COUNT(*) AS n FROM {table} WHERE {column} > ?",
-                (start,),
-            )
+            cursor.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {column} > ?", (start,))
             found = cursor.fetchone()
         lag = int(found["n"]) if found is not None else 0
         seconds = 0.0

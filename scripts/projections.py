@@ -45,8 +45,7 @@ def rebuild_read_models(args: argparse.Namespace) -> int:
             except KeyboardInterrupt:
                 meter.finish()
                 print(
-                    f"{name}: interrupted; run the same command again to continue",
-                    file=sys.stderr,
+                    f"{name}: interrupted; run the same command again to continue", file=sys.stderr
                 )
                 return 130
             finally:  # the progress line ends before anything else is written
@@ -67,24 +66,25 @@ def _rate(count: int, seconds: float) -> str:
 class ProgressMeter:
     """One line of progress on a terminal, redrawn; a line every 10 s elsewhere (logs)."""
 
-    def __init__(self, stream: Any, every: float = 10.0) -> None:
+    def __init__(self, stream: Any) -> None:
         self.stream = stream
         self.tty = stream.isatty()
-        self.every = every
         self._last = 0.0
         self._drawn = False
 
     def show(self, progress: Progress) -> None:
         now = time.monotonic()
-        if now - self._last < (0.2 if self.tty else self.every):
+        if now - self._last < (0.2 if self.tty else 10.0):
             return
         self._last = now
         done = 100 * progress.position / progress.head if progress.head else 100.0
-        eta = progress.eta_seconds
+        rate = progress.applied / progress.seconds if progress.seconds > 0 else 0.0
+        remaining = max(0, progress.head - progress.position)
+        eta = _duration(remaining / rate) if rate > 0 else "-"
         line = (
             f"{progress.name}: {progress.position:,}/{progress.head:,} events ({done:.0f}%), "
             f"{_rate(progress.applied, progress.seconds)}, "
-            f"ETA {_duration(eta) if eta is not None else '-'}"
+            f"ETA {eta}"
         )
         if self.tty:
             self.stream.write(f"\r\x1b[K{line}")

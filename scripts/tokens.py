@@ -86,11 +86,10 @@ def _token_id(text: str) -> UUID:
 
 
 def _print_issued(issued: IssuedToken, as_json: bool) -> None:
-    expiry = issued.expires_at.isoformat() if issued.expires_at else None
     if as_json:
-        fields = {"id": str(issued.id), "name": issued.name, "org": issued.org}
-        print(json.dumps({**fields, "token": issued.token, "expires_at": expiry}))
+        print(json.dumps(issued.as_dict()))
         return
+    expiry = issued.expires_at.isoformat() if issued.expires_at else None
     print(issued.token)
     print(
         f"Token {issued.id} ({issued.name!r}) for organization {issued.org!r}, "

@@ -9,7 +9,6 @@ from eventsourcing.domain import Aggregate
 from freezegun import freeze_time
 
 from scimledger.http.services import Services
-from scimledger.ledger import departures
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
@@ -26,7 +25,8 @@ def departed_at(ledger: Ledger, token: Token) -> datetime | None:
     """When the admin `token` was issued for left, as the ledger's policy sees it."""
     organization: Aggregate = ledger.repository.get(token.org_id)
     assert isinstance(organization, Organization)
-    return departures.departed_at(token, organization)
+    assert token.issued_by_admin is not None
+    return organization.departed.get(token.issued_by_admin)
 
 
 def alices_token(ledger: Ledger) -> IssuedToken:
