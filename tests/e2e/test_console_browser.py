@@ -351,3 +351,21 @@ def test_a_reviewer_finds_a_person_and_sees_them_as_they_were(page: Page, server
     p.get_by_label("Date and time (UTC)").fill("2001-01-01T00:00:00")
     p.get_by_role("button", name="Show").click()
     assert "This user did not exist at" in p.inner_text("main")
+
+
+@pytest.mark.sqlite_only  # the storage side: test_console_audit.py, on both
+def test_the_audit_trail_filters_to_one_action(page: Page, server: Server) -> None:
+    signed_in(page, server)
+    with ledger_of(server) as ledger:
+        for name in ("Okta", "Entra"):
+            ledger.issue_token(
+                org="acme", name=name, expires_at=None, actor=OPERATOR, request=RequestInfo.local()
+            )
+    page.get_by_role("link", name="Audit trail").first.click()
+    page.get_by_label("Action").select_option("token.issued")
+    page.get_by_role("button", name="Filter").click()
+    rows = page.locator("main table tbody tr")
+    assert rows.count() == 2
+    assert [rows.nth(i).inner_text().count("token.issued") for i in range(2)] == [1, 1]
+    assert "console.signed_in" not in page.inner_text("main table")
+    shot(page, "console-audit")
