@@ -184,7 +184,10 @@ def _pending(request: Request[Any, Any, Any]) -> dict[str, Any] | None:
         isinstance(found.get(key), str) for key in ("org", "state", "nonce", "verifier")
     ):
         return None
-    age = time.time() - float(found.get("at", 0))
+    started = found.get("at")
+    if not isinstance(started, int | float) or isinstance(started, bool):
+        return None  # the cookie is the browser's to forge: refused, never a 500
+    age = time.time() - started
     return found if 0 <= age <= PENDING_SECONDS else None
 
 

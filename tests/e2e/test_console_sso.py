@@ -4,6 +4,7 @@ refused (issue 17)."""
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -131,3 +132,24 @@ def test_the_sign_in_page_offers_single_sign_on_only_where_it_is_set_up(
     assert "globex has no single sign-on set up" in refused.text
     hostile = console.get("/console/sign-in", params={"org": "<script>x</script>"})
     assert "<script>x" not in hostile.text
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        '{"org":"acme","state":"s","nonce":"n","verifier":"v","at":"x"}',
+        '{"org":"acme","state":"s","nonce":"n","verifier":"v","at":[1]}',
+        '{"org":"acme","state":"s","nonce":"n","verifier":"v","at":1e999}',
+        "[1, 2]",
+    ],
+)
+def test_a_forged_pending_cookie_is_refused_not_an_error(
+    console: Client, services: Services, sso: Provider, cookie: str
+) -> None:
+    console.cookies.set(
+        "scimledger_sso", base64.urlsafe_b64encode(cookie.encode()).decode(), path="/console/sso"
+    )
+    answer = console.get("/console/sso/callback?code=c&state=s")
+    assert answer.status_code == 400
+    assert "did not start here" in answer.text
+    assert events_of(services, ConsoleSession.Started) == []
