@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, get, post
-from litestar.concurrency import sync_to_thread
+from litestar.datastructures import FormMultiDict
 from litestar.params import FromQuery
 from litestar.response import Redirect, Template
 
 from scimledger.http.auth import request_info
 from scimledger.http.console.pages import page
-from scimledger.http.console.sessions import Person, check_form, person
+from scimledger.http.console.sessions import Person, person, submitted
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.organizations import DEPARTED_POLICIES, ROLES
@@ -69,12 +69,7 @@ def admins(request: Request[Any, Any, Any], services: Injected[Services]) -> Tem
 
 @post("/admins")
 async def add_person(request: Request[Any, Any, Any], services: Injected[Services]) -> Any:
-    form = await request.form()
-
-    def add() -> Any:
-        who = person(request, services)
-        check_form(request, services, form, who)
-        who.must_be_admin()
+    def add(who: Person, form: FormMultiDict) -> Any:
         role = form.get("role") or "admin"
         try:
             if role not in ROLES:
@@ -90,7 +85,7 @@ async def add_person(request: Request[Any, Any, Any], services: Injected[Service
             return _page(services, who, str(exc), status=400)
         return Redirect("/console/admins", status_code=303)
 
-    return await sync_to_thread(add)
+    return await submitted(request, services, add)
 
 
 @get("/admins/remove", sync_to_thread=True)
@@ -107,12 +102,7 @@ def confirm_remove(
 
 @post("/admins/remove")
 async def remove_person(request: Request[Any, Any, Any], services: Injected[Services]) -> Any:
-    form = await request.form()
-
-    def remove() -> Any:
-        who = person(request, services)
-        check_form(request, services, form, who)
-        who.must_be_admin()
+    def remove(who: Person, form: FormMultiDict) -> Any:
         try:
             services.ledger.remove_admin(
                 who.org, form.get("email") or "", who.signed_in.actor, request_info(request)
@@ -121,17 +111,12 @@ async def remove_person(request: Request[Any, Any, Any], services: Injected[Serv
             return _page(services, who, str(exc), status=400)
         return Redirect("/console/admins", status_code=303)
 
-    return await sync_to_thread(remove)
+    return await submitted(request, services, remove)
 
 
 @post("/admins/policy")
 async def change_policy(request: Request[Any, Any, Any], services: Injected[Services]) -> Any:
-    form = await request.form()
-
-    def change() -> Any:
-        who = person(request, services)
-        check_form(request, services, form, who)
-        who.must_be_admin()
+    def change(who: Person, form: FormMultiDict) -> Any:
         try:
             grace = int(parse_grace(form.get("grace") or "").total_seconds())
             services.ledger.change_settings(
@@ -144,7 +129,7 @@ async def change_policy(request: Request[Any, Any, Any], services: Injected[Serv
             return _page(services, who, str(exc), status=400)
         return Redirect("/console/admins", status_code=303)
 
-    return await sync_to_thread(change)
+    return await submitted(request, services, change)
 
 
 ROUTES = [admins, add_person, confirm_remove, remove_person, change_policy]

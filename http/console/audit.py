@@ -20,11 +20,11 @@ from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, get, post
-from litestar.concurrency import sync_to_thread
+from litestar.datastructures import FormMultiDict
 from litestar.response import Redirect, Stream, Template
 
 from scimledger.http.console.pages import message, page
-from scimledger.http.console.sessions import Person, check_form, person
+from scimledger.http.console.sessions import Person, person, submitted
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.moments import parse_moment
@@ -255,15 +255,10 @@ def status(ledger: Ledger) -> Status:
 
 @post("/audit/verify")
 async def verify_now(request: Request[Any, Any, Any], services: Injected[Services]) -> Redirect:
-    form = await request.form()
-
-    def start() -> None:
-        who = person(request, services)
-        check_form(request, services, form, who)
-        who.must_be_admin()
+    def start(who: Person, form: FormMultiDict) -> None:
         VERIFICATIONS.start(services.ledger)
 
-    await sync_to_thread(start)
+    await submitted(request, services, start)
     return Redirect("/console/audit#verification", status_code=303)
 
 

@@ -15,7 +15,6 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from litestar import Request, Response, get, post
-from litestar.concurrency import sync_to_thread
 from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -24,10 +23,10 @@ from scimledger.http.auth import request_info
 from scimledger.http.console.sessions import (
     Person,
     Refused,
-    check_form,
     person,
     same_origin,
     session_cookie,
+    submitted,
 )
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Injected, Services
@@ -144,15 +143,11 @@ def use_sign_in_link(
 
 @post("/sign-out")
 async def sign_out(request: Request[Any, Any, Any], services: Injected[Services]) -> Redirect:
-    form = await request.form()
-
-    def end() -> None:
-        who = person(request, services)
-        check_form(request, services, form, who)
+    def end(who: Person, form: FormMultiDict) -> None:
         services.ledger.end_session(who.signed_in.session_id, who.context(request))
         services.activity.ended(who.signed_in.session_id)
 
-    await sync_to_thread(end)
+    await submitted(request, services, end, admin=False)
     return Redirect(
         "/console/sign-in?problem=signed-out",
         status_code=303,
@@ -242,12 +237,7 @@ def _scopes(form: FormMultiDict) -> tuple[str, ...]:
 
 @post("/tokens")
 async def generate_token(request: Request[Any, Any, Any], services: Injected[Services]) -> Template:
-    form = await request.form()
-
-    def generate() -> Template:
-        who = person(request, services)
-        check_form(request, services, form, who)
-        who.must_be_admin()
+    def generate(who: Person, form: FormMultiDict) -> Template:
         try:
             issued = services.ledger.issue_token(
                 org=who.org,
@@ -276,7 +266,7 @@ async def generate_token(request: Request[Any, Any, Any], services: Injected[Ser
             grace_until=None,
         )
 
-    return await sync_to_thread(generate)
+    return await submitted(request, services, generate)
 
 
 def _own_token(services: Services, who: Person, token_id: str) -> TokenView:
@@ -300,16 +290,11 @@ def confirm_revoke(
 async def revoke_token(
     token_id: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
 ) -> Redirect:
-    form = await request.form()
-
-    def revoke() -> None:
-        who = person(request, services)
-        check_form(request, services, form, who)
-        who.must_be_admin()
+    def revoke(who: Person, form: FormMultiDict) -> None:
         token = _own_token(services, who, token_id)
         services.ledger.revoke_token(UUID(token.id), who.signed_in.actor, request_info(request))
 
-    await sync_to_thread(revoke)
+    await submitted(request, services, revoke)
     return Redirect("/console/tokens", status_code=303)
 
 
@@ -327,12 +312,7 @@ def confirm_rotate(
 async def rotate_token(
     token_id: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
 ) -> Template:
-    form = await request.form()
-
-    def rotate() -> Template:
-        who = person(request, services)
-        check_form(request, services, form, who)
-        who.must_be_admin()
+    def rotate(who: Person, form: FormMultiDict) -> Template:
         token = _own_token(services, who, token_id)
         grace = parse_grace(form.get("grace") or "")
         now = datetime.now(UTC)
@@ -354,7 +334,7 @@ async def rotate_token(
             grace_until=now + grace,
         )
 
-    return await sync_to_thread(rotate)
+    return await submitted(request, services, rotate)
 
 
 ROUTES = [

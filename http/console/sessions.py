@@ -14,18 +14,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from litestar import Request
-from litestar.datastructures import Cookie
+from litestar.concurrency import sync_to_thread
+from litestar.datastructures import Cookie, FormMultiDict
 
 from scimledger.http.auth import request_info
 from scimledger.http.services import Services
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.sessions import IDLE_LIMIT, Presented, SignedIn, SignInRefused
+
+R = TypeVar("R")
 
 COOKIE = "scimledger_console"
 SECURE_COOKIE = "__Host-scimledger_console"  # Secure, Path=/ and no Domain, or no cookie
@@ -138,6 +142,28 @@ def check_form(request: Request[Any, Any, Any], services: Services, form: Any, w
     given = form.get("csrf") if form is not None else None
     if not isinstance(given, str) or not hmac.compare_digest(given, who.csrf):
         raise Refused("This form has expired or did not come from the console: reload the page.")
+
+
+async def submitted(
+    request: Request[Any, Any, Any],
+    services: Services,
+    act: Callable[[Person, FormMultiDict], R],
+    *,
+    admin: bool = True,
+) -> R:
+    """A form that changes something: read on the event loop; then, in a worker thread, the
+    person checked (signed in, the form from the console and theirs, an admin unless
+    `admin=False`) and `act` run with them and the form."""
+    form = await request.form()
+
+    def run() -> R:
+        who = person(request, services)
+        check_form(request, services, form, who)
+        if admin:
+            who.must_be_admin()
+        return act(who, form)
+
+    return await sync_to_thread(run)
 
 
 def same_origin(request: Request[Any, Any, Any], services: Services) -> None:
