@@ -68,7 +68,12 @@ def ddl(prefix: str = "") -> tuple[str, ...]:
         f"CREATE INDEX IF NOT EXISTS {prefix}audit_subject_name"
         f" ON {entries} (subject_name_norm, position)",
         f"CREATE INDEX IF NOT EXISTS {prefix}audit_actor ON {entries} (actor_id, position)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}audit_actor_name ON {entries} (actor_name, position)",
         f"CREATE INDEX IF NOT EXISTS {prefix}audit_action ON {entries} (action, occurred_at)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}audit_org_action"
+        f" ON {entries} (org_id, action, position)",
+        f"CREATE INDEX IF NOT EXISTS {prefix}audit_org_time"
+        f" ON {entries} (org_id, occurred_at, position)",
         f"""CREATE TABLE IF NOT EXISTS {subjects} (
         subject_id TEXT PRIMARY KEY,
         state TEXT NOT NULL
@@ -102,7 +107,7 @@ def _change(before: Any, after: Any) -> dict[str, Any]:
     return {"before": before, "after": after}
 
 
-NAME = "audit_trail_v1"
+NAME = "audit_trail_v2"  # v2: indexes for the console's filters; roles of people
 
 # Every action an entry can have (the handlers below), for pickers such as the console's.
 ACTIONS = (
@@ -413,34 +418,133 @@ class AuditQuery:
     before: int | None = None  # and before this one (newest first, the console's timelines)
 
 
-def _where(query: AuditQuery) -> tuple[str, list[Any]]:
-    clauses: list[str] = ["position > ?"]
-    params: list[Any] = [query.after]
-    if query.before is not None:
-        clauses.append("position < ?")
-        params.append(query.before)
+# Reading the trail. Entries come in log order; with a time range, in the order they
+# occurred (ties in log order), so that a range's first page is read from the time index
+# rather than by sorting every entry in it. The cursor is a position either way.
+
+PROBED = 2000  # entries a probe counts up to (SQLite: see `_leader`)
+_KINDS = ("subject", "actor", "action", "time")
+
+
+def _timed(query: AuditQuery) -> bool:
+    return query.since is not None or query.until is not None
+
+
+def _where(
+    query: AuditQuery, cursor: Cursor | None = None, leader: str | None = None
+) -> tuple[str, list[Any]]:
+    """The query's conditions. On SQLite, `leader` names the filter whose index reads the
+    entries; the others are written `+column`, which SQLite never reads an index for.
+    ("order": none of the filters, but the order's own index.) On PostgreSQL the planner
+    chooses from its statistics."""
+    hinted = leader is not None and cursor is not None and cursor.dialect == "sqlite"
+    timed = _timed(query)
+    # "order": the order's index leads (a time range's, or the organization's log order,
+    # which the actions' index keeps too), the cursor bounding where it starts.
+    used = {leader} if leader != "order" else ({"time"} if timed else {"action", "position"})
+
+    def col(kind: str, column: str) -> str:
+        return f"+{column}" if hinted and kind not in used else column
+
+    clauses: list[str] = []
+    params: list[Any] = []
+    if timed and cursor is not None and (query.after > 0 or query.before is not None):
+        if query.after > 0:
+            clauses.append("(occurred_at, position) > (?, ?)")
+            params += [_moment_at(cursor, query.after, before=False), query.after]
+        if query.before is not None:
+            clauses.append("(occurred_at, position) < (?, ?)")
+            params += [_moment_at(cursor, query.before, before=True), query.before]
+    else:
+        clauses.append(f"{col('position', 'position')} > ?")
+        params.append(query.after)
+        if query.before is not None:
+            clauses.append(f"{col('position', 'position')} < ?")
+            params.append(query.before)
     if query.org_id is not None:
         clauses.append("org_id = ?")
         params.append(query.org_id)
     if query.subject is not None:
-        clauses.append("(subject_id = ? OR subject_name_norm = ?)")
+        clauses.append(
+            f"({col('subject', 'subject_id')} = ? OR {col('subject', 'subject_name_norm')} = ?)"
+        )
         params += [query.subject.lower(), normalize_name(query.subject)]
     if query.subject_id is not None:
-        clauses.append("subject_id = ?")
+        clauses.append(f"{col('subject', 'subject_id')} = ?")
         params.append(query.subject_id)
     if query.actor is not None:
-        clauses.append("(actor_id = ? OR actor_name = ?)")
+        clauses.append(f"({col('actor', 'actor_id')} = ? OR {col('actor', 'actor_name')} = ?)")
         params += [query.actor, query.actor]
     if query.actions:
-        clauses.append(f"action IN ({', '.join('?' * len(query.actions))})")
+        clauses.append(f"{col('action', 'action')} IN ({', '.join('?' * len(query.actions))})")
         params += list(query.actions)
     if query.since is not None:
-        clauses.append("occurred_at >= ?")
+        clauses.append(f"{col('time', 'occurred_at')} >= ?")
         params.append(query.since)
     if query.until is not None:
-        clauses.append("occurred_at < ?")
+        clauses.append(f"{col('time', 'occurred_at')} < ?")
         params.append(query.until)
     return " AND ".join(clauses), params
+
+
+def _moment_at(cursor: Cursor, position: int, *, before: bool) -> str:
+    """When the entry at a cursor's position occurred (or the nearest entry's on the side
+    the page reads from, for a position that holds none)."""
+    op, order = (">=", "ASC") if before else ("<=", "DESC")
+    cursor.execute(
+        f"SELECT occurred_at FROM {TABLES.entries} WHERE position {op} ?"
+        f" ORDER BY position {order} LIMIT 1",
+        (position,),
+    )
+    row = cursor.fetchone()
+    return str(row["occurred_at"]) if row is not None else ("" if not before else "~")
+
+
+def _leader(cursor: Cursor, query: AuditQuery) -> str | None:
+    """Which filter's index should read the entries (SQLite). Its planner prefers an index
+    in the page's order whatever the filters, which reads every entry of an organization to
+    find a rare one; so each filter's matches are counted (up to PROBED, on its own index)
+    and the rarest leads, if rare enough; otherwise the order's index does."""
+    if cursor.dialect != "sqlite":
+        return None
+    table = TABLES.entries
+    probes: dict[str, tuple[str, list[Any]]] = {}
+    if query.subject is not None:
+        probes["subject"] = (
+            f"SELECT 1 FROM {table} WHERE subject_id = ?"
+            f" UNION ALL SELECT 1 FROM {table} WHERE subject_name_norm = ?",
+            [query.subject.lower(), normalize_name(query.subject)],
+        )
+    if query.subject_id is not None:
+        probes["subject"] = (f"SELECT 1 FROM {table} WHERE subject_id = ?", [query.subject_id])
+    if query.actor is not None:
+        probes["actor"] = (
+            f"SELECT 1 FROM {table} WHERE actor_id = ?"
+            f" UNION ALL SELECT 1 FROM {table} WHERE actor_name = ?",
+            [query.actor, query.actor],
+        )
+    if query.org_id is not None and query.actions:
+        marks = ", ".join("?" * len(query.actions))
+        probes["action"] = (
+            f"SELECT 1 FROM {table} WHERE org_id = ? AND action IN ({marks})",
+            [query.org_id, *query.actions],
+        )
+    if query.org_id is not None and _timed(query):
+        probes["time"] = (
+            f"SELECT 1 FROM {table} WHERE org_id = ? AND occurred_at >= ? AND occurred_at < ?",
+            [query.org_id, query.since or "", query.until or "~"],
+        )
+    if query.org_id is None:
+        return None
+    counts: dict[str, int] = {}
+    for kind, (select, params) in probes.items():
+        cursor.execute(
+            f"SELECT COUNT(*) AS n FROM ({select} LIMIT ?) AS probe", (*params, PROBED + 1)
+        )
+        row = cursor.fetchone()
+        counts[kind] = int(row["n"]) if row is not None else 0
+    rarest = min(counts, key=counts.__getitem__, default=None)
+    return rarest if rarest is not None and counts[rarest] <= PROBED else "order"
 
 
 def entry(row: Row) -> dict[str, Any]:
@@ -461,11 +565,11 @@ def page(
 ) -> list[dict[str, Any]]:
     """Up to `limit` entries between `query.after` and `query.before` (keyset pagination):
     the oldest of them in log order, or the newest, newest first."""
-    where, params = _where(query)
+    where, params = _where(query, cursor, _leader(cursor, query))
     order = "DESC" if newest_first else "ASC"
+    by = f"occurred_at {order}, position {order}" if _timed(query) else f"position {order}"
     cursor.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM {TABLES.entries} WHERE {where}"
-        f" ORDER BY position {order} LIMIT ?",
+        f"SELECT {', '.join(COLUMNS)} FROM {TABLES.entries} WHERE {where} ORDER BY {by} LIMIT ?",
         (*params, limit),
     )
     return [entry(row) for row in cursor.fetchall()]
@@ -516,7 +620,7 @@ _CHUNK = 64 * 1024
 
 def subject_ids(cursor: Cursor, org_id: str | None, subject: str) -> Sequence[str]:
     """The ids of the subjects a name or id designates, oldest first."""
-    where, params = _where(AuditQuery(org_id=org_id, subject=subject))
+    where, params = _where(AuditQuery(org_id=org_id, subject=subject), cursor, "subject")
     cursor.execute(
         f"SELECT subject_id, MIN(position) AS first FROM {TABLES.entries} WHERE {where}"
         " GROUP BY subject_id ORDER BY first",

@@ -121,8 +121,10 @@ def _switch(sql: SQL, live: Projection, runner: Runner) -> bool:
             raise RebuildConflict(f"another rebuild of {live.name} is running")
         for table in live.tables:
             cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        # IF EXISTS: a table of one database only (SQLite's FTS5 index of the people search).
+        exists = " IF EXISTS" if cursor.dialect == "postgresql" else ""
         for source, target in zip(runner.projection.tables, live.tables, strict=True):
-            cursor.execute(f"ALTER TABLE {source} RENAME TO {target}")
+            cursor.execute(f"ALTER TABLE{exists} {source} RENAME TO {target}")
         cursor.execute(
             "UPDATE projection_tracking SET position = ? WHERE name = ?",
             (runner.position, live.name),

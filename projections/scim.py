@@ -27,7 +27,7 @@ from scimledger.projections.sql_filters import (
     sort_expression,
 )
 
-NAME = "scim_read_model_v3"  # v3: user counts per organization
+NAME = "scim_read_model_v4"  # v3: user counts per organization; v4: the people search
 
 
 class Tables(NamedTuple):
@@ -37,6 +37,7 @@ class Tables(NamedTuple):
     groups: str = "scim_groups"
     members: str = "scim_group_members"
     counts: str = "scim_user_counts"
+    people: str = "scim_user_people"  # SQLite: the people search's trigram index (FTS5)
 
 
 TABLES = Tables()
@@ -48,7 +49,7 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
     # `search` holds the attributes with every string case-folded, for filters: JSONB on
     # PostgreSQL, JSON text on SQLite.
     json_type = "JSONB" if dialect == "postgresql" else "TEXT"
-    users, groups, members, counts = prefixed(TABLES, prefix)
+    users, groups, members, counts, people = prefixed(TABLES, prefix)
     return (
         f"""CREATE TABLE IF NOT EXISTS {users} (
         id TEXT PRIMARY KEY,
@@ -61,7 +62,8 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
         created TEXT NOT NULL,
         last_modified TEXT NOT NULL,
         attributes TEXT NOT NULL,
-        search {json_type} NOT NULL
+        search {json_type} NOT NULL,
+        people_text TEXT NOT NULL
     )""",
         f"CREATE INDEX IF NOT EXISTS {users}_org_name ON {users} (org_id, user_name_norm)",
         f"CREATE INDEX IF NOT EXISTS {users}_org_seq ON {users} (org_id, seq)",
@@ -92,6 +94,36 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
         users BIGINT NOT NULL,
         deleted BIGINT NOT NULL
     )""",
+        *_people_index(dialect, users, people),
+    )
+
+
+def _people_index(dialect: str, users: str, people: str) -> tuple[str, ...]:
+    """A trigram index of `people_text`, so that a people search finds a few people among
+    many without reading every row: on PostgreSQL a GIN index of pg_trgm (skipped where the
+    extension cannot be created: a search then reads the rows); on SQLite a contentless FTS5
+    table of trigrams keyed by `seq`, kept by triggers."""
+    if dialect == "postgresql":
+        return (
+            "DO $$ BEGIN CREATE EXTENSION IF NOT EXISTS pg_trgm;"
+            " EXCEPTION WHEN OTHERS THEN NULL; END $$",
+            "DO $$ BEGIN"
+            f" CREATE INDEX IF NOT EXISTS {users}_people ON {users}"
+            " USING gin (people_text gin_trgm_ops);"
+            " EXCEPTION WHEN undefined_object THEN NULL; END $$",
+        )
+    forget = (
+        f"INSERT INTO {people} ({people}, rowid, people_text)"
+        " VALUES ('delete', old.seq, old.people_text)"
+    )
+    learn = f"INSERT INTO {people} (rowid, people_text) VALUES (new.seq, new.people_text)"
+    return (
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {people} USING fts5"
+        "(people_text, content='', tokenize='trigram')",
+        f"CREATE TRIGGER IF NOT EXISTS {people}_insert AFTER INSERT ON {users} BEGIN {learn}; END",
+        f"CREATE TRIGGER IF NOT EXISTS {people}_update AFTER UPDATE OF people_text ON {users}"
+        f" WHEN old.people_text IS NOT new.people_text BEGIN {forget}; {learn}; END",
+        f"CREATE TRIGGER IF NOT EXISTS {people}_delete AFTER DELETE ON {users} BEGIN {forget}; END",
     )
 
 
@@ -449,36 +481,105 @@ def group_members(
     return [_user_row(row) for row in cursor.fetchall()]
 
 
+# The people search (the console's)
+
+# What a search looks in: a user is found when one of these contains what was typed.
+SEARCHED = (
+    AttrPath("userName"),
+    AttrPath("displayName"),
+    AttrPath("name", "formatted"),
+    AttrPath("name", "givenName"),
+    AttrPath("name", "familyName"),
+    AttrPath("emails", "value"),
+)
+# Up to this many users found by the trigram index (SQLite), the index's rows are sorted;
+# past it, the names are walked in order: a search that finds that many finds a page soon.
+INDEXED_MATCHES = 5000
+
+
+def people_text(attributes: dict[str, Any]) -> str:
+    """The SEARCHED values, case-folded, one a line: a search (never a line break) is in
+    this text exactly when one of the values contains it."""
+    found: list[str] = []
+    for path in SEARCHED:
+        value = attributes.get(path.attribute)
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            part = item
+            if path.sub_attribute is not None:
+                part = item.get(path.sub_attribute) if isinstance(item, dict) else None
+            if isinstance(part, str):
+                found.append(normalize_name(part))
+    return "\n".join(found)
+
+
+def _search_condition(cursor: Cursor, text: str) -> tuple[str, list[Any], str]:
+    """The condition a people search adds to the users it reads, its parameters,
+    and the FTS5 table to read first when that is faster (SQLite: a few matches of three
+    characters or more), or "" to read users in name order."""
+    folded = normalize_name(text)
+    if cursor.dialect == "postgresql":
+        pattern = folded.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return f"{TABLES.users}.people_text LIKE ? ESCAPE '\\'", [f"%{pattern}%"], ""
+    contains = (f"instr({TABLES.users}.people_text, ?) > 0", [folded], "")
+    if len(folded) < 3 or "\n" in folded:
+        return contains
+    phrase = '"' + folded.replace('"', '""') + '"'
+    cursor.execute(
+        f"SELECT COUNT(*) AS n FROM (SELECT 1 FROM {TABLES.people} WHERE {TABLES.people} MATCH ?"
+        " LIMIT ?) AS found",
+        (phrase, INDEXED_MATCHES + 1),
+    )
+    counted = cursor.fetchone()
+    if counted is None or int(counted["n"]) > INDEXED_MATCHES:
+        return contains
+    joined = f"{TABLES.people} MATCH ? AND {TABLES.users}.seq = {TABLES.people}.rowid"
+    return joined, [phrase], TABLES.people
+
+
 def users_by_name(
     cursor: Cursor,
     org_id: UUID,
     where: Filter | None,
     *,
+    search: str = "",
     after: str | None,
     before: str | None,
     limit: int,
 ) -> list[UserRow]:
-    """Up to `limit` of the organization's users a filter selects, in userName order: the
-    first after the user whose id is `after`, or the last before the one whose id is
-    `before`. The organization's userName index is read in order, so a page costs its own
-    rows and those the filter skips, never a count or a sort of every match."""
-    condition, params = "", list[Any]()
+    """Up to `limit` of the organization's users a filter and a people search select, in
+    userName order: the first after the user whose id is `after`, or the last before the one
+    whose id is `before`. Without a search, or with one that finds many, the organization's
+    userName index is read in order, so a page costs its own rows and those skipped, never a
+    count or a sort of every match; a search that finds few reads them from its index."""
+    users = TABLES.users
+    conditions: list[str] = [f"{users}.org_id = ?"]
+    params: list[Any] = [str(org_id)]
+    first = ""
+    if search:
+        condition, found, first = _search_condition(cursor, search)
+        conditions.append(condition)
+        params.extend(found)
     if where is not None:
-        sql, params = compile_filter(where, USERS, cursor.dialect)
-        condition = f" AND ({sql})"
-    order, seek, mark = "ASC", "", list[Any]()
+        sql, found = compile_filter(where, USERS, cursor.dialect)
+        conditions.append(f"({sql})")
+        params.extend(found)
+    order = "ASC"
     if after is not None or before is not None:
         order = "DESC" if before is not None else "ASC"
         # userNames are unique in an organization (ledger.names): the name alone is the key.
-        seek = (
-            f" AND user_name_norm {'<' if before is not None else '>'}"
+        conditions.append(
+            f"{users}.user_name_norm {'<' if before is not None else '>'}"
             f" (SELECT user_name_norm FROM {TABLES.users} WHERE id = ?)"
         )
-        mark = [before if before is not None else after]
+        params.append(before if before is not None else after)
+    # CROSS JOIN: SQLite reads the FTS5 table first (its plan would otherwise walk names).
+    tables = f"{first} CROSS JOIN {users}" if first else users
+    columns = ", ".join(f"{users}.{column}" for column in _USER_COLUMNS.split(", "))
     cursor.execute(
-        f"SELECT {_USER_COLUMNS}, {_NO_GROUPS} FROM {TABLES.users}"
-        f" WHERE org_id = ?{seek}{condition} ORDER BY user_name_norm {order} LIMIT ?",
-        (str(org_id), *mark, *params, limit),
+        f"SELECT {columns}, {_NO_GROUPS} FROM {tables} WHERE {' AND '.join(conditions)}"
+        f" ORDER BY {users}.user_name_norm {order} LIMIT ?",
+        (*params, limit),
     )
     rows = [_user_row(row) for row in cursor.fetchall()]
     return rows[::-1] if order == "DESC" else rows

@@ -15,7 +15,7 @@ import msgspec
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.users import User, apply_changes
-from scimledger.projections.scim import NAME, TABLES, ddl
+from scimledger.projections.scim import NAME, TABLES, ddl, people_text
 from scimledger.projections.sql import Cursor, prefixed
 from scimledger.projections.sql_filters import scim_datetime
 
@@ -25,7 +25,8 @@ _decode = msgspec.json.Decoder().decode
 
 @dataclass(slots=True)
 class _UserRow:
-    """A user's row as a batch will write it (its `search` column is made on writing)."""
+    """A user's row as a batch will write it (its `search` and `people_text` columns are
+    made on writing)."""
 
     id: str
     org_id: str
@@ -39,12 +40,13 @@ class _UserRow:
     attributes: dict[str, Any]
 
     def values(self) -> tuple[Any, ...]:
-        """The columns `_USER_FIELDS` and `search`, in that order."""
+        """The columns `_USER_FIELDS`, `search` and `people_text`, in that order."""
         return (
             *(self.id, self.org_id, self.seq, self.user_name_norm, self.external_id),
             *(self.active, self.version, self.created, self.last_modified),
             _encode(self.attributes).decode(),
             _encode(_folded(self.attributes)).decode(),
+            people_text(self.attributes),
         )
 
 
@@ -71,6 +73,7 @@ class _GroupRow:
 
 _USER_FIELDS = tuple(column.name for column in fields(_UserRow))
 _GROUP_FIELDS = tuple(column.name for column in fields(_GroupRow))
+_WRITTEN = (*_USER_FIELDS, "search", "people_text")  # what `_UserRow.values` gives
 
 
 def _upsert(table: str, fields: Sequence[str]) -> str:
@@ -249,8 +252,8 @@ class ScimProjection:
         changed: list[tuple[Any, ...]] = []
         for user_id, user in batch.users.items():
             (new if user_id in batch.new_users else changed).append(user.values())
-        cursor.insert_rows(self.tables.users, (*_USER_FIELDS, "search"), new)
-        cursor.executemany(_upsert(self.tables.users, (*_USER_FIELDS, "search")), changed)
+        cursor.insert_rows(self.tables.users, _WRITTEN, new)
+        cursor.executemany(_upsert(self.tables.users, _WRITTEN), changed)
         self._count(cursor, batch)
         deleted = [(user_id,) for user_id in sorted(batch.deleted_users)]
         cursor.executemany(f"DELETE FROM {self.tables.users} WHERE id = ?", deleted)

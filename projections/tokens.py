@@ -66,10 +66,11 @@ def ddl(prefix: str = "") -> tuple[str, ...]:
     )""",
         USAGE_DDL,
         activity.DDL,  # console sessions' last requests: not events either
+        activity.FORMS_DDL,  # and their once-only forms sent
     )
 
 
-NAME = "tokens_v2"
+NAME = "tokens_v3"  # v3: console_forms_sent
 
 
 class TokensProjection:

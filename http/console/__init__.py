@@ -24,7 +24,7 @@ from litestar.template import TemplateConfig
 
 from scimledger.http import envelope
 from scimledger.http.console import admins, audit, operations, pages, people, sso
-from scimledger.http.console.sessions import Refused, SignedOut, session_cookie
+from scimledger.http.console.sessions import AlreadySent, Refused, SignedOut, session_cookie
 from scimledger.http.errors import reported
 from scimledger.http.services import Services
 from scimledger.projections.sql_filters import scim_datetime
@@ -107,6 +107,8 @@ def _errors(services: Services) -> Any:
             return pages.message("Not allowed", str(exc), status=403)
         if isinstance(exc, LookupError):
             return pages.message("Not found", NOT_FOUND, status=404)
+        if isinstance(exc, AlreadySent):
+            return pages.message("Already done", str(exc), status=409)
         error = reported(request, exc)  # logged if unexpected
         if error.status < 500:
             return pages.message("Error", error.detail, status=error.status)

@@ -23,6 +23,8 @@ from scimledger.http.auth import request_info
 from scimledger.http.console.sessions import (
     Person,
     Refused,
+    form_key,
+    once,
     person,
     same_origin,
     session_cookie,
@@ -49,6 +51,15 @@ SCOPE_LABELS: dict[Scope, str] = {
     "audit:read": "read the audit trail (compliance tools)",
     "admin": "manage tokens, admins and settings through the admin API",
 }
+# What a once-only form sent again says (a reload of the page that shows the new token).
+GENERATED_ALREADY = (
+    "This form was already sent, and the token it generated was shown once. If you did not"
+    " copy it, revoke it on the Tokens page and generate another."
+)
+ROTATED_ALREADY = (
+    "This token was already rotated, and its replacement was shown once. If you did not copy"
+    " it, rotate the replacement on the Tokens page."
+)
 GRACES = (("0", "no time: revoke it now"), ("1h", "1 hour"), ("24h", "24 hours"), ("7d", "7 days"))
 
 
@@ -205,7 +216,8 @@ def _token_form(
         "Generate token",
         who,
         status,
-        form=form or {"name": "", "expires": "90d", "expires_on": "", "scopes": ["scim"]},
+        form=form
+        or {"name": "", "expires": "90d", "expires_on": "", "scopes": ["scim"], "once": form_key()},
         expiries=EXPIRIES,
         scopes=list(SCOPE_LABELS.items()),
         problem=problem,
@@ -239,21 +251,24 @@ def _scopes(form: FormMultiDict) -> tuple[str, ...]:
 async def generate_token(request: Request[Any, Any, Any], services: Injected[Services]) -> Template:
     def generate(who: Person, form: FormMultiDict) -> Template:
         try:
-            issued = services.ledger.issue_token(
-                org=who.org,
-                name=form.get("name") or "",
-                expires_at=_expiry(form, datetime.now(UTC)),
-                actor=who.signed_in.actor,
-                request=request_info(request),
-                scopes=_scopes(form),
-                by=who.email,
-            )
+            expires_at, scopes = _expiry(form, datetime.now(UTC)), _scopes(form)
+            with once(services, who, form, GENERATED_ALREADY):
+                issued = services.ledger.issue_token(
+                    org=who.org,
+                    name=form.get("name") or "",
+                    expires_at=expires_at,
+                    actor=who.signed_in.actor,
+                    request=request_info(request),
+                    scopes=scopes,
+                    by=who.email,
+                )
         except LedgerError as exc:
             kept = {
                 "name": form.get("name") or "",
                 "expires": form.get("expires") or "",
                 "expires_on": form.get("expires_on") or "",
                 "scopes": form.getall("scopes", []),
+                "once": form.get("once") or form_key(),
             }
             return _token_form(who, kept, str(exc), status=400)
         return page(
@@ -305,7 +320,14 @@ def confirm_rotate(
     who = person(request, services)
     who.must_be_admin()
     token = _own_token(services, who, token_id)
-    return page("token_rotate", f"Rotate token {token.name}", who, token=token, graces=GRACES)
+    return page(
+        "token_rotate",
+        f"Rotate token {token.name}",
+        who,
+        token=token,
+        graces=GRACES,
+        once=form_key(),
+    )
 
 
 @post("/tokens/{token_id:str}/rotate")
@@ -316,14 +338,15 @@ async def rotate_token(
         token = _own_token(services, who, token_id)
         grace = parse_grace(form.get("grace") or "")
         now = datetime.now(UTC)
-        issued = services.ledger.rotate_token(
-            UUID(token.id),
-            grace=grace,
-            actor=who.signed_in.actor,
-            request=request_info(request),
-            now=now,
-            by=who.email,
-        )
+        with once(services, who, form, ROTATED_ALREADY):
+            issued = services.ledger.rotate_token(
+                UUID(token.id),
+                grace=grace,
+                actor=who.signed_in.actor,
+                request=request_info(request),
+                now=now,
+                by=who.email,
+            )
         return page(
             "token_shown",
             "Token rotated",

@@ -8,13 +8,17 @@
 - Every form that changes something carries a CSRF token derived from the session's secret
   (HMAC-SHA256), which another site cannot read; and every such request must come from the
   console's own origin (the browser's Origin header, or Referer where there is none).
+- A form whose answer must not be had twice (a new token: reloading the page that shows it
+  sends the form again) carries a key of its own and is acted on once (`once`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -57,6 +61,10 @@ class SignedOut(Exception):
 
 class Refused(Exception):
     """A request the signed-in person may not make (403), or a forged one."""
+
+
+class AlreadySent(Exception):
+    """A once-only form sent again (409): its answer was given the first time."""
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,30 @@ async def submitted(
         return act(who, form)
 
     return await sync_to_thread(run)
+
+
+def form_key() -> str:
+    """A new key for a once-only form (see `once`)."""
+    return secrets.token_urlsafe(16)
+
+
+@contextmanager
+def once(services: Services, who: Person, form: FormMultiDict, sent: str) -> Iterator[None]:
+    """Runs the block for the first sending of a once-only form, which carries the key
+    `form_key` gave it as `once`; a second sending raises AlreadySent with the message
+    `sent`. If the block fails, the form counts as not sent: corrected, it may be sent
+    again."""
+    key = form.get("once") or ""
+    if not 16 <= len(key) <= 64 or not key.replace("-", "").replace("_", "").isalnum():
+        raise Refused("This form is out of date: open it again from the console.")
+    session = who.signed_in.session_id
+    if not services.activity.form_sent(session, key, datetime.now(UTC)):
+        raise AlreadySent(sent)
+    try:
+        yield
+    except BaseException:
+        services.activity.form_failed(session, key)
+        raise
 
 
 def same_origin(request: Request[Any, Any, Any], services: Services) -> None:

@@ -1,10 +1,11 @@
 """Benchmark: the console's people and groups pages with 100,000 users.
 
 Run: .venv/bin/python -m tests.benchmarks.bench_console_people [--database URL]
-     [--users 100000] [--members 50000] [--rounds 21]
+     [--users 100000] [--events 1000000] [--members 50000] [--rounds 21]
 
-Fills an organization with `users` users (a name and an email each; every tenth inactive),
-a group holding `members` of them, and one user changed 60 times; builds the read models;
+Fills an organization with `users` users (a name and an email each; every tenth inactive;
+each retitled as often as it takes for the log to hold about `events` events), a group
+holding `members` of them, and one user changed 60 times; builds the read models;
 then signs an admin in to the console and times each page through the real app (in
 process), printing the median, min and max of `rounds` renders.
 """
@@ -61,6 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", help="default: a new SQLite file in a temporary directory")
     parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--members", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=21)
     args = parser.parse_args()
@@ -83,7 +85,9 @@ def main() -> None:
     )
 
     started = time.perf_counter()
-    ids = create_users(ledger, context, args.users, attributes)
+    # Each user: its creation, its userName's index and its updates; a tenth deactivated.
+    updates = max(0, round((args.events - 2.1 * args.users) / args.users))
+    ids = create_users(ledger, context, args.users, attributes, updates)
     for user_id in ids[::10]:
         ledger.update_user(context, user_id, deactivated)
     watched = ids[len(ids) // 2]
@@ -96,7 +100,7 @@ def main() -> None:
     trail.run_once()
     tokens = Runner(ledger, TokensProjection())
     tokens.run_once()
-    events = ledger.recorder.max_notification_id()
+    events = ledger.recorder.max_notification_id() or 0
     print(
         f"setup: {len(ids)} users, {events} events, a {args.members}-member group in "
         f"{time.perf_counter() - started:.0f} s on {DatabaseURL.parse(url).redacted()}"
@@ -121,6 +125,13 @@ def main() -> None:
         "people, search: one found": "/console/people?q=person4242%40mail",
         "people, search: none found": "/console/people?q=nobody-at-all",
         "people, search: many found": "/console/people?q=given4",
+        "people, search: everyone found": "/console/people?q=mail.bench",
+        "people, search: two letters": "/console/people?q=zq",
+        "audit trail, first page": "/console/audit",
+        "audit trail, one action": "/console/audit?action=user.deactivated",
+        "audit trail, one subject": f"/console/audit?subject={watched}",
+        "audit trail, a day long ago": "/console/audit?since=2000-01-01&until=2000-01-02",
+        "audit trail, a middle page": f"/console/audit?after={events // 2}",
         "groups": "/console/groups",
         "user": f"/console/people/{watched}",
         "user, older history": f"/console/people/{watched}?older={events}",

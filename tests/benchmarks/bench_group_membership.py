@@ -47,9 +47,11 @@ def create_users(
     context: CommandContext,
     count: int,
     attributes: Callable[[int], dict[str, Any]] = lambda n: {},
+    updates: int = 0,
 ) -> list[UUID]:
     """Users saved in batches straight through the event store (setup, not measured); the
-    n-th is member{n}@bench.example, with `attributes(n)` besides."""
+    n-th is member{n}@bench.example, with `attributes(n)` besides, and its title changed
+    `updates` times after its creation (to make a long log)."""
     ids: list[UUID] = []
     for start in range(0, count, 500):
         batch: list[Any] = []
@@ -61,6 +63,8 @@ def create_users(
                 active=True,
                 context=context,
             )
+            for update in range(updates):
+                user.replace_attributes({**user.attributes, "title": f"title {update}"}, context)
             index = NameIndex(
                 org_id=context.org_id, kind="userName", name=normalize_name(name), owner_id=user.id
             )

@@ -37,6 +37,13 @@ def csrf_of(page: str) -> str:
     return found.group(1)
 
 
+def once_of(page: str) -> str:
+    """The key of a once-only form on the page (a new token's, a rotation's)."""
+    found = re.search(r'name="once" value="([A-Za-z0-9_-]{22})"', page)
+    assert found is not None, "no once-only key on the page"
+    return found.group(1)
+
+
 def events_of(services: Services, kind: type) -> list[Notification]:
     topic = f"{kind.__module__}:{kind.__qualname__}"
     return [

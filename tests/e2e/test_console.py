@@ -18,7 +18,16 @@ from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.sessions import ConsoleSession, Presented, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.projections.sql_filters import scim_datetime
-from tests.e2e.console import ADA, OPERATOR, ORIGIN, RITA, events_of, link_for, sign_in
+from tests.e2e.console import (
+    ADA,
+    OPERATOR,
+    ORIGIN,
+    RITA,
+    events_of,
+    link_for,
+    once_of,
+    sign_in,
+)
 from tests.scim import CORE_USER, Client, bearer, patch_op
 
 
@@ -96,11 +105,9 @@ def test_a_generated_token_is_shown_once_and_provisions(
     csrf = sign_in(console, services)
     form = console.get("/console/tokens/new")
     assert form.status_code == 200
-    generated = console.post(
-        "/console/tokens",
-        data={"csrf": csrf, "name": "Okta prod", "expires": "90d", "scopes": "scim"},
-        headers=ORIGIN,
-    )
+    sent = {"csrf": csrf, "name": "Okta prod", "expires": "90d", "scopes": "scim"}
+    sent["once"] = once_of(form.text)
+    generated = console.post("/console/tokens", data=sent, headers=ORIGIN)
     assert generated.status_code == 201
     token = re.search(r'id="token" value="(scl_[0-9a-f]{32}_[A-Za-z0-9_-]{43})"', generated.text)
     assert token is not None
@@ -121,6 +128,31 @@ def test_a_generated_token_is_shown_once_and_provisions(
     assert (issued.issued_by.name, issued.issued_by.role) == (ADA, "admin")
     assert issued.expires_at is not None
     assert timedelta(days=89) < issued.expires_at - datetime.now(UTC) <= timedelta(days=90)
+    # Reloading the page sends the form again: no second token.
+    again = console.post("/console/tokens", data=sent, headers=ORIGIN)
+    assert again.status_code == 409
+    assert "This form was already sent, and the token it generated was shown once." in again.text
+    assert "scl_" not in again.text
+    assert len(events_of(services, Token.TokenIssued)) == 1
+    # A new form (opened again) generates another.
+    sent["once"] = once_of(console.get("/console/tokens/new").text)
+    assert console.post("/console/tokens", data=sent, headers=ORIGIN).status_code == 201
+    assert len(events_of(services, Token.TokenIssued)) == 2
+
+
+def test_a_token_form_without_its_once_only_key_generates_nothing(
+    console: Client, services: Services
+) -> None:
+    csrf = sign_in(console, services)
+    before = len(events_of(services, Token.TokenIssued))
+    for once in (None, "", "short", "x" * 65, "../../etc/passwd+++++++"):
+        data = {"csrf": csrf, "name": "x", "expires": "never", "scopes": "scim"}
+        if once is not None:
+            data["once"] = once
+        refused = console.post("/console/tokens", data=data, headers=ORIGIN)
+        assert refused.status_code == 403, once
+        assert "This form is out of date: open it again from the console." in refused.text
+    assert len(events_of(services, Token.TokenIssued)) == before
 
 
 @pytest.mark.parametrize(
@@ -142,11 +174,20 @@ def test_a_token_form_with_a_problem_is_shown_again_and_issues_nothing(
 ) -> None:
     csrf = sign_in(console, services)
     before = len(events_of(services, Token.TokenIssued))
-    response = console.post("/console/tokens", data={"csrf": csrf, **fields}, headers=ORIGIN)
+    once = once_of(console.get("/console/tokens/new").text)
+    response = console.post(
+        "/console/tokens", data={"csrf": csrf, "once": once, **fields}, headers=ORIGIN
+    )
     assert response.status_code == 400
     assert problem in html.unescape(response.text)
     assert 'role="alert"' in response.text
     assert len(events_of(services, Token.TokenIssued)) == before
+    # The form shown again keeps its key, and corrected, it is sent once.
+    assert once_of(response.text) == once
+    corrected = {"csrf": csrf, "once": once, "name": "y", "expires": "never", "scopes": "scim"}
+    assert console.post("/console/tokens", data=corrected, headers=ORIGIN).status_code == 201
+    assert console.post("/console/tokens", data=corrected, headers=ORIGIN).status_code == 409
+    assert len(events_of(services, Token.TokenIssued)) == before + 1
 
 
 def test_a_form_without_the_sessions_csrf_token_changes_nothing(
@@ -188,15 +229,19 @@ def test_rotating_shows_the_successor_once_and_keeps_the_old_one_for_the_grace(
 ) -> None:
     csrf = sign_in(console, services)
     token_id = str(token.id)
-    rotated = console.post(
-        f"/console/tokens/{token_id}/rotate", data={"csrf": csrf, "grace": "1h"}, headers=ORIGIN
-    )
+    once = once_of(console.get(f"/console/tokens/{token_id}/rotate").text)
+    sent = {"csrf": csrf, "grace": "1h", "once": once}
+    rotated = console.post(f"/console/tokens/{token_id}/rotate", data=sent, headers=ORIGIN)
     assert rotated.status_code == 201
     successor = re.search(r'id="token" value="(scl_[^"]+)"', rotated.text)
     assert successor is not None
     assert "The token it replaces keeps working until" in rotated.text
     assert client.get("/scim/v2/Users").status_code == 200  # within the grace
     assert console.get("/scim/v2/Users", headers=bearer(successor.group(1))).status_code == 200
+    again = console.post(f"/console/tokens/{token_id}/rotate", data=sent, headers=ORIGIN)
+    assert again.status_code == 409
+    assert "This token was already rotated" in again.text
+    assert len(events_of(services, Token.TokenIssued)) == 2  # the fixture's and its successor
 
 
 def test_a_reviewer_sees_tokens_but_cannot_change_them(

@@ -102,6 +102,39 @@ def test_search_finds_people_by_user_name_name_or_email_in_this_organization_onl
     )
 
 
+def test_a_search_follows_renames_and_deletions_and_takes_what_is_typed_literally(
+    console: Client, services: Services, client: Client
+) -> None:
+    provision(client, "odd", displayName="100% off_sale \\ today")
+    renamed = provision(client, "renamed", displayName="Before Rename")
+    gone = provision(client, "gone", displayName="Soon Gone")
+    provision(client, "plain", displayName="Plain Name")
+    sign_in(console, services)
+
+    def found(search: str) -> list[str]:
+        page = console.get("/console/people", params={"q": search})
+        assert page.status_code == 200, page.text
+        return linked(page.text)
+
+    # LIKE's and GLOB's wildcards and escapes are characters like any other.
+    assert [found(typed) for typed in ("%", "_", "\\", "0% o", "f_s", "sale \\ to")] == [
+        ["odd"]
+    ] * 6
+    assert found("before rename") == ["renamed"]
+    response = client.patch(
+        f"/scim/v2/Users/{renamed}",
+        json=patch_op({"op": "replace", "path": "displayName", "value": "After Change"}),
+    )
+    assert response.status_code == 200, response.text
+    assert client.delete(f"/scim/v2/Users/{gone}").status_code == 204
+    assert (found("before rename"), found("after change"), found("soon gone")) == (
+        [],
+        ["renamed"],
+        [],
+    )
+    assert found("e") == ["odd", "plain", "renamed"]  # short: read in name order
+
+
 def test_people_are_shown_by_status(console: Client, services: Services, client: Client) -> None:
     provision(client, "stays")
     provision(client, "leaves", active=False)

@@ -419,19 +419,32 @@ def test_a_rebuild_gives_exactly_the_rows_built_event_by_event(
     }
     assert [table for table in table_names(ledger) if table.startswith(PREFIX)] == []
     assert indexes(ledger) == indexes_before
-    # scim_users: its primary key and its three secondary indexes, now the rebuilt ones.
+    # scim_users: its primary key and its three secondary indexes (and on PostgreSQL the
+    # people search's), now the rebuilt ones.
+    postgresql = ledger.database.kind == "postgresql"
     assert [name for name, _ in indexes(ledger)["scim_users"]] == sorted(
         [
-            *(["sqlite_autoindex_scim_users_1"] if ledger.database.kind == "sqlite" else []),
-            *(["scim_users_pkey"] if ledger.database.kind == "postgresql" else []),
+            *(["sqlite_autoindex_scim_users_1"] if not postgresql else []),
+            *(["scim_users_pkey", "scim_users_people"] if postgresql else []),
             "scim_users_org_external",
             "scim_users_org_name",
             "scim_users_org_seq",
         ]
     )
     rebuilt = [name for name, _ in raw_indexes(ledger, "scim_users") if REBUILD_TAG.match(name)]
-    assert len(rebuilt) == (4 if ledger.database.kind == "postgresql" else 3)
+    assert len(rebuilt) == (5 if postgresql else 3)
     assert sorted(listed_users(client)) == sorted(alive_users(ids))
+    # The people search's index was rebuilt too, and follows writes made after the switch.
+    dora = post_user(client, {"userName": "dora@example.com", "displayName": "Dora"})
+    catch_up(services)
+    org_id = services.ledger.organization_id("acme")
+    assert org_id is not None
+    with services.sql.read() as cursor:
+        for typed, found in (("robert@ex", [ids["bob"]]), ("dora@", [dora]), ("nobody", [])):
+            rows = scim.users_by_name(
+                cursor, org_id, None, search=typed, after=None, before=None, limit=10
+            )
+            assert [row.id for row in rows] == found, typed
 
 
 # 2. Twice in a row
@@ -460,8 +473,8 @@ def test_rebuilding_twice_in_a_row_gives_the_same_rows(
 
     # Each rebuild's indexes carry its own prefix: no name is shared by the two builds.
     first, second = ({n for n in names if REBUILD_TAG.match(n)} for names in names_after)
-    # The 12 secondary indexes, and on PostgreSQL the 8 primary keys.
-    assert len(first) == len(second) == (20 if ledger.database.kind == "postgresql" else 12)
+    # The 15 secondary indexes, and on PostgreSQL the 8 primary keys and the people search's.
+    assert len(first) == len(second) == (24 if ledger.database.kind == "postgresql" else 15)
     assert first.isdisjoint(second)
 
 

@@ -1,27 +1,32 @@
-"""The console's people pages as pure functions: the search's SCIM filter, values as people
-read them, and keyset pages."""
+"""The console's people pages as pure functions: what the search looks in, the status
+filter, values as people read them, and keyset pages."""
 
 from __future__ import annotations
 
-from scimledger.http.console.people import PAGE, facts, keyset, people_filter, shown
-from scimledger.projections.filters import And, AttrPath, Compare, Or
+from scimledger.http.console.people import PAGE, facts, keyset, shown, status_filter
+from scimledger.projections.filters import AttrPath, Compare
+from scimledger.projections.scim import people_text
 
 
-def test_a_search_is_one_string_value_whatever_it_holds() -> None:
-    typed = '" or userName pr or "\\'
-    found = people_filter(typed, "active")
-    matches = [
-        Compare(AttrPath("userName"), "co", typed),
-        Compare(AttrPath("displayName"), "co", typed),
-        Compare(AttrPath("name", "formatted"), "co", typed),
-        Compare(AttrPath("name", "givenName"), "co", typed),
-        Compare(AttrPath("name", "familyName"), "co", typed),
-        Compare(AttrPath("emails", "value"), "co", typed),
-    ]
-    either = Or(Or(Or(Or(Or(*matches[:2]), matches[2]), matches[3]), matches[4]), matches[5])
-    assert found == And(either, Compare(AttrPath("active"), "eq", True))
-    assert people_filter("", "inactive") == Compare(AttrPath("active"), "eq", False)
-    assert people_filter("", "all") is None
+def test_the_people_search_looks_in_names_and_emails_case_folded_one_a_line() -> None:
+    attributes = {
+        "userName": "ALovelace",
+        "displayName": "Ada",
+        "name": {"formatted": "Augusta Ada King", "givenName": "Augusta", "familyName": "KING"},
+        "emails": [{"value": "Ada@Example.com"}, {"value": "countess@example.org"}, "odd"],
+        "title": "Countess",
+        "nickName": "Ada Byron",
+    }
+    assert people_text(attributes) == (
+        "alovelace\nada\naugusta ada king\naugusta\nking\nada@example.com\ncountess@example.org"
+    )
+    assert people_text({"userName": "x", "name": "not a complex value", "emails": None}) == "x"
+
+
+def test_people_are_shown_by_status() -> None:
+    assert status_filter("active") == Compare(AttrPath("active"), "eq", True)
+    assert status_filter("inactive") == Compare(AttrPath("active"), "eq", False)
+    assert status_filter("all") is None
 
 
 def test_values_read_as_text() -> None:

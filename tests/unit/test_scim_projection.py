@@ -94,6 +94,7 @@ def ada_row(user: User, **changed: Any) -> dict[str, Any]:
         "last_modified": "2030-01-01T12:00:00.000Z",
         "attributes": ADA_JSON,
         "search": ADA_SEARCH,
+        "people_text": "ada@acme.example\nada\nlovelace",
     }
     return {**row, **changed}
 
@@ -171,6 +172,7 @@ def test_a_profile_update_rewrites_the_attributes_name_and_external_id(
             last_modified="2030-01-01T12:00:01.000Z",
             attributes='{"userName":"ada.king@acme.example","title":"Countess"}',
             search='{"userName":"ada.king@acme.example","title":"countess"}',
+            people_text="ada.king@acme.example",
         )
     ]
 
@@ -414,6 +416,7 @@ def expected_after_lifecycle(bob: User, group: Group) -> tuple[list[Any], ...]:
                 "last_modified": "2030-01-01T12:00:01.000Z",
                 "attributes": '{"userName":"bob@acme.example"}',
                 "search": '{"userName":"bob@acme.example"}',
+                "people_text": "bob@acme.example",
             }
         ],
         [
