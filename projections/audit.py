@@ -439,9 +439,16 @@ def _where(
     chooses from its statistics."""
     hinted = leader is not None and cursor is not None and cursor.dialect == "sqlite"
     timed = _timed(query)
-    # "order": the order's index leads (a time range's, or the organization's log order,
-    # which the actions' index keeps too), the cursor bounding where it starts.
-    used = {leader} if leader != "order" else ({"time"} if timed else {"action", "position"})
+    # The organization's indexes lead with the order, an action or a time range (the cursor
+    # bounding where they start); the subject's and the actor's have no organization.
+    if leader in ("subject", "actor"):
+        used = {leader}
+    elif leader == "order" and timed and query.actions:
+        used = {"action", "time"}  # (action, occurred_at): in time order for each action
+    elif leader == "time" or (leader == "order" and timed):
+        used = {"org", "time"}
+    else:  # the log order, of the organization or of an action in it
+        used = {"org", "position", "action"}
 
     def col(kind: str, column: str) -> str:
         return f"+{column}" if hinted and kind not in used else column
@@ -462,7 +469,9 @@ def _where(
             clauses.append(f"{col('position', 'position')} < ?")
             params.append(query.before)
     if query.org_id is not None:
-        clauses.append("org_id = ?")
+        # The organization's indexes serve the order, an action and a time range, not the
+        # subject's or the actor's.
+        clauses.append(f"{col('org', 'org_id')} = ?")
         params.append(query.org_id)
     if query.subject is not None:
         clauses.append(

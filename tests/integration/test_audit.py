@@ -9,6 +9,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from freezegun import freeze_time
@@ -387,3 +388,17 @@ def test_every_filter_gives_the_same_entries_whichever_index_leads(
             assert [e["position"] for e in found] == expected(query), (probed, query)
     in_time = expected({"since": "2026-01-01T00:00:00.000Z"})
     assert in_time != sorted(in_time)  # the times do run against the log
+
+
+def test_on_sqlite_only_the_leading_filters_index_can_be_read() -> None:
+    # SQLite reads no index for a `+column` term: the organization's index, which also
+    # keeps the log order, must not lead a subject's history (it read a million entries).
+    sqlite = SimpleNamespace(dialect="sqlite")
+    query = audit.AuditQuery(org_id="o", subject_id="s", actions=("user.updated",), after=7)
+    where = audit._where(query, sqlite, "subject")[0]  # type: ignore[arg-type]
+    assert where == "+position > ? AND +org_id = ? AND subject_id = ? AND +action IN (?)"
+    where = audit._where(query, sqlite, "order")[0]  # type: ignore[arg-type]
+    assert where == "position > ? AND org_id = ? AND +subject_id = ? AND action IN (?)"
+    postgresql = SimpleNamespace(dialect="postgresql")
+    where = audit._where(query, postgresql, "subject")[0]  # type: ignore[arg-type]
+    assert where == "position > ? AND org_id = ? AND subject_id = ? AND action IN (?)"
