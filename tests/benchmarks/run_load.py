@@ -100,6 +100,16 @@ def issue_token(database: str) -> tuple[str, str]:
     return issued.token, str(org_id)
 
 
+def prepare(database: str, users: int) -> tuple[str, str]:
+    """`issue_token`, then `prefill` with `users` (timed, when there are any)."""
+    token, org_id = issue_token(database)
+    if users:
+        began = time.perf_counter()
+        prefill(database, users)
+        print(f"prefilled {users:,} users in {time.perf_counter() - began:.0f} s")
+    return token, org_id
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -137,15 +147,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def one_run(args: argparse.Namespace) -> dict[str, float]:
-    database = fresh_database(args.admin_url)
-    token, org_id = issue_token(database)
-    if args.prefill:
-        began = time.perf_counter()
-        prefill(database, args.prefill)
-        print(f"prefilled {args.prefill:,} users in {time.perf_counter() - began:.0f} s")
-    people = load.new_people(args.users)
-    port = free_port()
+def start_scimledger(database: str, port: int, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    """This virtualenv's `scimledger serve` on `database` and `port`, with args.serve_args,
+    pinned to args.server_cpu, once it listens."""
     scimledger = Path(sys.executable).parent / "scimledger"
     began = time.perf_counter()
     server = start(
@@ -155,6 +159,15 @@ def one_run(args: argparse.Namespace) -> dict[str, float]:
     )
     if args.prefill:
         print(f"server built its read models and listens after {time.perf_counter() - began:.0f} s")
+    return server
+
+
+def one_run(args: argparse.Namespace) -> dict[str, float]:
+    database = fresh_database(args.admin_url)
+    token, org_id = prepare(database, args.prefill)
+    people = load.new_people(args.users)
+    port = free_port()
+    server = start_scimledger(database, port, args)
     try:
         phases = asyncio.run(
             load.workload(f"http://127.0.0.1:{port}/scim/v2", token, people, args.concurrency)
