@@ -66,6 +66,7 @@ from scimledger.ledger.groups import Group
 from scimledger.ledger.members import Directory
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
 from scimledger.ledger.organizations import Organization, Settings, normalize_email, normalize_slug
+from scimledger.ledger.recorders import DOMAIN_EVENTS, Inline
 from scimledger.ledger.secrets import MAX_SECRET, Secrets
 from scimledger.ledger.sessions import (
     LINK_LIFETIME,
@@ -116,7 +117,7 @@ class Ledger(Application[UUID]):
         self.database = database
         # Read through until a listener makes it live (see ledger.credentials).
         self.credentials = Credentials()
-        self._group_commit = GroupCommit(super()._record)
+        self._group_commit = GroupCommit(self._insert)
         with setup_lock(database):  # the library creates its tables and functions here
             super().__init__(env=database.eventsourcing_env())
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
@@ -765,11 +766,22 @@ class Ledger(Application[UUID]):
             return None
         return aggregate if isinstance(aggregate, cls) else None
 
+    def project_inline(self, inline: Inline) -> None:
+        """Writes `inline` (the SCIM read model) in every save's own transaction
+        (ledger.recorders)."""
+        recorder: Any = self.recorder
+        recorder.inline = inline
+
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Every save goes through group commit (ledger.group_commit)."""
         if processing_event.tracking is not None or processing_event.saved_kwargs:
             return super()._record(processing_event)
         return self._group_commit.record(processing_event)
+
+    def _insert(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
+        """Records one transaction's events, handing them to the inline projection."""
+        events = processing_event.events
+        return self.events.put(events, **{DOMAIN_EVENTS: events})
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         """After every save: tokens and organizations changed are forgotten here and

@@ -101,6 +101,7 @@ class DatabaseURL:
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": self.path,
                 "SQLITE_LOCK_TIMEOUT": "30",
+                "APPLICATION_RECORDER_TOPIC": "scimledger.ledger.recorders:SQLiteRecorder",
             }
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -118,6 +119,7 @@ class DatabaseURL:
             # Kept off on purpose: with it on, a follower skipped events under
             # concurrent writers (DESIGN.md, traps).
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
+            "APPLICATION_RECORDER_TOPIC": "scimledger.ledger.recorders:PostgresRecorder",
         }
 
 

@@ -30,6 +30,8 @@ from scimledger.ledger import availability
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.listener import LogListener
+from scimledger.projections import scim
+from scimledger.projections.inline import InlineScim
 from scimledger.projections.registry import PROJECTIONS
 from scimledger.projections.runner import Projection, Runner
 
@@ -164,7 +166,7 @@ class Follower:
 
     def wait_for(self, position: int | None, timeout: float = 30.0) -> None:
         """Returns once the projection has applied the event at `position` (or later)."""
-        if position is None:
+        if position is None or self.runner.position >= position:
             return
         if self.active:
             self.runner.wait_for(position, timeout)
@@ -260,6 +262,9 @@ class Followers:
             )
             for kept in PROJECTIONS
         }
+        # The SCIM read model is written with the events (projections.inline); its follower
+        # catches up what was written without it.
+        ledger.project_inline(InlineScim(self.by_name[scim.NAME].runner))
 
     def start(self) -> None:
         self.listener.start()

@@ -14,9 +14,10 @@ from scimledger.projections.runner import Projection
 class Kept:
     name: str  # its tracking row's, carrying the version
     build: Callable[[str], Projection]  # the projection, its tables under a prefix ("": live)
-    # How long a follower waits for more events before applying a batch: the SCIM read model
-    # briefly (writers wait for it); the others, read by admins and compliance, gather
-    # bursts (their readers catch up anyway).
+    # How long a follower waits for more events before applying a batch, to gather bursts:
+    # the SCIM read model's follower only catches up what was written without it
+    # (projections.inline); the others are read by admins and compliance, whose readers
+    # catch up anyway.
     settle: float
     # The hash chain is not: it is the evidence the log was not altered, so it is never
     # recomputed from the log.
@@ -28,7 +29,7 @@ def _chain(_prefix: str) -> Projection:
 
 
 PROJECTIONS: tuple[Kept, ...] = (
-    Kept(scim.NAME, scim_projection.ScimProjection, settle=0.005, rebuildable=True),
+    Kept(scim.NAME, scim_projection.ScimProjection, settle=0.2, rebuildable=True),
     Kept(chain.ChainProjection.name, _chain, settle=0.2, rebuildable=False),
     Kept(audit.NAME, audit.AuditProjection, settle=0.2, rebuildable=True),
     Kept(tokens.NAME, tokens.TokensProjection, settle=0.2, rebuildable=True),

@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -74,6 +74,7 @@ class LogEntry(NamedTuple):
 
 
 class Batch(NamedTuple):
+    after: int  # the position it was read after: the projection's when it is applied
     last: int  # the position of the last event read (the one before it, when none was)
     size: int  # events read
     events: list[tuple[Any, int]]  # what the projection applies, with their positions
@@ -112,8 +113,10 @@ class Runner:
         self._topics = frozenset(
             f"{cls.__module__}:{cls.__qualname__}" for cls in projection.topics
         )
+        self._types = frozenset(projection.topics)
         self._lock = threading.Lock()
         self.position = 0  # of the last event applied
+        self.set_up = False  # whether this runner has made sure its tables exist
 
     def create_tables(self) -> None:
         """Creates the projection's tables on a database that has none of this version yet,
@@ -133,11 +136,13 @@ class Runner:
                 (self.projection.name,),
             )
             if cursor.fetchone() is None:
+                self.set_up = True
                 return
             for table in self.projection.tables:
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in self.projection.ddl(self.sql.dialect):
                 cursor.execute(statement)
+        self.set_up = True
 
     def stored_position(self) -> int:
         with self.sql.read() as cursor:
@@ -191,7 +196,7 @@ class Runner:
             # Another process advanced this projection: continue from its position.
             self.position = self.stored_position()
             return self.batch_size
-        self.position = batch.last
+        self.advanced(batch.last)
         return batch.size
 
     def _read(self, cursor: Cursor, after: int) -> Batch:
@@ -205,30 +210,42 @@ class Runner:
             (after, self.batch_size),
         )
         if not rows:
-            return Batch(after, 0, [])
+            return Batch(after, after, 0, [])
+        return Batch(after, rows[-1][0], len(rows), self.decode(rows, cursor.dialect))
+
+    def decode(self, rows: Sequence[Sequence[Any]], dialect: str) -> list[tuple[Any, int]]:
+        """What the projection applies of the log's `rows` (the fields of `LogEntry`), with
+        their positions."""
         prepare = self.projection.prepare
         if self.projection.raw:
-            sqlite = cursor.dialect == "sqlite"  # ids are text there; the recorder gives UUIDs
+            sqlite = dialect == "sqlite"  # ids are text there; the recorder gives UUIDs
             entries = [
                 LogEntry(row[0], UUID(row[1]), *row[2:]) if sqlite else LogEntry._make(row)
                 for row in rows
             ]
-            events = [(prepare(entry), entry.id) for entry in entries]
-        else:
-            # A LogEntry has every field the mapper reads from a StoredEvent.
-            to_event: Callable[[LogEntry], Any] = self.ledger.mapper.to_domain_event  # type: ignore[assignment]
-            topics = self._topics
-            events = [
-                (prepare(to_event(LogEntry._make(row))), row[0]) for row in rows if row[3] in topics
-            ]
-        return Batch(rows[-1][0], len(rows), events)
+            return [(prepare(entry), entry.id) for entry in entries]
+        # A LogEntry has every field the mapper reads from a StoredEvent.
+        to_event: Callable[[LogEntry], Any] = self.ledger.mapper.to_domain_event  # type: ignore[assignment]
+        topics = self._topics
+        return [
+            (prepare(to_event(LogEntry._make(row))), row[0]) for row in rows if row[3] in topics
+        ]
+
+    def takes(self, event: Any) -> bool:
+        """Whether the projection applies `event` (a decoded one)."""
+        return type(event) in self._types
+
+    def advanced(self, position: int) -> None:
+        """The projection's stored position reached `position` (its events were applied in
+        their own transaction: projections.inline)."""
+        self.position = max(self.position, position)
 
     def _write(self, cursor: Cursor, batch: Batch) -> None:
         # Writing the tracking row first takes SQLite's write lock at once.
         cursor.execute(
             "UPDATE projection_tracking SET position = ? WHERE name = ? AND position = ?"
             " RETURNING position",
-            (batch.last, self.projection.name, self.position),
+            (batch.last, self.projection.name, batch.after),
         )
         if cursor.fetchone() is None:
             raise ProjectionConflict(self.projection.name)

@@ -25,6 +25,7 @@ from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.audit import AuditProjection
+from scimledger.projections.inline import InlineScim
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
@@ -210,6 +211,7 @@ def ledger(database_url: str) -> Iterator[Ledger]:
 def services(ledger: Ledger) -> Iterator[Services]:
     runner = PollingRunner(ledger, ScimProjection())
     runner.start()
+    ledger.project_inline(InlineScim(runner))  # as a server's Followers do
     trail = Runner(ledger, AuditProjection())
     trail.run_once()  # no polling thread: readers catch it up before they read
     tokens = Runner(ledger, TokensProjection())
