@@ -772,6 +772,21 @@ class Ledger(Application[UUID]):
         recorder: Any = self.recorder
         recorder.inline = inline
 
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save, but for how aggregates' events are collected: its check of
+        each object against a runtime protocol (`isinstance(obj, DomainEventProtocol)`)
+        took ~20 us per aggregate, more than building its events."""
+        if kwargs or not all(isinstance(obj, Aggregate) for obj in objs):
+            return super().save(*objs, **kwargs)
+        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in objs:
+            processing_event.events.extend(aggregate.collect_events())
+            processing_event.aggregates[aggregate.id] = aggregate
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Every save goes through group commit (ledger.group_commit)."""
         if processing_event.tracking is not None or processing_event.saved_kwargs:

@@ -27,7 +27,8 @@ from scimledger.projections.sql_filters import (
     sort_expression,
 )
 
-NAME = "scim_read_model_v4"  # v3: user counts per organization; v4: the people search
+NAME = "scim_read_model_v5"  # v3: user counts per organization; v4: the people search;
+# v5: its text in the userName index (SQLite)
 
 
 class Tables(NamedTuple):
@@ -65,7 +66,13 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
         search {json_type} NOT NULL,
         people_text TEXT NOT NULL
     )""",
-        f"CREATE INDEX IF NOT EXISTS {users}_org_name ON {users} (org_id, user_name_norm)",
+        # On SQLite the people search's text is in the userName index too: a search its
+        # trigram index cannot serve (under three characters, or matching thousands) reads
+        # names in order and tests the text in the index, reading only the rows it finds (a
+        # two-letter search that finds no one among 100,000: 62 -> 29 ms). Not on PostgreSQL,
+        # whose index entries are limited in size (its trigram index serves the search).
+        f"CREATE INDEX IF NOT EXISTS {users}_org_name ON {users} (org_id, user_name_norm"
+        f"{', people_text' if dialect == 'sqlite' else ''})",
         f"CREATE INDEX IF NOT EXISTS {users}_org_seq ON {users} (org_id, seq)",
         f"CREATE INDEX IF NOT EXISTS {users}_org_external ON {users} (org_id, external_id)",
         f"""CREATE TABLE IF NOT EXISTS {groups} (
