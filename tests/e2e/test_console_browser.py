@@ -369,3 +369,78 @@ def test_the_audit_trail_filters_to_one_action(page: Page, server: Server) -> No
     assert [rows.nth(i).inner_text().count("token.issued") for i in range(2)] == [1, 1]
     assert "console.signed_in" not in page.inner_text("main table")
     shot(page, "console-audit")
+
+
+@pytest.mark.sqlite_only  # the storage side: test_console.py, on both
+def test_a_rotated_token_and_its_successor_both_work_for_the_grace_period(
+    page: Page, server: Server
+) -> None:
+    with ledger_of(server) as ledger:
+        old = ledger.issue_token(
+            org="acme", name="Okta", expires_at=None, actor=OPERATOR, request=RequestInfo.local()
+        ).token
+    signed_in(page, server)
+    page.get_by_role("link", name="Tokens").first.click()
+    page.get_by_role("link", name="Rotate Okta").click()
+    page.get_by_label("Old token keeps working for").select_option("1h")
+    page.get_by_role("button", name="Rotate token").click()
+    new = page.get_by_label("The new token").input_value()
+    assert new != old
+    assert "The token it replaces keeps working until" in page.inner_text("main")
+    assert call(server, "GET", "/Users", new).status == 200
+    assert call(server, "GET", "/Users", old).status == 200  # until the grace period ends
+    page.get_by_role("link", name="Back to tokens").click()
+    assert "rotating" in page.get_by_role("row").filter(has_text="Replaced").inner_text()
+
+
+@pytest.mark.sqlite_only  # the storage side: test_console_audit.py, on both
+def test_the_audit_trail_downloads_as_csv(page: Page, server: Server) -> None:
+    signed_in(page, server)
+    with ledger_of(server) as ledger:
+        ledger.issue_token(
+            org="acme",
+            name="=cmd|' /C calc'!A0",
+            expires_at=None,
+            actor=OPERATOR,
+            request=RequestInfo.local(),
+        )
+    page.get_by_role("link", name="Audit trail").first.click()
+    page.get_by_label("Action").select_option("token.issued")
+    page.get_by_role("button", name="Filter").click()
+    with page.expect_download() as downloading:
+        page.get_by_role("link", name="CSV").click()
+    download = downloading.value
+    text = Path(download.path()).read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert lines[0].startswith("position,")
+    assert len(lines) == 2  # the header and the one token issued
+    assert "'=cmd|' /C calc'!A0" in lines[1]  # a formula is text in a spreadsheet
+    assert download.suggested_filename.endswith(".csv")
+
+
+@pytest.mark.sqlite_only  # the storage side: test_console_people.py, on both
+def test_another_organizations_person_sees_nothing_of_this_one(page: Page, server: Server) -> None:
+    token = issue_token(server.database)["token"]
+    created = call(server, "POST", "/Users", token, {"userName": "secret.person@acme.example"})
+    assert created.status == 201
+    with ledger_of(server) as ledger:
+        ledger.issue_token(
+            org="globex",
+            name="Okta",
+            expires_at=None,
+            actor=OPERATOR,
+            request=RequestInfo.local(),
+        )
+        ledger.add_admin("globex", "gil@globex.example", OPERATOR, RequestInfo.local())
+        presented, _ = ledger.issue_sign_in_link(
+            "globex", "gil@globex.example", OPERATOR, datetime.now(UTC)
+        )
+    sign_in(page, server, f"{origin(server)}/console/sign-in/{presented}", "gil@globex.example")
+    page.get_by_role("link", name="People").first.click()
+    assert "secret.person" not in page.inner_text("main")
+    page.goto(f"{origin(server)}/console/people/{created.body['id']}")
+    assert "secret.person" not in page.content()
+    assert "not found" in page.inner_text("main").lower()
+    page.goto(f"{origin(server)}/console/tokens")
+    assert page.get_by_role("row").filter(has_text="Okta").count() == 1  # globex's own
+    assert "acme" not in page.inner_text("main").lower()
