@@ -46,7 +46,13 @@ from scimledger.ledger.commands import (
     no_check,
 )
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo, Role
-from scimledger.ledger.credentials import Credentials, announce, announcement, changes_credentials
+from scimledger.ledger.credentials import (
+    Credentials,
+    LogReader,
+    announce,
+    announcement,
+    changes_credentials,
+)
 from scimledger.ledger.database import DatabaseURL, setup_lock
 from scimledger.ledger.errors import (
     ConcurrentModification,
@@ -115,8 +121,6 @@ class Ledger(Application[UUID]):
 
     def __init__(self, database: DatabaseURL) -> None:
         self.database = database
-        # Read through until a listener makes it live (see ledger.credentials).
-        self.credentials = Credentials()
         self._group_commit = GroupCommit(self._insert)
         with setup_lock(database):  # the library creates its tables and functions here
             super().__init__(env=database.eventsourcing_env())
@@ -125,6 +129,11 @@ class Ledger(Application[UUID]):
             append_only.protect(datastore, database.kind, [self.events_table])
             self.secrets = Secrets(datastore, database.kind)
             self.secrets.create_table()
+        # On PostgreSQL read through until a listener makes it live; on SQLite checked
+        # against the log at each read (see ledger.credentials).
+        self.credentials = Credentials(
+            LogReader(datastore, self.events_table) if database.kind == "sqlite" else None
+        )
         # On PostgreSQL: 503 at once while the database is out of reach (ledger.availability).
         gate = availability.install(datastore) if database.kind == "postgresql" else None
         # Writers to one resource take turns, within this process and across processes.

@@ -3,12 +3,15 @@ changed them.
 
 Every request authenticates; reading its token's events each time cost about as much as
 the lookup it guarded (measured: 2.7 ms of Python per request under a profiler, one query).
-The cache is live only while something announces every change to these aggregates in time:
-on PostgreSQL, the server's listener, to which each process that records a Token or an
+The cache is live only while something tells it of every change to these aggregates in
+time. On PostgreSQL, the server's listener, to which each process that records a Token or an
 Organization event sends their ids (`CHANNEL`) right after its commit; the process that
 recorded them forgets them at once. While the listener is not connected, every read goes
 to the event store, as before. A revocation made elsewhere therefore takes effect here
-within the time a notification takes to arrive (milliseconds), not on a timer.
+within the time a notification takes to arrive (milliseconds), not on a timer. On SQLite,
+which cannot notify, every read first reads the log's events appended since the last one
+(`LogReader`: one indexed query, which finds none most of the time) and forgets what they
+change: a revocation made by another process counts at the next request.
 
 Ids found to be no token (garbage, another deployment's tokens) are kept as absent too, for
 `ABSENT_FOR` seconds and in a table of their own, so that a client repeating an unknown
@@ -45,8 +48,42 @@ def changes_credentials(event: Any) -> bool:
     return type(event).__qualname__.startswith(KINDS)
 
 
+def topic_changes_credentials(topic: str) -> bool:
+    """The same, of a stored event's topic (`module:Class.Event`)."""
+    return topic.partition(":")[2].startswith(KINDS)
+
+
+class LogReader:
+    """SQLite: the ids of tokens and organizations changed by the events appended since the
+    last call. Rowids grow in commit order (one writer at a time, each new row past the
+    largest), so reading past the last one seen misses nothing."""
+
+    def __init__(self, datastore: Any, events_table: str) -> None:
+        self._datastore = datastore
+        self._head = f"SELECT MAX(rowid) FROM {events_table}"  # noqa: S608 (the library's name)
+        self._after = (
+            f"SELECT rowid, originator_id, topic FROM {events_table}"  # noqa: S608
+            " WHERE rowid > ? ORDER BY rowid"
+        )
+        self._seen: int | None = None  # the last rowid read; None: from the head, first
+        self._lock = threading.Lock()
+
+    def changed(self) -> list[UUID]:
+        with self._lock, self._datastore.transaction(commit=False) as cursor:
+            if self._seen is None:  # nothing is cached yet: what follows is what counts
+                cursor.execute(self._head)
+                self._seen = int(cursor.fetchone()[0] or 0)
+                return []
+            cursor.execute(self._after, (self._seen,))
+            rows = cursor.fetchall()
+            if rows:
+                self._seen = int(rows[-1][0])
+            return [UUID(row[1]) for row in rows if topic_changes_credentials(row[2])]
+
+
 class Credentials:
-    def __init__(self) -> None:
+    def __init__(self, reader: LogReader | None = None) -> None:
+        self._reader = reader  # SQLite: always live, checked against the log at each read
         self._items: dict[UUID, Any] = {}
         self._absent: dict[UUID, float] = {}  # id -> until when (time.monotonic) it is absent
         self._lock = threading.Lock()
@@ -56,6 +93,8 @@ class Credentials:
 
     @property
     def live(self) -> bool:
+        if self._reader is not None:
+            return True
         return self._live and time.monotonic() - self._heard < SILENCE
 
     def heard(self) -> None:
@@ -77,6 +116,10 @@ class Credentials:
 
     def get(self, aggregate_id: UUID, load: Callable[[], Any]) -> Any:
         """The aggregate, from the cache or `load`ed (None: not found, kept `ABSENT_FOR`)."""
+        if self._reader is not None:
+            changed = self._reader.changed()
+            if changed:
+                self.forget(changed)
         with self._lock:
             if not self.live:
                 generation = None

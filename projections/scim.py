@@ -267,6 +267,13 @@ def _page(
     if query.count == 0:
         return Page(total=_count(cursor, table, condition, org_id, params), rows=[])
     order = "seq"
+    if condition and cursor.dialect == "sqlite":
+        # Ordered by an expression, not the column: else SQLite reads the organization's
+        # (org_id, seq) index in order for the LIMIT and tests the filter on every row (a
+        # `userName eq` lookup read every user of the organization), instead of the
+        # filter's own index.
+        # The window count reads every match anyway; the sort is of the matches only.
+        order = "+seq"
     if query.sort_by is not None:
         key = sort_expression(query.sort_by, target, cursor.dialect)
         direction = "DESC" if query.descending else "ASC"

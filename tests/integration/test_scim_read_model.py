@@ -5,12 +5,15 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewGroup, NewUser, UserReplacement
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import scim
+from scimledger.projections.filters import parse_filter
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
@@ -183,3 +186,35 @@ def test_a_groups_members_are_read_a_page_at_a_time_and_counted(services: Servic
     with services.sql.transaction(commit=False) as cursor:
         counts = scim.member_counts(cursor, [group_id, str(empty.id)])
     assert counts == {group_id: 7, str(empty.id): 0}
+
+
+@pytest.mark.sqlite_only
+def test_a_lookup_by_username_reads_its_index_whatever_the_number_of_users(
+    services: Services,
+) -> None:
+    """SQLite's planner read the (org_id, seq) index in order and tested `userName eq` on
+    every user of the organization; a lookup must cost the same with 40 or 400 users."""
+    ledger = services.ledger
+    context = acme(ledger)
+    sql = services.sql
+
+    def work(name: str) -> int:
+        """SQLite virtual machine steps (in hundreds) of one filtered list."""
+        steps = [0]
+        where = parse_filter(f'userName eq "{name}"')
+        with sql.read() as cursor:
+            raw = cursor._cursor.sqlite_cursor.connection  # the sqlite3 connection
+            raw.set_progress_handler(lambda: steps.__setitem__(0, steps[0] + 1) or 0, 100)
+            try:
+                total, rows = scim.list_users(cursor, context.org_id, scim.Query(where=where))
+            finally:
+                raw.set_progress_handler(None, 0)
+        assert (total, [row.attributes["userName"] for row in rows]) == (1, [name])
+        return steps[0]
+
+    for n in range(40):
+        ledger.create_user(context, NewUser(attributes=user(n)))
+    few = work("User7@Example.com")
+    for n in range(40, 400):
+        ledger.create_user(context, NewUser(attributes=user(n)))
+    assert work("User7@Example.com") <= few + 1

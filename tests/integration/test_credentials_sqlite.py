@@ -1,0 +1,91 @@
+"""The credentials cache on SQLite, where nothing can notify: each read first reads the log's
+events appended since the last one and forgets the tokens and organizations they change."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.context import RequestInfo
+from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.tokens import Token
+from tests.integration.test_credentials_cache import (
+    OPERATOR,
+    Loads,
+    issue,
+    now,
+    refused,
+    revoke,
+)
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> DatabaseURL:
+    return DatabaseURL.parse(f"sqlite:///{tmp_path}/scimledger.db")
+
+
+@pytest.fixture
+def server(database: DatabaseURL) -> Iterator[Ledger]:
+    ledger = Ledger(database)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+@pytest.fixture
+def other(database: DatabaseURL) -> Iterator[Ledger]:
+    """Another process's ledger on the same file (`scimledger tokens revoke`, say)."""
+    ledger = Ledger(database)
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+@contextmanager
+def reading(ledger: Ledger) -> Iterator[None]:
+    """No listener needed: the cache is live from the start."""
+    assert ledger.credentials.live
+    yield
+
+
+def test_live_a_token_is_read_once_for_three_authentications(
+    server: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = issue(server, "acme")
+    with reading(server):
+        loads = Loads(server, monkeypatch)
+        for _ in range(3):
+            assert server.authenticate(issued.token, now()).actor.name == "Okta"
+        assert loads.reads == [("Token", issued.id)]
+
+
+def test_a_token_revoked_by_another_process_is_refused_at_the_next_request(
+    server: Ledger, other: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    issued = issue(server, "acme")
+    with reading(server):
+        loads = Loads(server, monkeypatch)
+        assert refused(server, issued.token) is None
+        assert refused(server, issued.token) is None
+        assert loads.of(Token, issued.id) == 1  # held in the cache
+        revoke(other, issued.id)
+        assert refused(server, issued.token) == "token revoked"  # at the next request
+
+
+def test_an_organization_changed_by_another_process_is_read_again(
+    server: Ledger, other: Ledger
+) -> None:
+    server.add_admin("acme", "alice@example.com", OPERATOR, RequestInfo("a"))
+    org_id = server.organization_id("acme")
+    assert org_id is not None
+    with reading(server):
+        kept = server.credentials.get(org_id, lambda: server.organization("acme"))
+        assert server.credentials.get(org_id, lambda: "read again") is kept
+        other.remove_admin("acme", "alice@example.com", OPERATOR, RequestInfo("r"))
+        assert server.credentials.get(org_id, lambda: "read again") == "read again"
