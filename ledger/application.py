@@ -624,8 +624,8 @@ class Ledger(Application[UUID]):
         token: Token | None = self.credentials.get(
             parsed.token_id, lambda: self._get(Token, parsed.token_id)
         )
-        if token is None:
-            refuse_unknown(parsed.secret)
+        if not isinstance(token, Token):  # none, or another aggregate the cache holds (an
+            refuse_unknown(parsed.secret)  # organization's id is derived from its name)
         token.check(parsed.secret, now)
         if token.issued_by_admin is not None:
             org_id = token.org_id

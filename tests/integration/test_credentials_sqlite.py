@@ -12,7 +12,7 @@ import pytest
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.database import DatabaseURL
-from scimledger.ledger.tokens import Token
+from scimledger.ledger.tokens import Token, format_token
 from tests.integration.test_credentials_cache import (
     OPERATOR,
     Loads,
@@ -89,3 +89,27 @@ def test_an_organization_changed_by_another_process_is_read_again(
         assert server.credentials.get(org_id, lambda: "read again") is kept
         other.remove_admin("acme", "alice@example.com", OPERATOR, RequestInfo("r"))
         assert server.credentials.get(org_id, lambda: "read again") == "read again"
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_an_organizations_id_presented_as_a_token_is_refused(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """The cache holds organizations beside tokens, by id; an organization's id is derived
+    from its name, so anyone can present it as a token's: refused, never a 500."""
+    if kind == "sqlite":
+        database = DatabaseURL.parse(f"sqlite:///{tmp_path}/scimledger.db")
+    else:
+        database = request.getfixturevalue("postgres")
+    ledger = Ledger(database)
+    try:
+        ledger.add_admin("acme", "alice@example.com", OPERATOR, RequestInfo("a"))
+        issued = issue(ledger, "acme", by="alice@example.com")
+        org_id = ledger.organization_id("acme")
+        assert org_id is not None
+        ledger.credentials.start()  # live on PostgreSQL too, as with a listener
+        assert refused(ledger, issued.token) is None  # the organization is now cached
+        forged = format_token(org_id, issued.token.removeprefix("scl_")[33:])
+        assert refused(ledger, forged) == "unknown token"
+    finally:
+        ledger.close()
