@@ -98,7 +98,9 @@ class DatabaseURL:
                 message = f"cannot create the directory {directory}: {exc.strerror}"
                 raise sqlite3.OperationalError(message) from None
             return {
-                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                # The library's SQLite store, its connections keeping their prepared
+                # statements (ledger.sqlite_store).
+                "PERSISTENCE_MODULE": "scimledger.ledger.sqlite_store:Factory",
                 "SQLITE_DBNAME": self.path,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": "scimledger.ledger.recorders:SQLiteRecorder",

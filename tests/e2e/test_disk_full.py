@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eventsourcing.sqlite import SQLiteConnectionPool
 from litestar.testing import TestClient
 
 from scimledger.http.app import create_app
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.sqlite_store import ConnectionPool
 from scimledger.projections.audit import AuditProjection
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim_projection import ScimProjection
@@ -50,16 +50,16 @@ class Disk:
 @pytest.fixture
 def disk(monkeypatch: pytest.MonkeyPatch) -> Disk:
     disk = Disk()
-    original = SQLiteConnectionPool._create_connection
+    original = ConnectionPool._create_connection
 
-    def create(pool: SQLiteConnectionPool) -> Any:
+    def create(pool: ConnectionPool) -> Any:
         connection = original(pool)
         disk.connections.append(connection._sqlite_conn)
         if disk.pages is not None:
             disk._apply(connection._sqlite_conn)
         return connection
 
-    monkeypatch.setattr(SQLiteConnectionPool, "_create_connection", create)
+    monkeypatch.setattr(ConnectionPool, "_create_connection", create)
     return disk
 
 

@@ -7,18 +7,22 @@ them (topic and payload). Never edit it; add a new fixture file when a shape cha
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import pytest
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from freezegun import freeze_time
 
+from scimledger.ledger import sqlite_store
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
@@ -128,3 +132,31 @@ def test_admins_added_before_roles_existed_load_as_admins(ledger: Ledger) -> Non
     assert (organization.admins, organization.reviewers) == (["ada@acme.example"], [])
     assert organization.role_of("ada@acme.example") == "admin"
     assert organization.role_of("bob@acme.example") is None
+
+
+def test_sqlite_connections_keep_their_prepared_statements(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The library opens them with `cached_statements=True`, a cache of one statement: every
+    other statement was compiled again at each use."""
+    opened: list[Any] = []
+    connect = sqlite3.connect
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        opened.append(kwargs.get("cached_statements"))
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", recording)
+    ledger = Ledger(DatabaseURL.parse(f"sqlite:///{tmp_path}/scimledger.db"))
+    try:
+        ledger.issue_token(
+            org="acme",
+            name="Okta",
+            expires_at=None,
+            actor=Actor.operator("tests"),
+            request=RequestInfo.local(),
+        )
+    finally:
+        ledger.close()
+    assert opened
+    assert set(opened) == {sqlite_store.STATEMENT_CACHE}
