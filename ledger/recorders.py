@@ -14,14 +14,16 @@ own calls) are recorded as the library records them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
 # The keyword argument a save passes its domain events in (through EventStore.put).
 DOMAIN_EVENTS = "inline_events"
@@ -70,11 +72,21 @@ class SQLiteRecorder(_Projecting, SQLiteApplicationRecorder):
 class PostgresRecorder(_Projecting, PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # The log's write lock and the wake-up of its listeners, in one round trip (a
-        # statement without parameters may hold several).
-        self._lock_and_notify: Composed = SQL("; ").join(
-            [*self.lock_table_statements, SQL("NOTIFY {0}").format(Identifier(self.channel_name))]
+        # A transaction begun, the log's write lock taken and its listeners woken, in one
+        # round trip (a statement without parameters may hold several). Both statements
+        # are rendered once: psycopg renders a composed statement again at each use.
+        self._begin = (
+            SQL("; ")
+            .join(
+                [
+                    SQL("BEGIN"),
+                    *self.lock_table_statements,
+                    SQL("NOTIFY {0}").format(Identifier(self.channel_name)),
+                ]
+            )
+            .as_string(None)
         )
+        self._insert = self.insert_events_statement.as_string(None)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -84,20 +96,23 @@ class PostgresRecorder(_Projecting, PostgresApplicationRecorder):
         if self.inline is None or not events or not stored_events:
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
-        with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(self._lock_and_notify)
-            cursor.execute(
-                self.insert_events_statement,
-                (
-                    [
-                        self.construct_pg_stored_event(
-                            e.originator_id, e.originator_version, e.topic, e.state
-                        )
-                        for e in stored_events
-                    ],
-                ),
-            )
-            inserted = [int(row["notification_id"]) for row in cursor.fetchall()]
-            reached = self._apply(cursor, events, inserted)
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        # The transaction is begun by the statement that locks (one round trip less than
+        # psycopg's own BEGIN); errors are the library's through its get_connection.
+        with self.datastore.get_connection() as connection:
+            cursor = connection.cursor()
+            try:
+                cursor.execute(self._begin)
+                cursor.execute(self._insert, (rows,))
+                inserted = [int(row["notification_id"]) for row in cursor.fetchall()]
+                reached = self._apply(cursor, events, inserted)
+                cursor.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    connection.rollback()
+                raise
         self._committed(reached)
         return inserted

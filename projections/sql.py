@@ -18,6 +18,8 @@ from psycopg.rows import tuple_row
 from scimledger.ledger.application import Ledger
 
 Row = Mapping[str, Any]
+
+COPY_FROM = 50  # rows from which an insert on PostgreSQL is a COPY
 Dialect = Literal["sqlite", "postgresql"]
 Tables = TypeVar("Tables", bound=tuple[str, ...])
 
@@ -73,6 +75,9 @@ class Cursor:
     def executemany(self, statement: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
+        if len(rows) == 1:  # psycopg's executemany enters and leaves a pipeline for it
+            self.execute(statement, rows[0])
+            return
         if self.dialect == "postgresql":
             self._cursor.executemany(_to_psycopg(statement), rows)
         else:
@@ -81,18 +86,19 @@ class Cursor:
     def insert_rows(
         self, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:
-        """Inserts new rows: with COPY on PostgreSQL (several times faster than INSERTs for
-        a rebuild's bulk), with one prepared INSERT on SQLite."""
+        """Inserts new rows: with COPY on PostgreSQL for many (several times faster than
+        INSERTs for a rebuild's bulk; for a write's few rows its exchange costs more than an
+        INSERT), with one prepared INSERT otherwise."""
         if not rows:
             return
         names = ", ".join(columns)
-        if self.dialect == "postgresql":
+        if self.dialect == "postgresql" and len(rows) >= COPY_FROM:
             with self._cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
         else:
             marks = ", ".join("?" * len(columns))
-            self._cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
     def fetch_tuples(self, statement: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         """Runs a query and returns its rows as tuples: cheaper than mappings for bulk
