@@ -32,6 +32,10 @@ from scimledger.projections.sql import Cursor
 MAX_GAP = 500
 
 
+def prefixed_columns(columns: str, alias: str) -> str:
+    return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
+
+
 class InlineScim:
     """Applies the SCIM read model's events in the transaction that records them."""
 
@@ -41,25 +45,47 @@ class InlineScim:
         self.runner = runner
         self.projection = ScimProjection()  # its own: a batch is built in the writer's thread
         self.dialect = runner.sql.dialect
-        events_table = runner.ledger.events_table
-        key = "rowid" if self.dialect == "sqlite" else "notification_id"
-        lock = " FOR UPDATE OF t" if self.dialect == "postgresql" else ""
-        self._pending = (
-            f"SELECT t.position, e.{key}, e.originator_id, e.originator_version, e.topic,"
-            f" e.state FROM projection_tracking t LEFT JOIN {events_table} e"
-            f" ON e.{key} > t.position AND e.{key} < ? WHERE t.name = ?"
-            f" ORDER BY e.{key} LIMIT {MAX_GAP + 1}{lock}"
-        )
+        events = runner.ledger.events_table
+        columns = "originator_id, originator_version, topic, state"
+        if self.dialect == "sqlite":
+            # The tracking row and the events it has not applied, before this write's.
+            self._pending = (
+                f"SELECT t.position, 1, e.rowid, {prefixed_columns(columns, 'e')}"
+                f" FROM projection_tracking t LEFT JOIN {events} e"
+                " ON e.rowid > t.position AND e.rowid < ? WHERE t.name = ?"
+                f" ORDER BY e.rowid LIMIT {MAX_GAP + 1}"
+            )
+        else:
+            # The same, the row locked, and the position moved to this write's last event
+            # when it will be applied: one round trip.
+            self._pending = (
+                "WITH t AS (SELECT position FROM projection_tracking WHERE name = ?"
+                " FOR UPDATE),"
+                f" gap AS (SELECT e.notification_id, {prefixed_columns(columns, 'e')}"
+                f" FROM t JOIN {events} e ON e.notification_id > t.position"
+                f" AND e.notification_id < ? ORDER BY e.notification_id"
+                f" LIMIT {MAX_GAP + 1}),"
+                " moved AS (UPDATE projection_tracking SET position = ?"
+                " WHERE name = ? AND (SELECT position FROM t) < ?"
+                f" AND (SELECT COUNT(*) FROM gap) <= {MAX_GAP} RETURNING position)"
+                " SELECT t.position, (SELECT COUNT(*) FROM moved),"
+                f" gap.notification_id, {prefixed_columns(columns, 'gap')}"
+                " FROM t LEFT JOIN gap ON true ORDER BY gap.notification_id"
+            )
 
     def apply(self, cursor: Any, recorded: Sequence[tuple[Any, int]]) -> bool:
         if not self.runner.set_up:
             return False
         sql = Cursor(cursor, self.dialect)
         first, last = recorded[0][1], recorded[-1][1]
-        rows = sql.fetch_tuples(self._pending, (first, self.projection.name))
-        if not rows or rows[0][0] >= first or len(rows) > MAX_GAP:
+        name = self.projection.name
+        rows = sql.fetch_tuples(
+            self._pending,
+            (first, name) if self.dialect == "sqlite" else (name, first, last, name, first),
+        )
+        if not rows or not rows[0][1] or rows[0][0] >= first or len(rows) > MAX_GAP:
             return False
-        missed = [tuple(row)[1:] for row in rows if row[1] is not None]
+        missed = [tuple(row)[2:] for row in rows if row[2] is not None]
         runner, projection = self.runner, self.projection
         projection.begin(sql)
         for event, position in runner.decode(missed, self.dialect):
@@ -68,10 +94,11 @@ class InlineScim:
             if runner.takes(event):
                 projection.add(sql, projection.prepare(event), position)
         projection.end(sql)
-        sql.execute(
-            "UPDATE projection_tracking SET position = ? WHERE name = ?",
-            (last, self.projection.name),
-        )
+        if self.dialect == "sqlite":  # PostgreSQL's moved with the first statement
+            sql.execute(
+                "UPDATE projection_tracking SET position = ? WHERE name = ?",
+                (last, self.projection.name),
+            )
         return True
 
     def committed(self, position: int) -> None:

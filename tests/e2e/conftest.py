@@ -124,7 +124,7 @@ def call(
 def start_server(database: str, *options: str) -> Server:
     """`scimledger serve` on a free port, with any further `options`; waits until it serves."""
     port = free_port()
-    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed by the fixture)
+    log = tempfile.TemporaryFile("a+")  # noqa: SIM115 (appended to: see test_project_process)
     process = subprocess.Popen(
         [SCIMLEDGER, "serve", "--port", str(port), "--database", database, *options],
         stdout=log,

@@ -39,7 +39,7 @@ def running_provider() -> Iterator[Provider]:
     with socket.socket() as sock:  # a free port
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed below)
+    log = tempfile.TemporaryFile("a+")  # noqa: SIM115 (appended to: see test_project_process)
     process = subprocess.Popen(
         [PROGRAM, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, text=True
     )

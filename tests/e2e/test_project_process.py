@@ -80,7 +80,10 @@ def start_project() -> Iterator[Callable[[str], Projecting]]:
     started: list[Projecting] = []
 
     def start(database: str) -> Projecting:
-        log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed below)
+        # Appended to: the child shares the file's offset with this process, whose reads
+        # (output(), from the start) would otherwise put the child's next line over the
+        # first ones (a "standing by" line was lost that way).
+        log = tempfile.TemporaryFile("a+")  # noqa: SIM115 (closed below)
         process = subprocess.Popen(
             [SCIMLEDGER, "project", "--database", database],
             stdout=log,
