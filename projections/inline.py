@@ -61,8 +61,10 @@ class InlineScim:
             self._pending = (
                 "WITH t AS (SELECT position FROM projection_tracking WHERE name = ?"
                 " FOR UPDATE),"
+                # Both bounds on the log's index: a join on the position let a generic
+                # plan read the whole index up to this write (13 ms at 12,000 events).
                 f" gap AS (SELECT e.notification_id, {prefixed_columns(columns, 'e')}"
-                f" FROM t JOIN {events} e ON e.notification_id > t.position"
+                f" FROM {events} e WHERE e.notification_id > (SELECT position FROM t)"
                 f" AND e.notification_id < ? ORDER BY e.notification_id"
                 f" LIMIT {MAX_GAP + 1}),"
                 " moved AS (UPDATE projection_tracking SET position = ?"
