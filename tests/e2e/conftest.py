@@ -108,10 +108,12 @@ def call(
     )
     sent_at = time.monotonic()
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            status, answered, raw = response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        status, answered, raw = error.code, error.headers, error.read()
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, answered, raw = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            # Its body is read here too: a server killed after an error's headers cuts it.
+            status, answered, raw = error.code, error.headers, error.read()
     except urllib.error.URLError as error:
         refused = isinstance(error.reason, ConnectionRefusedError)
         return Reply(None, None, None, time.monotonic() - sent_at, sent_at, refused)
