@@ -130,6 +130,15 @@ def tokens(server: Server) -> list[tuple[str, bool]]:
         ]
 
 
+def token_for(server: Server, name: str, org: str = "acme") -> str:
+    """A token issued by an operator, beside the running server."""
+    with ledger_of(server) as ledger:
+        issued = ledger.issue_token(
+            org=org, name=name, expires_at=None, actor=OPERATOR, request=RequestInfo.local()
+        )
+    return issued.token
+
+
 def signed_in(page: Page, server: Server, email: str = ADA, role: Role = "admin") -> None:
     add(server, email, role)
     sign_in(page, server, link(server, email), email)
@@ -196,10 +205,7 @@ def test_a_sign_in_link_works_once(browser: Browser, server: Server) -> None:
 
 @pytest.mark.sqlite_only  # the storage side: test_console.py, on both
 def test_a_reviewer_reads_tokens_and_reaches_no_change(page: Page, server: Server) -> None:
-    with ledger_of(server) as ledger:
-        ledger.issue_token(
-            org="acme", name="Okta", expires_at=None, actor=OPERATOR, request=RequestInfo.local()
-        )
+    token_for(server, "Okta")
     signed_in(page, server, RITA, "reviewer")
     p = page
     p.get_by_role("link", name="Tokens").first.click()
@@ -356,11 +362,8 @@ def test_a_reviewer_finds_a_person_and_sees_them_as_they_were(page: Page, server
 @pytest.mark.sqlite_only  # the storage side: test_console_audit.py, on both
 def test_the_audit_trail_filters_to_one_action(page: Page, server: Server) -> None:
     signed_in(page, server)
-    with ledger_of(server) as ledger:
-        for name in ("Okta", "Entra"):
-            ledger.issue_token(
-                org="acme", name=name, expires_at=None, actor=OPERATOR, request=RequestInfo.local()
-            )
+    for name in ("Okta", "Entra"):
+        token_for(server, name)
     page.get_by_role("link", name="Audit trail").first.click()
     page.get_by_label("Action").select_option("token.issued")
     page.get_by_role("button", name="Filter").click()
@@ -375,10 +378,7 @@ def test_the_audit_trail_filters_to_one_action(page: Page, server: Server) -> No
 def test_a_rotated_token_and_its_successor_both_work_for_the_grace_period(
     page: Page, server: Server
 ) -> None:
-    with ledger_of(server) as ledger:
-        old = ledger.issue_token(
-            org="acme", name="Okta", expires_at=None, actor=OPERATOR, request=RequestInfo.local()
-        ).token
+    old = token_for(server, "Okta")
     signed_in(page, server)
     page.get_by_role("link", name="Tokens").first.click()
     page.get_by_role("link", name="Rotate Okta").click()
@@ -396,14 +396,7 @@ def test_a_rotated_token_and_its_successor_both_work_for_the_grace_period(
 @pytest.mark.sqlite_only  # the storage side: test_console_audit.py, on both
 def test_the_audit_trail_downloads_as_csv(page: Page, server: Server) -> None:
     signed_in(page, server)
-    with ledger_of(server) as ledger:
-        ledger.issue_token(
-            org="acme",
-            name="=cmd|' /C calc'!A0",
-            expires_at=None,
-            actor=OPERATOR,
-            request=RequestInfo.local(),
-        )
+    token_for(server, "=cmd|' /C calc'!A0")
     page.get_by_role("link", name="Audit trail").first.click()
     page.get_by_label("Action").select_option("token.issued")
     page.get_by_role("button", name="Filter").click()
@@ -423,14 +416,8 @@ def test_another_organizations_person_sees_nothing_of_this_one(page: Page, serve
     token = issue_token(server.database)["token"]
     created = call(server, "POST", "/Users", token, {"userName": "secret.person@acme.example"})
     assert created.status == 201
+    token_for(server, "Okta", org="globex")
     with ledger_of(server) as ledger:
-        ledger.issue_token(
-            org="globex",
-            name="Okta",
-            expires_at=None,
-            actor=OPERATOR,
-            request=RequestInfo.local(),
-        )
         ledger.add_admin("globex", "gil@globex.example", OPERATOR, RequestInfo.local())
         presented, _ = ledger.issue_sign_in_link(
             "globex", "gil@globex.example", OPERATOR, datetime.now(UTC)

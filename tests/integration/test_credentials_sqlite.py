@@ -3,8 +3,6 @@ events appended since the last one and forgets the tokens and organizations they
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,14 +11,18 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.tokens import Token, format_token
-from tests.integration.test_credentials_cache import (
+from tests.integration.test_credentials_cache import (  # its fixtures, on SQLite here
     OPERATOR,
     Loads,
     issue,
     now,
+    other,
     refused,
     revoke,
+    server,
 )
+
+__all__ = ["other", "server"]  # the fixtures `server` and `other` read `database` from here
 
 
 @pytest.fixture
@@ -28,54 +30,28 @@ def database(tmp_path: Path) -> DatabaseURL:
     return DatabaseURL.parse(f"sqlite:///{tmp_path}/scimledger.db")
 
 
-@pytest.fixture
-def server(database: DatabaseURL) -> Iterator[Ledger]:
-    ledger = Ledger(database)
-    try:
-        yield ledger
-    finally:
-        ledger.close()
-
-
-@pytest.fixture
-def other(database: DatabaseURL) -> Iterator[Ledger]:
-    """Another process's ledger on the same file (`scimledger tokens revoke`, say)."""
-    ledger = Ledger(database)
-    try:
-        yield ledger
-    finally:
-        ledger.close()
-
-
-@contextmanager
-def reading(ledger: Ledger) -> Iterator[None]:
-    """No listener needed: the cache is live from the start."""
-    assert ledger.credentials.live
-    yield
-
-
 def test_live_a_token_is_read_once_for_three_authentications(
     server: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     issued = issue(server, "acme")
-    with reading(server):
-        loads = Loads(server, monkeypatch)
-        for _ in range(3):
-            assert server.authenticate(issued.token, now()).actor.name == "Okta"
-        assert loads.reads == [("Token", issued.id)]
+    assert server.credentials.live  # no listener needed
+    loads = Loads(server, monkeypatch)
+    for _ in range(3):
+        assert server.authenticate(issued.token, now()).actor.name == "Okta"
+    assert loads.reads == [("Token", issued.id)]
 
 
 def test_a_token_revoked_by_another_process_is_refused_at_the_next_request(
     server: Ledger, other: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     issued = issue(server, "acme")
-    with reading(server):
-        loads = Loads(server, monkeypatch)
-        assert refused(server, issued.token) is None
-        assert refused(server, issued.token) is None
-        assert loads.of(Token, issued.id) == 1  # held in the cache
-        revoke(other, issued.id)
-        assert refused(server, issued.token) == "token revoked"  # at the next request
+    assert server.credentials.live  # no listener needed
+    loads = Loads(server, monkeypatch)
+    assert refused(server, issued.token) is None
+    assert refused(server, issued.token) is None
+    assert loads.of(Token, issued.id) == 1  # held in the cache
+    revoke(other, issued.id)
+    assert refused(server, issued.token) == "token revoked"  # at the next request
 
 
 def test_an_organization_changed_by_another_process_is_read_again(
@@ -84,11 +60,11 @@ def test_an_organization_changed_by_another_process_is_read_again(
     server.add_admin("acme", "alice@example.com", OPERATOR, RequestInfo("a"))
     org_id = server.organization_id("acme")
     assert org_id is not None
-    with reading(server):
-        kept = server.credentials.get(org_id, lambda: server.organization("acme"))
-        assert server.credentials.get(org_id, lambda: "read again") is kept
-        other.remove_admin("acme", "alice@example.com", OPERATOR, RequestInfo("r"))
-        assert server.credentials.get(org_id, lambda: "read again") == "read again"
+    assert server.credentials.live  # no listener needed
+    kept = server.credentials.get(org_id, lambda: server.organization("acme"))
+    assert server.credentials.get(org_id, lambda: "read again") is kept
+    other.remove_admin("acme", "alice@example.com", OPERATOR, RequestInfo("r"))
+    assert server.credentials.get(org_id, lambda: "read again") == "read again"
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -76,51 +77,46 @@ def test_a_write_is_in_the_read_model_when_it_returns(ledger: Ledger, inlined: R
     assert inlined.stored_position() == ledger.recorder.max_notification_id()
 
 
-def test_events_written_without_it_are_applied_first(database_url: str) -> None:
-    """Another process (a CLI command, a ledger without the projection) wrote users: the next
-    inline write applies them, in log order, before its own."""
-    plain = Ledger(DatabaseURL.parse(database_url))
-    served = Ledger(DatabaseURL.parse(database_url))
+@pytest.fixture
+def plain(database_url: str) -> Iterator[Ledger]:
+    """Another process's ledger on the same database, without the projection (a CLI's)."""
+    ledger = Ledger(DatabaseURL.parse(database_url))
     try:
-        context = acme(plain)
-        runner = Runner(served, ScimProjection())
-        runner.run_once()
-        served.project_inline(InlineScim(runner))
-        for n in range(3):
-            plain.create_user(context, NewUser(attributes=user(n)))
-        assert names(served) == []
-        written = served.create_user(context, NewUser(attributes=user(3)))
-        assert names(served) == [f"user{n}@example.com" for n in range(4)]
-        assert runner.stored_position() == written.position
+        yield ledger
     finally:
-        plain.close()
-        served.close()
+        ledger.close()
+
+
+def test_events_written_without_it_are_applied_first(
+    ledger: Ledger, inlined: Runner, plain: Ledger
+) -> None:
+    """Another process wrote users: the next inline write applies them, in log order,
+    before its own."""
+    context = acme(plain)
+    for n in range(3):
+        plain.create_user(context, NewUser(attributes=user(n)))
+    assert names(ledger) == []
+    written = ledger.create_user(context, NewUser(attributes=user(3)))
+    assert names(ledger) == [f"user{n}@example.com" for n in range(4)]
+    assert inlined.stored_position() == written.position
 
 
 def test_a_long_gap_is_left_to_the_follower(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, inlined: Runner, plain: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(inline, "MAX_GAP", 2)
-    plain = Ledger(DatabaseURL.parse(database_url))
-    served = Ledger(DatabaseURL.parse(database_url))
-    try:
-        context = acme(plain)
-        runner = Runner(served, ScimProjection())
-        runner.run_once()
-        before = runner.position
-        served.project_inline(InlineScim(runner))
-        for n in range(3):
-            plain.create_user(context, NewUser(attributes=user(n)))
-        written = served.create_user(context, NewUser(attributes=user(3)))
-        assert names(served) == []  # nothing applied: the write stands
-        assert runner.stored_position() == before
-        assert written.position is not None
-        runner.wait_for(written.position)  # the follower's way, as before
-        assert names(served) == [f"user{n}@example.com" for n in range(4)]
-        assert runner.stored_position() == written.position
-    finally:
-        plain.close()
-        served.close()
+    ledger.project_inline(InlineScim(inlined))  # built with the shorter gap
+    context = acme(plain)
+    before = inlined.stored_position()
+    for n in range(3):
+        plain.create_user(context, NewUser(attributes=user(n)))
+    written = ledger.create_user(context, NewUser(attributes=user(3)))
+    assert names(ledger) == []  # nothing applied: the write stands
+    assert inlined.stored_position() == before
+    assert written.position is not None
+    inlined.wait_for(written.position)  # the follower's way, as before
+    assert names(ledger) == [f"user{n}@example.com" for n in range(4)]
+    assert inlined.stored_position() == written.position
 
 
 def test_without_its_tables_a_write_stands_and_nothing_is_applied(ledger: Ledger) -> None:
