@@ -86,7 +86,23 @@ class PostgresRecorder(_Projecting, PostgresApplicationRecorder):
             )
             .as_string(None)
         )
-        self._insert = self.insert_events_statement.as_string(None)
+        # The library's insert passes the events as an array of a composite type, which
+        # psycopg dumps in Python (a third of a group commit's CPU in the client); the same
+        # rows as four arrays of plain types are dumped in binary by psycopg's C dumpers:
+        # 244 -> 81 us of client CPU for four events. The rows stored are the same.
+        self._insert = (
+            SQL(
+                "INSERT INTO {schema}.{table} (originator_id, originator_version, topic, state)"
+                " SELECT * FROM unnest(%b::{id_type}[], %b::bigint[], %b::text[], %b::bytea[])"
+                " RETURNING notification_id"
+            )
+            .format(
+                schema=Identifier(self.datastore.schema),
+                table=Identifier(self.events_table_name),
+                id_type=Identifier(self.datastore.originator_id_type),
+            )
+            .as_string(None)
+        )
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(
@@ -96,17 +112,19 @@ class PostgresRecorder(_Projecting, PostgresApplicationRecorder):
         if self.inline is None or not events or not stored_events:
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
+        columns = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
         # The transaction is begun by the statement that locks (one round trip less than
         # psycopg's own BEGIN); errors are the library's through its get_connection.
         with self.datastore.get_connection() as connection:
             cursor = connection.cursor()
             try:
                 cursor.execute(self._begin)
-                cursor.execute(self._insert, (rows,))
+                cursor.execute(self._insert, columns)
                 inserted = [int(row["notification_id"]) for row in cursor.fetchall()]
                 reached = self._apply(cursor, events, inserted)
                 cursor.execute("COMMIT")
