@@ -58,13 +58,38 @@ def _start(args: argparse.Namespace) -> int:
         limits=Limits(header_seconds=args.header_timeout, body_seconds=args.body_timeout),
         max_connections=args.max_connections,
         public_url=console.public_url(args.public_url) if args.public_url else None,
+        workers=args.workers,
     )
+
+
+def _workers(value: str) -> int:
+    """`--workers`: a number of processes from 1 to MAX_WORKERS, or auto."""
+    if value == "auto":
+        return max(1, min(MAX_WORKERS, len(os.sched_getaffinity(0))))
+    try:
+        count = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a number of processes or auto, not {value!r}") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(f"from 1 to {MAX_WORKERS} processes, not {count}")
+    return count
+
+
+MAX_WORKERS = 64
 
 
 def _add_server_commands(commands: Commands) -> None:
     parser = commands.add_parser("serve", help="run the SCIM server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="server processes on the one port (default 1; auto: one per core this process "
+        "may run on); the read models are still kept by one of them",
+    )
     parser.add_argument(
         "--projections",
         choices=("in-process", "external"),

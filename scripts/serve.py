@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import functools
 import gc
 import logging
+import os
 import shlex
 import signal
+import socket
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -27,6 +34,9 @@ from scimledger.projections.scim import NAME as SCIM
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import NAME as TOKENS
 from scimledger.projections.tokens import UsageRecorder, departure_candidates
+from scimledger.scripts.command import UsageError
+
+log = logging.getLogger(__name__)
 
 
 def _program() -> str:
@@ -57,32 +67,35 @@ def serve(
     limits: Limits,
     max_connections: int,
     public_url: str | None,
+    workers: int = 1,
 ) -> int:
-    ledger = Ledger(database)
-    # In process, this server consumes the projections unless another process already does
-    # (then it takes over if that one stops); with `scimledger project` running them, it only
-    # waits for them.
-    followers = Followers(ledger, consume=project_in_process)
-    followers.start()
-    by_name = followers.by_name
-    tokens = by_name[TOKENS]
-    sql = SQL(ledger)
-    sweeper = departures.Sweeper(
-        lambda: departure_candidates(sql, tokens.catch_up), ledger.sweep_departed
+    """The server: in this process, or with `workers` > 1 in that many worker processes on
+    one listening socket, supervised by this one (see `_supervise`)."""
+    run = functools.partial(
+        _serve,
+        database,
+        host,
+        port,
+        project_in_process=project_in_process,
+        rate_limit=rate_limit,
+        limits=limits,
+        max_connections=max_connections,
+        public_url=public_url,
     )
-    sweeper.start()
-    app = create_app(
-        Services(
-            ledger=ledger,
-            scim=by_name[SCIM],
-            audit=by_name[AUDIT],
-            tokens=tokens,
-            sql=sql,
-            usage=UsageRecorder(sql),
-            rate_limit=rate_limit,
-            public_url=public_url,
-        )
-    )
+    if workers == 1:
+        _announce(database, host, port, public_url)
+        return run()
+    # The database is opened (and its tables made or upgraded) once, here, before the
+    # workers start: they would otherwise race to do it.
+    Ledger(database).close()
+    listening = _listen(host, port)
+    _announce(database, host, port, public_url, workers)
+    return _supervise(workers, lambda index: run(sockets=[listening], sweeps=index == 0))
+
+
+def _announce(
+    database: DatabaseURL, host: str, port: int, public_url: str | None, workers: int = 1
+) -> None:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     where = (
         f"SQLite file {Path(database.path).resolve()}"
@@ -95,12 +108,60 @@ def serve(
     flag = database.redacted() if database.url != DEFAULT_URL else None
     reached = public_url or f"http://{shown_host}:{port}"
     issue, sign_in = _commands(flag, public_url)
+    processes = f" with {workers} worker processes" if workers > 1 else ""
     print(
-        f"scimledger is serving on {where}\n"
+        f"scimledger is serving on {where}{processes}\n"
         f"SCIM connector base URL: {reached}{SCIM_BASE_PATH}\n"
         f"Issue a token (in another terminal): {issue}\n"
         f"Console: {reached}/console/ (to sign in: {sign_in})",
         flush=True,
+    )
+
+
+def _serve(
+    database: DatabaseURL,
+    host: str,
+    port: int,
+    *,
+    project_in_process: bool,
+    rate_limit: RateLimit,
+    limits: Limits,
+    max_connections: int,
+    public_url: str | None,
+    sockets: list[socket.socket] | None = None,
+    sweeps: bool = True,
+) -> int:
+    """One server process: on `sockets` if given (a worker), else on host and port."""
+    ledger = Ledger(database)
+    # In process, this server consumes the projections unless another process already does
+    # (then it takes over if that one stops); with `scimledger project` running them, it only
+    # waits for them.
+    followers = Followers(ledger, consume=project_in_process)
+    followers.start()
+    by_name = followers.by_name
+    tokens = by_name[TOKENS]
+    sql = SQL(ledger)
+    # One sweep of departed admins' tokens is enough: workers but the first leave it.
+    sweeper = (
+        departures.Sweeper(
+            lambda: departure_candidates(sql, tokens.catch_up), ledger.sweep_departed
+        )
+        if sweeps
+        else None
+    )
+    if sweeper is not None:
+        sweeper.start()
+    app = create_app(
+        Services(
+            ledger=ledger,
+            scim=by_name[SCIM],
+            audit=by_name[AUDIT],
+            tokens=tokens,
+            sql=sql,
+            usage=UsageRecorder(sql),
+            rate_limit=rate_limit,
+            public_url=public_url,
+        )
     )
     config = uvicorn.Config(
         app,
@@ -127,14 +188,121 @@ def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda number, _frame: received.append(number))
     try:
-        uvicorn.Server(config).run()
+        uvicorn.Server(config).run(sockets=sockets)
     finally:
-        sweeper.stop()
+        if sweeper is not None:
+            sweeper.stop()
         followers.stop()
         ledger.close()
     if received:
-        logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)
+        log.info("stopped on %s", signal.Signals(received[0]).name)
     return 0
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket the workers share, as uvicorn would bind it."""
+    family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listening.bind((host, port))
+    except OSError as error:
+        listening.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
+    listening.listen(2048)
+    listening.set_inheritable(True)
+    return listening
+
+
+# A worker that dies this soon after it started is restarted after a growing pause (a
+# crash at start would otherwise loop at full speed), up to the longest pause.
+QUICK_EXIT_SECONDS = 10.0
+LONGEST_PAUSE_SECONDS = 30.0
+PR_SET_PDEATHSIG = 1  # prctl(2)
+
+
+def _supervise(workers: int, run: Callable[[int], int]) -> int:
+    """Forks `workers` processes, each running `run(index)`; restarts any that exits while
+    this one runs; on SIGTERM or SIGINT stops them all (each drains its requests) and
+    returns 0 once they have exited. Workers end with this process, even when it is killed."""
+    supervisor = _Supervisor(run)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, supervisor.stop)
+    for index in range(workers):
+        supervisor.spawn(index)
+    supervisor.watch()
+    return 0
+
+
+class _Supervisor:
+    def __init__(self, run: Callable[[int], int]) -> None:
+        self._run = run
+        self._children: dict[int, tuple[int, float]] = {}  # pid -> (index, started at)
+        self._stopping: list[int] = []  # the signals received to stop
+        self._pauses: dict[int, float] = {}  # index -> the last pause before a restart
+
+    def stop(self, number: int, _frame: object = None) -> None:
+        if not self._stopping:
+            log.info("stopping %d workers on %s", len(self._children), signal.Signals(number).name)
+        self._stopping.append(number)
+        for pid in self._children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    def spawn(self, index: int) -> None:
+        parent = os.getpid()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 1
+            try:
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                _end_with_parent(parent)
+                code = self._run(index)
+            except BaseException:
+                log.exception("worker %d failed", index)
+            finally:
+                logging.shutdown()
+                os._exit(code)
+        self._children[pid] = (index, time.monotonic())
+        log.info("worker %d started (pid %d)", index, pid)
+
+    def watch(self) -> None:
+        """Until every worker has exited after a stop: restarts each that exits before."""
+        while self._children:
+            try:
+                pid, status = os.wait()
+            except ChildProcessError:
+                break
+            if pid not in self._children:
+                continue
+            index, started = self._children.pop(pid)
+            if not self._stopping:
+                self._restart(index, pid, os.waitstatus_to_exitcode(status), started)
+        if self._stopping:
+            log.info("stopped on %s", signal.Signals(self._stopping[0]).name)
+
+    def _restart(self, index: int, pid: int, code: int, started: float) -> None:
+        quick = time.monotonic() - started < QUICK_EXIT_SECONDS
+        pause = min(LONGEST_PAUSE_SECONDS, self._pauses.get(index, 0.5) * 2) if quick else 0.0
+        self._pauses[index] = pause or 0.5
+        how = f"by signal {-code}" if code < 0 else f"with status {code}"
+        log.error("worker %d (pid %d) exited %s; restarting it in %.0f s", index, pid, how, pause)
+        deadline = time.monotonic() + pause  # cut short by a signal to stop
+        while not self._stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not self._stopping:
+            self.spawn(index)
+
+
+def _end_with_parent(parent: int) -> None:
+    """Asks Linux to send this process SIGTERM when its parent dies (a supervisor killed
+    with SIGKILL leaves no worker serving), and exits if the parent is already gone."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def project(database: DatabaseURL) -> int:
@@ -154,13 +322,11 @@ def project(database: DatabaseURL) -> int:
     followers.start()
     for follower in followers.by_name.values():
         if not follower.active:
-            logging.getLogger(__name__).info(
-                "another process consumes %s; standing by to take over", follower.name
-            )
+            log.info("another process consumes %s; standing by to take over", follower.name)
     try:
         stopping.wait()
     finally:
         followers.stop()
         ledger.close()
-    logging.getLogger(__name__).info("stopped on %s", signal.Signals(received[0]).name)
+    log.info("stopped on %s", signal.Signals(received[0]).name)
     return 0

@@ -1,0 +1,147 @@
+"""`serve --workers 2`: two worker processes on one port, supervised by the process started.
+
+Each request below goes over a connection of its own, which either worker may accept, so
+that a check made over many of them covers both workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from scimledger.projections.registry import PROJECTIONS
+from tests.e2e.conftest import Server, call, cli, issue_token, start_server
+
+pytestmark = pytest.mark.slow
+
+REQUESTS = 24  # fresh connections per check: enough that both workers take some
+
+
+@pytest.fixture
+def workers(database_url: str) -> Iterator[Server]:
+    running = start_server(database_url, "--workers", "2")
+    try:
+        yield running
+    finally:
+        if running.process.poll() is None:
+            running.stop()
+        running.log.close()
+
+
+def children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return sorted(int(child) for child in text.split())
+
+
+def statuses(server: Server, method: str, path: str, token: str) -> list[int | None]:
+    with ThreadPoolExecutor(8) as pool:
+        replies = pool.map(lambda _: call(server, method, path, token, timeout=10), range(REQUESTS))
+        return [reply.status for reply in replies]
+
+
+def eventually(check: Callable[[], bool], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_two_workers_serve_one_port_and_stop_together(workers: Server) -> None:
+    pids = children(workers.process.pid)
+    assert len(pids) == 2
+    assert "with 2 worker processes" in workers.output()
+    token = issue_token(workers.database)["token"]
+    assert statuses(workers, "GET", "/Users?count=1", token) == [200] * REQUESTS
+    assert workers.stop() == 0
+    assert not any(alive(pid) for pid in pids)
+    assert "stopped on SIGTERM" in workers.output()
+
+
+def test_a_write_through_one_worker_is_read_through_every_worker(workers: Server) -> None:
+    token = issue_token(workers.database)["token"]
+    created = call(workers, "POST", "/Users", token, {"userName": "ada@example.com"})
+    assert created.status == 201, created
+    user_id = created.body["id"]
+    assert statuses(workers, "GET", f"/Users/{user_id}", token) == [200] * REQUESTS
+    path = "/Users?filter=userName%20eq%20%22ada@example.com%22"
+    with ThreadPoolExecutor(8) as pool:
+        found = list(pool.map(lambda _: call(workers, "GET", path, token), range(REQUESTS)))
+    assert [(reply.status, reply.body["totalResults"]) for reply in found] == [(200, 1)] * REQUESTS
+
+
+def test_a_revoked_token_is_refused_by_every_worker_within_one_second(workers: Server) -> None:
+    issued = issue_token(workers.database)
+    assert statuses(workers, "GET", "/Users?count=1", issued["token"]) == [200] * REQUESTS
+    revoked = cli("tokens", "revoke", issued["id"], database=workers.database)
+    assert revoked.returncode == 0, revoked.stderr
+    deadline = time.monotonic() + 1.0
+    refused = statuses(workers, "GET", "/Users?count=1", issued["token"])
+    assert time.monotonic() <= deadline
+    assert refused == [401] * REQUESTS
+
+
+def test_each_projection_has_one_consumer_and_writes_through_both_are_audited_once(
+    workers: Server,
+) -> None:
+    token = issue_token(workers.database)["token"]
+    names = [f"user{n}@example.com" for n in range(REQUESTS)]
+    with ThreadPoolExecutor(8) as pool:
+        created = list(
+            pool.map(lambda name: call(workers, "POST", "/Users", token, {"userName": name}), names)
+        )
+    assert [reply.status for reply in created] == [201] * REQUESTS
+    listed = cli(
+        "audit",
+        "list",
+        "--org",
+        "acme",
+        "--action",
+        "user.created",
+        "--format",
+        "jsonl",
+        database=workers.database,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert len(listed.stdout.splitlines()) == REQUESTS
+    consuming = [line for line in workers.output().splitlines() if "consuming " in line]
+    assert sorted(consuming_name(line) for line in consuming) == sorted(
+        projection.name for projection in PROJECTIONS
+    )
+
+
+def consuming_name(line: str) -> str:
+    return line.split("consuming ", 1)[1].split(" from position", 1)[0]
+
+
+def test_a_killed_worker_is_replaced_and_the_others_go_on(workers: Server) -> None:
+    token = issue_token(workers.database)["token"]
+    first, second = children(workers.process.pid)
+    os.kill(first, signal.SIGKILL)
+    # Meanwhile the other worker takes every connection.
+    assert statuses(workers, "GET", "/Users?count=1", token) == [200] * REQUESTS
+    eventually(lambda: len(children(workers.process.pid)) == 2, timeout=10)
+    replaced = children(workers.process.pid)
+    assert second in replaced
+    assert first not in replaced
+    assert "exited by signal 9; restarting it" in workers.output()
+    assert statuses(workers, "GET", "/Users?count=1", token) == [200] * REQUESTS
+
+
+def test_workers_end_when_the_supervisor_is_killed(workers: Server) -> None:
+    pids = children(workers.process.pid)
+    workers.process.kill()
+    workers.process.wait(timeout=10)
+    eventually(lambda: not any(alive(pid) for pid in pids), timeout=20)
