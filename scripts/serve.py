@@ -200,7 +200,7 @@ def _serve(
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """The listening socket the workers share, as uvicorn would bind it."""
+    """The socket the workers share, bound as uvicorn would bind it."""
     family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
     listening = socket.socket(family, socket.SOCK_STREAM)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -209,7 +209,8 @@ def _listen(host: str, port: int) -> socket.socket:
     except OSError as error:
         listening.close()
         raise UsageError(f"cannot listen on {host}:{port}: {error.strerror}") from None
-    listening.listen(2048)
+    # Not listening yet: each worker's server listens on it once it is ready to answer, so
+    # that until then connections are refused rather than left waiting.
     listening.set_inheritable(True)
     return listening
 

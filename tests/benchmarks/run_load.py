@@ -117,7 +117,7 @@ def free_port() -> int:
 
 
 def start(
-    command: Sequence[str], cpu: int, port: int, env: dict[str, str] | None = None
+    command: Sequence[str], cpu: int | str, port: int, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         ["taskset", "-c", str(cpu), *command],
