@@ -141,7 +141,9 @@ class Ledger(Application[UUID]):
         # On PostgreSQL read through until a listener makes it live; on SQLite checked
         # against the log at each read (see ledger.credentials).
         self.credentials = Credentials(
-            LogReader(datastore, self.events_table) if database.kind == "sqlite" else None
+            LogReader(datastore.pool.open_sqlite, self.events_table)
+            if database.kind == "sqlite"
+            else None
         )
         # On PostgreSQL: 503 at once while the database is out of reach (ledger.availability).
         gate = availability.install(datastore) if database.kind == "postgresql" else None
@@ -757,6 +759,7 @@ class Ledger(Application[UUID]):
 
     def close(self) -> None:
         self.turns.close()
+        self.credentials.close()
         super().close()
 
     def _retried(

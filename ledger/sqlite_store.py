@@ -28,6 +28,11 @@ STATEMENT_CACHE = 256
 
 class ConnectionPool(SQLiteConnectionPool):
     def _create_connection(self) -> SQLiteConnection:
+        return SQLiteConnection(sqlite_conn=self.open_sqlite(), max_age=self.max_age)
+
+    def open_sqlite(self) -> sqlite3.Connection:
+        """A new connection to the store's database, as the library opens its own, in
+        autocommit mode; also for readers that keep one of their own (ledger.credentials)."""
         try:
             c = sqlite3.connect(
                 database=self.db_name,
@@ -48,7 +53,7 @@ class ConnectionPool(SQLiteConnectionPool):
                 self.journal_mode_was_changed_to_wal = True
             self.is_journal_mode_wal = True
         c.row_factory = sqlite3.Row
-        return SQLiteConnection(sqlite_conn=c, max_age=self.max_age)
+        return c
 
 
 class Factory(SQLiteFactory):

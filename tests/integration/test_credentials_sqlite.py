@@ -3,12 +3,15 @@ events appended since the last one and forgets the tokens and organizations they
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import RequestInfo
+from scimledger.ledger.credentials import LogReader
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.tokens import Token, format_token
 from tests.integration.test_credentials_cache import (  # its fixtures, on SQLite here
@@ -89,3 +92,43 @@ def test_an_organizations_id_presented_as_a_token_is_refused(
         assert refused(ledger, forged) == "unknown token"
     finally:
         ledger.close()
+
+
+def test_no_reader_trusts_the_cache_before_a_change_read_is_forgotten(
+    server: Ledger, other: Ledger
+) -> None:
+    """A request that reads a revocation from the log forgets the token before any other
+    request may find nothing new and trust the cache: the second check waits for the
+    first one's forgetting."""
+    issued = issue(server, "acme")
+    datastore = getattr(server.recorder, "datastore")  # noqa: B009 (not on its interface)
+    reader = LogReader(datastore.pool.open_sqlite, server.events_table)
+    reader.check(lambda ids: None)  # reads from the head
+    revoke(other, issued.id)
+    forgetting = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def slow_forget(ids: list[UUID]) -> None:
+        assert ids == [issued.id]
+        forgetting.set()
+        release.wait(5)
+        order.append("forgot")
+
+    first = threading.Thread(target=reader.check, args=(slow_forget,))
+    first.start()
+    assert forgetting.wait(5)
+
+    def check_again() -> None:
+        reader.check(lambda ids: None)
+        order.append("2nd")
+
+    second = threading.Thread(target=check_again)
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # waits for the first one's forgetting
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert order == ["forgot", "2nd"]
+    reader.close()
