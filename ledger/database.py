@@ -104,6 +104,7 @@ class DatabaseURL:
                 "SQLITE_DBNAME": self.path,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "APPLICATION_RECORDER_TOPIC": "scimledger.ledger.recorders:SQLiteRecorder",
+                "COMPRESSOR_TOPIC": COMPRESSOR_TOPIC,
             }
         return {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -122,7 +123,12 @@ class DatabaseURL:
             # concurrent writers (DESIGN.md, traps).
             "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
             "APPLICATION_RECORDER_TOPIC": "scimledger.ledger.recorders:PostgresRecorder",
+            "COMPRESSOR_TOPIC": COMPRESSOR_TOPIC,
         }
+
+
+# Events' payloads are stored compressed (ledger.compression).
+COMPRESSOR_TOPIC = "scimledger.ledger.compression:LedgerCompressor"
 
 
 # Held while a process creates or alters its tables (the event store's, the projections'):

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -250,3 +251,26 @@ def client(services: Services, token: IssuedToken) -> Iterator[Client]:
     with TestClient(app=create_app(services), base_url="http://scim.test") as test_client:
         test_client.headers["Authorization"] = f"Bearer {token.token}"
         yield test_client
+
+
+def payload_of(ledger: Ledger, stored: Any) -> bytes:
+    """A stored event's payload, uncompressed (ledger.compression)."""
+    compressor = ledger.mapper.compressor
+    assert compressor is not None
+    return compressor.decompress(stored.state)
+
+
+def stored_payloads(ledger: Ledger) -> list[bytes]:
+    """Every event's payload as the log holds it, uncompressed: what a test searches for a
+    secret that must not be there."""
+    notifications = ledger.recorder.select_notifications(start=1, limit=100_000)
+    return [payload_of(ledger, n) for n in notifications]
+
+
+def all_stored(ledger: Ledger) -> bytes:
+    """Every event's uncompressed payload and topic, joined."""
+    notifications = ledger.recorder.select_notifications(start=1, limit=100_000)
+    return b"".join(
+        payload + n.topic.encode()
+        for payload, n in zip(stored_payloads(ledger), notifications, strict=True)
+    )

@@ -14,6 +14,7 @@ import pytest
 from scimledger.http.services import Services
 from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.sessions import ConsoleSession
+from tests.conftest import all_stored, payload_of
 from tests.e2e.console import ADA, OPERATOR, events_of
 from tests.e2e.oidc_provider import Provider
 from tests.scim import Client
@@ -68,10 +69,8 @@ def test_an_admin_with_a_verified_email_signs_in(
     page = console.get("/console/setup")
     assert "ada@acme.example · admin of <strong>acme</strong>" in page.text
     [started] = events_of(services, ConsoleSession.Started)
-    assert b'"method":"sso"' in started.state
-    assert b"the-client-secret" not in b"".join(
-        n.state for n in services.ledger.recorder.select_notifications(start=1, limit=1000)
-    )
+    assert b'"method":"sso"' in payload_of(services.ledger, started)
+    assert b"the-client-secret" not in all_stored(services.ledger)
 
 
 def test_someone_who_is_no_admin_or_reviewer_is_refused(

@@ -18,6 +18,7 @@ from scimledger.ledger.tokens import parse_token
 from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
+from tests.conftest import all_stored
 from tests.e2e.conftest import Server, issue_token
 from tests.scim import Client
 
@@ -26,8 +27,7 @@ PASSWORD = "Corr3ct-Horse-Battery"
 
 
 def all_stored_bytes(services: Services) -> bytes:
-    notifications = services.ledger.recorder.select_notifications(start=1, limit=100_000)
-    return b"".join(n.state + n.topic.encode() for n in notifications)
+    return all_stored(services.ledger)
 
 
 def test_secrets_stay_out_of_logs_events_lists_and_the_trail(

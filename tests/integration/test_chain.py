@@ -48,15 +48,17 @@ def position_column(ledger: Ledger) -> str:
 
 
 def replace_in_payload(ledger: Ledger, position: int, old: str, new: str) -> str:
-    if ledger.database.kind == "sqlite":
-        return (
-            f"UPDATE {{table}} SET state = CAST(replace(CAST(state AS TEXT), '{old}', '{new}')"
-            f" AS BLOB) WHERE {{pos}} = {position}"
-        )
-    return (
-        f"UPDATE {{table}} SET state = convert_to(replace(convert_from(state, 'UTF8'),"
-        f" '{old}', '{new}'), 'UTF8') WHERE {{pos}} = {position}"
-    )
+    """The statement an attacker runs to replace `old` by `new` in the payload at
+    `position`, stored compressed as the ledger stores it (so that it still decodes)."""
+    [stored] = ledger.recorder.select_notifications(start=position, limit=1)
+    assert stored.id == position
+    compressor = ledger.mapper.compressor
+    assert compressor is not None
+    payload = compressor.decompress(stored.state)
+    assert old.encode() in payload
+    altered = compressor.compress(payload.replace(old.encode(), new.encode())).hex()
+    literal = f"X'{altered}'" if ledger.database.kind == "sqlite" else f"'\\x{altered}'::bytea"
+    return f"UPDATE {{table}} SET state = {literal} WHERE {{pos}} = {position}"
 
 
 def tamper(ledger: Ledger, *statements: str) -> None:

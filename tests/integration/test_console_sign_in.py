@@ -20,6 +20,7 @@ from scimledger.ledger.sessions import (
     SignInLink,
     SignInRefused,
 )
+from tests.conftest import stored_payloads
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 OPERATOR = Actor.operator("console link")
@@ -55,7 +56,7 @@ def test_a_link_opens_a_session_for_the_admin_and_records_both(ledger: Ledger) -
     context: CommandContext = started_event.context  # type: ignore[attr-defined]
     assert context.actor == Actor.person(session.id, ADA, "admin")
     assert context.request == BROWSER
-    stored = [r.state for r in ledger.recorder.select_notifications(start=1, limit=100)]
+    stored = stored_payloads(ledger)
     assert not any(
         secret.encode() in state for state in stored for secret in (link.secret, session.secret)
     )

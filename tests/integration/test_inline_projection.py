@@ -226,6 +226,43 @@ def test_the_log_stays_readable_by_the_library_alone(ledger: Ledger, inlined: Ru
         plain.close()
 
 
+def test_a_log_written_before_compression_reads_whole_by_the_ledger_and_the_library(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Events stored uncompressed (before ledger.compression) and compressed ones, in one
+    log: the ledger and a plain eventsourcing application reconstruct every aggregate."""
+    url = DatabaseURL.parse(database_url)
+    with_compression = DatabaseURL.eventsourcing_env
+    monkeypatch.setattr(
+        DatabaseURL,
+        "eventsourcing_env",
+        lambda self: {k: v for k, v in with_compression(self).items() if k != "COMPRESSOR_TOPIC"},
+    )
+    before = Ledger(url)
+    old = [before.create_user(acme(before), NewUser(attributes=user(n))) for n in range(2)]
+    before.close()
+    monkeypatch.undo()
+    ledger = Ledger(url)
+    plain = Plain(env={**url.eventsourcing_env(), **LIBRARY_OWN})
+    try:
+        context = acme(ledger)
+        new = ledger.create_user(context, NewUser(attributes=user(2)))
+        ledger.update_user(
+            context, old[0].id, lambda s: UserReplacement({**s.attributes, "title": "CTO"})
+        )
+        stored = ledger.recorder.select_notifications(start=1, limit=1000)
+        compressed = [not n.state.startswith(b"{") for n in stored]
+        assert compressed == [False] * (len(compressed) - 3) + [True] * 3
+        for written in (*old, new):
+            mine: Aggregate = ledger.repository.get(written.id)
+            theirs: Aggregate = plain.repository.get(written.id)
+            assert vars(theirs) == vars(mine)
+        assert ledger.repository.get(old[0].id).attributes["title"] == "CTO"
+    finally:
+        plain.close()
+        ledger.close()
+
+
 # The library's own recorder (the default of its persistence module), on the ledger's tables.
 LIBRARY_OWN = {"APPLICATION_RECORDER_TOPIC": "", "CREATE_TABLE": "n"}
 

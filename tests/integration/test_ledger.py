@@ -23,7 +23,7 @@ from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token, parse_token
 from scimledger.ledger.users import User
-from tests.conftest import issue
+from tests.conftest import all_stored, issue
 
 ACTOR = Actor(kind="token", id="t-1", name="Okta", issued_by="operator:admin")
 REQUEST = RequestInfo(request_id="r-1", client_address="203.0.113.7", user_agent="Okta SCIM")
@@ -262,7 +262,7 @@ def test_password_is_stored_only_as_a_salted_hash(ledger: Ledger) -> None:
     assert hashes[0] != hashes[1]  # salted
     assert all(h.startswith("scrypt$16384$8$1$") for h in hashes)
     assert written.version == other.version == 2
-    raw = b"".join(n.state for n in ledger.recorder.select_notifications(start=1, limit=10_000))
+    raw = all_stored(ledger)
     assert password.encode() not in raw
 
 
@@ -292,7 +292,7 @@ def test_issuing_a_token_creates_the_organization_once_and_stores_no_secret(
     assert issued.name == "Okta"
     assert issued.expires_at is None
     assert issued.context.actor == Actor(kind="operator", id="tests", name="tester")
-    raw = b"".join(n.state for n in ledger.recorder.select_notifications(start=1, limit=100))
+    raw = all_stored(ledger)
     for token in (first.token, second.token):
         secret = parse_token(token).secret
         assert secret.encode() not in raw

@@ -11,6 +11,7 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import SingleSignOn
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.errors import InvalidSettings
+from tests.conftest import all_stored
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
 OPERATOR = Actor.operator("settings set")
@@ -30,7 +31,7 @@ def configure(ledger: Ledger, secret: str = SECRET, now: datetime = NOW) -> None
 
 
 def stored(ledger: Ledger) -> bytes:
-    return b"".join(n.state for n in ledger.recorder.select_notifications(start=1, limit=1000))
+    return all_stored(ledger)
 
 
 def secret_rows(ledger: Ledger) -> int:
