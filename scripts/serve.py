@@ -83,8 +83,7 @@ def serve(
         public_url=public_url,
     )
     if workers == 1:
-        _announce(database, host, port, public_url)
-        return run()
+        return run(announce=lambda: _announce(database, host, port, public_url))
     # The database is opened (and its tables made or upgraded) once, here, before the
     # workers start: they would otherwise race to do it.
     Ledger(database).close()
@@ -130,8 +129,10 @@ def _serve(
     public_url: str | None,
     sockets: list[socket.socket] | None = None,
     sweeps: bool = True,
+    announce: Callable[[], None] | None = None,
 ) -> int:
-    """One server process: on `sockets` if given (a worker), else on host and port."""
+    """One server process: on `sockets` if given (a worker), else on host and port; once
+    its database is open and its read models are caught up, `announce`s it."""
     ledger = Ledger(database)
     # In process, this server consumes the projections unless another process already does
     # (then it takes over if that one stops); with `scimledger project` running them, it only
@@ -163,6 +164,8 @@ def _serve(
             public_url=public_url,
         )
     )
+    if announce is not None:
+        announce()
     config = uvicorn.Config(
         app,
         host=host,
