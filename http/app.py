@@ -9,7 +9,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from scimledger import __version__
-from scimledger.http import admin, console, discovery, envelope, resources
+from scimledger.http import admin, console, discovery, envelope, health, resources
 from scimledger.http.errors import handle_exception
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
@@ -28,7 +28,7 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[*resources.ROUTES, *discovery.ROUTES],
     )
     app = Litestar(
-        route_handlers=[scim, admin.router(), console.router(services)],
+        route_handlers=[scim, admin.router(), console.router(services), *health.ROUTES],
         # Handlers of both APIs are given the services by name (`services: Injected[Services]`).
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: handle_exception},
@@ -54,4 +54,5 @@ def create_app(services: Services) -> Litestar:
         # The process configures logging (scripts/logs.py); Litestar must not replace it.
         logging_config=None,
     )
+    health.install(app, services)
     return envelope.install(app)

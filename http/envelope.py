@@ -10,7 +10,8 @@ headers, and one access-log line.
   no `Server` banner (uvicorn's is switched off in scripts/serve.py).
 - The access line holds ids only: method, the route's template (`/scim/v2/Users/{user_id}`),
   never the raw path or query (a filter or a mistyped URL can hold someone's email), status,
-  duration, the token id that authenticated, the client address and the request id.
+  duration, the token id that authenticated, the client address and the request id. Health
+  probes' successes are logged at DEBUG only.
 
 It wraps Litestar's own handler, inside the app, so that it sees every request: unrouted ones
 (404) and failures included, under the real server and under the test client alike.
@@ -45,6 +46,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 access_log = logging.getLogger("scimledger.access")
+PROBES = frozenset({"/healthz", "/readyz"})  # their successes are logged at DEBUG
 
 
 class _Exchange:
@@ -124,10 +126,14 @@ def _envelope(inner: ASGIApp) -> ASGIApp:
 
 
 def _log_access(scope: HTTPScope, exchange: _Exchange, status: int, seconds: float) -> None:
-    if not access_log.isEnabledFor(logging.INFO):
+    # A health probe's success, every few seconds from each load balancer, is not news.
+    quiet = status == 200 and scope.get("path_template") in PROBES
+    level = logging.DEBUG if quiet else logging.INFO
+    if not access_log.isEnabledFor(level):
         return
     client: Any = scope.get("client")
-    access_log.info(
+    access_log.log(
+        level,
         "%s %s %s",
         scope["method"],
         scope.get("path_template") or "(no route)",

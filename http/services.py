@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Annotated, Protocol, TypeAlias, TypeVar
 
@@ -18,6 +19,20 @@ from scimledger.projections.directory import ScimDirectory
 from scimledger.projections.scim import PageMarks
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import UsageRecorder
+
+
+class Lifecycle:
+    """Whether this server process is shutting down (from SIGTERM on: scripts/serve.py)."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def stop(self) -> None:
+        self._stopping.set()
 
 
 class Following(Protocol):
@@ -42,6 +57,7 @@ class Services:
     # Where people reach this server (`serve --public-url`): the console's links, origin and
     # secure cookies (https); None: as each request reached it.
     public_url: str | None = None
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     @property
     def activity(self) -> SessionActivity:

@@ -59,6 +59,7 @@ def _start(args: argparse.Namespace) -> int:
         max_connections=args.max_connections,
         public_url=console.public_url(args.public_url) if args.public_url else None,
         workers=args.workers,
+        drain_seconds=args.drain_seconds,
     )
 
 
@@ -76,6 +77,14 @@ def _workers(value: str) -> int:
 
 
 MAX_WORKERS = 64
+MAX_DRAIN_SECONDS = 300.0
+
+
+def _drain_seconds(value: str) -> float:
+    seconds: float = _non_negative(float)(value)
+    if seconds > MAX_DRAIN_SECONDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_DRAIN_SECONDS:g} seconds, not {value}")
+    return seconds
 
 
 def _add_server_commands(commands: Commands) -> None:
@@ -89,6 +98,14 @@ def _add_server_commands(commands: Commands) -> None:
         metavar="N",
         help="server processes on the one port (default 1; auto: one per core this process "
         "may run on); the read models are still kept by one of them",
+    )
+    parser.add_argument(
+        "--drain-seconds",
+        type=_drain_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help="on SIGTERM, keep serving this long while /readyz answers 503, so that load "
+        "balancers stop sending first (default 0); then finish the requests in flight and stop",
     )
     parser.add_argument(
         "--projections",

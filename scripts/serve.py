@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -24,7 +25,7 @@ from scimledger.http.app import create_app
 from scimledger.http.connections import Limits
 from scimledger.http.rate_limit import RateLimit
 from scimledger.http.responses import SCIM_BASE_PATH
-from scimledger.http.services import Services
+from scimledger.http.services import Lifecycle, Services
 from scimledger.ledger import departures
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
@@ -68,6 +69,7 @@ def serve(
     max_connections: int,
     public_url: str | None,
     workers: int = 1,
+    drain_seconds: float = 0.0,
 ) -> int:
     """The server: in this process, or with `workers` > 1 in that many worker processes on
     one listening socket, supervised by this one (see `_supervise`)."""
@@ -81,6 +83,7 @@ def serve(
         limits=limits,
         max_connections=max_connections,
         public_url=public_url,
+        drain_seconds=drain_seconds,
     )
     if workers == 1:
         return run(announce=lambda: _announce(database, host, port, public_url))
@@ -127,6 +130,7 @@ def _serve(
     limits: Limits,
     max_connections: int,
     public_url: str | None,
+    drain_seconds: float = 0.0,
     sockets: list[socket.socket] | None = None,
     sweeps: bool = True,
     announce: Callable[[], None] | None = None,
@@ -152,6 +156,7 @@ def _serve(
     )
     if sweeper is not None:
         sweeper.start()
+    lifecycle = Lifecycle()
     app = create_app(
         Services(
             ledger=ledger,
@@ -162,6 +167,7 @@ def _serve(
             usage=UsageRecorder(sql),
             rate_limit=rate_limit,
             public_url=public_url,
+            lifecycle=lifecycle,
         )
     )
     if announce is not None:
@@ -191,7 +197,7 @@ def _serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda number, _frame: received.append(number))
     try:
-        uvicorn.Server(config).run(sockets=sockets)
+        _Server(config, lifecycle, drain_seconds).run(sockets=sockets)
     finally:
         if sweeper is not None:
             sweeper.stop()
@@ -200,6 +206,33 @@ def _serve(
     if received:
         log.info("stopped on %s", signal.Signals(received[0]).name)
     return 0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, but SIGTERM first drains for `drain_seconds`: /readyz answers 503 (so
+    that load balancers stop sending) while requests are still served; then it shuts down as
+    uvicorn does, finishing the requests in flight. A second SIGTERM, or SIGINT, shuts down
+    at once."""
+
+    def __init__(self, config: uvicorn.Config, lifecycle: Lifecycle, drain_seconds: float):
+        super().__init__(config)
+        self._lifecycle = lifecycle
+        self._drain_seconds = drain_seconds
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        first = not self._lifecycle.stopping
+        self._lifecycle.stop()
+        if sig == signal.SIGTERM and first and self._drain_seconds > 0:
+            log.info(
+                "draining for %g s before shutting down: /readyz answers 503, requests are "
+                "still served",
+                self._drain_seconds,
+            )
+            timer = threading.Timer(self._drain_seconds, super().handle_exit, (sig, frame))
+            timer.daemon = True
+            timer.start()
+            return
+        super().handle_exit(sig, frame)
 
 
 def _listen(host: str, port: int) -> socket.socket:
