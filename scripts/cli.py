@@ -223,8 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         cause = _database_failure(exc)
         if cause is None:
             raise
-        database = DatabaseURL.from_setting(args.database).redacted()
-        message = f"the database {database} is unavailable: {cause}"
+        if hasattr(args, "database"):
+            database = DatabaseURL.from_setting(args.database).redacted()
+            message = f"the database {database} is unavailable: {cause}"
+        else:  # a command on two databases (ledger copy): the cause names which
+            message = f"a database is unavailable: {cause}"
         print(f"scimledger: error: {output.escaped(message)}", file=sys.stderr)
         return 1
 

@@ -1,0 +1,185 @@
+"""`scimledger ledger copy`: a whole ledger from SQLite to PostgreSQL and back, exactly."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.database import DatabaseURL
+from scimledger.scripts.ledger_copy import Log, Row, copy_log
+from tests.conftest import drop_postgres_database, new_postgres_database
+from tests.e2e.conftest import SCIMLEDGER, Server, call, cli, issue_token, start_server
+from tests.scim import patch_op
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    url = new_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+def copy(source: str, target: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCIMLEDGER, "ledger", "copy", "--from", source, "--to", target],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def workload(server: Server, token: str) -> None:
+    """Users and groups created, changed, deactivated and deleted."""
+    ids = []
+    for n in range(6):
+        body: dict[str, Any] = {
+            "userName": f"u{n}@example.com",
+            "name": {"givenName": "U", "familyName": f"{n}"},
+        }
+        created = call(server, "POST", "/Users", token, body)
+        assert created.status == 201, created
+        ids.append(created.body["id"])
+    members = [{"value": user_id} for user_id in ids[:3]]
+    group = call(server, "POST", "/Groups", token, {"displayName": "Team", "members": members})
+    assert group.status == 201, group
+    changes: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("PATCH", f"/Users/{ids[0]}", patch_op({"op": "replace", "value": {"active": False}})),
+        ("PUT", f"/Users/{ids[1]}", {"userName": "u1@example.com", "title": "CTO"}),
+        ("DELETE", f"/Users/{ids[2]}", None),
+        (
+            "PATCH",
+            f"/Groups/{group.body['id']}",
+            patch_op({"op": "add", "path": "members", "value": [{"value": ids[4]}]}),
+        ),
+    ]
+    for method, path, change in changes:
+        assert call(server, method, path, token, change).status in (200, 204), (method, path)
+
+
+def reads(server: Server, token: str) -> dict[str, Any]:
+    """What the server answers to every read, its own address taken out."""
+    answers: dict[str, Any] = {}
+    for path in ("/Users?count=100", "/Groups?count=100"):
+        listed = call(server, "GET", path, token)
+        assert listed.status == 200
+        answers[path] = listed.body
+        for resource in listed.body["Resources"]:
+            one = f"{path.split('?')[0]}/{resource['id']}"
+            answers[one] = call(server, "GET", one, token).body
+    unaddressed: dict[str, Any] = json.loads(json.dumps(answers).replace(server.base_url, "BASE"))
+    return unaddressed
+
+
+def audit(database: str) -> list[str]:
+    listed = cli("audit", "list", "--format", "jsonl", database=database)
+    assert listed.returncode == 0, listed.stderr
+    return listed.stdout.splitlines()
+
+
+def logged(database: str) -> list[Row]:
+    ledger = Ledger(DatabaseURL.parse(database))
+    try:
+        log = Log(ledger)
+        return log.rows(0, log.head(), 1_000_000)
+    finally:
+        ledger.close()
+
+
+def served(database: str, token: str) -> dict[str, Any]:
+    server = start_server(database)
+    try:
+        return reads(server, token)
+    finally:
+        server.stop()
+        server.log.close()
+
+
+def test_sqlite_to_postgresql_and_back_keeps_every_event_read_and_audit_entry(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source = f"sqlite:///{tmp_path}/source.db"
+    token = issue_token(source)["token"]
+    server = start_server(source)
+    try:
+        workload(server, token)
+        before = reads(server, token)
+    finally:
+        server.stop()
+        server.log.close()
+    digest = cli("ledger", "digest", database=source)
+    assert digest.returncode == 0, digest.stderr
+    (tmp_path / "digest.json").write_text(digest.stdout)
+    events = logged(source)
+
+    there = copy(source, postgres_url)
+    assert there.returncode == 0, there.stderr
+    assert there.stdout.startswith(f"copied {len(events)} events (sqlite:///")
+    assert "its chain verified" in there.stdout
+    assert logged(postgres_url) == events
+    verified = cli(
+        "ledger", "verify", "--digest", str(tmp_path / "digest.json"), database=postgres_url
+    )
+    assert verified.returncode == 0, verified.stderr
+    assert "(matches the digest)" in verified.stdout
+    assert audit(postgres_url) == audit(source)
+    assert served(postgres_url, token) == before  # the same token works there
+
+    back = f"sqlite:///{tmp_path}/back.db"
+    again = copy(postgres_url, back)
+    assert again.returncode == 0, again.stderr
+    assert logged(back) == events
+    assert audit(back) == audit(source)
+    assert served(back, token) == before
+    # Each copy goes on from where its log ends: new events come after the copied ones.
+    assert issue_token(back, org="other")["token"]
+    assert Log(Ledger(DatabaseURL.parse(back))).head() > events[-1][0]
+
+
+def test_a_target_holding_other_events_is_refused(tmp_path: Path) -> None:
+    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    issue_token(source)
+    issue_token(target, org="other")
+    refused = copy(source, target)
+    assert refused.returncode == 1
+    assert "not copied: the target already holds 2 events up to position 2" in refused.stderr
+    assert len(logged(target)) == 2
+
+
+def test_an_interrupted_copy_continues_where_it_stopped(tmp_path: Path) -> None:
+    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    for org in ("acme", "beta", "gamma"):
+        issue_token(source, org=org)
+
+    def interrupt(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+
+    origin, copy_to = Ledger(DatabaseURL.parse(source)), Ledger(DatabaseURL.parse(target))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            copy_log(origin, copy_to, interrupt, batch=2)
+    finally:
+        origin.close()
+        copy_to.close()
+    assert len(logged(target)) == 2  # the first batch, committed
+    resumed = copy(source, target)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "copied 4 events, continuing after position 2" in resumed.stdout
+    assert logged(target) == logged(source)
+
+
+def test_the_same_database_twice_is_a_usage_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/a.db"
+    done = copy(url, url)
+    assert done.returncode == 2
+    assert "--from and --to are the same database" in done.stderr
