@@ -24,7 +24,7 @@ from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import chain
 from scimledger.projections.rebuild import Progress
 from scimledger.projections.registry import PROJECTIONS
-from scimledger.projections.runner import Runner
+from scimledger.projections.runner import Projection, Runner
 from scimledger.projections.sql import SQL
 from scimledger.scripts.command import Commands, UsageError
 from scimledger.scripts.projections import ProgressMeter
@@ -226,6 +226,27 @@ def _check_prefix(origin: Log, copy: Log, head: int) -> None:
 # -- The command ---------------------------------------------------------------------------
 
 
+def _since(began: float) -> float:
+    return time.monotonic() - began
+
+
+def _build(target: Ledger, projection: Projection, head: int, meter: ProgressMeter) -> None:
+    """Builds (or goes on building) a projection on the target, showing its progress."""
+    runner = Runner(target, projection)
+    runner.create_tables()
+    resumed = runner.load_position()
+    began = time.monotonic()
+
+    def report() -> None:
+        done = runner.position - resumed
+        meter.show(Progress(projection.name, runner.position, head, done, _since(began)))
+
+    try:
+        runner.replay(on_batch=report)
+    finally:
+        meter.finish()
+
+
 def chain_link(ledger: Ledger, position: int) -> str | None:
     with SQL(ledger).read() as cursor:
         cursor.execute(f"SELECT link FROM {chain.TABLE} WHERE position = ?", (position,))  # noqa: S608
@@ -258,14 +279,20 @@ def copy(args: argparse.Namespace) -> int:
 
 def _copy(source: Ledger, target: Ledger, meter: ProgressMeter, began: float, batch: int) -> int:
     where = f"{source.database.redacted()} -> {target.database.redacted()}"
-    verified = chain.extend_and_verify(source)
+    head = Log(source).head()
+
+    def checking(checked: int) -> None:
+        meter.show(Progress("verifying the source", checked, head, checked, _since(began)))
+
+    verified = chain.extend_and_verify(source, progress=checking)
+    meter.finish()
     if not verified.ok:
         print(f"the source's hash chain is broken: {verified.problem}; not copied", file=sys.stderr)
         return 1
+    copying = time.monotonic()
 
     def show(done: int, total: int) -> None:
-        seconds = time.monotonic() - began
-        meter.show(Progress("events", done, total, done, seconds))
+        meter.show(Progress("copying events", done, total, done, _since(copying)))
 
     try:
         copied = copy_log(source, target, show, batch)
@@ -274,8 +301,9 @@ def _copy(source: Ledger, target: Ledger, meter: ProgressMeter, began: float, ba
         return 1
     finally:
         meter.finish()
+    copy_seconds = _since(copying)
     for kept in PROJECTIONS:  # built on the target from its copied log, the chain too
-        Runner(target, kept.build("")).run_once()
+        _build(target, kept.build(""), copied.upto, meter)
     copy_beside(source, target)
     checked = chain.verify(target)
     if not checked.ok:
@@ -289,15 +317,15 @@ def _copy(source: Ledger, target: Ledger, meter: ProgressMeter, began: float, ba
             file=sys.stderr,
         )
         return 1
-    seconds = time.monotonic() - began
     resumed = (
         f", continuing after position {copied.resumed_after:,}" if copied.resumed_after else ""
     )
+    rate = f"{copied.events / copy_seconds:,.0f} events/s" if copy_seconds > 0 else "-"
     print(
-        f"copied {copied.events:,} events{resumed} ({where}) in {seconds:.1f} s "
-        f"({copied.events / seconds if seconds else 0:,.0f} events/s); the copy holds the log "
-        f"up to position {copied.upto:,}, its chain verified: head {ours or '(empty log)'}, "
-        "the same as the source's; read models built"
+        f"copied {copied.events:,} events{resumed} ({where}) in {copy_seconds:.1f} s ({rate}); "
+        f"the copy holds the log up to position {copied.upto:,}, its chain verified: head "
+        f"{ours or '(empty log)'}, the same as the source's; read models built; "
+        f"{_since(began):.1f} s in all"
     )
     head = Log(source).head()
     if head > copied.upto:
