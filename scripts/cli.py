@@ -28,6 +28,7 @@ from scimledger.projections.rebuild import RebuildConflict
 from scimledger.scripts import (
     audit,
     chain,
+    config,
     console,
     logs,
     organizations,
@@ -155,12 +156,12 @@ def _add_server_commands(commands: Commands) -> None:
     parser.add_argument(
         "--public-url",
         metavar="URL",
-        default=os.environ.get(console.PUBLIC_URL_ENV),
         help="where people reach this server, e.g. https://scim.example.com behind a proxy "
         f"(default: ${console.PUBLIC_URL_ENV}, else as each request reached it); https "
         "makes the console's cookies Secure",
     )
     _add_log_format(parser)
+    config.configurable(parser)
     runs(parser, _start)
     parser = commands.add_parser(
         "project",
@@ -170,6 +171,7 @@ def _add_server_commands(commands: Commands) -> None:
         "`serve --projections external` for several API workers.",
     )
     _add_log_format(parser)
+    config.configurable(parser)
     runs(parser, _start)
 
 
@@ -202,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_server_commands(commands)
-    for family in (tokens, organizations, console, projections, audit, chain):
+    for family in (tokens, organizations, console, projections, audit, chain, config):
         family.add_commands(commands)
     return parser
 
@@ -211,6 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
+        if handler is not config.show:
+            config.resolve(args)
         return handler(args)
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as Unix tools do.

@@ -26,13 +26,16 @@ def family(commands: Commands, name: str, text: str) -> Commands:
 
 
 def runs(parser: argparse.ArgumentParser, handler: Handler) -> None:
-    """Completes a command's parser: the `--database` option (last in its help) and the
-    function that runs it."""
+    """Completes a command's parser: the `--database` and `--config` options (last in its
+    help) and the function that runs it."""
     parser.add_argument(
         "--database",
         metavar="URL",
         help=f"sqlite:///path/file.db or postgresql://user@host:port/db "
-        f"(default: ${ENV_VAR}, else {DEFAULT_URL})",
+        f"(default: ${ENV_VAR}, else the config file's, else {DEFAULT_URL})",
+    )
+    parser.add_argument(
+        "--config", metavar="FILE", help="a TOML file of settings (default: $SCIMLEDGER_CONFIG)"
     )
     parser.set_defaults(handler=handler)
 
