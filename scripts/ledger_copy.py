@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -115,7 +116,7 @@ class Log:
                 )
 
 
-def _snapshots_table(ledger: Ledger) -> str:
+def snapshots_table(ledger: Ledger) -> str:
     recorder: Any = ledger.snapshots.recorder if ledger.snapshots is not None else None
     return str(recorder.events_table_name)
 
@@ -137,7 +138,7 @@ def copy_beside(source: Ledger, target: Ledger) -> int:
     copied = 0
     snapshot_columns = ("originator_id", "originator_version", "topic", "state")
     tables = [
-        (_snapshots_table(source), _snapshots_table(target), snapshot_columns),
+        (snapshots_table(source), snapshots_table(target), snapshot_columns),
         *((table, table, columns) for table, columns in BESIDE.items()),
     ]
     for table, target_table, columns in tables:
@@ -260,10 +261,18 @@ def copy(args: argparse.Namespace) -> int:
     destination = DatabaseURL.from_setting(args.target)
     if origin.url == destination.url:
         raise UsageError("--from and --to are the same database")
+    if origin.kind == "sqlite" and not Path(origin.path).is_file():
+        # Opening it would create an empty one, and copy nothing.
+        raise UsageError(f"there is no SQLite database at {origin.path}")
     meter = ProgressMeter(sys.stderr)
     began = time.monotonic()
     source = Ledger(origin)
     try:
+        if not Log(source).head():  # before the target is opened (and made)
+            print(
+                f"the source {origin.redacted()} holds no events: nothing to copy", file=sys.stderr
+            )
+            return 1
         target = Ledger(destination)
         try:
             return _copy(source, target, meter, began, args.batch_size)

@@ -7,12 +7,14 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
-from scimledger.scripts.ledger_copy import Log, Row, copy_log
+from scimledger.projections.sql import SQL
+from scimledger.scripts.ledger_copy import Log, Row, copy_log, snapshots_table
 from tests.conftest import drop_postgres_database, new_postgres_database
 from tests.e2e.conftest import SCIMLEDGER, Server, call, cli, issue_token, start_server
 from tests.scim import patch_op
@@ -63,6 +65,21 @@ def workload(server: Server, token: str) -> None:
             patch_op({"op": "add", "path": "members", "value": [{"value": ids[4]}]}),
         ),
     ]
+    # Ten more changes of the group: a snapshot of it (every 10 events) goes with the copy.
+    for n in range(10):
+        op = "add" if n % 2 == 0 else "remove"
+        value = [{"value": ids[5]}] if op == "add" else None
+        operation = {
+            "op": op,
+            "path": "members" if op == "add" else f'members[value eq "{ids[5]}"]',
+        }
+        changes.append(
+            (
+                "PATCH",
+                f"/Groups/{group.body['id']}",
+                patch_op({**operation, "value": value} if value else operation),
+            )
+        )
     for method, path, change in changes:
         assert call(server, method, path, token, change).status in (200, 204), (method, path)
 
@@ -92,6 +109,26 @@ def logged(database: str) -> list[Row]:
     try:
         log = Log(ledger)
         return log.rows(0, log.head(), 1_000_000)
+    finally:
+        ledger.close()
+
+
+def snapshots(database: str) -> list[tuple[UUID, int, str, bytes]]:
+    ledger = Ledger(DatabaseURL.parse(database))
+    try:
+        table = snapshots_table(ledger)
+        with SQL(ledger).read() as cursor:
+            cursor.execute(f"SELECT originator_id, originator_version, topic, state FROM {table}")
+            rows = [
+                (
+                    UUID(str(r["originator_id"])),
+                    int(r["originator_version"]),
+                    str(r["topic"]),
+                    bytes(r["state"]),
+                )
+                for r in cursor.fetchall()
+            ]
+        return sorted(rows)
     finally:
         ledger.close()
 
@@ -127,6 +164,7 @@ def test_sqlite_to_postgresql_and_back_keeps_every_event_read_and_audit_entry(
     assert there.stdout.startswith(f"copied {len(events)} events (sqlite:///")
     assert "its chain verified" in there.stdout
     assert logged(postgres_url) == events
+    assert snapshots(postgres_url) == snapshots(source) != []
     verified = cli(
         "ledger", "verify", "--digest", str(tmp_path / "digest.json"), database=postgres_url
     )
@@ -139,6 +177,7 @@ def test_sqlite_to_postgresql_and_back_keeps_every_event_read_and_audit_entry(
     again = copy(postgres_url, back)
     assert again.returncode == 0, again.stderr
     assert logged(back) == events
+    assert snapshots(back) == snapshots(source)
     assert audit(back) == audit(source)
     assert served(back, token) == before
     # Each copy goes on from where its log ends: new events come after the copied ones.
@@ -183,3 +222,14 @@ def test_the_same_database_twice_is_a_usage_error(tmp_path: Path) -> None:
     done = copy(url, url)
     assert done.returncode == 2
     assert "--from and --to are the same database" in done.stderr
+
+
+def test_a_source_that_is_not_there_or_empty_is_refused(tmp_path: Path, postgres_url: str) -> None:
+    missing = copy(f"sqlite:///{tmp_path}/typo.db", postgres_url)
+    assert missing.returncode == 2
+    assert f"there is no SQLite database at {tmp_path}/typo.db" in missing.stderr
+    assert not (tmp_path / "typo.db").exists()
+    empty = copy(postgres_url, f"sqlite:///{tmp_path}/copy.db")
+    assert empty.returncode == 1
+    assert "holds no events: nothing to copy" in empty.stderr
+    assert not (tmp_path / "copy.db").exists()
