@@ -9,7 +9,7 @@ from pathlib import Path
 
 from scimledger.ledger.application import Ledger
 from scimledger.projections import chain
-from scimledger.scripts import ledger_copy
+from scimledger.scripts import ledger_copy, ledger_dump
 from scimledger.scripts.command import Commands, UsageError, family, opened, runs
 
 
@@ -71,3 +71,4 @@ def add_commands(commands: Commands) -> None:
     parser.add_argument("--key", metavar="FILE", help="sign the digest with HMAC-SHA256")
     runs(parser, digest)
     ledger_copy.add(actions)
+    ledger_dump.add(actions, runs)

@@ -216,10 +216,20 @@ def _check_prefix(origin: Log, copy: Log, head: int) -> None:
     """The target's events are the source's up to `head`: the same count, and the same event
     at `head` (a copy resumes only where a copy of this source stopped)."""
     mine = origin.rows(head - 1, head, 1)
-    theirs = copy.rows(head - 1, head, 1)
-    if not mine or mine != theirs or origin.count(head) != copy.count(head):
+    if not mine:
+        check_prefix(copy, None, origin.count(head))
+    else:
+        check_prefix(copy, mine[0], origin.count(head))
+
+
+def check_prefix(log: Log, last: Row | None, count: int) -> None:
+    """Raises TargetNotEmpty unless `log` holds `count` events and its last one is `last`:
+    the start of what is being copied into it, by an earlier copy that stopped."""
+    head = log.head()
+    theirs = log.rows(head - 1, head, 1)
+    if last is None or theirs != [last] or log.count(head) != count:
         raise TargetNotEmpty(
-            f"the target already holds {copy.count(head)} events up to position {head}, "
+            f"the target already holds {log.count(head)} events up to position {head}, "
             "which are not the start of the source's log; copy into an empty database"
         )
 
@@ -231,7 +241,7 @@ def _since(began: float) -> float:
     return time.monotonic() - began
 
 
-def _build(target: Ledger, projection: Projection, head: int, meter: ProgressMeter) -> None:
+def build(target: Ledger, projection: Projection, head: int, meter: ProgressMeter) -> None:
     """Builds (or goes on building) a projection on the target, showing its progress."""
     runner = Runner(target, projection)
     runner.create_tables()
@@ -312,7 +322,7 @@ def _copy(source: Ledger, target: Ledger, meter: ProgressMeter, began: float, ba
         meter.finish()
     copy_seconds = _since(copying)
     for kept in PROJECTIONS:  # built on the target from its copied log, the chain too
-        _build(target, kept.build(""), copied.upto, meter)
+        build(target, kept.build(""), copied.upto, meter)
     copy_beside(source, target)
     checked = chain.verify(target)
     if not checked.ok:

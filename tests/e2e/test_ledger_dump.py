@@ -1,0 +1,135 @@
+"""`scimledger ledger export` and `ledger import`: the log as JSON lines that prove themselves."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
+from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.database import DatabaseURL
+from scimledger.scripts.ledger_copy import Log
+from tests.conftest import drop_postgres_database, issue, new_postgres_database
+from tests.e2e.conftest import SCIMLEDGER, cli
+from tests.e2e.test_ledger_copy import audit, logged
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    url = new_postgres_database()
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
+def filled(url: str, users: int = 4) -> None:
+    ledger = Ledger(DatabaseURL.parse(url))
+    try:
+        issue(ledger)
+        org_id = ledger.organization_id("acme")
+        assert org_id is not None
+        context = CommandContext(org_id, Actor.operator("tests"), RequestInfo("r"))
+        for n in range(users):
+            ledger.create_user(context, NewUser({"userName": f"u{n}@example.com"}))
+    finally:
+        ledger.close()
+
+
+def scimledger(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [SCIMLEDGER, "ledger", *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def exported(url: str, path: Path) -> list[str]:
+    done = scimledger("export", "--output", str(path), "--database", url)
+    assert done.returncode == 0, done.stderr
+    return path.read_text().splitlines()
+
+
+def test_an_export_restores_into_either_database_and_exports_again_the_same(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    source = f"sqlite:///{tmp_path}/source.db"
+    filled(source)
+    lines = exported(source, tmp_path / "log.jsonl")
+    assert json.loads(lines[0]) == {"format": "scimledger-log", "version": 1, "head": 10}
+    assert len(lines) == 1 + 10 + 1
+    assert json.loads(lines[-1])["events"] == 10
+    done = scimledger("import", str(tmp_path / "log.jsonl"), "--database", postgres_url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("imported 10 events, up to position 10, in ")
+    assert logged(postgres_url) == logged(source)
+    assert audit(postgres_url) == audit(source)
+    assert cli("ledger", "verify", database=postgres_url).returncode == 0
+    assert exported(postgres_url, tmp_path / "again.jsonl") == lines  # the same, line by line
+    again = scimledger("import", str(tmp_path / "log.jsonl"), "--database", postgres_url)
+    assert again.returncode == 0, again.stderr
+    assert "imported 0 events (10 were in already)" in again.stdout
+
+
+def test_an_import_interrupted_continues_where_it_stopped(tmp_path: Path) -> None:
+    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    filled(source)
+    exported(source, tmp_path / "log.jsonl")
+    ledger = Ledger(DatabaseURL.parse(target))
+    try:  # what a first import committed before it stopped
+        Log(ledger).append(logged(source)[:4])
+    finally:
+        ledger.close()
+    done = scimledger("import", str(tmp_path / "log.jsonl"), "--database", target)
+    assert done.returncode == 0, done.stderr
+    assert "imported 6 events (4 were in already), up to position 10" in done.stdout
+    assert logged(target) == logged(source)
+
+
+def altered(lines: list[str], index: int, **changes: object) -> list[str]:
+    line = json.loads(lines[index])
+    return [*lines[:index], json.dumps({**line, **changes}), *lines[index + 1 :]]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda lines: altered(lines, 3, topic="x:Y.Z"),
+            "the event at position 3 does not match its link",
+        ),
+        (lambda lines: lines[:-1], "it has no end line: it was cut short"),
+        (lambda lines: [*lines[:5], *lines[6:]], "the event at position 6 does not match its link"),
+        (lambda lines: altered(lines, -1, events=3), "its end line does not match its events"),
+        (lambda lines: ["{}", *lines[1:]], "not a scimledger-log file of version 1"),
+        (lambda lines: [*lines[:2], "not json", *lines[2:]], "line 3 is not JSON"),
+    ],
+)
+def test_a_file_altered_or_cut_short_is_refused_before_anything_is_written(
+    tmp_path: Path, change: object, message: str
+) -> None:
+    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    filled(source)
+    lines = exported(source, tmp_path / "log.jsonl")
+    (tmp_path / "bad.jsonl").write_text("\n".join(change(lines)) + "\n")  # type: ignore[operator]
+    done = scimledger("import", str(tmp_path / "bad.jsonl"), "--database", target)
+    assert done.returncode == 1
+    assert f"not imported: {tmp_path}/bad.jsonl: {message}" in done.stderr
+    assert not (tmp_path / "b.db").exists()
+
+
+def test_a_database_holding_other_events_is_refused(tmp_path: Path) -> None:
+    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
+    filled(source)
+    filled(target, users=1)
+    exported(source, tmp_path / "log.jsonl")
+    before = logged(target)
+    done = scimledger("import", str(tmp_path / "log.jsonl"), "--database", target)
+    assert done.returncode == 1
+    assert "not imported: the target already holds 4 events" in done.stderr
+    assert logged(target) == before
