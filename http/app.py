@@ -9,7 +9,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from scimledger import __version__
-from scimledger.http import admin, console, discovery, envelope, health, resources
+from scimledger.http import admin, console, discovery, envelope, health, metrics, resources
 from scimledger.http.errors import handle_exception
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Services
@@ -28,7 +28,13 @@ def create_app(services: Services) -> Litestar:
         route_handlers=[*resources.ROUTES, *discovery.ROUTES],
     )
     app = Litestar(
-        route_handlers=[scim, admin.router(), console.router(services), *health.ROUTES],
+        route_handlers=[
+            scim,
+            admin.router(),
+            console.router(services),
+            *health.ROUTES,
+            *metrics.ROUTES,
+        ],
         # Handlers of both APIs are given the services by name (`services: Injected[Services]`).
         dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         exception_handlers={Exception: handle_exception},
@@ -55,4 +61,5 @@ def create_app(services: Services) -> Litestar:
         logging_config=None,
     )
     health.install(app, services)
+    metrics.install(app, services)
     return envelope.install(app)

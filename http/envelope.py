@@ -11,7 +11,8 @@ headers, and one access-log line.
 - The access line holds ids only: method, the route's template (`/scim/v2/Users/{user_id}`),
   never the raw path or query (a filter or a mistyped URL can hold someone's email), status,
   duration, the token id that authenticated, the client address and the request id. Health
-  probes' successes are logged at DEBUG only.
+  probes' and metrics scrapes' successes are logged at DEBUG only. Each request is counted
+  in the metrics too (http/metrics.py).
 
 It wraps Litestar's own handler, inside the app, so that it sees every request: unrouted ones
 (404) and failures included, under the real server and under the test client alike.
@@ -30,6 +31,8 @@ from litestar import Litestar
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
+from scimledger.http import metrics
+
 REQUEST_ID: ContextVar[str | None] = ContextVar("scimledger_request_id", default=None)
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -46,7 +49,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 
 access_log = logging.getLogger("scimledger.access")
-PROBES = frozenset({"/healthz", "/readyz"})  # their successes are logged at DEBUG
+PROBES = frozenset({"/healthz", "/readyz", "/metrics"})  # successes logged at DEBUG
 
 
 class _Exchange:
@@ -119,7 +122,9 @@ def _envelope(inner: ASGIApp) -> ASGIApp:
         try:
             await inner(scope, receive, send_with_headers)
         finally:
-            _log_access(http_scope, exchange, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.observe(http_scope.get("path_template"), http_scope["method"], status, seconds)
+            _log_access(http_scope, exchange, status, seconds)
             REQUEST_ID.reset(reset)
 
     return envelope
