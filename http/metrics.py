@@ -11,19 +11,23 @@ controls becomes a label.
   and `scimledger_log_head`: read when scraped (one indexed lookup each).
 - `scimledger_database_up`: 1 when the last scrape's lookups succeeded.
 
-This first version counts the requests of the process that answers the scrape: under
-`serve --workers N`, each worker keeps its own counts (see docs/operations.md).
+Under `serve --workers N` the request metrics are the whole server's: the supervisor turns on
+prometheus-client's multiprocess mode before it forks (`use_multiprocess`), each worker
+writes its counts to files in a directory of the server's own, and a scrape, whichever
+worker answers it, adds them all up.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from litestar import Request, Response, get
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from scimledger.http.services import Injected, Services
@@ -45,6 +49,14 @@ DURATION = Histogram(
     registry=REGISTRY,
 )
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own setting
+
+
+def use_multiprocess(directory: str) -> None:
+    """From now on, this process and those it forks count in files under `directory`
+    (before any request is counted: a metric's values are made at their first use)."""
+    os.environ[MULTIPROCESS_ENV] = directory
+    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
 def observe(route: str | None, method: str, status: int, seconds: float) -> None:
@@ -111,7 +123,11 @@ class Projections(Collector):
 def install(app: Any, services: Services) -> None:
     """The app's registry: the process's request metrics and its projections' collector."""
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(_Forward(REGISTRY))
+    directory = os.environ.get(MULTIPROCESS_ENV)
+    if directory:
+        MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+    else:
+        registry.register(_Forward(REGISTRY))
     registry.register(Projections(services))
     app.state.metrics = registry
 

@@ -9,9 +9,11 @@ import gc
 import logging
 import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +22,7 @@ from types import FrameType
 
 import uvicorn
 
-from scimledger.http import connections
+from scimledger.http import connections, metrics
 from scimledger.http.app import create_app
 from scimledger.http.connections import Limits
 from scimledger.http.rate_limit import RateLimit
@@ -91,8 +93,14 @@ def serve(
     # workers start: they would otherwise race to do it.
     Ledger(database).close()
     listening = _listen(host, port)
+    # The workers' request metrics, added up at each scrape (http/metrics.py).
+    counts = tempfile.mkdtemp(prefix="scimledger-metrics-")
+    metrics.use_multiprocess(counts)
     _announce(database, host, port, public_url, workers)
-    return _supervise(workers, lambda index: run(sockets=[listening], sweeps=index == 0))
+    try:
+        return _supervise(workers, lambda index: run(sockets=[listening], sweeps=index == 0))
+    finally:
+        shutil.rmtree(counts, ignore_errors=True)
 
 
 def _announce(

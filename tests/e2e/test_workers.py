@@ -8,11 +8,13 @@ from __future__ import annotations
 import os
 import signal
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from scimledger.projections.registry import PROJECTIONS
 from tests.e2e.conftest import Server, call, cli, issue_token, start_server
@@ -145,3 +147,20 @@ def test_workers_end_when_the_supervisor_is_killed(workers: Server) -> None:
     workers.process.kill()
     workers.process.wait(timeout=10)
     eventually(lambda: not any(alive(pid) for pid in pids), timeout=20)
+
+
+def test_metrics_add_up_every_workers_requests(workers: Server) -> None:
+    token = issue_token(workers.database)["token"]
+    assert statuses(workers, "GET", "/Users?count=1", token) == [200] * REQUESTS
+    for _ in range(4):  # whichever worker answers the scrape
+        url = workers.base_url.removesuffix("/scim/v2") + "/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            text = answer.read().decode()
+        counted = {
+            tuple(sorted(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "scimledger_http_requests_total"
+        }
+        key = (("method", "GET"), ("route", "/scim/v2/Users"), ("status", "200"))
+        assert counted[key] == REQUESTS
