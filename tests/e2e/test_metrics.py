@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
 from prometheus_client.parser import text_string_to_metric_families
 
 from scimledger.http.services import Services
@@ -57,3 +61,19 @@ def test_projections_positions_and_lag_and_the_database(client: Client, services
     scim_name = next(kept.name for kept in PROJECTIONS if kept.name.startswith("scim_"))
     assert samples[("scimledger_projection_lag_events", (("projection", scim_name),))] == 0
     assert samples[("scimledger_projection_position", (("projection", scim_name),))] == head
+
+
+def test_every_metric_the_grafana_dashboard_queries_is_exported(client: Client) -> None:
+    dashboard = json.loads(
+        (Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text()
+    )
+    queried = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"\bscimledger_[a-z_]+", target["expr"])
+    }
+    assert client.get("/scim/v2/Users?count=1").status_code == 200  # a request counted
+    exported = {name for name, _ in scraped(client)}
+    assert queried, "the dashboard queries nothing"
+    assert queried <= exported, queried - exported
