@@ -74,6 +74,10 @@ class Load:
         with self._lock:
             return sum(answer.status == 201 for _, answer in self.answers)
 
+    def refused(self) -> int:
+        with self._lock:
+            return sum(answer.status == 503 for _, answer in self.answers)
+
     def wait_for_created(self, count: int, within: float) -> bool:
         deadline = time.monotonic() + within
         while self.created() < count:
@@ -111,6 +115,11 @@ def test_postgres_stopped_during_load_then_started_again(
         cluster.stop(mode)
         stopped = time.monotonic()
         time.sleep(down_for)
+        # The first refusals come once the writes caught by the stop have given up (their
+        # retries take about 2 s): under a loaded CI machine, after the 3 s of the fast stop
+        # once. The database stays down until one is seen, for at most 10 s more.
+        while not load.refused() and time.monotonic() < stopped + down_for + 10:
+            time.sleep(0.1)
         refused_while_down = [name for name, answer in list(load.answers) if answer.status == 503]
         cluster.start()
         started, before_start = time.monotonic(), load.created()
