@@ -9,7 +9,7 @@ from typing import Any
 
 from litestar import Request
 
-from scimledger.http import envelope
+from scimledger.http import envelope, metrics
 from scimledger.http.errors import ScimError
 from scimledger.http.services import Services
 from scimledger.ledger.context import CommandContext, RequestInfo
@@ -66,6 +66,7 @@ def command_context(
         raise unauthorized() from exc
     wait = services.rate_limit.take(principal.actor.id)
     if wait:
+        metrics.RATE_LIMITED.inc()
         seconds = max(1, math.ceil(wait))
         raise ScimError(
             429,

@@ -9,7 +9,10 @@ controls becomes a label.
   its access line is written (http/envelope.py).
 - `scimledger_projection_position{projection}`, `scimledger_projection_lag_events{projection}`
   and `scimledger_log_head`: read when scraped (one indexed lookup each).
-- `scimledger_database_up`: 1 when the last scrape's lookups succeeded.
+- `scimledger_database_up`: 1 when the scrape's lookups succeeded;
+  `scimledger_database_gate_open`: 0 while the process answering refuses requests at once
+  because the database was out of reach (ledger.availability).
+- `scimledger_rate_limited_requests_total`: requests refused with 429.
 
 Under `serve --workers N` the request metrics are the whole server's: the supervisor turns on
 prometheus-client's multiprocess mode before it forks (`use_multiprocess`), each worker
@@ -48,6 +51,11 @@ DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
     registry=REGISTRY,
 )
+RATE_LIMITED = Counter(
+    "scimledger_rate_limited_requests",
+    "Requests refused with 429 because their token was over its rate (serve --rate-limit).",
+    registry=REGISTRY,
+)
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own setting
 
@@ -74,6 +82,14 @@ class Projections(Collector):
         self.services = services
 
     def collect(self) -> Iterator[Any]:
+        gate = self.services.ledger.gate
+        reachable = GaugeMetricFamily(
+            "scimledger_database_gate_open",
+            "0 while this process answers 503 at once because the database was out of reach "
+            "(PostgreSQL; always 1 on SQLite).",
+        )
+        reachable.add_metric([], 0 if gate is not None and gate.down else 1)
+        yield reachable
         up = GaugeMetricFamily(
             "scimledger_database_up", "1 if the database answered this scrape's lookups."
         )

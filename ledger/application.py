@@ -147,6 +147,7 @@ class Ledger(Application[UUID]):
         )
         # On PostgreSQL: 503 at once while the database is out of reach (ledger.availability).
         gate = availability.install(datastore) if database.kind == "postgresql" else None
+        self.gate = gate
         # Writers to one resource take turns, within this process and across processes.
         self.turns = Turns(database, gate)
         if gate is not None:

@@ -163,6 +163,11 @@ def test_during_a_database_outage_readyz_is_503_and_healthz_200(
         status, body = root(server, "/readyz")
         assert (status, body["database"]) == (503, "unavailable"), body
         assert root(server, "/healthz") == (200, {"status": "ok"})
+        url = server.base_url.removesuffix("/scim/v2") + "/metrics"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            text = answer.read().decode()
+        assert "scimledger_database_up 0.0" in text.splitlines()
+        assert "scimledger_database_gate_open 0.0" in text.splitlines()
         proxy.restore()
         deadline = time.monotonic() + 30
         while root(server, "/readyz")[0] != 200:

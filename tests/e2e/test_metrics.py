@@ -58,6 +58,7 @@ def test_projections_positions_and_lag_and_the_database(client: Client, services
     head = samples[("scimledger_log_head", ())]
     assert head >= 2  # the organization's and the token's events
     assert samples[("scimledger_database_up", ())] == 1
+    assert samples[("scimledger_database_gate_open", ())] == 1
     scim_name = next(kept.name for kept in PROJECTIONS if kept.name.startswith("scim_"))
     assert samples[("scimledger_projection_lag_events", (("projection", scim_name),))] == 0
     assert samples[("scimledger_projection_position", (("projection", scim_name),))] == head

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 from litestar.testing import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from scimledger.http.app import create_app
 from scimledger.http.rate_limit import RateLimit
@@ -101,3 +102,19 @@ def test_serve_rate_limit_applies_to_a_running_server(database_url: str) -> None
 def test_serve_without_rate_limit_does_not_limit(server: Server) -> None:
     token = issue_token(server.database)["token"]
     assert {_get(server, token)[0] for _ in range(300)} == {200}
+
+
+def test_refusals_are_counted_in_the_metrics(limited: Client) -> None:
+    def refused() -> float:
+        text = limited.get("/metrics").text
+        return next(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "scimledger_rate_limited_requests_total"
+        )
+
+    before = refused()
+    statuses = [limited.get("/scim/v2/Users?count=1").status_code for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    assert refused() - before == 2
