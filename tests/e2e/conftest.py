@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -161,15 +162,22 @@ def servers() -> Iterator[list[Server]]:
             running.log.close()
 
 
-@pytest.fixture
-def server(database_url: str) -> Iterator[Server]:
-    running = start_server(database_url)
+@contextmanager
+def running_server(database: str, *options: str) -> Iterator[Server]:
+    """`start_server`, stopped (if still running) and its log closed at the end."""
+    running = start_server(database, *options)
     try:
         yield running
     finally:
         if running.process.poll() is None:
             running.stop()
         running.log.close()
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[Server]:
+    with running_server(database_url) as running:
+        yield running
 
 
 def issue_token(database: str, org: str = "acme") -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,20 +13,13 @@ from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.scripts.ledger_copy import Log
-from tests.conftest import drop_postgres_database, issue, new_postgres_database
+from tests.conftest import issue
 from tests.e2e.conftest import SCIMLEDGER, cli
-from tests.e2e.test_ledger_copy import audit, logged
+from tests.e2e.test_ledger_copy import audit, logged, postgres_url
+
+__all__ = ["postgres_url"]  # the fixture, from test_ledger_copy
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    url = new_postgres_database()
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 def filled(url: str, users: int = 4) -> None:

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from scimledger.projections.registry import PROJECTIONS
 from tests.conftest import drop_postgres_database, new_postgres_database
-from tests.e2e.conftest import Server, call, cli, issue_token, start_server
+from tests.e2e.conftest import Server, call, cli, issue_token, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -28,13 +28,8 @@ REQUESTS = 24  # fresh connections per check: enough that both workers take some
 @pytest.fixture
 def workers(database_url: str) -> Iterator[Server]:
     """A server of the test's own, which it may stop or kill."""
-    running = start_server(database_url, "--workers", "2")
-    try:
+    with running_server(database_url, "--workers", "2") as running:
         yield running
-    finally:
-        if running.process.poll() is None:
-            running.stop()
-        running.log.close()
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -47,13 +42,10 @@ def shared(
         url = f"sqlite:///{tmp_path_factory.mktemp('workers')}/scimledger.db"
     else:
         url = new_postgres_database()
-    running = start_server(url, "--workers", "2")
     try:
-        yield running
+        with running_server(url, "--workers", "2") as running:
+            yield running
     finally:
-        if running.process.poll() is None:
-            running.stop()
-        running.log.close()
         if request.param == "postgresql":
             drop_postgres_database(url)
 
