@@ -8,18 +8,19 @@ they fail instead, so they can never silently stop running.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from litestar import Litestar
 from litestar.testing import TestClient
 
-from scimledger.http.app import create_app
+from scimledger.http.app import bind, create_app
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import IssuedToken
@@ -27,11 +28,13 @@ from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.audit import AuditProjection
 from scimledger.projections.inline import InlineScim
+from scimledger.projections.registry import all_projections
 from scimledger.projections.runner import Runner
 from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import TokensProjection, UsageRecorder
 from tests.polling import PollingRunner
+from tests.reset import Template, put_back
 from tests.scim import Client
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,41 +115,65 @@ def drop_postgres_database(url: str) -> None:
 
 class LedgerDatabases:
     """PostgreSQL databases that already hold the ledger's tables, for the tests that run on
-    both databases: each a copy of a template set up once per session (creating the tables
-    cost a test more than copying them), the next one made while a test runs, and used ones
-    dropped in the background. The read models' tables are not in the template: a test
-    sees them created as a server creates them."""
+    both databases: copies of a template set up once per session (creating the tables cost a
+    test more than copying them). A used one is put back as the template left it, in the
+    background, and taken by a later test: a copy is made only when none is free, and one is
+    dropped only when a test changed it beyond what `tests.reset` puts back (creating and
+    dropping databases cost more than the tests on them).
+
+    The template holds the read models' tables too, as a server's first start on an empty log
+    leaves them (creating them cost a PostgreSQL test ~250 ms of its setup); tests marked
+    `no_read_models` get a new copy of a template without them, to see them created or
+    missing, dropped after the test."""
 
     def __init__(self) -> None:
-        self._template: str | None = None
-        self._making = ThreadPoolExecutor(1, "make-database")
-        self._dropping = ThreadPoolExecutor(1, "drop-database")
-        self._next: Future[str] | None = None
+        self._templates: dict[bool, str] = {}  # with the read models' tables or not -> name
+        self._template: Template | None = None  # what the one with them holds
+        self._free: list[str] = []
+        self._lock = threading.Lock()
+        self._background = ThreadPoolExecutor(1, "put-back-database")
 
-    def take(self) -> str:
-        if self._template is None:
+    def take(self, read_models: bool = True) -> str:
+        if not read_models:
+            return self._clone(False)
+        with self._lock:
+            if self._free:
+                return self._free.pop()
+        return self._clone(True)
+
+    def _clone(self, read_models: bool) -> str:
+        if read_models not in self._templates:
             url = new_postgres_database()
-            Ledger(DatabaseURL.parse(url)).close()
-            self._template = DatabaseURL.parse(url).dbname
-        taken = self._next.result() if self._next is not None else self._clone()
-        self._next = self._making.submit(self._clone)
-        return taken
+            ledger = Ledger(DatabaseURL.parse(url))
+            try:
+                for projection in all_projections() if read_models else []:
+                    Runner(ledger, projection).create_tables()
+            finally:
+                ledger.close()
+            self._templates[read_models] = DatabaseURL.parse(url).dbname
+            if read_models:
+                self._template = Template.read(url)
+        return new_postgres_database(self._templates[read_models])
 
-    def _clone(self) -> str:
-        assert self._template is not None
-        return new_postgres_database(self._template)
+    def give_back(self, url: str, read_models: bool = True) -> None:
+        """`url`'s test is over: put back for the next, or dropped."""
+        self._background.submit(self._give_back, url, read_models)
 
-    def drop(self, url: str) -> None:
-        self._dropping.submit(drop_postgres_database, url)
+    def _give_back(self, url: str, read_models: bool) -> None:
+        name = DatabaseURL.parse(url).dbname
+        template = self._template
+        if read_models and template is not None and put_back(ADMIN_URL, url, name, template):
+            with self._lock:
+                self._free.append(url)
+            return
+        drop_postgres_database(url)
 
     def close(self) -> None:
-        if self._next is not None:
-            with suppress(Exception):
-                self.drop(self._next.result())
-        self._making.shutdown()
-        self._dropping.shutdown()  # waits for every drop
-        if self._template is not None:
-            drop_postgres_database(_url(self._template))
+        self._background.shutdown()  # waits for every database given back
+        for url in self._free:
+            drop_postgres_database(url)
+        for template in self._templates.values():
+            drop_postgres_database(_url(template))
 
 
 @pytest.fixture(scope="session")
@@ -192,11 +219,12 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/scimledger.db"
         return
-    url = ledger_databases.take()
+    read_models = request.node.get_closest_marker("no_read_models") is None
+    url = ledger_databases.take(read_models)
     try:
         yield url
     finally:
-        ledger_databases.drop(url)
+        ledger_databases.give_back(url, read_models)
 
 
 @pytest.fixture
@@ -245,10 +273,23 @@ def token(services: Services) -> IssuedToken:
     return issue(services.ledger)
 
 
+_APP: list[Litestar] = []
+
+
+def app_for(services: Services) -> Litestar:
+    """The real app, serving `services`: one app per test process, bound to each test's
+    services in turn (`create_app` costs ~150 ms, as much as the rest of a test's setup)."""
+    if not _APP:
+        _APP.append(create_app(services))
+    else:
+        bind(_APP[0], services)
+    return _APP[0]
+
+
 @pytest.fixture
 def client(services: Services, token: IssuedToken) -> Iterator[Client]:
     """An HTTP client for the real app, authenticated as organization `acme`."""
-    with TestClient(app=create_app(services), base_url="http://scim.test") as test_client:
+    with TestClient(app=app_for(services), base_url="http://scim.test") as test_client:
         test_client.headers["Authorization"] = f"Bearer {token.token}"
         yield test_client
 

@@ -97,32 +97,30 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 NOT_FOUND = "Nothing here: no such page, or no such person, group or token in your organization."
 
 
-def _errors(services: Services) -> Any:
-    def error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-        """Any failure as a page; a request without a valid session to the sign-in page."""
-        if isinstance(exc, SignedOut):
-            target = f"{CONSOLE_PATH}/sign-in" + (f"?problem={exc.problem}" if exc.problem else "")
-            return Redirect(target, status_code=303, cookies=[session_cookie(services, None)])
-        if isinstance(exc, Refused):
-            return pages.message("Not allowed", str(exc), status=403)
-        if isinstance(exc, LookupError):
-            return pages.message("Not found", NOT_FOUND, status=404)
-        if isinstance(exc, AlreadySent):
-            return pages.message("Already done", str(exc), status=409)
-        error = reported(request, exc)  # logged if unexpected
-        if error.status < 500:
-            return pages.message("Error", error.detail, status=error.status)
-        return pages.message(
-            "Error",
-            "Something went wrong on the server; it has been logged. Try again, and if it "
-            f"persists, give your operator this request id: {envelope.request_id(request.scope)}",
-            status=error.status,
-        )
-
-    return error
+def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """Any failure as a page; a request without a valid session to the sign-in page."""
+    if isinstance(exc, SignedOut):
+        services: Services = request.app.state.services
+        target = f"{CONSOLE_PATH}/sign-in" + (f"?problem={exc.problem}" if exc.problem else "")
+        return Redirect(target, status_code=303, cookies=[session_cookie(services, None)])
+    if isinstance(exc, Refused):
+        return pages.message("Not allowed", str(exc), status=403)
+    if isinstance(exc, LookupError):
+        return pages.message("Not found", NOT_FOUND, status=404)
+    if isinstance(exc, AlreadySent):
+        return pages.message("Already done", str(exc), status=409)
+    error = reported(request, exc)  # logged if unexpected
+    if error.status < 500:
+        return pages.message("Error", error.detail, status=error.status)
+    return pages.message(
+        "Error",
+        "Something went wrong on the server; it has been logged. Try again, and if it "
+        f"persists, give your operator this request id: {envelope.request_id(request.scope)}",
+        status=error.status,
+    )
 
 
-def router(services: Services) -> Router:
+def router() -> Router:
     return Router(
         path=CONSOLE_PATH,
         route_handlers=[
@@ -141,5 +139,5 @@ def router(services: Services) -> Router:
             # Origin as "null", and the origin check could not tell the console's own forms.
             ResponseHeader(name="referrer-policy", value="same-origin"),
         ],
-        exception_handlers={Exception: _errors(services)},
+        exception_handlers={Exception: _error},
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import signal
 import socket
@@ -13,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -23,13 +24,13 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from scimledger.http.app import create_app
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.users import User
-from tests.conftest import SHARED
+from scimledger.scripts.cli import main
+from tests.conftest import SHARED, app_for
 from tests.e2e.console import ADA, OPERATOR, RITA
 from tests.e2e.oidc_provider import Provider, running_provider
 from tests.e2e.private_postgres import PrivatePostgres
@@ -181,20 +182,15 @@ def server(database_url: str) -> Iterator[Server]:
 
 
 def issue_token(database: str, org: str = "acme") -> dict[str, Any]:
-    result = cli(
-        "tokens",
-        "issue",
-        "--org",
-        org,
-        "--name",
-        "Okta",
-        "--expires",
-        "never",
-        "--json",
-        database=database,
-    )
-    assert result.returncode == 0, result.stderr
-    issued: dict[str, Any] = json.loads(result.stdout)
+    """`scimledger tokens issue --json`, run in this process: what it prints, decoded. (The
+    command as a process of its own is tested in test_server.py; here a process would cost
+    each test ~1 s of imports.)"""
+    argv = ["tokens", "issue", "--org", org, "--name", "Okta", "--expires", "never", "--json"]
+    printed, complained = io.StringIO(), io.StringIO()
+    with redirect_stdout(printed), redirect_stderr(complained):
+        exit_code = main([*argv, "--database", database])
+    assert exit_code == 0, complained.getvalue()
+    issued: dict[str, Any] = json.loads(printed.getvalue())
     return issued
 
 
@@ -242,7 +238,7 @@ def console(services: Services) -> Iterator[TestClient[Litestar]]:
     reviewer rita (tests/e2e/console.py)."""
     services.ledger.add_admin("acme", ADA, OPERATOR, RequestInfo.local())
     services.ledger.add_admin("acme", RITA, OPERATOR, RequestInfo.local(), role="reviewer")
-    with TestClient(app=create_app(services), base_url="http://scim.test") as client:
+    with TestClient(app=app_for(services), base_url="http://scim.test") as client:
         yield client
 
 

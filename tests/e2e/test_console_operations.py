@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from scimledger.http.services import Services
 from tests.e2e.console import RITA, sign_in
 from tests.scim import Client
 
 
+@pytest.mark.no_read_models
 def test_an_admin_sees_each_read_models_lag_and_its_rebuild_command(
     console: Client, services: Services
 ) -> None:

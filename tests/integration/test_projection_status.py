@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from freezegun import freeze_time
 
 from scimledger.ledger.application import Ledger
@@ -28,6 +29,7 @@ def cli_status(ledger: Ledger) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.no_read_models
 def test_a_caught_up_projection_has_no_lag_and_a_missing_one_is_stalled(ledger: Ledger) -> None:
     with freeze_time(T0):
         issue(ledger)  # two events
@@ -57,6 +59,7 @@ def test_lag_is_the_age_of_the_oldest_unapplied_event(ledger: Ledger) -> None:
     assert not scim.stalled(60)
 
 
+@pytest.mark.no_read_models
 def test_the_cli_exits_1_while_a_projection_is_stalled_and_0_once_all_caught_up(
     ledger: Ledger,
 ) -> None:

@@ -388,6 +388,7 @@ def listed_users(client: Client) -> list[str]:
 # 1. The rebuilt rows are the live ones
 
 
+@pytest.mark.no_read_models
 @pytest.mark.parametrize("batch_size", [1000, 3])
 def test_a_rebuild_gives_exactly_the_rows_built_event_by_event(
     client: Client,
@@ -450,6 +451,7 @@ def test_a_rebuild_gives_exactly_the_rows_built_event_by_event(
 # 2. Twice in a row
 
 
+@pytest.mark.no_read_models
 def test_rebuilding_twice_in_a_row_gives_the_same_rows(
     client: Client,
     services: Services,
@@ -691,6 +693,7 @@ def rebuilt_line(name: str, position: int, applied: int, resumed_from: int = 0) 
     )
 
 
+@pytest.mark.no_read_models
 def test_the_cli_rebuilds_every_read_model_and_continues_an_interrupted_run(
     client: Client,
     services: Services,

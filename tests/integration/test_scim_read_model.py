@@ -143,6 +143,7 @@ def test_wait_for_returns_once_the_write_is_readable(services: Services) -> None
         assert scim.get_user(cursor, context.org_id, str(written.id)) is not None
 
 
+@pytest.mark.no_read_models
 def test_a_new_read_model_version_is_rebuilt_from_the_log(database_url: str) -> None:
     ledger = Ledger(DatabaseURL.parse(database_url))
     try:
