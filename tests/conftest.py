@@ -208,6 +208,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         only = metafunc.definition.get_closest_marker("sqlite_only") is not None
         kinds = ["sqlite"] if only else ["sqlite", "postgresql"]
         metafunc.parametrize("database_url", kinds, indirect=True)
+    if "module_database_url" in metafunc.fixturenames:  # shared by a module's tests (below)
+        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        kinds = ["sqlite"] if only else ["sqlite", "postgresql"]
+        metafunc.parametrize("module_database_url", kinds, indirect=True, scope="module")
 
 
 @pytest.fixture
@@ -315,3 +319,69 @@ def all_stored(ledger: Ledger) -> bytes:
         payload + n.topic.encode()
         for payload, n in zip(stored_payloads(ledger), notifications, strict=True)
     )
+
+
+# One database per module and kind, for tests that only read: a module's read-only tests
+# share one database, ledger, services and client (and the data the module creates in them,
+# with module-scoped fixtures of its own) instead of building them for every test. Only
+# tests that change nothing anyone can see may use them: a test that writes takes the
+# per-test fixtures above.
+
+
+@pytest.fixture(scope="module")
+def module_database_url(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    ledger_databases: LedgerDatabases,
+) -> Iterator[str]:
+    """A database holding no event, shared by the module's tests of one kind: each runs
+    once on SQLite and once on PostgreSQL (but `sqlite_only` ones)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('module')}/scimledger.db"
+        return
+    url = ledger_databases.take()
+    try:
+        yield url
+    finally:
+        ledger_databases.drop(url)
+
+
+@pytest.fixture(scope="module")
+def module_ledger(module_database_url: str) -> Iterator[Ledger]:
+    ledger = Ledger(DatabaseURL.parse(module_database_url))
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+@pytest.fixture(scope="module")
+def module_services(module_ledger: Ledger) -> Iterator[Services]:
+    """As `services`, for the module's tests."""
+    runner = PollingRunner(module_ledger, ScimProjection())
+    runner.start()
+    module_ledger.project_inline(InlineScim(runner))
+    trail = Runner(module_ledger, AuditProjection())
+    trail.run_once()
+    tokens = Runner(module_ledger, TokensProjection())
+    tokens.run_once()
+    try:
+        yield Services(
+            ledger=module_ledger,
+            scim=runner,
+            audit=trail,
+            tokens=tokens,
+            sql=SQL(module_ledger),
+            usage=UsageRecorder(SQL(module_ledger)),
+        )
+    finally:
+        runner.stop()
+
+
+@pytest.fixture(scope="module")
+def module_client(module_services: Services) -> Iterator[Client]:
+    """As `client`, for the module's tests: one that changes its headers takes `client`."""
+    token = issue(module_services.ledger)
+    with TestClient(app=create_app(module_services), base_url="http://scim.test") as test_client:
+        test_client.headers["Authorization"] = f"Bearer {token.token}"
+        yield test_client

@@ -132,16 +132,22 @@ def test_a_token_expiry_at_the_edges_answers_400_with_the_range(
     assert sorted(token["name"] for token in listed) == ["Console", "Okta"]  # the fixture's
 
 
+@pytest.fixture(scope="module")
+def module_reviewer(module_services: Services) -> dict[str, str]:
+    """An audit:read token's headers, for the module's tests that only read."""
+    return as_admin(module_services, "audit:read")
+
+
 @pytest.mark.parametrize("parameter", ["since", "until"])
 @pytest.mark.parametrize("value", EDGES)
 def test_audit_times_at_the_edges_answer_400_with_the_range(
-    client: Client,
-    services: Services,
+    module_client: Client,
+    module_reviewer: dict[str, str],
     parameter: str,
     value: str,
 ) -> None:
-    answer = client.get(
-        "/admin/v1/audit", params={parameter: value}, headers=as_admin(services, "audit:read")
+    answer = module_client.get(
+        "/admin/v1/audit", params={parameter: value}, headers=module_reviewer
     )
     assert answer.status_code == 400, answer.text
     assert answer.json()["detail"] == f"{parameter}: {value!r} is out of range: {RANGE}"

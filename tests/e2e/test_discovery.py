@@ -9,7 +9,8 @@ import pytest
 
 from tests.scim import CORE_GROUP, CORE_USER, ENTERPRISE_USER, ERROR, LIST_RESPONSE, Client
 
-# Answered before any storage is read or written: the same on both databases.
+# Answered before any storage is read or written: the same on both databases. The tests
+# share one client (tests/conftest.py), but the one that changes its client's headers.
 pytestmark = pytest.mark.sqlite_only
 
 BASE = "http://scim.test/scim/v2"
@@ -78,9 +79,9 @@ def by_name(attributes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def test_service_provider_config_states_what_is_supported(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    config = get_scim(client, "/ServiceProviderConfig")
+    config = get_scim(module_client, "/ServiceProviderConfig")
 
     assert config["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"]
     assert config["patch"] == {"supported": True}
@@ -95,9 +96,9 @@ def test_service_provider_config_states_what_is_supported(
 
 
 def test_service_provider_config_names_bearer_token_authentication(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    config = get_scim(client, "/ServiceProviderConfig")
+    config = get_scim(module_client, "/ServiceProviderConfig")
 
     schemes = config["authenticationSchemes"]
     assert [(scheme["type"], scheme["primary"]) for scheme in schemes] == [
@@ -108,7 +109,7 @@ def test_service_provider_config_names_bearer_token_authentication(
 def test_service_provider_config_needs_no_token(
     client: Client,
 ) -> None:
-    del client.headers["Authorization"]
+    del client.headers["Authorization"]  # a client of its own: it changes the headers
 
     assert get_scim(client, "/ServiceProviderConfig")["patch"] == {"supported": True}
 
@@ -116,8 +117,8 @@ def test_service_provider_config_needs_no_token(
 # ResourceTypes
 
 
-def test_resource_types_list_users_and_groups(client: Client) -> None:
-    assert get_scim(client, "/ResourceTypes") == {
+def test_resource_types_list_users_and_groups(module_client: Client) -> None:
+    assert get_scim(module_client, "/ResourceTypes") == {
         "schemas": [LIST_RESPONSE],
         "totalResults": 2,
         "itemsPerPage": 2,
@@ -126,16 +127,16 @@ def test_resource_types_list_users_and_groups(client: Client) -> None:
     }
 
 
-def test_group_resource_type_is_served_by_name(client: Client) -> None:
-    assert get_scim(client, "/ResourceTypes/Group") == GROUP_RESOURCE_TYPE
+def test_group_resource_type_is_served_by_name(module_client: Client) -> None:
+    assert get_scim(module_client, "/ResourceTypes/Group") == GROUP_RESOURCE_TYPE
 
 
-def test_user_resource_type_is_served_by_name(client: Client) -> None:
-    assert get_scim(client, "/ResourceTypes/User") == USER_RESOURCE_TYPE
+def test_user_resource_type_is_served_by_name(module_client: Client) -> None:
+    assert get_scim(module_client, "/ResourceTypes/User") == USER_RESOURCE_TYPE
 
 
-def test_unknown_resource_type_answers_404(client: Client) -> None:
-    response = client.get("/scim/v2/ResourceTypes/Device")
+def test_unknown_resource_type_answers_404(module_client: Client) -> None:
+    response = module_client.get("/scim/v2/ResourceTypes/Device")
 
     assert response.status_code == 404
     assert response.headers["Content-Type"] == SCIM_JSON
@@ -150,9 +151,9 @@ def test_unknown_resource_type_answers_404(client: Client) -> None:
 
 
 def test_schemas_list_the_user_group_and_enterprise_schemas(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    listed = get_scim(client, "/Schemas")
+    listed = get_scim(module_client, "/Schemas")
 
     assert listed["schemas"] == [LIST_RESPONSE]
     assert (listed["totalResults"], listed["itemsPerPage"], listed["startIndex"]) == (3, 3, 1)
@@ -164,21 +165,21 @@ def test_schemas_list_the_user_group_and_enterprise_schemas(
 
 
 def test_listed_schemas_equal_the_schemas_served_by_id(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    listed = get_scim(client, "/Schemas")["Resources"]
+    listed = get_scim(module_client, "/Schemas")["Resources"]
 
     assert listed == [
-        get_scim(client, f"/Schemas/{CORE_USER}"),
-        get_scim(client, f"/Schemas/{CORE_GROUP}"),
-        get_scim(client, f"/Schemas/{ENTERPRISE_USER}"),
+        get_scim(module_client, f"/Schemas/{CORE_USER}"),
+        get_scim(module_client, f"/Schemas/{CORE_GROUP}"),
+        get_scim(module_client, f"/Schemas/{ENTERPRISE_USER}"),
     ]
 
 
 def test_user_schema_lists_exactly_its_attributes(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    schema = get_scim(client, f"/Schemas/{CORE_USER}")
+    schema = get_scim(module_client, f"/Schemas/{CORE_USER}")
 
     assert schema["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:Schema"]
     assert schema["id"] == CORE_USER
@@ -188,18 +189,18 @@ def test_user_schema_lists_exactly_its_attributes(
 
 
 def test_user_schema_password_is_write_only_and_never_returned(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    schema = get_scim(client, f"/Schemas/{CORE_USER}")
+    schema = get_scim(module_client, f"/Schemas/{CORE_USER}")
 
     password = by_name(schema["attributes"])["password"]
     assert (password["mutability"], password["returned"]) == ("writeOnly", "never")
 
 
 def test_user_schema_user_name_is_required_and_unique(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    schema = get_scim(client, f"/Schemas/{CORE_USER}")
+    schema = get_scim(module_client, f"/Schemas/{CORE_USER}")
 
     user_name = by_name(schema["attributes"])["userName"]
     assert (user_name["required"], user_name["uniqueness"], user_name["caseExact"]) == (
@@ -209,17 +210,17 @@ def test_user_schema_user_name_is_required_and_unique(
     )
 
 
-def test_user_schema_groups_are_read_only(client: Client) -> None:
-    schema = get_scim(client, f"/Schemas/{CORE_USER}")
+def test_user_schema_groups_are_read_only(module_client: Client) -> None:
+    schema = get_scim(module_client, f"/Schemas/{CORE_USER}")
 
     groups = by_name(schema["attributes"])["groups"]
     assert (groups["mutability"], groups["multiValued"]) == ("readOnly", True)
 
 
 def test_enterprise_schema_lists_its_attributes(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    schema = get_scim(client, f"/Schemas/{ENTERPRISE_USER}")
+    schema = get_scim(module_client, f"/Schemas/{ENTERPRISE_USER}")
 
     assert schema["id"] == ENTERPRISE_USER
     assert schema["name"] == "EnterpriseUser"
@@ -230,8 +231,8 @@ def test_enterprise_schema_lists_its_attributes(
     assert [attribute["name"] for attribute in schema["attributes"]] == ENTERPRISE_ATTRIBUTES
 
 
-def test_unknown_schema_answers_404(client: Client) -> None:
-    response = client.get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:Device")
+def test_unknown_schema_answers_404(module_client: Client) -> None:
+    response = module_client.get("/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:Device")
 
     assert response.status_code == 404
     assert response.headers["Content-Type"] == SCIM_JSON
@@ -245,16 +246,16 @@ def test_unknown_schema_answers_404(client: Client) -> None:
 # Unknown paths and methods
 
 
-def test_unknown_path_answers_404_scim_error(client: Client) -> None:
-    response = client.get("/scim/v2/Nope")
+def test_unknown_path_answers_404_scim_error(module_client: Client) -> None:
+    response = module_client.get("/scim/v2/Nope")
 
     assert response.status_code == 404
     assert response.headers["Content-Type"] == SCIM_JSON
     assert response.json() == {"schemas": [ERROR], "status": "404", "detail": "Resource not found"}
 
 
-def test_wrong_method_answers_405_scim_error(client: Client) -> None:
-    response = client.delete("/scim/v2/Users")
+def test_wrong_method_answers_405_scim_error(module_client: Client) -> None:
+    response = module_client.delete("/scim/v2/Users")
 
     assert response.status_code == 405
     assert response.headers["Content-Type"] == SCIM_JSON
@@ -269,11 +270,11 @@ def test_wrong_method_answers_405_scim_error(client: Client) -> None:
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
 @pytest.mark.parametrize("path", ["/ServiceProviderConfig", "/ResourceTypes", "/Schemas"])
 def test_discovery_endpoints_answer_405_to_writes(
-    client: Client,
+    module_client: Client,
     method: str,
     path: str,
 ) -> None:
-    response = client.request(method, f"/scim/v2{path}", json={})
+    response = module_client.request(method, f"/scim/v2{path}", json={})
     assert response.status_code == 405
     assert response.headers["Content-Type"] == SCIM_JSON
     assert response.json() == {
@@ -297,9 +298,9 @@ def _scim_operations(app: Any) -> set[tuple[str, str]]:
 
 
 def test_the_openapi_document_is_served_and_describes_every_scim_route(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    response = client.get(f"{BASE}/openapi.json", headers={"Authorization": ""})
+    response = module_client.get(f"{BASE}/openapi.json", headers={"Authorization": ""})
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     document = response.json()
@@ -310,14 +311,14 @@ def test_the_openapi_document_is_served_and_describes_every_scim_route(
         for method in item
         if method in ("get", "post", "put", "patch", "delete")
     }
-    assert described == _scim_operations(client.app) - {("/openapi.json", "get")}
+    assert described == _scim_operations(module_client.app) - {("/openapi.json", "get")}
 
 
 def test_the_openapi_document_shows_no_password(
-    client: Client,
+    module_client: Client,
 ) -> None:
     """It is served to anyone: its examples leave the write-only password out."""
-    document = client.get(f"{BASE}/openapi.json", headers={"Authorization": ""}).json()
+    document = module_client.get(f"{BASE}/openapi.json", headers={"Authorization": ""}).json()
 
     def passwords(value: Any) -> list[Any]:
         if isinstance(value, dict):

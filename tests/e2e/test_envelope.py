@@ -19,7 +19,8 @@ from scimledger.projections.sql import SQL
 from tests.e2e.conftest import Server, call, issue_token
 from tests.scim import Client
 
-# Answered before any storage is read or written: the same on both databases.
+# Answered before any storage is read or written: the same on both databases. The tests that
+# write nothing (refused requests included) share one client (tests/conftest.py).
 pytestmark = pytest.mark.sqlite_only
 
 SECURITY_HEADERS = {
@@ -48,21 +49,21 @@ EXCHANGES = [
 
 @pytest.mark.parametrize("exchange", EXCHANGES, ids=lambda e: f"{e[0]} {e[1][:40]} {e[4]}")
 def test_every_response_has_a_request_id_and_the_security_headers(
-    client: Client,
+    module_client: Client,
     exchange: tuple[str, str, dict[str, Any] | None, bool, int],
 ) -> None:
     method, path, body, authenticated, status = exchange
     headers = {} if authenticated else {"Authorization": ""}
-    response = client.request(method, path, json=body, headers=headers)
+    response = module_client.request(method, path, json=body, headers=headers)
     assert response.status_code == status, response.text
     assert FRESH_ID.match(response.headers["x-request-id"])
     assert {name: response.headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
     assert "server" not in response.headers
 
 
-def test_two_requests_get_two_ids(client: Client) -> None:
-    first = client.get("/scim/v2/Users").headers["x-request-id"]
-    second = client.get("/scim/v2/Users").headers["x-request-id"]
+def test_two_requests_get_two_ids(module_client: Client) -> None:
+    first = module_client.get("/scim/v2/Users").headers["x-request-id"]
+    second = module_client.get("/scim/v2/Users").headers["x-request-id"]
     assert first != second
 
 
@@ -91,10 +92,10 @@ def test_a_clients_request_id_is_returned_and_recorded_on_its_events(
     ["", "has space", "x" * 129, "semi;colon", 'quote"d', "é-accent", "new\nline"],
 )
 def test_an_unusable_request_id_is_replaced_by_a_fresh_one(
-    client: Client,
+    module_client: Client,
     given: str,
 ) -> None:
-    response = client.get(
+    response = module_client.get(
         "/scim/v2/Users",
         headers=[(b"X-Request-Id", given.encode("utf-8"))],
     )

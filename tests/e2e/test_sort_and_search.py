@@ -1,4 +1,7 @@
-"""sortBy/sortOrder (RFC 7644 3.4.2.3) and POST .search (3.4.3), on both databases."""
+"""sortBy/sortOrder (RFC 7644 3.4.2.3) and POST .search (3.4.3), on both databases.
+
+The tests only read: those of one database share its client and its users (tests/conftest.py).
+"""
 
 from __future__ import annotations
 
@@ -17,14 +20,16 @@ USERS: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture
-def created(client: Client) -> list[str]:
+@pytest.fixture(scope="module")
+def created(module_client: Client) -> list[str]:
+    """The users of USERS and one group: once per database, for all the module's tests
+    (which only read; a POST .search is a query)."""
     names = []
     for body in USERS:
-        response = client.post("/scim/v2/Users", json=body)
+        response = module_client.post("/scim/v2/Users", json=body)
         assert response.status_code == 201, response.text
         names.append(response.json()["userName"])
-    group = client.post("/scim/v2/Groups", json={"displayName": "Admins"})
+    group = module_client.post("/scim/v2/Groups", json={"displayName": "Admins"})
     assert group.status_code == 201
     return names
 
@@ -63,12 +68,12 @@ def user_names(client: Client, **params: Any) -> list[str]:
     ],
 )
 def test_sort_by_orders_users_missing_values_last_when_ascending(
-    client: Client,
+    module_client: Client,
     created: list[str],
     params: dict[str, Any],
     expected: list[str],
 ) -> None:
-    assert user_names(client, **params) == expected
+    assert user_names(module_client, **params) == expected
 
 
 @pytest.mark.parametrize(
@@ -81,20 +86,20 @@ def test_sort_by_orders_users_missing_values_last_when_ascending(
     ],
 )
 def test_unusable_sort_answers_400(
-    client: Client,
+    module_client: Client,
     params: dict[str, Any],
     scim_type: str,
 ) -> None:
-    response = client.get("/scim/v2/Users", params=params)
+    response = module_client.get("/scim/v2/Users", params=params)
     assert response.status_code == 400
     assert response.json()["scimType"] == scim_type
 
 
 def test_post_users_search_filters_sorts_pages_and_selects(
-    client: Client,
+    module_client: Client,
     created: list[str],
 ) -> None:
-    response = client.post(
+    response = module_client.post(
         "/scim/v2/Users/.search",
         json={
             "schemas": [SEARCH],
@@ -115,10 +120,10 @@ def test_post_users_search_filters_sorts_pages_and_selects(
 
 
 def test_post_groups_search_excludes_attributes(
-    client: Client,
+    module_client: Client,
     created: list[str],
 ) -> None:
-    response = client.post(
+    response = module_client.post(
         "/scim/v2/Groups/.search",
         json={"schemas": [SEARCH], "excludedAttributes": ["meta"]},
     )
@@ -127,10 +132,10 @@ def test_post_groups_search_excludes_attributes(
 
 
 def test_root_search_returns_users_then_groups(
-    client: Client,
+    module_client: Client,
     created: list[str],
 ) -> None:
-    response = client.post(
+    response = module_client.post(
         "/scim/v2/.search", json={"schemas": [SEARCH], "startIndex": 3, "count": 2}
     )
     body = response.json()
@@ -142,10 +147,10 @@ def test_root_search_returns_users_then_groups(
 
 
 def test_root_search_with_a_user_only_filter_finds_only_users(
-    client: Client,
+    module_client: Client,
     created: list[str],
 ) -> None:
-    response = client.post(
+    response = module_client.post(
         "/scim/v2/.search", json={"schemas": [SEARCH], "filter": 'userName sw "a"'}
     )
     body = response.json()
@@ -164,17 +169,19 @@ def test_root_search_with_a_user_only_filter_finds_only_users(
     ],
 )
 def test_malformed_search_requests_answer_400(
-    client: Client,
+    module_client: Client,
     body: Any,
 ) -> None:
-    response = client.post("/scim/v2/Users/.search", json=body)
+    response = module_client.post("/scim/v2/Users/.search", json=body)
     assert response.status_code == 400
     assert response.json()["scimType"] in ("invalidSyntax", "invalidValue")
 
 
 def test_root_search_with_a_filter_no_type_understands_answers_400(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    response = client.post("/scim/v2/.search", json={"schemas": [SEARCH], "filter": "nope pr"})
+    response = module_client.post(
+        "/scim/v2/.search", json={"schemas": [SEARCH], "filter": "nope pr"}
+    )
     assert response.status_code == 400
     assert response.json()["scimType"] == "invalidFilter"

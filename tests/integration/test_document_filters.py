@@ -1,7 +1,8 @@
 """Filters on every User attribute, compiled to SQL over the read model's JSON document.
 
 One table of cases, run on SQLite and on PostgreSQL: both must select exactly the same
-users. String comparisons ignore case (every attribute here is caseExact=false).
+users. String comparisons ignore case (every attribute here is caseExact=false). The tests
+only read: those of one database share its client and its users (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -41,15 +42,16 @@ BODIES: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture
-def ids(client: Client) -> dict[str, str]:
-    """The users of BODIES by userName, plus the id of a group holding only Alice."""
+@pytest.fixture(scope="module")
+def ids(module_client: Client) -> dict[str, str]:
+    """The users of BODIES by userName, plus the id of a group holding only Alice: once per
+    database, for all the module's tests (which only read)."""
     made = {}
     for body in BODIES:
-        response = client.post("/scim/v2/Users", json=body)
+        response = module_client.post("/scim/v2/Users", json=body)
         assert response.status_code == 201, response.text
         made[body["userName"]] = response.json()["id"]
-    group = client.post(
+    group = module_client.post(
         "/scim/v2/Groups", json={"displayName": "Alice's", "members": [{"value": made[ALICE]}]}
     )
     assert group.status_code == 201, group.text
@@ -91,12 +93,12 @@ CASES = [
 
 @pytest.mark.parametrize(("filter_text", "expected"), CASES, ids=[c[0] for c in CASES])
 def test_filter_on_document_attributes_selects_exactly_the_matching_users(
-    client: Client,
+    module_client: Client,
     ids: dict[str, str],
     filter_text: str,
     expected: set[str],
 ) -> None:
-    response = client.get("/scim/v2/Users", params={"filter": filter_text})
+    response = module_client.get("/scim/v2/Users", params={"filter": filter_text})
     assert response.status_code == 200, response.text
     body = response.json()
     assert {r["userName"] for r in body["Resources"]} == expected
@@ -104,7 +106,7 @@ def test_filter_on_document_attributes_selects_exactly_the_matching_users(
 
 
 def test_filter_on_groups_selects_the_members(
-    client: Client,
+    module_client: Client,
     ids: dict[str, str],
 ) -> None:
     for text in (
@@ -112,7 +114,7 @@ def test_filter_on_groups_selects_the_members(
         f'groups[value eq "{ids["group"].upper()}"]',
         "groups pr",
     ):
-        response = client.get("/scim/v2/Users", params={"filter": text})
+        response = module_client.get("/scim/v2/Users", params={"filter": text})
         assert [r["userName"] for r in response.json()["Resources"]] == [ALICE], text
 
 
@@ -129,9 +131,9 @@ def test_filter_on_groups_selects_the_members(
     ],
 )
 def test_filters_on_attributes_that_do_not_exist_or_do_not_fit_answer_400(
-    client: Client,
+    module_client: Client,
     filter_text: str,
 ) -> None:
-    response = client.get("/scim/v2/Users", params={"filter": filter_text})
+    response = module_client.get("/scim/v2/Users", params={"filter": filter_text})
     assert response.status_code == 400
     assert response.json()["scimType"] == "invalidFilter"

@@ -1,7 +1,8 @@
 """Filtering and paging GET /scim/v2/Users against real SQLite and PostgreSQL databases.
 
-Every test runs once per database (the `client` fixture is parametrized over both), so one
-table of filters proves both dialects' SQL gives the same, exact answers.
+Every test runs once per database (the `module_client` fixture is parametrized over both),
+so one table of filters proves both dialects' SQL gives the same, exact answers. The tests only
+read: those of one database share its client and its users (tests/conftest.py).
 """
 
 from __future__ import annotations
@@ -83,14 +84,15 @@ def _next_millisecond() -> None:
     time.sleep(0.003)
 
 
-@pytest.fixture
-def users(client: Client) -> dict[str, Created]:
-    """The users of USERS, created in order, then bob deactivated (his last modification)."""
+@pytest.fixture(scope="module")
+def users(module_client: Client) -> dict[str, Created]:
+    """The users of USERS, created in order, then bob deactivated (his last modification):
+    once per database, for all the module's tests (which only read)."""
     made: dict[str, Created] = {}
     for key, user_name, external_id in USERS:
-        made[key] = create_user(client, user_name, external_id)
+        made[key] = create_user(module_client, user_name, external_id)
         _next_millisecond()
-    response = client.patch(
+    response = module_client.patch(
         f"/scim/v2/Users/{made['bob'].id}",
         json={"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": False}}]},
     )
@@ -205,12 +207,12 @@ FILTERS = [
 
 @pytest.mark.parametrize(("filter_text", "expected"), FILTERS)
 def test_filter_selects_exactly_the_matching_users(
-    client: Client,
+    module_client: Client,
     users: dict[str, Created],
     filter_text: str,
     expected: set[str],
 ) -> None:
-    body = list_users(client, filter=filter_text.format(**users))
+    body = list_users(module_client, filter=filter_text.format(**users))
     assert {resource["userName"] for resource in body["Resources"]} == expected
     assert body["totalResults"] == len(expected)
     assert body["itemsPerPage"] == len(expected)
@@ -247,10 +249,10 @@ INVALID_FILTERS = [
 
 @pytest.mark.parametrize("filter_text", INVALID_FILTERS)
 def test_unsupported_or_invalid_filter_answers_400_invalid_filter(
-    client: Client,
+    module_client: Client,
     filter_text: str,
 ) -> None:
-    response = client.get("/scim/v2/Users", params={"filter": filter_text})
+    response = module_client.get("/scim/v2/Users", params={"filter": filter_text})
     assert response.status_code == 400
     body = response.json()
     assert body == error("invalidFilter", body["detail"])
@@ -282,61 +284,61 @@ def list_fields(total: int, items: int, start: int) -> dict[str, Any]:
 
 
 def test_filtered_list_is_in_creation_order(
-    client: Client,
+    module_client: Client,
     users: dict[str, Created],
 ) -> None:
-    ids, fields = page(client)
+    ids, fields = page(module_client)
     assert ids == [users[key].id for key in ("alice", "carol", "carl", "arger")]
     assert fields == list_fields(total=4, items=4, start=1)
 
 
 def test_start_index_and_count_select_a_page_of_the_filtered_list(
-    client: Client,
+    module_client: Client,
     users: dict[str, Created],
 ) -> None:
-    ids, fields = page(client, startIndex=2, count=2)
+    ids, fields = page(module_client, startIndex=2, count=2)
     assert ids == [users["carol"].id, users["carl"].id]
     assert fields == list_fields(total=4, items=2, start=2)
 
 
 def test_last_page_holds_what_is_left(
-    client: Client,
+    module_client: Client,
     users: dict[str, Created],
 ) -> None:
-    ids, fields = page(client, startIndex=4, count=2)
+    ids, fields = page(module_client, startIndex=4, count=2)
     assert ids == [users["arger"].id]
     assert fields == list_fields(total=4, items=1, start=4)
 
 
 @pytest.mark.usefixtures("users")
 def test_count_zero_gives_the_total_without_resources(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    body = list_users(client, filter=ON_EXAMPLE_COM, count=0)
+    body = list_users(module_client, filter=ON_EXAMPLE_COM, count=0)
     assert body == {**list_fields(total=4, items=0, start=1), "Resources": []}
 
 
 @pytest.mark.usefixtures("users")
 def test_negative_count_is_taken_as_zero(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    body = list_users(client, filter=ON_EXAMPLE_COM, count=-5)
+    body = list_users(module_client, filter=ON_EXAMPLE_COM, count=-5)
     assert body == {**list_fields(total=4, items=0, start=1), "Resources": []}
 
 
 @pytest.mark.usefixtures("users")
 def test_start_index_beyond_the_end_gives_an_empty_page(
-    client: Client,
+    module_client: Client,
 ) -> None:
-    body = list_users(client, filter=ON_EXAMPLE_COM, startIndex=5, count=2)
+    body = list_users(module_client, filter=ON_EXAMPLE_COM, startIndex=5, count=2)
     assert body == {**list_fields(total=4, items=0, start=5), "Resources": []}
 
 
 def test_start_index_below_one_is_taken_as_one(
-    client: Client,
+    module_client: Client,
     users: dict[str, Created],
 ) -> None:
-    ids, fields = page(client, startIndex=0, count=1)
+    ids, fields = page(module_client, startIndex=0, count=1)
     assert ids == [users["alice"].id]
     assert fields == list_fields(total=4, items=1, start=1)
 
@@ -350,10 +352,10 @@ def test_start_index_below_one_is_taken_as_one(
     ],
 )
 def test_non_integer_paging_parameter_answers_400_invalid_value(
-    client: Client,
+    module_client: Client,
     params: dict[str, str],
     detail: str,
 ) -> None:
-    response = client.get("/scim/v2/Users", params={"filter": ON_EXAMPLE_COM, **params})
+    response = module_client.get("/scim/v2/Users", params={"filter": ON_EXAMPLE_COM, **params})
     assert response.status_code == 400
     assert response.json() == error("invalidValue", detail)
