@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,26 @@ def exported(url: str, path: Path) -> list[str]:
     return path.read_text().splitlines()
 
 
+@dataclass(frozen=True)
+class Exported:
+    """A filled SQLite database and its export, shared by the tests that only read them."""
+
+    source: str
+    path: Path
+    lines: list[str]
+
+
+@pytest.fixture(scope="module")
+def exported_once(tmp_path_factory: pytest.TempPathFactory) -> Exported:
+    """One export (a CLI process) for the import tests of this module, instead of one each:
+    they read the source and the file, never write them."""
+    directory = tmp_path_factory.mktemp("exported")
+    source = f"sqlite:///{directory}/source.db"
+    filled(source)
+    path = directory / "log.jsonl"
+    return Exported(source, path, exported(source, path))
+
+
 def test_an_export_restores_into_either_database_and_exports_again_the_same(
     tmp_path: Path, postgres_url: str
 ) -> None:
@@ -68,16 +89,16 @@ def test_an_export_restores_into_either_database_and_exports_again_the_same(
     assert "imported 0 events (10 were in already)" in again.stdout
 
 
-def test_an_import_interrupted_continues_where_it_stopped(tmp_path: Path) -> None:
-    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
-    filled(source)
-    exported(source, tmp_path / "log.jsonl")
+def test_an_import_interrupted_continues_where_it_stopped(
+    tmp_path: Path, exported_once: Exported
+) -> None:
+    source, target = exported_once.source, f"sqlite:///{tmp_path}/b.db"
     ledger = Ledger(DatabaseURL.parse(target))
     try:  # what a first import committed before it stopped
         Log(ledger).append(logged(source)[:4])
     finally:
         ledger.close()
-    done = scimledger("import", str(tmp_path / "log.jsonl"), "--database", target)
+    done = scimledger("import", str(exported_once.path), "--database", target)
     assert done.returncode == 0, done.stderr
     assert "imported 6 events (4 were in already), up to position 10" in done.stdout
     assert logged(target) == logged(source)
@@ -103,11 +124,10 @@ def altered(lines: list[str], index: int, **changes: object) -> list[str]:
     ],
 )
 def test_a_file_altered_or_cut_short_is_refused_before_anything_is_written(
-    tmp_path: Path, change: object, message: str
+    tmp_path: Path, exported_once: Exported, change: object, message: str
 ) -> None:
-    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
-    filled(source)
-    lines = exported(source, tmp_path / "log.jsonl")
+    target = f"sqlite:///{tmp_path}/b.db"
+    lines = exported_once.lines
     (tmp_path / "bad.jsonl").write_text("\n".join(change(lines)) + "\n")  # type: ignore[operator]
     done = scimledger("import", str(tmp_path / "bad.jsonl"), "--database", target)
     assert done.returncode == 1
@@ -115,13 +135,13 @@ def test_a_file_altered_or_cut_short_is_refused_before_anything_is_written(
     assert not (tmp_path / "b.db").exists()
 
 
-def test_a_database_holding_other_events_is_refused(tmp_path: Path) -> None:
-    source, target = f"sqlite:///{tmp_path}/a.db", f"sqlite:///{tmp_path}/b.db"
-    filled(source)
+def test_a_database_holding_other_events_is_refused(
+    tmp_path: Path, exported_once: Exported
+) -> None:
+    target = f"sqlite:///{tmp_path}/b.db"
     filled(target, users=1)
-    exported(source, tmp_path / "log.jsonl")
     before = logged(target)
-    done = scimledger("import", str(tmp_path / "log.jsonl"), "--database", target)
+    done = scimledger("import", str(exported_once.path), "--database", target)
     assert done.returncode == 1
     assert "not imported: the target already holds 4 events" in done.stderr
     assert logged(target) == before
