@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import signal
 import socket
@@ -12,8 +13,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from email.message import Message
 from pathlib import Path
@@ -26,10 +28,11 @@ from litestar.testing import TestClient
 from scimledger.http.app import create_app
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
-from scimledger.ledger.context import RequestInfo
+from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.users import User
-from tests.conftest import SHARED
+from scimledger.scripts.cli import main
+from tests.conftest import SHARED, LedgerDatabases
 from tests.e2e.console import ADA, OPERATOR, RITA
 from tests.e2e.oidc_provider import Provider, running_provider
 from tests.e2e.private_postgres import PrivatePostgres
@@ -52,6 +55,23 @@ def cli(*args: str, database: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def cli_in_process(*args: str, database: str) -> subprocess.CompletedProcess[str]:
+    """As `cli`, but the command's `main` run in this process, its stdout and stderr captured:
+    for the tests of what a command prints, where a process (~1 s each) adds nothing. A test
+    about the process itself (its exit, its signals, its environment) takes `cli`."""
+    argv = [*args, "--database", database]
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code: object = main(argv)
+        except SystemExit as exit_:  # argparse's usage errors
+            code = exit_.code
+    returncode = code if isinstance(code, int) else 0 if code is None else 1
+    return subprocess.CompletedProcess(
+        [SCIMLEDGER, *argv], returncode, out.getvalue(), err.getvalue()
     )
 
 
@@ -180,6 +200,43 @@ def server(database_url: str) -> Iterator[Server]:
         yield running
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test on `shared_server` runs once on SQLite and once on PostgreSQL (but those marked
+    `sqlite_only`), as one on `database_url` does."""
+    if "shared_server" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        kinds = ["sqlite"] if only else ["sqlite", "postgresql"]
+        metafunc.parametrize("shared_server", kinds, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    ledger_databases: LedgerDatabases,
+) -> Iterator[Server]:
+    """One server per module (per xdist worker) and database kind, for the tests that only
+    send it requests, each in an organization of its own (`org`): starting a server per test
+    cost CI time. A test that stops the server, reads its log or needs a database holding
+    nothing but its own effects takes `server` instead."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('shared')}/scimledger.db"
+    else:
+        url = ledger_databases.take()
+    try:
+        with running_server(url) as running:
+            yield running
+    finally:
+        if request.param == "postgresql":
+            ledger_databases.drop(url)
+
+
+@pytest.fixture
+def org() -> str:
+    """An organization of the test's own (`acme-` and a random suffix), on a shared server."""
+    return f"acme-{uuid.uuid4().hex[:12]}"
+
+
 def issue_token(database: str, org: str = "acme") -> dict[str, Any]:
     result = cli(
         "tokens",
@@ -196,6 +253,23 @@ def issue_token(database: str, org: str = "acme") -> dict[str, Any]:
     assert result.returncode == 0, result.stderr
     issued: dict[str, Any] = json.loads(result.stdout)
     return issued
+
+
+def token_beside(database: str, org: str = "acme") -> dict[str, Any]:
+    """As `issue_token`, but issued in this process through the ledger, beside the running
+    server: for the tests about something else than the CLI (a CLI process costs ~1 s)."""
+    ledger = Ledger(DatabaseURL.parse(database))
+    try:
+        issued = ledger.issue_token(
+            org=org,
+            name="Okta",
+            expires_at=None,
+            actor=Actor.operator("tests"),
+            request=RequestInfo.local(),
+        )
+    finally:
+        ledger.close()
+    return issued.as_dict()
 
 
 def listed_users(server: Server, token: str) -> list[dict[str, Any]]:
@@ -246,8 +320,10 @@ def console(services: Services) -> Iterator[TestClient[Litestar]]:
         yield client
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def oidc_provider() -> Iterator[Provider]:
-    """A real OpenID Connect provider process (tests/e2e/oidc_provider.py)."""
+    """A real OpenID Connect provider process (tests/e2e/oidc_provider.py), one per module
+    (and xdist worker): a test sets the claims of each person it signs in (`person`) before
+    signing them in, and the provider keeps nothing else between sign-ins."""
     with running_provider() as provider:
         yield provider
