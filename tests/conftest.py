@@ -12,6 +12,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -214,21 +215,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("module_database_url", kinds, indirect=True, scope="module")
 
 
+@contextmanager
+def a_database(
+    kind: str, directory: Path, databases: LedgerDatabases, read_models: bool = True
+) -> Iterator[str]:
+    """A database of `kind` holding no event: a file in `directory`, or a PostgreSQL one."""
+    if kind == "sqlite":
+        yield f"sqlite:///{directory}/scimledger.db"
+        return
+    url = databases.take(read_models)
+    try:
+        yield url
+    finally:
+        databases.give_back(url, read_models)
+
+
 @pytest.fixture
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, ledger_databases: LedgerDatabases
 ) -> Iterator[str]:
     """A fresh database holding no event: each test runs once on SQLite and once on
     PostgreSQL (but `sqlite_only` ones)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/scimledger.db"
-        return
     read_models = request.node.get_closest_marker("no_read_models") is None
-    url = ledger_databases.take(read_models)
-    try:
+    with a_database(request.param, tmp_path, ledger_databases, read_models) as url:
         yield url
-    finally:
-        ledger_databases.give_back(url, read_models)
 
 
 @pytest.fixture
@@ -240,8 +250,9 @@ def ledger(database_url: str) -> Iterator[Ledger]:
         ledger.close()
 
 
-@pytest.fixture
-def services(ledger: Ledger) -> Iterator[Services]:
+@contextmanager
+def serving(ledger: Ledger) -> Iterator[Services]:
+    """The services of an app on `ledger`, as a server's are (but its followers)."""
     runner = PollingRunner(ledger, ScimProjection())
     runner.start()
     ledger.project_inline(InlineScim(runner))  # as a server's Followers do
@@ -260,6 +271,12 @@ def services(ledger: Ledger) -> Iterator[Services]:
         )
     finally:
         runner.stop()
+
+
+@pytest.fixture
+def services(ledger: Ledger) -> Iterator[Services]:
+    with serving(ledger) as services:
+        yield services
 
 
 def issue(ledger: Ledger, org: str = "acme", name: str = "Okta") -> IssuedToken:
@@ -336,14 +353,9 @@ def module_database_url(
 ) -> Iterator[str]:
     """A database holding no event, shared by the module's tests of one kind: each runs
     once on SQLite and once on PostgreSQL (but `sqlite_only` ones)."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('module')}/scimledger.db"
-        return
-    url = ledger_databases.take()
-    try:
+    directory = tmp_path_factory.mktemp("module")
+    with a_database(request.param, directory, ledger_databases) as url:
         yield url
-    finally:
-        ledger_databases.drop(url)
 
 
 @pytest.fixture(scope="module")
@@ -358,24 +370,8 @@ def module_ledger(module_database_url: str) -> Iterator[Ledger]:
 @pytest.fixture(scope="module")
 def module_services(module_ledger: Ledger) -> Iterator[Services]:
     """As `services`, for the module's tests."""
-    runner = PollingRunner(module_ledger, ScimProjection())
-    runner.start()
-    module_ledger.project_inline(InlineScim(runner))
-    trail = Runner(module_ledger, AuditProjection())
-    trail.run_once()
-    tokens = Runner(module_ledger, TokensProjection())
-    tokens.run_once()
-    try:
-        yield Services(
-            ledger=module_ledger,
-            scim=runner,
-            audit=trail,
-            tokens=tokens,
-            sql=SQL(module_ledger),
-            usage=UsageRecorder(SQL(module_ledger)),
-        )
-    finally:
-        runner.stop()
+    with serving(module_ledger) as services:
+        yield services
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.users import User
 from scimledger.scripts.cli import main
-from tests.conftest import SHARED, app_for
+from tests.conftest import SHARED, LedgerDatabases, a_database, app_for
 from tests.e2e.console import ADA, OPERATOR, RITA
 from tests.e2e.oidc_provider import Provider, running_provider
 from tests.e2e.private_postgres import PrivatePostgres
@@ -53,6 +54,23 @@ def cli(*args: str, database: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=60,
         check=False,
+    )
+
+
+def cli_in_process(*args: str, database: str) -> subprocess.CompletedProcess[str]:
+    """As `cli`, but the command's `main` run in this process, its stdout and stderr captured:
+    for the tests of what a command prints, where a process (~1 s each) adds nothing. A test
+    about the process itself (its exit, its signals, its environment) takes `cli`."""
+    argv = [*args, "--database", database]
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code: object = main(argv)
+        except SystemExit as exit_:  # argparse's usage errors
+            code = exit_.code
+    returncode = code if isinstance(code, int) else 0 if code is None else 1
+    return subprocess.CompletedProcess(
+        [SCIMLEDGER, *argv], returncode, out.getvalue(), err.getvalue()
     )
 
 
@@ -136,7 +154,7 @@ def start_server(database: str, *options: str) -> Server:
         text=True,
     )
     running = Server(process, f"http://127.0.0.1:{port}/scim/v2", database, log)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60  # a start takes ~2 s; a loaded CI run has seen 30 s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise AssertionError(f"server exited early:\n{running.output()}")
@@ -146,7 +164,7 @@ def start_server(database: str, *options: str) -> Server:
         except (urllib.error.URLError, ConnectionError):
             time.sleep(0.1)
     process.kill()
-    raise AssertionError(f"server did not start within 30 s:\n{running.output()}")
+    raise AssertionError(f"server did not start within 60 s:\n{running.output()}")
 
 
 @pytest.fixture
@@ -181,16 +199,45 @@ def server(database_url: str) -> Iterator[Server]:
         yield running
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test on `shared_server` runs once on SQLite and once on PostgreSQL (but those marked
+    `sqlite_only`), as one on `database_url` does."""
+    if "shared_server" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+        kinds = ["sqlite"] if only else ["sqlite", "postgresql"]
+        metafunc.parametrize("shared_server", kinds, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module")
+def shared_server(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    ledger_databases: LedgerDatabases,
+) -> Iterator[Server]:
+    """One server per module (per xdist worker) and database kind, for the tests that only
+    send it requests, each in an organization of its own (`org`): starting a server per test
+    cost CI time. A test that stops the server, reads its log or needs a database holding
+    nothing but its own effects takes `server` instead."""
+    directory = tmp_path_factory.mktemp("shared")
+    with (
+        a_database(request.param, directory, ledger_databases) as url,
+        running_server(url) as running,
+    ):
+        yield running
+
+
+@pytest.fixture
+def org() -> str:
+    """An organization of the test's own (`acme-` and a random suffix), on a shared server."""
+    return f"acme-{uuid.uuid4().hex[:12]}"
+
+
 def issue_token(database: str, org: str = "acme") -> dict[str, Any]:
-    """`scimledger tokens issue --json`, run in this process: what it prints, decoded. (The
-    command as a process of its own is tested in test_server.py; here a process would cost
-    each test ~1 s of imports.)"""
+    """`scimledger tokens issue --json` (in this process: `cli_in_process`), decoded."""
     argv = ["tokens", "issue", "--org", org, "--name", "Okta", "--expires", "never", "--json"]
-    printed, complained = io.StringIO(), io.StringIO()
-    with redirect_stdout(printed), redirect_stderr(complained):
-        exit_code = main([*argv, "--database", database])
-    assert exit_code == 0, complained.getvalue()
-    issued: dict[str, Any] = json.loads(printed.getvalue())
+    result = cli_in_process(*argv, database=database)
+    assert result.returncode == 0, result.stderr
+    issued: dict[str, Any] = json.loads(result.stdout)
     return issued
 
 
@@ -242,8 +289,10 @@ def console(services: Services) -> Iterator[TestClient[Litestar]]:
         yield client
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def oidc_provider() -> Iterator[Provider]:
-    """A real OpenID Connect provider process (tests/e2e/oidc_provider.py)."""
+    """A real OpenID Connect provider process (tests/e2e/oidc_provider.py), one per module
+    (and xdist worker): a test sets the claims of each person it signs in (`person`) before
+    signing them in, and the provider keeps nothing else between sign-ins."""
     with running_provider() as provider:
         yield provider

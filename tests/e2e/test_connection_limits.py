@@ -8,29 +8,27 @@ import json
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Server, start_server
+from tests.e2e.conftest import Server, running_server
 from tests.scim import ERROR
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    running = start_server(
-        f"sqlite:///{tmp_path}/limits.db",
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the module (per xdist worker): the tests only connect to it, one at a
+    time, and each closes every connection it opened before it ends."""
+    with running_server(
+        f"sqlite:///{tmp_path_factory.mktemp('limits')}/limits.db",
         "--header-timeout",
         "1",
         "--body-timeout",
         "1",
         "--max-connections",
         "40",
-    )
-    try:
+    ) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def connect(server: Server) -> socket.socket:

@@ -3,9 +3,12 @@ against `scimledger serve` on both databases (issue 17).
 
 The flows whose outcome depends on storage (a token generated and revoked, a removed admin's
 session) run on both databases; the rest, whose storage side test_console.py covers on both,
-in the browser on SQLite only. Without Chromium these tests skip, saying so, except under
-CI=true, where they fail (.ci/run installs it). With SCIMLEDGER_SCREENSHOTS=DIR they save the
-README's screenshots there.
+in the browser on SQLite only. The tests share one server per database (and per xdist
+worker), each in an organization of its own (`org`, `acme-` and a random suffix) and a
+browser context of its own, so that no cookie, token, admin or audit entry of one test is
+seen by another; the browser is launched once per worker. Without Chromium these tests
+skip, saying so, except under CI=true, where they fail (.ci/run installs it). With
+SCIMLEDGER_SCREENSHOTS=DIR they save the README's screenshots there.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, RequestInfo, Role
 from scimledger.ledger.database import DatabaseURL
 from tests.conftest import skip_or_fail
-from tests.e2e.conftest import Server, call, cli, issue_token
+from tests.e2e.conftest import Server, call, cli
 from tests.e2e.oidc_provider import Provider
 from tests.scim import patch_op
 
@@ -38,7 +41,7 @@ RITA = "rita@acme.example"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         skip_or_fail(f"no Chromium at {CHROMIUM}: apt-get install chromium")
@@ -54,6 +57,11 @@ def browser() -> Iterator[Browser]:
 def dialogs() -> list[str]:
     """The messages of every dialog (alert, confirm) a page opened: none, ever."""
     return []
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    return shared_server
 
 
 @pytest.fixture
@@ -90,25 +98,25 @@ def ledger_of(server: Server) -> Iterator[Ledger]:
         ledger.close()
 
 
-def add(server: Server, email: str, role: Role = "admin") -> None:
+def add(server: Server, org: str, email: str, role: Role = "admin") -> None:
     with ledger_of(server) as ledger:
-        ledger.add_admin("acme", email, OPERATOR, RequestInfo.local(), role=role)
+        ledger.add_admin(org, email, OPERATOR, RequestInfo.local(), role=role)
 
 
-def link(server: Server, email: str) -> str:
+def link(server: Server, org: str, email: str) -> str:
     with ledger_of(server) as ledger:
-        presented, _ = ledger.issue_sign_in_link("acme", email, OPERATOR, datetime.now(UTC))
+        presented, _ = ledger.issue_sign_in_link(org, email, OPERATOR, datetime.now(UTC))
     return f"{origin(server)}/console/sign-in/{presented}"
 
 
-def link_from_the_cli(server: Server, email: str) -> str:
-    result = cli("admins", "add", email, "--org", "acme", database=server.database)
+def link_from_the_cli(server: Server, org: str, email: str) -> str:
+    result = cli("admins", "add", email, "--org", org, database=server.database)
     assert result.returncode == 0, result.stderr
     result = cli(
         "console",
         "link",
         "--org",
-        "acme",
+        org,
         "--admin",
         email,
         "--public-url",
@@ -120,17 +128,19 @@ def link_from_the_cli(server: Server, email: str) -> str:
     return url
 
 
-def tokens(server: Server) -> list[tuple[str, bool]]:
+def tokens(server: Server, org: str) -> list[tuple[str, bool]]:
+    """The name and state of every token of `org` (the test's own: the server is shared)."""
     with ledger_of(server) as ledger:
         return [
             (token.name, token.revoked)
-            for n in ledger.recorder.select_notifications(start=1, limit=10_000)
+            for n in ledger.recorder.select_notifications(start=1, limit=100_000)
             if n.topic.endswith("Token.TokenIssued")
             and (token := ledger.token(UUID(str(n.originator_id)))) is not None
+            and token.org_slug == org
         ]
 
 
-def token_for(server: Server, name: str, org: str = "acme") -> str:
+def token_for(server: Server, name: str, org: str) -> str:
     """A token issued by an operator, beside the running server."""
     with ledger_of(server) as ledger:
         issued = ledger.issue_token(
@@ -139,9 +149,9 @@ def token_for(server: Server, name: str, org: str = "acme") -> str:
     return issued.token
 
 
-def signed_in(page: Page, server: Server, email: str = ADA, role: Role = "admin") -> None:
-    add(server, email, role)
-    sign_in(page, server, link(server, email), email)
+def signed_in(page: Page, server: Server, org: str, email: str = ADA, role: Role = "admin") -> None:
+    add(server, org, email, role)
+    sign_in(page, server, link(server, org, email), email)
 
 
 def sign_in(page: Page, server: Server, url: str, email: str) -> None:
@@ -157,9 +167,9 @@ def shot(page: Page, name: str) -> None:
 
 
 def test_the_first_admin_signs_in_generates_a_token_uses_it_and_revokes_it(
-    page: Page, server: Server
+    page: Page, server: Server, org: str
 ) -> None:
-    sign_in(page, server, link_from_the_cli(server, ADA), ADA)
+    sign_in(page, server, link_from_the_cli(server, org, ADA), ADA)
     p = page
     assert p.get_by_role("heading", level=1).inner_text() == "SCIM setup"
     base_url = p.get_by_label("SCIM connector base URL").input_value()
@@ -190,23 +200,28 @@ def test_the_first_admin_signs_in_generates_a_token_uses_it_and_revokes_it(
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console.py, on both
-def test_a_sign_in_link_works_once(browser: Browser, server: Server) -> None:
-    add(server, ADA)
-    url = link(server, ADA)
-    first = browser.new_context().new_page()
+def test_a_sign_in_link_works_once(browser: Browser, server: Server, org: str) -> None:
+    add(server, org, ADA)
+    url = link(server, org, ADA)
+    first_context, second_context = browser.new_context(), browser.new_context()
+    first = first_context.new_page()
     first.goto(url)
     first.get_by_role("button", name=f"Sign in as {ADA}").click()
     first.wait_for_url(f"{origin(server)}/console/setup")
-    second = browser.new_context().new_page()
+    second = second_context.new_page()
     second.goto(url)
     assert "This sign-in link cannot be used" in second.inner_text("main")
     assert second.get_by_role("button").count() == 0
+    first_context.close()  # the browser is shared: no session of this test outlives it
+    second_context.close()
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console.py, on both
-def test_a_reviewer_reads_tokens_and_reaches_no_change(page: Page, server: Server) -> None:
-    token_for(server, "Okta")
-    signed_in(page, server, RITA, "reviewer")
+def test_a_reviewer_reads_tokens_and_reaches_no_change(
+    page: Page, server: Server, org: str
+) -> None:
+    token_for(server, "Okta", org)
+    signed_in(page, server, org, RITA, "reviewer")
     p = page
     p.get_by_role("link", name="Tokens").first.click()
     assert p.get_by_role("row").filter(has_text="Okta").count() == 1
@@ -216,19 +231,23 @@ def test_a_reviewer_reads_tokens_and_reaches_no_change(page: Page, server: Serve
     assert "Only an admin of this organization can do this" in p.inner_text("main")
 
 
-def test_a_removed_admin_loses_the_session_at_the_next_request(page: Page, server: Server) -> None:
-    signed_in(page, server)
+def test_a_removed_admin_loses_the_session_at_the_next_request(
+    page: Page, server: Server, org: str
+) -> None:
+    signed_in(page, server, org)
     with ledger_of(server) as ledger:
-        ledger.remove_admin("acme", ADA, OPERATOR, RequestInfo.local())
+        ledger.remove_admin(org, ADA, OPERATOR, RequestInfo.local())
     page.reload()
     page.wait_for_url(f"{origin(server)}/console/sign-in?problem=ended")
     assert "Your session has ended" in page.inner_text("main")
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console.py, on both
-def test_a_form_posted_from_another_site_changes_nothing(page: Page, server: Server) -> None:
-    signed_in(page, server)
-    before = tokens(server)
+def test_a_form_posted_from_another_site_changes_nothing(
+    page: Page, server: Server, org: str
+) -> None:
+    signed_in(page, server, org)
+    before = tokens(server, org)
     page.goto("data:text/html,<p>elsewhere</p>")
     page.set_content(
         f'<form method="post" action="{origin(server)}/console/tokens">'
@@ -237,27 +256,16 @@ def test_a_form_posted_from_another_site_changes_nothing(page: Page, server: Ser
     )
     page.get_by_role("button", name="go").click()
     page.wait_for_load_state()
-    assert tokens(server) == before
+    assert tokens(server, org) == before
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console.py, on both
 def test_values_a_client_sent_are_text_in_the_browser(
-    page: Page, server: Server, dialogs: list[str]
+    page: Page, server: Server, org: str, dialogs: list[str]
 ) -> None:
     hostile = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
-    result = cli(
-        "tokens",
-        "issue",
-        "--org",
-        "acme",
-        "--name",
-        hostile,
-        "--expires",
-        "never",
-        database=server.database,
-    )
-    assert result.returncode == 0, result.stderr
-    signed_in(page, server)
+    token_for(server, hostile, org)
+    signed_in(page, server, org)
     page.goto(f"{origin(server)}/console/tokens")
     assert page.get_by_role("cell", name=hostile, exact=True).count() == 1
     assert dialogs == []
@@ -265,10 +273,12 @@ def test_values_a_client_sent_are_text_in_the_browser(
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console.py, on both
-def test_pages_fit_a_phone_and_work_from_the_keyboard(browser: Browser, server: Server) -> None:
+def test_pages_fit_a_phone_and_work_from_the_keyboard(
+    browser: Browser, server: Server, org: str
+) -> None:
     context = browser.new_context(viewport={"width": 360, "height": 740})
     phone = context.new_page()
-    signed_in(phone, server)
+    signed_in(phone, server, org)
     for path in (
         "/console/setup",
         "/console/tokens",
@@ -292,12 +302,12 @@ def test_pages_fit_a_phone_and_work_from_the_keyboard(browser: Browser, server: 
 
 @pytest.mark.sqlite_only  # the storage side: test_console_sso.py, on both
 def test_single_sign_on_through_the_identity_providers_page(
-    page: Page, server: Server, oidc_provider: Provider
+    page: Page, server: Server, org: str, oidc_provider: Provider
 ) -> None:
-    add(server, ADA)
+    add(server, org, ADA)
     with ledger_of(server) as ledger:
         ledger.set_single_sign_on(
-            "acme",
+            org,
             issuer=oidc_provider.issuer,
             client_id="scimledger-console",
             client_secret="the-client-secret",
@@ -307,11 +317,11 @@ def test_single_sign_on_through_the_identity_providers_page(
         )
     oidc_provider.person("ada", email=ADA, email_verified=True)
     oidc_provider.person("eve", email="eve@acme.example", email_verified=True)
-    for sub, landed in (("eve", "is not an admin or reviewer of acme"), ("ada", "SCIM setup")):
+    for sub, landed in (("eve", f"is not an admin or reviewer of {org}"), ("ada", "SCIM setup")):
         page.goto(f"{origin(server)}/console/sign-in")
-        page.get_by_label("Organization").fill("acme")
+        page.get_by_label("Organization").fill(org)
         page.get_by_role("button", name="Continue").click()
-        page.get_by_role("link", name="Sign in to acme with your identity provider").click()
+        page.get_by_role("link", name=f"Sign in to {org} with your identity provider").click()
         page.get_by_placeholder("sub").first.fill(sub)  # the provider's own form
         page.get_by_role("button", name="Authorize").click()
         page.wait_for_load_state()
@@ -320,8 +330,10 @@ def test_single_sign_on_through_the_identity_providers_page(
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console_people.py, on both
-def test_a_reviewer_finds_a_person_and_sees_them_as_they_were(page: Page, server: Server) -> None:
-    token = issue_token(server.database)["token"]
+def test_a_reviewer_finds_a_person_and_sees_them_as_they_were(
+    page: Page, server: Server, org: str
+) -> None:
+    token = token_for(server, "Okta", org)
     ids = {}
     for user_name, name in (("grace@acme.example", "Grace"), ("alan@acme.example", "Alan")):
         body = {"userName": user_name, "name": {"formatted": name}, "title": "Engineer"}
@@ -334,7 +346,7 @@ def test_a_reviewer_finds_a_person_and_sees_them_as_they_were(page: Page, server
     change = patch_op({"op": "replace", "path": "title", "value": "Director"})
     assert call(server, "PATCH", f"/Users/{ids['grace@acme.example']}", token, change).status == 200
 
-    signed_in(page, server, RITA, "reviewer")
+    signed_in(page, server, org, RITA, "reviewer")
     p = page
     p.get_by_role("link", name="People").first.click()
     p.get_by_label("Search by user name, name or email").fill("grace")
@@ -360,10 +372,10 @@ def test_a_reviewer_finds_a_person_and_sees_them_as_they_were(page: Page, server
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console_audit.py, on both
-def test_the_audit_trail_filters_to_one_action(page: Page, server: Server) -> None:
-    signed_in(page, server)
+def test_the_audit_trail_filters_to_one_action(page: Page, server: Server, org: str) -> None:
+    signed_in(page, server, org)
     for name in ("Okta", "Entra"):
-        token_for(server, name)
+        token_for(server, name, org)
     page.get_by_role("link", name="Audit trail").first.click()
     page.get_by_label("Action").select_option("token.issued")
     page.get_by_role("button", name="Filter").click()
@@ -376,10 +388,10 @@ def test_the_audit_trail_filters_to_one_action(page: Page, server: Server) -> No
 
 @pytest.mark.sqlite_only  # the storage side: test_console.py, on both
 def test_a_rotated_token_and_its_successor_both_work_for_the_grace_period(
-    page: Page, server: Server
+    page: Page, server: Server, org: str
 ) -> None:
-    old = token_for(server, "Okta")
-    signed_in(page, server)
+    old = token_for(server, "Okta", org)
+    signed_in(page, server, org)
     page.get_by_role("link", name="Tokens").first.click()
     page.get_by_role("link", name="Rotate Okta").click()
     page.get_by_label("Old token keeps working for").select_option("1h")
@@ -394,9 +406,9 @@ def test_a_rotated_token_and_its_successor_both_work_for_the_grace_period(
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console_audit.py, on both
-def test_the_audit_trail_downloads_as_csv(page: Page, server: Server) -> None:
-    signed_in(page, server)
-    token_for(server, "=cmd|' /C calc'!A0")
+def test_the_audit_trail_downloads_as_csv(page: Page, server: Server, org: str) -> None:
+    signed_in(page, server, org)
+    token_for(server, "=cmd|' /C calc'!A0", org)
     page.get_by_role("link", name="Audit trail").first.click()
     page.get_by_label("Action").select_option("token.issued")
     page.get_by_role("button", name="Filter").click()
@@ -412,15 +424,18 @@ def test_the_audit_trail_downloads_as_csv(page: Page, server: Server) -> None:
 
 
 @pytest.mark.sqlite_only  # the storage side: test_console_people.py, on both
-def test_another_organizations_person_sees_nothing_of_this_one(page: Page, server: Server) -> None:
-    token = issue_token(server.database)["token"]
+def test_another_organizations_person_sees_nothing_of_this_one(
+    page: Page, server: Server, org: str
+) -> None:
+    token = token_for(server, "Okta", org)
     created = call(server, "POST", "/Users", token, {"userName": "secret.person@acme.example"})
     assert created.status == 201
-    token_for(server, "Okta", org="globex")
+    globex = org.replace("acme-", "globex-")  # an organization of this test's own too
+    token_for(server, "Okta", org=globex)
     with ledger_of(server) as ledger:
-        ledger.add_admin("globex", "gil@globex.example", OPERATOR, RequestInfo.local())
+        ledger.add_admin(globex, "gil@globex.example", OPERATOR, RequestInfo.local())
         presented, _ = ledger.issue_sign_in_link(
-            "globex", "gil@globex.example", OPERATOR, datetime.now(UTC)
+            globex, "gil@globex.example", OPERATOR, datetime.now(UTC)
         )
     sign_in(page, server, f"{origin(server)}/console/sign-in/{presented}", "gil@globex.example")
     page.get_by_role("link", name="People").first.click()

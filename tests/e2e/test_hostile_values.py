@@ -1,5 +1,6 @@
 """Values an attacker with a valid token provisions, read back where reviewers read them:
-a spreadsheet (CSV over HTTP and from the CLI) and a terminal (the CLI's tables)."""
+a spreadsheet (CSV over HTTP and from the CLI) and a terminal (the CLI's tables). The CLI
+runs in this process (`cli_in_process`): what it prints is the subject, not its process."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import json
 
 from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
-from tests.e2e.conftest import cli
+from tests.e2e.conftest import cli_in_process
 from tests.scim import Client
 
 FORMULA = '=HYPERLINK("http://evil.example","x")'
@@ -62,11 +63,11 @@ def test_the_cli_neutralizes_formulas_in_csv_and_keeps_json_lines_exact(
     provision(client, FORMULA)
     url = services.ledger.database.url
     created = ("--action", "user.created")
-    exported = cli("audit", "list", *created, "--format", "csv", database=url)
+    exported = cli_in_process("audit", "list", *created, "--format", "csv", database=url)
     assert exported.returncode == 0, exported.stderr
     [row] = csv.DictReader(io.StringIO(exported.stdout))
     assert (row["subject_name"], row["user_agent"]) == ("'" + FORMULA, "'" + AGENT)
-    lines = cli("audit", "list", *created, "--format", "jsonl", database=url)
+    lines = cli_in_process("audit", "list", *created, "--format", "jsonl", database=url)
     [entry] = map(json.loads, lines.stdout.splitlines())
     assert (entry["subject_name"], entry["user_agent"]) == (FORMULA, AGENT)
 
@@ -77,20 +78,20 @@ def test_the_cli_tables_show_control_characters_escaped(
 ) -> None:
     provision(client, ESCAPES)
     url = services.ledger.database.url
-    issued = cli(
+    issued = cli_in_process(
         "tokens", "issue", "--org", "acme", "--name", ESCAPES, "--expires", "never", database=url
     )
     assert issued.returncode == 0, issued.stderr
     shown = "\\x1b[2J\\x1b[H#1 2026-01-01 user.deleted\\n\\x9b31m"
     for command in (["audit", "list"], ["tokens", "list"]):
-        table = cli(*command, database=url)
+        table = cli_in_process(*command, database=url)
         assert table.returncode == 0, table.stderr
         assert shown in table.stdout
         assert not any(c in table.stdout for c in "\x1b\x9b")
-    listed = cli("tokens", "list", "--format", "csv", database=url)
+    listed = cli_in_process("tokens", "list", "--format", "csv", database=url)
     names = [row["name"] for row in csv.DictReader(io.StringIO(listed.stdout))]
     assert sorted(names) == sorted(["Okta", ESCAPES])
-    entries = cli("audit", "list", "--format", "jsonl", database=url).stdout.splitlines()
-    audit_lines = cli("audit", "list", database=url).stdout.splitlines()
+    entries = cli_in_process("audit", "list", "--format", "jsonl", database=url).stdout.splitlines()
+    audit_lines = cli_in_process("audit", "list", database=url).stdout.splitlines()
     starts = [line.split(" ")[0] for line in audit_lines if line.startswith("#")]
     assert starts == [f"#{json.loads(entry)['position']}" for entry in entries]  # none forged

@@ -1,7 +1,9 @@
 """The real server process, driven as an operator and as Okta would drive it.
 
 Starts `scimledger serve` on a free port, issues a token with the CLI, and runs Okta's own
-SCIM 2.0 spec test and the replay of Okta's documented request sequences against it.
+SCIM 2.0 spec test and the replay of Okta's documented request sequences against it. The
+tests that only send requests share one server per database (`shared_server`), each in an
+organization of its own (`org`); those that stop the server start their own (`server`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.conftest import skip_or_fail
-from tests.e2e.conftest import OKTA, Server, call, cli, issue_token, start_server
+from tests.e2e.conftest import (
+    OKTA,
+    Server,
+    call,
+    cli,
+    issue_token,
+    start_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -46,9 +55,10 @@ def run_conformance(script: str, *args: str) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_okta_spec_test_passes(server: Server) -> None:
+def test_okta_spec_test_passes(shared_server: Server, org: str) -> None:
+    server = shared_server
     require_shared()
-    token = issue_token(server.database)["token"]
+    token = issue_token(server.database, org)["token"]
     created = call(server, "POST", "/Users", token, FULL_USER)
     assert created.status == 201
     result = run_conformance(
@@ -63,9 +73,10 @@ def test_okta_spec_test_passes(server: Server) -> None:
     assert "RESULT: ALL PASSED" in result.stdout
 
 
-def test_okta_flow_replay_passes_with_users_and_groups(server: Server) -> None:
+def test_okta_flow_replay_passes_with_users_and_groups(shared_server: Server, org: str) -> None:
+    server = shared_server
     require_shared()
-    token = issue_token(server.database)["token"]
+    token = issue_token(server.database, org)["token"]
     result = run_conformance(
         "okta_flow_replay.py",
         "--base-url",
@@ -77,8 +88,9 @@ def test_okta_flow_replay_passes_with_users_and_groups(server: Server) -> None:
     assert "RESULT: ALL PASSED" in result.stdout
 
 
-def test_token_issued_while_serving_works_at_once(server: Server) -> None:
-    token = issue_token(server.database)["token"]
+def test_token_issued_while_serving_works_at_once(shared_server: Server, org: str) -> None:
+    server = shared_server
+    token = issue_token(server.database, org)["token"]
     listed = call(server, "GET", "/Users?startIndex=1&count=2", token)
     assert (listed.status, listed.body["totalResults"]) == (200, 0)
 
@@ -139,8 +151,9 @@ def test_tokens_issue_rejects_a_past_expiry(database_url: str) -> None:
     assert "in the past" in result.stderr
 
 
-def test_revoked_token_is_rejected_by_a_running_server(server: Server) -> None:
-    issued = issue_token(server.database)
+def test_revoked_token_is_rejected_by_a_running_server(shared_server: Server, org: str) -> None:
+    server = shared_server
+    issued = issue_token(server.database, org)
     revoked = cli("tokens", "revoke", issued["id"], database=server.database)
     assert revoked.returncode == 0, revoked.stderr
     refused = call(server, "GET", "/Users", issued["token"])
@@ -149,9 +162,10 @@ def test_revoked_token_is_rejected_by_a_running_server(server: Server) -> None:
 
 
 def test_concurrent_creates_of_one_user_name_give_one_201_and_the_rest_409(
-    server: Server,
+    shared_server: Server, org: str
 ) -> None:
-    token = issue_token(server.database)["token"]
+    server = shared_server
+    token = issue_token(server.database, org)["token"]
     body = {**FULL_USER, "userName": "race@example.com"}
 
     def create(_: int) -> int:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 
 import pytest
 
 from tests.conftest import drop_postgres_database, new_postgres_database
-from tests.e2e.conftest import Server, call, cli, issue_token, start_server
+from tests.e2e.conftest import Server, call, cli, issue_token, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -17,18 +18,17 @@ WRITERS = 16
 PER_WRITER = 10
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def two_servers() -> Iterator[tuple[Server, Server]]:
+    """Two servers on one database for the module (per xdist worker), started side by side:
+    the tests only send them requests, each in an organization of its own (`org`)."""
     url = new_postgres_database()
-    first = start_server(url)
-    second = start_server(url)
     try:
-        yield first, second
+        with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
+            starting = [pool.submit(stack.enter_context, running_server(url)) for _ in "12"]
+            first, second = (started.result() for started in starting)
+            yield first, second
     finally:
-        for server in (first, second):
-            if server.process.poll() is None:
-                server.stop()
-            server.log.close()
         drop_postgres_database(url)
 
 
@@ -37,10 +37,10 @@ def status(server: Server, token: str) -> int | None:
 
 
 def test_revocation_takes_effect_on_every_server_within_one_second(
-    two_servers: tuple[Server, Server],
+    two_servers: tuple[Server, Server], org: str
 ) -> None:
     first, second = two_servers
-    issued = issue_token(first.database)
+    issued = issue_token(first.database, org)
     assert [status(first, issued["token"]), status(second, issued["token"])] == [200, 200]
     revoked = cli("tokens", "revoke", issued["id"], database=first.database)
     assert revoked.returncode == 0, revoked.stderr
@@ -51,10 +51,10 @@ def test_revocation_takes_effect_on_every_server_within_one_second(
 
 
 def test_a_user_created_on_one_server_is_read_on_the_other(
-    two_servers: tuple[Server, Server],
+    two_servers: tuple[Server, Server], org: str
 ) -> None:
     first, second = two_servers
-    token = issue_token(first.database)["token"]
+    token = issue_token(first.database, org)["token"]
     created = call(first, "POST", "/Users", token, {"userName": "shared@example.com"}, timeout=10)
     assert created.status == 201
     # The second server's read model follows by polling: within its 0.2 s interval.
@@ -70,12 +70,12 @@ def test_a_user_created_on_one_server_is_read_on_the_other(
 
 
 def test_concurrent_patches_of_one_group_through_two_servers_all_succeed(
-    two_servers: tuple[Server, Server],
+    two_servers: tuple[Server, Server], org: str
 ) -> None:
     """Within a process, writers to one resource take turns; between processes, a write that
     finds the resource changed is re-run on the new version. 16 writers, half through each
     server, each adding a member of its own to one group: every PATCH 200, no member lost."""
-    token = issue_token(two_servers[0].database)["token"]
+    token = issue_token(two_servers[0].database, org)["token"]
     group = call(two_servers[0], "POST", "/Groups", token, {"displayName": "Shared"})
     assert group.status == 201, group
     users = []
