@@ -201,11 +201,20 @@ def _serve(
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the
     # handler that was installed before it. Installing ours means that re-raise lands here
     # and the process finishes its own cleanup and exits 0, instead of dying by the signal.
+    # A signal that lands here before uvicorn listens for them (it starts its event loop
+    # first) is handed to the server, which then stops as soon as it has started: recorded
+    # only, it left the server running.
+    server = _Server(config, lifecycle, drain_seconds)
     received: list[int] = []
+
+    def before_uvicorn(number: int, frame: FrameType | None) -> None:
+        received.append(number)
+        server.handle_exit(number, frame)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda number, _frame: received.append(number))
+        signal.signal(sig, before_uvicorn)
     try:
-        _Server(config, lifecycle, drain_seconds).run(sockets=sockets)
+        server.run(sockets=sockets)
     finally:
         if sweeper is not None:
             sweeper.stop()

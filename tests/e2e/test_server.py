@@ -23,6 +23,7 @@ from tests.e2e.conftest import (
     Server,
     call,
     cli,
+    free_port,
     issue_token,
     start_server,
 )
@@ -186,6 +187,46 @@ def test_server_stops_cleanly_on_sigterm(server: Server) -> None:
 
 def test_server_stops_cleanly_on_sigint(server: Server) -> None:
     assert server.stop(signal.SIGINT) == 0
+
+
+# The server's start, with the moment between its own signal handlers and uvicorn's (when
+# uvicorn starts its event loop) held open for a second, so that a signal lands in it.
+LATE_UVICORN = """
+import asyncio, sys, uvicorn
+from scimledger.scripts.cli import main
+serve = uvicorn.Server.serve
+async def late(self, sockets=None):
+    print("starting uvicorn", flush=True)
+    await asyncio.sleep(1.0)
+    await serve(self, sockets)
+uvicorn.Server.serve = late
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_signal_before_uvicorn_listens_for_it_still_stops_the_server(
+    database_url: str, sig: signal.Signals
+) -> None:
+    command = ["serve", "--port", str(free_port()), "--database", database_url]
+    process = subprocess.Popen(
+        [sys.executable, "-c", LATE_UVICORN, *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if line == "starting uvicorn\n":
+                break
+        process.send_signal(sig)
+        output, _ = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert f"stopped on {sig.name}" in output
 
 
 def test_users_survive_a_restart(server: Server) -> None:
