@@ -21,9 +21,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from scimledger.http.errors import error_body
-from scimledger.http.responses import SCIM_MEDIA_TYPE
-
 MAX_CONNECTIONS = 1000  # connections one server process holds at once; 503 beyond
 
 
@@ -133,6 +130,11 @@ def protocol(limits: Limits) -> type[asyncio.Protocol]:
                 431: f"Request header fields too large: at most {limits.header_line} bytes "
                 f"a line and {limits.headers} in all",
             }[status]
+            # These load Litestar, which only a server needs: the CLI reads this module's
+            # defaults.
+            from scimledger.http.errors import error_body  # noqa: PLC0415
+            from scimledger.http.responses import SCIM_MEDIA_TYPE  # noqa: PLC0415
+
             body = json.dumps(error_body(status, detail)).encode()
             head = (
                 f"HTTP/1.1 {status} {_REASONS[status]}\r\n"

@@ -24,7 +24,6 @@ import logging
 import re
 import time
 import uuid
-from contextvars import ContextVar
 from typing import Any
 
 from litestar import Litestar
@@ -32,8 +31,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 
 from scimledger.http import metrics
-
-REQUEST_ID: ContextVar[str | None] = ContextVar("scimledger_request_id", default=None)
+from scimledger.ledger.context import REQUEST_ID
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Where, in the ASGI scope, the envelope keeps what it learns during the request.

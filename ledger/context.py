@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import getpass
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 from uuid import UUID
+
+# The id of the HTTP request being handled, if any: set by http/envelope.py, put on every log
+# line written meanwhile (scripts/logs.py). Worker threads inherit it.
+REQUEST_ID: ContextVar[str | None] = ContextVar("scimledger_request_id", default=None)
 
 ActorKind = Literal["token", "operator", "person"]
 # What a person signed in to the console may do: admins change things, reviewers (compliance)

@@ -10,8 +10,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from scimledger.http.responses import SCIM_BASE_PATH
-from scimledger.http.users import render_user_at
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.moments import parse_moment
 from scimledger.projections import audit
@@ -47,6 +45,10 @@ def history(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     """The user's SCIM representation as it was at `--at`, rebuilt from its events."""
+    # Rendered as the SCIM API renders users, which loads Litestar: for this command only.
+    from scimledger.http.responses import SCIM_BASE_PATH  # noqa: PLC0415
+    from scimledger.http.users import render_user_at  # noqa: PLC0415
+
     with opened(args) as ledger:
         at = _time(args.at)
         _, ids = _subjects(ledger, args.user, args.org)

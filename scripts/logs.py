@@ -19,7 +19,7 @@ from typing import Any, Literal, TextIO
 import msgspec
 import psycopg
 
-from scimledger.http.envelope import REQUEST_ID
+from scimledger.ledger.context import REQUEST_ID
 from scimledger.scripts.output import escaped
 
 # Fields a log call may add with `extra=`: copied onto the line when present.

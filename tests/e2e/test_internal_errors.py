@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from scimledger.http import admin
-from scimledger.http.envelope import REQUEST_ID
 from scimledger.http.services import Services
-from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.context import REQUEST_ID, Actor, RequestInfo
 from scimledger.projections import scim
 from tests.scim import Client
 

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from scimledger.http.envelope import REQUEST_ID
+from scimledger.ledger.context import REQUEST_ID
 from scimledger.scripts.logs import JsonLines, LogFormat, Text, formatter
 
 ORG, USER_NAME = "acme", "alice@example.com"
