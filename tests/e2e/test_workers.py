@@ -69,11 +69,17 @@ def eventually(check: Callable[[], bool], timeout: float) -> None:
 
 
 def alive(pid: int) -> bool:
+    """Whether `pid` still runs. A worker whose supervisor was killed is reaped by whoever
+    adopts it, which may take seconds after it exited (a zombie, state Z, runs nothing)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:  # reaped meanwhile
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state follows "(<command>)"
 
 
 def test_two_workers_serve_one_port_and_stop_together(workers: Server) -> None:
