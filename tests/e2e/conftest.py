@@ -61,7 +61,12 @@ def cli_in_process(*args: str, database: str) -> subprocess.CompletedProcess[str
     """As `cli`, but the command's `main` run in this process, its stdout and stderr captured:
     for the tests of what a command prints, where a process (~1 s each) adds nothing. A test
     about the process itself (its exit, its signals, its environment) takes `cli`."""
-    argv = [*args, "--database", database]
+    return main_in_process(*args, "--database", database)
+
+
+def main_in_process(*argv: str) -> subprocess.CompletedProcess[str]:
+    """`scimledger *argv` as `cli_in_process` runs it, for a command without `--database`
+    (`ledger copy --from --to`)."""
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         try:

@@ -12,7 +12,7 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidSettings
 from scimledger.ledger.organizations import Organization
-from tests.e2e.conftest import cli
+from tests.e2e.conftest import cli_in_process
 from tests.scim import Client
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
@@ -181,7 +181,7 @@ def test_a_point_in_time_at_the_edge_answers_400_with_the_range(
 def test_the_cli_prints_one_line_and_exits_2_for_a_value_out_of_range(
     ledger: Ledger, command: list[str]
 ) -> None:
-    done = cli(*command, database=ledger.database.url)
+    done = cli_in_process(*command, database=ledger.database.url)
     assert (done.returncode, done.stdout) == (2, ""), done.stderr
     [line] = done.stderr.splitlines()
     assert line.startswith("scimledger: error: ")

@@ -37,7 +37,7 @@ from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.names import NameIndex, normalize_name
 from scimledger.ledger.users import User
 from scimledger.projections import chain
-from tests.e2e.conftest import Reply, Server, call, cli, issue_token, start_server
+from tests.e2e.conftest import Reply, Server, call, cli_in_process, issue_token, start_server
 from tests.scim import CORE_USER
 
 pytestmark = pytest.mark.slow
@@ -271,7 +271,7 @@ def test_a_server_killed_during_a_create_load_keeps_every_acknowledged_user_exac
         list(pool.map(checked_absent, outcomes, timeout=60))
 
     # The audit trail records the same creations, and the hash chain covers the whole log.
-    trail = cli(
+    trail = cli_in_process(
         "audit", "list", "--action", "user.created", "--format", "jsonl", database=database_url
     )
     assert trail.returncode == 0, trail.stderr

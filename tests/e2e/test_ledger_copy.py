@@ -16,7 +16,14 @@ from scimledger.ledger.database import DatabaseURL
 from scimledger.projections.sql import SQL
 from scimledger.scripts.ledger_copy import Log, Row, copy_log, snapshots_table
 from tests.conftest import drop_postgres_database, new_postgres_database
-from tests.e2e.conftest import SCIMLEDGER, Server, call, cli, issue_token, start_server
+from tests.e2e.conftest import (
+    Server,
+    call,
+    cli_in_process,
+    issue_token,
+    main_in_process,
+    start_server,
+)
 from tests.scim import patch_op
 
 pytestmark = pytest.mark.slow
@@ -32,13 +39,9 @@ def postgres_url() -> Iterator[str]:
 
 
 def copy(source: str, target: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMLEDGER, "ledger", "copy", "--from", source, "--to", target],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """`scimledger ledger copy` (in this process: what it copies and prints is tested here,
+    not its process)."""
+    return main_in_process("ledger", "copy", "--from", source, "--to", target)
 
 
 def workload(server: Server, token: str) -> None:
@@ -99,7 +102,7 @@ def reads(server: Server, token: str) -> dict[str, Any]:
 
 
 def audit(database: str) -> list[str]:
-    listed = cli("audit", "list", "--format", "jsonl", database=database)
+    listed = cli_in_process("audit", "list", "--format", "jsonl", database=database)
     assert listed.returncode == 0, listed.stderr
     return listed.stdout.splitlines()
 
@@ -154,7 +157,7 @@ def test_sqlite_to_postgresql_and_back_keeps_every_event_read_and_audit_entry(
     finally:
         server.stop()
         server.log.close()
-    digest = cli("ledger", "digest", database=source)
+    digest = cli_in_process("ledger", "digest", database=source)
     assert digest.returncode == 0, digest.stderr
     (tmp_path / "digest.json").write_text(digest.stdout)
     events = logged(source)
@@ -165,7 +168,7 @@ def test_sqlite_to_postgresql_and_back_keeps_every_event_read_and_audit_entry(
     assert "its chain verified" in there.stdout
     assert logged(postgres_url) == events
     assert snapshots(postgres_url) == snapshots(source) != []
-    verified = cli(
+    verified = cli_in_process(
         "ledger", "verify", "--digest", str(tmp_path / "digest.json"), database=postgres_url
     )
     assert verified.returncode == 0, verified.stderr

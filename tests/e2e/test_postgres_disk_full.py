@@ -19,7 +19,7 @@ import pytest
 from tests.e2e.conftest import (
     Reply,
     call,
-    cli,
+    cli_in_process,
     issue_token,
     listed_users,
     logged_users,
@@ -114,7 +114,7 @@ def test_a_full_postgres_disk_refuses_writes_with_503_and_loses_nothing(
         while {u["userName"]: u["id"] for u in listed_users(server, token)} != created:
             assert time.monotonic() < deadline, "the read model did not converge on the log"
             time.sleep(0.2)
-        verified = cli("ledger", "verify", database=url)
+        verified = cli_in_process("ledger", "verify", database=url)
         assert verified.returncode == 0, verified.stdout + verified.stderr
 
         assert server.process.poll() is None  # the same process throughout

@@ -175,7 +175,15 @@ def reference(ledger: Ledger) -> Dump:
 def kill_while_applying(process: Projecting, ledger: Ledger, name: str, end: int) -> dict[str, int]:
     """Kills the process (-9) once projection `name` applied part of the log, not all of
     it; returns the stored positions then."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
+    # Its positions are polled (every 2 ms: a batch must not slip by) only once it says it
+    # consumes `name`: before that (its start, the projections it catches up first) that
+    # polling took CPU from the process itself and from the other tests.
+    starting = f"consuming {name} from position"
+    while starting not in process.output():
+        assert process.process.poll() is None, process.output()
+        assert time.monotonic() < deadline, f"{name}: not consumed within 60 s:\n{process.output()}"
+        time.sleep(0.02)
     while True:
         assert process.process.poll() is None, process.output()
         at = positions(ledger).get(name, 0)
@@ -185,7 +193,7 @@ def kill_while_applying(process: Projecting, ledger: Ledger, name: str, end: int
             # A commit it sent just before it died may still land (PostgreSQL): let it.
             time.sleep(0.3)
             break
-        assert time.monotonic() < deadline, f"{name}: no batch within 30 s:\n{process.output()}"
+        assert time.monotonic() < deadline, f"{name}: no batch within 60 s:\n{process.output()}"
         time.sleep(0.002)
     killed_at = positions(ledger)
     assert 0 < killed_at[name] < end, killed_at

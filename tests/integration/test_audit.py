@@ -6,9 +6,7 @@ import csv
 import io
 import json
 import subprocess
-import sys
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,9 +20,8 @@ from scimledger.projections import audit
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
+from tests.e2e.conftest import cli_in_process
 from tests.scim import PATCH_OP, Client
-
-SCIMLEDGER = str(Path(sys.executable).parent / "scimledger")
 
 
 def trail(services: Services, **query: Any) -> list[dict[str, Any]]:
@@ -191,13 +188,8 @@ def test_filters_select_by_subject_name_actor_action_and_time(
 
 
 def run(*args: str, database: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [SCIMLEDGER, *args, "--database", database],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    """The command in this process (`cli_in_process`): these tests are about what it prints."""
+    return cli_in_process(*args, database=database)
 
 
 def test_cli_lists_history_in_every_format(
