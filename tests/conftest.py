@@ -197,21 +197,25 @@ def postgres() -> Iterator[DatabaseURL]:
         drop_postgres_database(url)
 
 
+def database_kinds(metafunc: pytest.Metafunc) -> list[str]:
+    """The databases a test runs on: SQLite and PostgreSQL, but SQLite alone for those
+    marked `sqlite_only` (what does not depend on the database: discovery, request limits,
+    the envelope)."""
+    only = metafunc.definition.get_closest_marker("sqlite_only") is not None
+    return ["sqlite"] if only else ["sqlite", "postgresql"]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Every test on a `database_url` runs once on SQLite and once on PostgreSQL, but those
-    marked `sqlite_only`: what does not depend on the database (discovery, request limits,
-    the envelope) runs once, on SQLite."""
+    """Every test on a `database_url` (or a `module_database_url`, shared by a module's
+    tests: below) runs once on each of its `database_kinds`."""
     chosen = any(
         "database_url" in str(mark.args[0])
         for mark in metafunc.definition.iter_markers("parametrize")
     )  # the test parametrizes it itself
     if "database_url" in metafunc.fixturenames and not chosen:
-        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        kinds = ["sqlite"] if only else ["sqlite", "postgresql"]
-        metafunc.parametrize("database_url", kinds, indirect=True)
-    if "module_database_url" in metafunc.fixturenames:  # shared by a module's tests (below)
-        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        kinds = ["sqlite"] if only else ["sqlite", "postgresql"]
+        metafunc.parametrize("database_url", database_kinds(metafunc), indirect=True)
+    if "module_database_url" in metafunc.fixturenames:
+        kinds = database_kinds(metafunc)
         metafunc.parametrize("module_database_url", kinds, indirect=True, scope="module")
 
 

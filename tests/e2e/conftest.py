@@ -31,7 +31,7 @@ from scimledger.ledger.context import RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.users import User
 from scimledger.scripts.cli import main
-from tests.conftest import SHARED, LedgerDatabases, a_database, app_for
+from tests.conftest import SHARED, LedgerDatabases, a_database, app_for, database_kinds
 from tests.e2e.console import ADA, OPERATOR, RITA
 from tests.e2e.oidc_provider import Provider, running_provider
 from tests.e2e.private_postgres import PrivatePostgres
@@ -208,8 +208,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """A test on `shared_server` runs once on SQLite and once on PostgreSQL (but those marked
     `sqlite_only`), as one on `database_url` does."""
     if "shared_server" in metafunc.fixturenames:
-        only = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        kinds = ["sqlite"] if only else ["sqlite", "postgresql"]
+        kinds = database_kinds(metafunc)
         metafunc.parametrize("shared_server", kinds, indirect=True, scope="module")
 
 
