@@ -1,42 +1,56 @@
 """Prometheus metrics at `GET /metrics`, in the text format, without a token.
 
 Label values are bounded: a route's template (`/scim/v2/Users/{user_id}`), never a raw path,
-the HTTP method and the status; projections by name. Nothing an organization or a client
-controls becomes a label.
+the HTTP method and the status; projections by name; organizations by slug (which operators
+choose, not clients) and tokens by status. Nothing a client sends becomes a label.
 
 - `scimledger_http_requests_total{route, method, status}` and
   `scimledger_http_request_duration_seconds{route, method}`: every request, observed where
   its access line is written (http/envelope.py).
-- `scimledger_projection_position{projection}`, `scimledger_projection_lag_events{projection}`
-  and `scimledger_log_head`: read when scraped (one indexed lookup each).
+- `scimledger_rate_limited_requests_total`: requests refused with 429.
+- The write side's counts (ledger.metrics), in the same registry.
+- Read when scraped (one indexed lookup each): `scimledger_log_head`,
+  `scimledger_projection_position{projection}`, `scimledger_projection_lag_events{projection}`
+  and `scimledger_projection_lag_seconds{projection}` (the age of the oldest event it has not
+  applied; 0 when caught up); `scimledger_tokens{organization, status}`.
 - `scimledger_database_up`: 1 when the scrape's lookups succeeded;
   `scimledger_database_gate_open`: 0 while the process answering refuses requests at once
   because the database was out of reach (ledger.availability).
-- `scimledger_rate_limited_requests_total`: requests refused with 429.
+- PostgreSQL's connection pools: `scimledger_database_pool_connections{state}` (in use,
+  idle), `scimledger_database_pool_max_connections` and
+  `scimledger_database_pool_waiting_requests`, summed over the server's processes.
 
-Under `serve --workers N` the request metrics are the whole server's: the supervisor turns on
-prometheus-client's multiprocess mode before it forks (`use_multiprocess`), each worker
-writes its counts to files in a directory of the server's own, and a scrape, whichever
-worker answers it, adds them all up.
+Under `serve --workers N` the counts are the whole server's: the supervisor turns on
+prometheus-client's multiprocess mode before it forks (`ledger.metrics.use_multiprocess`),
+each worker writes its counts to files in a directory of the server's own, and a scrape,
+whichever worker answers it, adds them all up. A worker samples its pool every
+`POOL_SAMPLE_SECONDS` (and whenever it answers a scrape).
 """
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response, get
-from prometheus_client import CollectorRegistry, Counter, Histogram, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from psycopg_pool import ConnectionPool
 
 from scimledger.http.services import Injected, Services
 from scimledger.ledger import availability
-
-REGISTRY = CollectorRegistry(auto_describe=True)
+from scimledger.ledger.metrics import MULTIPROCESS_ENV, REGISTRY
+from scimledger.projections.runner import oldest_after
+from scimledger.projections.tokens import list_tokens
 
 REQUESTS = Counter(
     "scimledger_http_requests",
@@ -56,15 +70,29 @@ RATE_LIMITED = Counter(
     "Requests refused with 429 because their token was over its rate (serve --rate-limit).",
     registry=REGISTRY,
 )
+# Each process's own pool, summed over the live ones.
+POOL_CONNECTIONS = Gauge(
+    "scimledger_database_pool_connections",
+    "Connections to PostgreSQL held by the server's pools, in use or idle.",
+    ("state",),
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+POOL_MAX = Gauge(
+    "scimledger_database_pool_max_connections",
+    "Connections the server's pools may open at most.",
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+POOL_WAITING = Gauge(
+    "scimledger_database_pool_waiting_requests",
+    "Requests waiting for a connection of the server's pools.",
+    multiprocess_mode="livesum",
+    registry=REGISTRY,
+)
+POOL_SAMPLE_SECONDS = 5.0
+log = logging.getLogger(__name__)
 METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"  # prometheus-client's own setting
-
-
-def use_multiprocess(directory: str) -> None:
-    """From now on, this process and those it forks count in files under `directory`
-    (before any request is counted: a metric's values are made at their first use)."""
-    os.environ[MULTIPROCESS_ENV] = directory
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
 
 
 def observe(route: str | None, method: str, status: int, seconds: float) -> None:
@@ -75,11 +103,29 @@ def observe(route: str | None, method: str, status: int, seconds: float) -> None
     DURATION.labels(shown, verb).observe(seconds)
 
 
-class Projections(Collector):
-    """The projections' positions and the log's head, read when scraped."""
+def sample_pool(services: Services) -> None:
+    """This process's pool of PostgreSQL connections, as it stands (none on SQLite)."""
+    pool = getattr(services.ledger.recorder, "datastore", None)
+    pool = getattr(pool, "pool", None)
+    if not isinstance(pool, ConnectionPool):
+        return
+    stats = pool.get_stats()
+    idle = stats.get("pool_available", 0)
+    POOL_CONNECTIONS.labels("in_use").set(stats.get("pool_size", 0) - idle)
+    POOL_CONNECTIONS.labels("idle").set(idle)
+    POOL_MAX.set(stats.get("pool_max", 0))
+    POOL_WAITING.set(stats.get("requests_waiting", 0))
 
-    def __init__(self, services: Services) -> None:
+
+class Scraped(Collector):
+    """What the database says when scraped: the log's head, the projections' positions and
+    lag, the tokens by status; and whether it answered."""
+
+    def __init__(
+        self, services: Services, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.services = services
+        self.clock = clock
 
     def collect(self) -> Iterator[Any]:
         gate = self.services.ledger.gate
@@ -94,7 +140,7 @@ class Projections(Collector):
             "scimledger_database_up", "1 if the database answered this scrape's lookups."
         )
         try:
-            head, positions = self._read()
+            families = list(self._read())
         except Exception as exc:
             if not availability.unavailable(exc):
                 raise
@@ -103,25 +149,11 @@ class Projections(Collector):
             return
         up.add_metric([], 1)
         yield up
-        yield GaugeMetricFamily("scimledger_log_head", "The event log's last position.", head)
-        position = GaugeMetricFamily(
-            "scimledger_projection_position",
-            "The last event a projection applied.",
-            labels=["projection"],
-        )
-        lag = GaugeMetricFamily(
-            "scimledger_projection_lag_events",
-            "Events of the log a projection has not applied yet.",
-            labels=["projection"],
-        )
-        for name, at in sorted(positions.items()):
-            position.add_metric([name], at)
-            lag.add_metric([name], max(0, head - at))
-        yield position
-        yield lag
+        yield from families
 
-    def _read(self) -> tuple[int, dict[str, int]]:
+    def _read(self) -> Iterator[GaugeMetricFamily]:
         services = self.services
+        now = self.clock()
         key = "rowid" if services.sql.dialect == "sqlite" else "notification_id"
         with services.sql.read() as cursor:
             cursor.execute(f"SELECT MAX({key}) AS head FROM {services.ledger.events_table}")  # noqa: S608
@@ -133,19 +165,71 @@ class Projections(Collector):
                 for r in cursor.fetchall()
                 if not str(r["name"]).startswith("rebuild_")
             }
-        return head, positions
+            tokens = Tally((view.org, view.status) for view in list_tokens(cursor, None, now))
+        yield GaugeMetricFamily("scimledger_log_head", "The event log's last position.", head)
+        position = GaugeMetricFamily(
+            "scimledger_projection_position",
+            "The last event a projection applied.",
+            labels=["projection"],
+        )
+        lag = GaugeMetricFamily(
+            "scimledger_projection_lag_events",
+            "Events of the log a projection has not applied yet.",
+            labels=["projection"],
+        )
+        age = GaugeMetricFamily(
+            "scimledger_projection_lag_seconds",
+            "Age of the oldest event a projection has not applied yet (0: caught up).",
+            labels=["projection"],
+        )
+        oldest: dict[int, datetime | None] = {}  # by position: projections often share one
+        for name, at in sorted(positions.items()):
+            position.add_metric([name], at)
+            lag.add_metric([name], max(0, head - at))
+            if at < head and at not in oldest:
+                oldest[at] = oldest_after(services.ledger, at)
+            since = oldest.get(at)
+            age.add_metric([name], max(0.0, (now - since).total_seconds()) if since else 0.0)
+        yield position
+        yield lag
+        yield age
+        by_status = GaugeMetricFamily(
+            "scimledger_tokens",
+            "Tokens by organization and status (active, rotating, issuer departed, expired, "
+            "revoked).",
+            labels=["organization", "status"],
+        )
+        for (org, status), count in sorted(tokens.items()):
+            by_status.add_metric([org, status], count)
+        yield by_status
 
 
 def install(app: Any, services: Services) -> None:
-    """The app's registry: the process's request metrics and its projections' collector."""
+    """The app's registry: the process's counts and what is read when scraped."""
     registry = CollectorRegistry(auto_describe=True)
     directory = os.environ.get(MULTIPROCESS_ENV)
     if directory:
         MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        _sample_every(POOL_SAMPLE_SECONDS, lambda: sample_pool(services))
     else:
         registry.register(_Forward(REGISTRY))
-    registry.register(Projections(services))
+    registry.register(Scraped(services))
     app.state.metrics = registry
+
+
+def _sample_every(seconds: float, sample: Callable[[], None]) -> None:
+    """`sample`s in a thread of its own for as long as this process runs (a worker's: the
+    other workers' samples are read from their files, not asked for)."""
+
+    def run() -> None:
+        while True:
+            try:
+                sample()
+            except Exception:  # a sample missed; the next may succeed
+                log.debug("could not sample the connection pool", exc_info=True)
+            time.sleep(seconds)
+
+    threading.Thread(target=run, name="metrics-pool-sampler", daemon=True).start()
 
 
 class _Forward(Collector):
@@ -159,6 +243,7 @@ class _Forward(Collector):
 @get("/metrics", include_in_schema=False, sync_to_thread=True)
 def metrics(request: Request[Any, Any, Any], services: Injected[Services]) -> Response[bytes]:
     registry: CollectorRegistry = request.app.state.metrics
+    sample_pool(services)
     # The text format every Prometheus reads (Litestar adds the charset, utf-8).
     return Response(generate_latest(registry), media_type="text/plain; version=0.0.4")
 

@@ -30,7 +30,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from scimledger.ledger import append_only, availability, departures, members
+from scimledger.ledger import append_only, availability, departures, members, metrics
 from scimledger.ledger.commands import (
     GroupUpdate,
     IssuedToken,
@@ -775,8 +775,11 @@ class Ledger(Application[UUID]):
                 try:
                     return attempt(number == 0)
                 except IntegrityError:
+                    metrics.CONFLICTS.inc()
                     if turn is not None:
                         self.turns.contended()
+                if number + 1 < MAX_ATTEMPTS:
+                    metrics.RETRIES.inc()
         raise ConcurrentModification(conflict)
 
     def _get(
@@ -814,8 +817,12 @@ class Ledger(Application[UUID]):
     def _record(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Every save goes through group commit (ledger.group_commit)."""
         if processing_event.tracking is not None or processing_event.saved_kwargs:
-            return super()._record(processing_event)
-        return self._group_commit.record(processing_event)
+            recordings = super()._record(processing_event)
+        else:
+            recordings = self._group_commit.record(processing_event)
+        metrics.SAVES.inc()
+        metrics.EVENTS.inc(len(recordings))
+        return recordings
 
     def _insert(self, processing_event: ProcessingEvent[UUID]) -> list[Recording[UUID]]:
         """Records one transaction's events, handing them to the inline projection."""

@@ -21,6 +21,8 @@ from uuid import UUID
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Recording
 
+from scimledger.ledger.metrics import COMMIT_SAVES
+
 # Events per transaction at most: a burst bigger than this takes several.
 MAX_BATCH_EVENTS = 2000
 
@@ -94,6 +96,7 @@ class GroupCommit:
             together.aggregates.update(item.save.aggregates)
         try:
             recordings = self._record(together)
+            COMMIT_SAVES.observe(len(batch))
         except IntegrityError:
             for item in batch:  # find which save conflicts: each on its own
                 self._write_alone(item)
@@ -114,6 +117,7 @@ class GroupCommit:
         except BaseException as exc:
             self._finish(item, error=exc)
             return
+        COMMIT_SAVES.observe(1)
         self._finish(item, recordings=recordings)
 
     @staticmethod

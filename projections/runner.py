@@ -353,12 +353,18 @@ def status(ledger: Ledger, projections: list[Projection], now: datetime) -> list
             cursor.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {column} > ?", (start,))
             found = cursor.fetchone()
         lag = int(found["n"]) if found is not None else 0
-        seconds = 0.0
-        if lag:
-            [oldest] = ledger.recorder.select_notifications(
-                start=start, limit=1, inclusive_of_start=False
-            )
-            event: Any = ledger.mapper.to_domain_event(oldest)
-            seconds = max(0.0, (now - event.timestamp).total_seconds())
+        oldest = oldest_after(ledger, start) if lag else None
+        seconds = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
         out.append(Status(projection.name, position, head, lag, seconds))
     return out
+
+
+def oldest_after(ledger: Ledger, position: int) -> datetime | None:
+    """When the log's first event after `position` happened (None: there is none): the age
+    of a projection's lag."""
+    found = ledger.recorder.select_notifications(start=position, limit=1, inclusive_of_start=False)
+    if not found:
+        return None
+    event: Any = ledger.mapper.to_domain_event(found[0])
+    timestamp: datetime = event.timestamp
+    return timestamp

@@ -21,8 +21,9 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from prometheus_client import multiprocess
 
-from scimledger.http import connections, metrics
+from scimledger.http import connections
 from scimledger.http.app import create_app
 from scimledger.http.connections import Limits
 from scimledger.http.rate_limit import RateLimit
@@ -31,6 +32,7 @@ from scimledger.http.services import Lifecycle, Services
 from scimledger.ledger import departures
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
+from scimledger.ledger.metrics import use_multiprocess
 from scimledger.projections.audit import NAME as AUDIT
 from scimledger.projections.follower import Followers
 from scimledger.projections.scim import NAME as SCIM
@@ -93,9 +95,9 @@ def serve(
     # workers start: they would otherwise race to do it.
     Ledger(database).close()
     listening = _listen(host, port)
-    # The workers' request metrics, added up at each scrape (http/metrics.py).
+    # The workers' counts, added up at each scrape (ledger/metrics.py).
     counts = tempfile.mkdtemp(prefix="scimledger-metrics-")
-    metrics.use_multiprocess(counts)
+    use_multiprocess(counts)
     _announce(database, host, port, public_url, workers)
     try:
         return _supervise(workers, lambda index: run(sockets=[listening], sweeps=index == 0))
@@ -331,6 +333,8 @@ class _Supervisor:
             if pid not in self._children:
                 continue
             index, started = self._children.pop(pid)
+            # Its gauges (its connection pool's) stop counting: its counters still do.
+            multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
             if not self._stopping:
                 self._restart(index, pid, os.waitstatus_to_exitcode(status), started)
         if self._stopping:

@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+from eventsourcing.persistence import IntegrityError
+from freezegun import freeze_time
 from prometheus_client.parser import text_string_to_metric_families
 
+from scimledger.http.metrics import Scraped
 from scimledger.http.services import Services
+from scimledger.ledger.application import MAX_ATTEMPTS
+from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.errors import ConcurrentModification
+from scimledger.projections.audit import NAME as AUDIT
 from scimledger.projections.registry import PROJECTIONS
+from scimledger.projections.scim import NAME as SCIM
+from tests.conftest import issue
 from tests.scim import Client
 
+OPERATOR = Actor(kind="operator", id="tests", name="tester")
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
-def scraped(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+
+def scraped(client: Client) -> Samples:
     answer = client.get("/metrics", headers={"Authorization": ""})
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -24,7 +38,7 @@ def scraped(client: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], flo
     }
 
 
-def requests(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], **labels: str) -> float:
+def requests(samples: Samples, **labels: str) -> float:
     return samples.get(("scimledger_http_requests_total", tuple(sorted(labels.items()))), 0.0)
 
 
@@ -78,3 +92,92 @@ def test_every_metric_the_grafana_dashboard_queries_is_exported(client: Client) 
     exported = {name for name, _ in scraped(client)}
     assert queried, "the dashboard queries nothing"
     assert queried <= exported, queried - exported
+
+
+def grew(before: Samples, after: Samples, name: str, **labels: str) -> float:
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0.0) - before.get(key, 0.0)
+
+
+def test_a_create_is_one_save_of_its_events_in_one_commit(client: Client) -> None:
+    before = scraped(client)
+    answer = client.post("/scim/v2/Users", json={"userName": "metrics@example.com"})
+    assert answer.status_code == 201
+    after = scraped(client)
+    events = after[("scimledger_log_head", ())] - before[("scimledger_log_head", ())]
+    assert events >= 2  # the user's and its userName's claim
+    assert grew(before, after, "scimledger_ledger_saves_total") == 1
+    assert grew(before, after, "scimledger_ledger_events_total") == events
+    assert grew(before, after, "scimledger_ledger_commit_saves_count") == 1
+    assert grew(before, after, "scimledger_ledger_commit_saves_sum") == 1
+    assert grew(before, after, "scimledger_ledger_commit_saves_bucket", le="1.0") == 1
+
+
+def test_conflicts_and_their_retries_are_counted(client: Client, services: Services) -> None:
+    tries: list[bool] = []
+
+    def conflicts_once(first: bool) -> str:
+        tries.append(first)
+        if first:
+            raise IntegrityError("another write came first")
+        return "saved"
+
+    def conflicts_always(first: bool) -> str:
+        raise IntegrityError("another write came first")
+
+    before = scraped(client)
+    assert services.ledger._retried(conflicts_once, "user") == "saved"
+    assert tries == [True, False]
+    after = scraped(client)
+    assert grew(before, after, "scimledger_ledger_conflicts_total") == 1
+    assert grew(before, after, "scimledger_ledger_retries_total") == 1
+    with pytest.raises(ConcurrentModification):
+        services.ledger._retried(conflicts_always, "user")
+    last = scraped(client)
+    assert grew(after, last, "scimledger_ledger_conflicts_total") == MAX_ATTEMPTS
+    assert grew(after, last, "scimledger_ledger_retries_total") == MAX_ATTEMPTS - 1
+
+
+def test_lag_in_seconds_is_the_age_of_the_oldest_event_not_applied(services: Services) -> None:
+    services.audit.catch_up()
+    written = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    with freeze_time(written):
+        issue(services.ledger, org="acme", name="Later")  # the audit trail has not read it
+    with freeze_time(written + timedelta(seconds=1)):
+        issue(services.ledger, org="acme", name="Later still")
+    collector = Scraped(services, clock=lambda: written + timedelta(seconds=42.5))
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in collector.collect()
+        for sample in family.samples
+    }
+    assert samples[("scimledger_projection_lag_seconds", (("projection", AUDIT),))] == 42.5
+    assert samples[("scimledger_projection_lag_seconds", (("projection", SCIM),))] == 0.0
+    assert samples[("scimledger_projection_lag_events", (("projection", AUDIT),))] >= 2
+
+
+def test_tokens_are_counted_by_organization_and_status(client: Client, services: Services) -> None:
+    revoked = issue(services.ledger, org="beta", name="Okta")
+    issue(services.ledger, org="beta", name="Entra")
+    services.ledger.revoke_token(revoked.id, OPERATOR, RequestInfo(request_id="test"))
+    services.tokens.catch_up()
+    samples = scraped(client)
+    counted = {
+        labels: value for (name, labels), value in samples.items() if name == "scimledger_tokens"
+    }
+    assert counted == {
+        (("organization", "acme"), ("status", "active")): 1.0,
+        (("organization", revoked.org), ("status", "active")): 1.0,
+        (("organization", revoked.org), ("status", "revoked")): 1.0,
+    }
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has no pool
+def test_the_connection_pool_is_sampled_when_scraped(client: Client) -> None:
+    samples = scraped(client)
+    # A pool of 4 connections, opening up to 16 more under load (ledger.database).
+    assert samples[("scimledger_database_pool_max_connections", ())] == 20
+    in_use = samples[("scimledger_database_pool_connections", (("state", "in_use"),))]
+    idle = samples[("scimledger_database_pool_connections", (("state", "idle"),))]
+    assert 0 <= in_use <= 20
+    assert in_use + idle >= 4  # opened at once

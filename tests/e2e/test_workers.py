@@ -183,15 +183,54 @@ def test_metrics_add_up_every_workers_requests(shared: Server) -> None:
         assert counted_users_lists(workers) - before == REQUESTS
 
 
+def test_metrics_add_up_every_workers_writes(shared: Server) -> None:
+    """The write side's counters have no labels: made when defined, before the workers
+    forked, they once counted in each worker's memory only, and every scrape said 0."""
+    workers = shared
+    token = issue_token(workers.database)["token"]
+    before = scraped(workers, "scimledger_ledger_saves_total")
+    with ThreadPoolExecutor(8) as pool:
+        created = list(
+            pool.map(
+                lambda n: (
+                    call(
+                        workers,
+                        "POST",
+                        "/Users",
+                        token,
+                        {"userName": f"w{n}@example.com"},
+                        timeout=10,
+                    ).status
+                ),
+                range(REQUESTS),
+            )
+        )
+    assert created == [201] * REQUESTS
+    for _ in range(4):  # whichever worker answers the scrape
+        assert scraped(workers, "scimledger_ledger_saves_total") - before == REQUESTS
+
+
+def test_metrics_add_up_every_workers_connection_pool(shared: Server) -> None:
+    # Each worker's pool may open 20 connections (ledger.database): the server's, 40.
+    # SQLite has no pool.
+    expected = 40 if shared.database.startswith("postgresql") else 0
+    eventually(lambda: scraped(shared, "scimledger_database_pool_max_connections") == expected, 15)
+
+
 def counted_users_lists(server: Server) -> float:
     """GET /scim/v2/Users answered 200, as the scrape of /metrics says."""
+    labels = {"method": "GET", "route": "/scim/v2/Users", "status": "200"}
+    return scraped(server, "scimledger_http_requests_total", labels)
+
+
+def scraped(server: Server, name: str, labels: dict[str, str] | None = None) -> float:
+    """The sum of the samples `name` (with exactly `labels`, if given) in a scrape."""
     url = server.base_url.removesuffix("/scim/v2") + "/metrics"
     with urllib.request.urlopen(url, timeout=10) as answer:
         text = answer.read().decode()
-    labels = {"method": "GET", "route": "/scim/v2/Users", "status": "200"}
     return sum(
         sample.value
         for family in text_string_to_metric_families(text)
         for sample in family.samples
-        if sample.name == "scimledger_http_requests_total" and sample.labels == labels
+        if sample.name == name and (labels is None or sample.labels == labels)
     )
