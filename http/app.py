@@ -36,6 +36,8 @@ def create_app(services: Services) -> Litestar:
         ],
         # Handlers of both APIs are given the services by name (`services: Injected[Services]`).
         dependencies={"services": Provide(_services, sync_to_thread=False)},
+        # With `serve --metrics-port`, /metrics on that port only (none of the SCIM API there).
+        guards=[metrics.on_its_port] if services.metrics_port is not None else [],
         exception_handlers={Exception: handle_exception},
         request_max_body_size=MAX_BODY_BYTES,
         template_config=console.template_config(),

@@ -39,6 +39,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotFoundException
+from litestar.handlers import BaseRouteHandler
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import generate_latest
@@ -238,6 +241,21 @@ class _Forward(Collector):
 
     def collect(self) -> Iterator[Any]:
         yield from self.registry.collect()
+
+
+PROBES = frozenset({"/metrics", "/healthz", "/readyz"})  # answered on the metrics port
+
+
+def on_its_port(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A guard for `serve --metrics-port`: /metrics answers on that port only, and on that
+    port nothing else does but the probes (404)."""
+    port = connection.app.state.services.metrics_port
+    server = connection.scope.get("server")
+    on_metrics_port = server is not None and server[1] == port
+    path = connection.scope["path"]
+    if (path in PROBES) if on_metrics_port else (path != "/metrics"):
+        return
+    raise NotFoundException
 
 
 @get("/metrics", include_in_schema=False, sync_to_thread=True)

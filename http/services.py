@@ -58,6 +58,9 @@ class Services:
     # secure cookies (https); None: as each request reached it.
     public_url: str | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    # `serve --metrics-port`: /metrics is served on that port only, and nothing else but the
+    # probes is (http/metrics.py); None: on every port.
+    metrics_port: int | None = None
 
     @property
     def activity(self) -> SessionActivity:

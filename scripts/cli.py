@@ -51,16 +51,19 @@ def _start(args: argparse.Namespace) -> int:
     if args.command == "project":
         return serve.project(database)
     return serve.serve(
-        database,
-        args.host,
-        args.port,
-        project_in_process=args.projections == "in-process",
-        rate_limit=RateLimit(args.rate_limit, args.rate_burst),
-        limits=Limits(header_seconds=args.header_timeout, body_seconds=args.body_timeout),
-        max_connections=args.max_connections,
-        public_url=console.public_url(args.public_url) if args.public_url else None,
-        workers=args.workers,
-        drain_seconds=args.drain_seconds,
+        serve.Settings(
+            database,
+            args.host,
+            args.port,
+            project_in_process=args.projections == "in-process",
+            rate_limit=RateLimit(args.rate_limit, args.rate_burst),
+            limits=Limits(header_seconds=args.header_timeout, body_seconds=args.body_timeout),
+            max_connections=args.max_connections,
+            public_url=console.public_url(args.public_url) if args.public_url else None,
+            workers=args.workers,
+            drain_seconds=args.drain_seconds,
+            metrics_port=args.metrics_port,
+        )
     )
 
 
@@ -77,6 +80,14 @@ def _workers(value: str) -> int:
     return count
 
 
+def _port(value: str) -> int:
+    port: int = _non_negative(int, least=1)(value)
+    if port > MAX_PORT:
+        raise argparse.ArgumentTypeError(f"a port from 1 to {MAX_PORT}, not {value}")
+    return port
+
+
+MAX_PORT = 65535
 MAX_WORKERS = 64
 MAX_DRAIN_SECONDS = 300.0
 
@@ -91,7 +102,14 @@ def _drain_seconds(value: str) -> float:
 def _add_server_commands(commands: Commands) -> None:
     parser = commands.add_parser("serve", help="run the SCIM server")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=_port, default=8000)
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        metavar="PORT",
+        help="serve /metrics on this port (with /healthz and /readyz) instead of --port, "
+        "e.g. one that only the monitoring can reach (default: on --port)",
+    )
     parser.add_argument(
         "--workers",
         type=_workers,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import gc
 import logging
 import os
@@ -17,6 +16,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -62,52 +62,51 @@ def _commands(database_flag: str | None, public_url: str | None) -> tuple[str, s
     )
 
 
-def serve(
-    database: DatabaseURL,
-    host: str,
-    port: int,
-    *,
-    project_in_process: bool,
-    rate_limit: RateLimit,
-    limits: Limits,
-    max_connections: int,
-    public_url: str | None,
-    workers: int = 1,
-    drain_seconds: float = 0.0,
-) -> int:
+@dataclass(frozen=True)
+class Settings:
+    """What `serve` runs with: its flags (scripts/cli.py)."""
+
+    database: DatabaseURL
+    host: str
+    port: int
+    project_in_process: bool
+    rate_limit: RateLimit
+    limits: Limits
+    max_connections: int
+    public_url: str | None
+    workers: int = 1
+    drain_seconds: float = 0.0
+    metrics_port: int | None = None  # /metrics there, not on `port`
+
+
+def serve(settings: Settings) -> int:
     """The server: in this process, or with `workers` > 1 in that many worker processes on
-    one listening socket, supervised by this one (see `_supervise`)."""
-    run = functools.partial(
-        _serve,
-        database,
-        host,
-        port,
-        project_in_process=project_in_process,
-        rate_limit=rate_limit,
-        limits=limits,
-        max_connections=max_connections,
-        public_url=public_url,
-        drain_seconds=drain_seconds,
-    )
-    if workers == 1:
-        return run(announce=lambda: _announce(database, host, port, public_url))
+    the same listening sockets, supervised by this one (see `_supervise`)."""
+    if settings.metrics_port == settings.port:
+        raise UsageError(f"--metrics-port must differ from --port ({settings.port})")
+    if settings.workers == 1:
+        # uvicorn binds the one port itself; both are bound here.
+        sockets = _listening(settings) if settings.metrics_port else None
+        return _serve(settings, sockets=sockets, announce=lambda: _announce(settings))
     # The database is opened (and its tables made or upgraded) once, here, before the
     # workers start: they would otherwise race to do it.
-    Ledger(database).close()
-    listening = _listen(host, port)
+    Ledger(settings.database).close()
+    listening = _listening(settings)
     # The workers' counts, added up at each scrape (ledger/metrics.py).
     counts = tempfile.mkdtemp(prefix="scimledger-metrics-")
     use_multiprocess(counts)
-    _announce(database, host, port, public_url, workers)
+    _announce(settings)
     try:
-        return _supervise(workers, lambda index: run(sockets=[listening], sweeps=index == 0))
+        return _supervise(
+            settings.workers, lambda index: _serve(settings, sockets=listening, sweeps=index == 0)
+        )
     finally:
         shutil.rmtree(counts, ignore_errors=True)
 
 
-def _announce(
-    database: DatabaseURL, host: str, port: int, public_url: str | None, workers: int = 1
-) -> None:
+def _announce(settings: Settings) -> None:
+    database, host, port = settings.database, settings.host, settings.port
+    public_url, workers = settings.public_url, settings.workers
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
     where = (
         f"SQLite file {Path(database.path).resolve()}"
@@ -121,37 +120,36 @@ def _announce(
     reached = public_url or f"http://{shown_host}:{port}"
     issue, sign_in = _commands(flag, public_url)
     processes = f" with {workers} worker processes" if workers > 1 else ""
+    metrics = (
+        f"\nMetrics: http://{shown_host}:{settings.metrics_port}/metrics"
+        if settings.metrics_port
+        else ""
+    )
     print(
         f"scimledger is serving on {where}{processes}\n"
         f"SCIM connector base URL: {reached}{SCIM_BASE_PATH}\n"
         f"Issue a token (in another terminal): {issue}\n"
-        f"Console: {reached}/console/ (to sign in: {sign_in})",
+        f"Console: {reached}/console/ (to sign in: {sign_in})"
+        f"{metrics}",
         flush=True,
     )
 
 
 def _serve(
-    database: DatabaseURL,
-    host: str,
-    port: int,
+    settings: Settings,
     *,
-    project_in_process: bool,
-    rate_limit: RateLimit,
-    limits: Limits,
-    max_connections: int,
-    public_url: str | None,
-    drain_seconds: float = 0.0,
     sockets: list[socket.socket] | None = None,
     sweeps: bool = True,
     announce: Callable[[], None] | None = None,
 ) -> int:
-    """One server process: on `sockets` if given (a worker), else on host and port; once
-    its database is open and its read models are caught up, `announce`s it."""
-    ledger = Ledger(database)
+    """One server process: on `sockets` if given (a worker's, or the port's and the metrics
+    port's), else on host and port; once its database is open and its read models are
+    caught up, `announce`s it."""
+    ledger = Ledger(settings.database)
     # In process, this server consumes the projections unless another process already does
     # (then it takes over if that one stops); with `scimledger project` running them, it only
     # waits for them.
-    followers = Followers(ledger, consume=project_in_process)
+    followers = Followers(ledger, consume=settings.project_in_process)
     followers.start()
     by_name = followers.by_name
     tokens = by_name[TOKENS]
@@ -175,17 +173,18 @@ def _serve(
             tokens=tokens,
             sql=sql,
             usage=UsageRecorder(sql),
-            rate_limit=rate_limit,
-            public_url=public_url,
+            rate_limit=settings.rate_limit,
+            public_url=settings.public_url,
             lifecycle=lifecycle,
+            metrics_port=settings.metrics_port,
         )
     )
     if announce is not None:
         announce()
     config = uvicorn.Config(
         app,
-        host=host,
-        port=port,
+        host=settings.host,
+        port=settings.port,
         server_header=False,
         log_level="info",
         # Our own lines for uvicorn's too (scripts/logs.py); the access line is written by
@@ -193,8 +192,8 @@ def _serve(
         log_config=None,
         lifespan="on",
         access_log=False,
-        http=connections.protocol(limits),
-        limit_concurrency=max_connections,
+        http=connections.protocol(settings.limits),
+        limit_concurrency=settings.max_connections,
     )
     # What was made while starting lives as long as the process: out of the collector's
     # way, so that collections walk only what requests make.
@@ -206,7 +205,7 @@ def _serve(
     # A signal that lands here before uvicorn listens for them (it starts its event loop
     # first) is handed to the server, which then stops as soon as it has started: recorded
     # only, it left the server running.
-    server = _Server(config, lifecycle, drain_seconds)
+    server = _Server(config, lifecycle, settings.drain_seconds)
     received: list[int] = []
 
     def before_uvicorn(number: int, frame: FrameType | None) -> None:
@@ -254,8 +253,14 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
+def _listening(settings: Settings) -> list[socket.socket]:
+    """The sockets the server listens on: its port's, and its metrics port's if it has one."""
+    ports = [settings.port] + ([settings.metrics_port] if settings.metrics_port else [])
+    return [_listen(settings.host, port) for port in ports]
+
+
 def _listen(host: str, port: int) -> socket.socket:
-    """The socket the workers share, bound as uvicorn would bind it."""
+    """A socket the server listens on (that the workers share), bound as uvicorn would."""
     family = socket.AF_INET6 if host and ":" in host else socket.AF_INET
     listening = socket.socket(family, socket.SOCK_STREAM)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

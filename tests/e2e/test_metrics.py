@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from scimledger.projections.audit import NAME as AUDIT
 from scimledger.projections.registry import PROJECTIONS
 from scimledger.projections.scim import NAME as SCIM
 from tests.conftest import issue
+from tests.e2e.conftest import SCIMLEDGER, free_port, running_server
 from tests.scim import Client
 
 OPERATOR = Actor(kind="operator", id="tests", name="tester")
@@ -78,7 +83,10 @@ def test_projections_positions_and_lag_and_the_database(client: Client, services
     assert samples[("scimledger_projection_position", (("projection", scim_name),))] == head
 
 
-def test_every_metric_the_grafana_dashboard_queries_is_exported(client: Client) -> None:
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has no pool
+def test_every_metric_the_grafana_dashboard_queries_is_exported(
+    client: Client, services: Services
+) -> None:
     dashboard = json.loads(
         (Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text()
     )
@@ -89,6 +97,7 @@ def test_every_metric_the_grafana_dashboard_queries_is_exported(client: Client) 
         for name in re.findall(r"\bscimledger_[a-z_]+", target["expr"])
     }
     assert client.get("/scim/v2/Users?count=1").status_code == 200  # a request counted
+    services.tokens.catch_up()  # the test's token, counted
     exported = {name for name, _ in scraped(client)}
     assert queried, "the dashboard queries nothing"
     assert queried <= exported, queried - exported
@@ -181,3 +190,47 @@ def test_the_connection_pool_is_sampled_when_scraped(client: Client) -> None:
     idle = samples[("scimledger_database_pool_connections", (("state", "idle"),))]
     assert 0 <= in_use <= 20
     assert in_use + idle >= 4  # opened at once
+
+
+def status_of(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_metrics_on_a_port_of_their_own(tmp_path: Path, workers: str) -> None:
+    """`serve --metrics-port`: /metrics there and not on the API's port; the API not there."""
+    metrics_port = free_port()
+    database = f"sqlite:///{tmp_path}/scimledger.db"
+    options = ("--metrics-port", str(metrics_port), "--workers", workers)
+    with running_server(database, *options) as server:
+        api = server.base_url.removesuffix("/scim/v2")
+        own = f"http://127.0.0.1:{metrics_port}"
+        assert f"Metrics: {own}/metrics" in server.output()
+        with urllib.request.urlopen(f"{own}/metrics", timeout=10) as answer:
+            families = {f.name for f in text_string_to_metric_families(answer.read().decode())}
+        assert "scimledger_http_requests" in families
+        assert status_of(f"{api}/metrics") == 404
+        assert status_of(f"{own}/scim/v2/ServiceProviderConfig") == 404
+        assert status_of(f"{own}/console/") == 404
+        for probe in ("/healthz", "/readyz"):
+            assert status_of(f"{api}{probe}") == 200
+            assert status_of(f"{own}{probe}") == 200
+
+
+def test_the_metrics_port_must_not_be_the_api_port(tmp_path: Path) -> None:
+    finished = subprocess.run(
+        [SCIMLEDGER, "serve", "--port", "8123", "--metrics-port", "8123"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SCIMLEDGER_DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+        check=False,
+    )
+    assert finished.returncode == 2
+    assert "--metrics-port must differ from --port (8123)" in finished.stderr
+    assert not (tmp_path / "x.db").exists()

@@ -154,11 +154,12 @@ def test_config_show_lists_every_setting_with_its_source(
 
 @pytest.mark.slow
 def test_serve_runs_with_the_files_settings(tmp_path: Path) -> None:
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     path = written(
         tmp_path,
         f'database = "sqlite:///{tmp_path}/ledger.db"\nport = {port}\n'
-        'public_url = "https://scim.example.com"\nlog_format = "json"\n',
+        'public_url = "https://scim.example.com"\nlog_format = "json"\n'
+        f"metrics_port = {metrics_port}\n",
     )
     server = subprocess.Popen(
         [SCIMLEDGER, "serve", "--config", path],
@@ -184,6 +185,8 @@ def test_serve_runs_with_the_files_settings(tmp_path: Path) -> None:
             except OSError:
                 assert time.monotonic() < deadline, "the server never listened on the file's port"
                 time.sleep(0.1)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics") as answer:
+            assert answer.status == 200
     finally:
         server.terminate()
         server.wait(timeout=20)
