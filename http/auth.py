@@ -50,6 +50,7 @@ _FORBIDDEN: dict[Scope, str] = {
     "scim": "This token may not provision users",
     "audit:read": "This token may not read the audit trail",
     "admin": "This token may not manage tokens or admins",
+    "events:read": "This token may not read the events feed",
 }
 
 

@@ -25,8 +25,9 @@ from scimledger.ledger.moments import MAX_GRACE, parse_moment
 
 PREFIX = "scl_"
 _FORMAT = re.compile(r"^scl_([0-9a-f]{32})_([A-Za-z0-9_-]{43})$")
-# What a token may do: provision over SCIM, read the audit trail, manage tokens and admins.
-Scope = Literal["scim", "audit:read", "admin"]
+# What a token may do: provision over SCIM, read the audit trail, manage tokens and admins,
+# follow the organization's changes (the events feed).
+Scope = Literal["scim", "audit:read", "admin", "events:read"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 

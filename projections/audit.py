@@ -61,7 +61,8 @@ def ddl(prefix: str = "") -> tuple[str, ...]:
         changes TEXT NOT NULL,
         request_id TEXT,
         client_address TEXT,
-        user_agent TEXT
+        user_agent TEXT,
+        data TEXT
     )""",
         f"CREATE INDEX IF NOT EXISTS {prefix}audit_org ON {entries} (org_id, position)",
         f"CREATE INDEX IF NOT EXISTS {prefix}audit_subject ON {entries} (subject_id, position)",
@@ -107,7 +108,7 @@ def _change(before: Any, after: Any) -> dict[str, Any]:
     return {"before": before, "after": after}
 
 
-NAME = "audit_trail_v2"  # v2: indexes for the console's filters; roles of people
+NAME = "audit_trail_v3"  # v2: indexes for the console's filters; roles of people; v3: data
 
 # Every action an entry can have (the handlers below), for pickers such as the console's.
 ACTIONS = (
@@ -137,6 +138,12 @@ ACTIONS = (
     "console.signed_in",
     "console.signed_out",
 )
+
+
+# The subjects whose entries carry the resource as it stands after the change (`data`),
+# but when it is deleted.
+RESOURCES = ("User", "Group")
+DELETIONS = ("user.deleted", "group.deleted")
 
 
 class AuditProjection:
@@ -206,7 +213,9 @@ class AuditProjection:
         for event, position in pending:
             self._entry(event, position)
         # Entries are new rows, always (their position is the key): COPY on PostgreSQL.
-        cursor.insert_rows(self.tables.entries, (*COLUMNS, "subject_name_norm"), self._entries)
+        cursor.insert_rows(
+            self.tables.entries, (*COLUMNS, "subject_name_norm", "data"), self._entries
+        )
         cursor.executemany(
             f"INSERT INTO {self.tables.subjects} (subject_id, state) VALUES (?, ?)"
             " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
@@ -219,11 +228,18 @@ class AuditProjection:
         context = event.context
         actor = context.actor
         request = context.request
+        stamp = scim_datetime(event.timestamp)
+        data = None
+        if subject_type in RESOURCES and action not in DELETIONS:
+            # The resource as it stands after the change (the events feed's `data`).
+            state = self._states[str(event.originator_id)]
+            after = {**state, "version": event.originator_version, "last_modified": stamp}
+            data = _encode(after).decode()
         self._entries.append(
             (
                 position,
                 str(context.org_id),
-                scim_datetime(event.timestamp),
+                stamp,
                 actor.kind,
                 actor.id,
                 actor.name,
@@ -237,6 +253,7 @@ class AuditProjection:
                 request.client_address,
                 request.user_agent,
                 normalize_name(subject_name) if subject_name else None,
+                data,
             )
         )
 
@@ -328,7 +345,10 @@ class AuditProjection:
 
     def _user_created(self, event: Any) -> Entry:
         attributes = dict(event.attributes)
-        self._remember(event, {"attributes": attributes, "active": event.active})
+        created = scim_datetime(event.timestamp)
+        self._remember(
+            event, {"attributes": attributes, "active": event.active, "created": created}
+        )
         changes = {key: _change(None, value) for key, value in attributes.items()}
         changes["active"] = _change(None, event.active)
         return "user.created", "User", attributes["userName"], changes
@@ -362,7 +382,14 @@ class AuditProjection:
     # Groups
 
     def _group_created(self, event: Any) -> Entry:
-        self._remember(event, {"displayName": event.display_name, "externalId": event.external_id})
+        self._remember(
+            event,
+            {
+                "displayName": event.display_name,
+                "externalId": event.external_id,
+                "created": scim_datetime(event.timestamp),
+            },
+        )
         changes = {"displayName": _change(None, event.display_name)}
         if event.external_id is not None:
             changes["externalId"] = _change(None, event.external_id)

@@ -80,11 +80,14 @@ def _workers(value: str) -> int:
     return count
 
 
-def _port(value: str) -> int:
-    port: int = _non_negative(int, least=1)(value)
-    if port > MAX_PORT:
-        raise argparse.ArgumentTypeError(f"a port from 1 to {MAX_PORT}, not {value}")
-    return port
+def _port(least: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        port: int = _non_negative(int, least=least)(value)
+        if port > MAX_PORT:
+            raise argparse.ArgumentTypeError(f"a port from {least} to {MAX_PORT}, not {value}")
+        return port
+
+    return parse
 
 
 MAX_PORT = 65535
@@ -102,10 +105,10 @@ def _drain_seconds(value: str) -> float:
 def _add_server_commands(commands: Commands) -> None:
     parser = commands.add_parser("serve", help="run the SCIM server")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=_port, default=8000)
+    parser.add_argument("--port", type=_port(0), default=8000)  # 0: any free port
     parser.add_argument(
         "--metrics-port",
-        type=_port,
+        type=_port(1),
         metavar="PORT",
         help="serve /metrics on this port (with /healthz and /readyz) instead of --port, "
         "e.g. one that only the monitoring can reach (default: on --port)",

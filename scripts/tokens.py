@@ -110,8 +110,8 @@ def add_commands(commands: Commands) -> None:
         "--scope",
         action="append",
         choices=SCOPES,
-        help="what the token may do: scim (provisioning, the default) or audit:read (the"
-        " audit API); repeatable",
+        help="what the token may do: scim (provisioning, the default), audit:read (the"
+        " audit API), events:read (the events feed) or admin (the admin API); repeatable",
     )
     parser.add_argument("--by", metavar="EMAIL", help="the organization admin it is issued for")
     parser.add_argument(

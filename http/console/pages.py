@@ -50,6 +50,7 @@ SCOPE_LABELS: dict[Scope, str] = {
     "scim": "provision users and groups (what Okta and Entra need)",
     "audit:read": "read the audit trail (compliance tools)",
     "admin": "manage tokens, admins and settings through the admin API",
+    "events:read": "follow the organization's changes (the events feed, for your product)",
 }
 # What a once-only form sent again says (a reload of the page that shows the new token).
 GENERATED_ALREADY = (

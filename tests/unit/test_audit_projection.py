@@ -50,7 +50,14 @@ def cursor(projection: AuditProjection) -> Cursor:
 def entries(cursor: Cursor) -> list[dict[str, Any]]:
     """Every entry in log order, its changes decoded."""
     found = rows(cursor, "SELECT * FROM audit_entries ORDER BY position")
-    return [{**row, "changes": json.loads(row["changes"])} for row in found]
+    return [
+        {
+            **row,
+            "changes": json.loads(row["changes"]),
+            "data": json.loads(row["data"]) if row["data"] is not None else None,
+        }
+        for row in found
+    ]
 
 
 def what(cursor: Cursor) -> list[tuple[str, str, str | None, dict[str, Any]]]:
@@ -147,6 +154,14 @@ def test_an_entry_says_who_did_what_to_what_when_and_through_which_request(
             "request_id": "req-1",
             "client_address": "203.0.113.7",
             "user_agent": "Okta SCIM Client 1.0.0",
+            # The user as it stands after the change (the events feed's).
+            "data": {
+                "attributes": {"userName": "Ada@acme.example", "title": "Countess"},
+                "active": True,
+                "created": "2030-01-01T12:00:00.000Z",
+                "version": 1,
+                "last_modified": "2030-01-01T12:00:00.000Z",
+            },
         }
     ]
 
@@ -170,12 +185,14 @@ def test_an_operator_entry_has_no_issuer_client_or_user_agent(
 def test_a_created_user_is_remembered_for_later_before_values(
     projection: AuditProjection, cursor: Cursor
 ) -> None:
-    user = new_user(active=False)
+    with clock():
+        user = new_user(active=False)
     feed(projection, cursor, user.collect_events())
     assert subjects(cursor) == {
         str(user.id): {
             "attributes": {"userName": "Ada@acme.example", "title": "Countess"},
             "active": False,
+            "created": "2030-01-01T12:00:00.000Z",
         }
     }
 

@@ -1,0 +1,156 @@
+"""The events feed, `GET /admin/v1/events` (tokens with the `events:read` scope): the
+organization's changes to its users and groups in log order (projections.feed), for the
+product that acts on them.
+
+    GET /admin/v1/events?after=CURSOR&limit=100&types=user.created,user.deactivated&wait=30
+
+answers `{"data": [event, ...], "next": CURSOR}`, each event
+
+    {"id": "evt_42", "type": "user.deactivated", "occurred_at": "2026-...Z",
+     "subject": {"type": "User", "id": "..."}, "actor": {"kind": "token", "id": "...",
+     "name": "Okta"}, "changes": {"active": {"before": true, "after": false}},
+     "data": {the SCIM resource right after the change; null once deleted}}
+
+`next` is the cursor to pass as `after` for the changes that follow: the last event's id, or
+the cursor given when there was none. A cursor is an event's id, opaque to clients.
+
+`wait=N` (up to 30 s) holds an empty answer until a change arrives or N seconds pass: the
+handler waits without holding a thread, polling the log's head every `POLL_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from typing import Any
+
+import msgspec
+from anyio import to_thread
+from litestar import Request, Response, get
+
+from scimledger.http.errors import ScimError
+from scimledger.http.groups import render_group
+from scimledger.http.inputs import base_url, query_param
+from scimledger.http.responses import json_response
+from scimledger.http.services import Injected, Services
+from scimledger.http.users import render_user
+from scimledger.ledger.context import CommandContext
+from scimledger.projections import feed, scim
+
+MAX_PAGE = 1000
+MAX_WAIT_SECONDS = 30
+POLL_SECONDS = 0.05
+ID_PREFIX = "evt_"
+_CURSOR = re.compile(r"^evt_(0|[1-9][0-9]{0,17})$")  # a position below 10**18
+_decode = msgspec.json.decode
+
+
+def _cursor(request: Request[Any, Any, Any]) -> int:
+    text = query_param(request, "after")
+    if text is None or text == "":
+        return 0
+    found = _CURSOR.match(text)
+    if found is None:
+        raise ScimError(400, "after must be a cursor this feed gave (`next`), such as evt_42")
+    return int(found.group(1))
+
+
+def _int(request: Request[Any, Any, Any], name: str, default: int, low: int, high: int) -> int:
+    text = query_param(request, name)
+    if text is None:
+        return default
+    if not (text.isascii() and text.isdigit() and len(text) <= 6 and low <= int(text) <= high):
+        raise ScimError(400, f"{name} must be a whole number from {low} to {high}")
+    return int(text)
+
+
+def _types(request: Request[Any, Any, Any]) -> tuple[str, ...]:
+    text = query_param(request, "types")
+    if not text:
+        return ()
+    chosen = tuple(dict.fromkeys(kind.strip() for kind in text.split(",") if kind.strip()))
+    unknown = [kind for kind in chosen if kind not in feed.TYPES]
+    if unknown:
+        raise ScimError(
+            400,
+            f"unknown type {unknown[0][:100]!r} in types; the types are {', '.join(feed.TYPES)}",
+        )
+    return chosen
+
+
+def _event(change: feed.Change, base: str) -> dict[str, Any]:
+    data: dict[str, Any] | None = None
+    if change.data is not None:
+        state = _decode(change.data)
+        if change.subject_type == "User":
+            row = scim.UserRow(
+                id=change.subject_id,
+                attributes=state["attributes"],
+                active=state["active"],
+                version=state["version"],
+                created=state["created"],
+                last_modified=state["last_modified"],
+            )
+            data = render_user(row, [], base)
+        else:  # a group, without its members: they change in events of their own
+            group = scim.GroupRow(
+                id=change.subject_id,
+                display_name=state["displayName"],
+                external_id=state.get("externalId"),
+                version=state["version"],
+                created=state["created"],
+                last_modified=state["last_modified"],
+            )
+            data = render_group(group, None, base)
+    return {
+        "id": f"{ID_PREFIX}{change.position}",
+        "type": change.type,
+        "occurred_at": change.occurred_at,
+        "subject": {"type": change.subject_type, "id": change.subject_id},
+        "actor": {"kind": change.actor_kind, "id": change.actor_id, "name": change.actor_name},
+        "changes": _decode(change.changes),
+        "data": data,
+    }
+
+
+@get("/events")
+async def list_events(
+    request: Request[Any, Any, Any], services: Injected[Services], context: Injected[CommandContext]
+) -> Response[bytes]:
+    """The organization's changes to its users and groups, oldest first: `after` (the
+    previous page's `next`), `limit` (1-1000, default 100), `types` (comma-separated),
+    `wait` (seconds, up to 30, to hold an empty answer until a change arrives)."""
+    after = _cursor(request)
+    limit = _int(request, "limit", 100, 1, MAX_PAGE)
+    types = _types(request)
+    wait = _int(request, "wait", 0, 0, MAX_WAIT_SECONDS)
+    org_id = str(context.org_id)
+    deadline = time.monotonic() + wait
+
+    def read() -> tuple[list[feed.Change], int]:
+        head = services.audit.catch_up()
+        with services.sql.read() as cursor:
+            return feed.page(cursor, org_id, after, types, limit), head
+
+    changes, head = await to_thread.run_sync(read)
+    while not changes and time.monotonic() < deadline and not services.lifecycle.stopping:
+        if await _log_moved(services, head, deadline):
+            changes, head = await to_thread.run_sync(read)
+    base = base_url(request)
+    events = [_event(change, base) for change in changes]
+    following = events[-1]["id"] if events else f"{ID_PREFIX}{after}"
+    return json_response({"data": events, "next": following})
+
+
+async def _log_moved(services: Services, head: int, deadline: float) -> bool:
+    """Whether the log went past `head` before `deadline` (or the server began to stop)."""
+    while time.monotonic() < deadline and not services.lifecycle.stopping:
+        await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        now = await to_thread.run_sync(services.ledger.recorder.max_notification_id)
+        if (now or 0) > head:
+            return True
+    return False
+
+
+ROUTES = [list_events]

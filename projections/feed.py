@@ -1,0 +1,69 @@
+"""The events feed: an organization's changes to its users and groups, in log order.
+
+It is read from the audit trail, which has one entry per change, under the same action
+names (one vocabulary: `user.created`, `group.members_added`, ...), with the resource as it
+stood right after the change (`data`; none once deleted). A change is known by its position
+in the log, which neither a restart nor a rebuild changes (a rebuild applies the same events
+at the same positions); the log's positions have gaps, and a page starts after a position,
+never at one, so no gap is tripped on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scimledger.projections.audit import ACTIONS, RESOURCES, TABLES
+from scimledger.projections.sql import Cursor
+
+# Every type of change the feed has: the audit trail's actions on users and groups.
+TYPES = tuple(action for action in ACTIONS if action.startswith(("user.", "group.")))
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    position: int
+    type: str
+    occurred_at: str
+    subject_type: str
+    subject_id: str
+    actor_kind: str
+    actor_id: str
+    actor_name: str
+    changes: str  # JSON: each attribute's value before and after, as the audit trail has it
+    data: str | None  # JSON: the subject's state after the change (projections.audit)
+
+
+def page(
+    cursor: Cursor, org_id: str, after: int, types: tuple[str, ...], limit: int
+) -> list[Change]:
+    """The organization's first `limit` changes after position `after` (of `types`, if any)."""
+    # On SQLite the organization's index in log order reads them (`+action`: not the
+    # action's, whose entries would all be read and sorted); PostgreSQL plans for itself.
+    action = "+action" if cursor.dialect == "sqlite" else "action"
+    if types:
+        kinds = f"{action} IN ({', '.join('?' * len(types))})"
+        params: list[object] = [org_id, after, *types, limit]
+    else:
+        kinds = f"subject_type IN ({', '.join('?' * len(RESOURCES))})"
+        params = [org_id, after, *RESOURCES, limit]
+    cursor.execute(
+        "SELECT position, action, occurred_at, subject_type, subject_id, actor_kind, actor_id,"
+        f" actor_name, changes, data FROM {TABLES.entries}"
+        f" WHERE org_id = ? AND position > ? AND {kinds} ORDER BY position LIMIT ?",
+        params,
+    )
+    return [
+        Change(
+            int(row["position"]),
+            row["action"],
+            row["occurred_at"],
+            row["subject_type"],
+            row["subject_id"],
+            row["actor_kind"],
+            row["actor_id"],
+            row["actor_name"],
+            row["changes"],
+            row["data"],
+        )
+        for row in cursor.fetchall()
+    ]
