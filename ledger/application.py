@@ -12,7 +12,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import (
@@ -96,6 +96,13 @@ from scimledger.ledger.tokens import (
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
 from scimledger.ledger.turns import Turns
 from scimledger.ledger.users import User, hash_password
+from scimledger.ledger.webhooks import (
+    Webhook,
+    WebhookNotFound,
+    check_url,
+    new_signing_secret,
+    secret_name,
+)
 
 OIDC_SECRET = "oidc_client_secret"  # noqa: S105 (its name in ledger.secrets, not a secret)
 
@@ -503,6 +510,108 @@ class Ledger(Application[UUID]):
         self.save(organization)
         self.secrets.keep_only(str(organization.id), OIDC_SECRET, set_at)
         return organization.settings.copy()
+
+    # Webhook endpoints (ledger.webhooks)
+
+    def add_webhook(
+        self,
+        org: str,
+        url: str,
+        *,
+        types: Sequence[str],
+        allow_insecure: bool,
+        actor: Actor,
+        request: RequestInfo,
+        now: datetime,
+    ) -> tuple[Webhook, str]:
+        """A new endpoint of the organization, and its signing secret (shown once)."""
+        organization = self._organization(org)
+        checked = check_url(url, allow_insecure=allow_insecure)
+        context = CommandContext(org_id=organization.id, actor=actor, request=request)
+        set_at = now.isoformat()
+        webhook = Webhook(
+            org_id=organization.id,
+            org_slug=organization.slug,
+            url=checked,
+            types=list(dict.fromkeys(types)),
+            secret_set_at=set_at,
+            context=context,
+        )
+        secret = new_signing_secret()
+        # The secret first, then the event that makes it the endpoint's.
+        self.secrets.put(str(organization.id), secret_name(webhook.id), set_at, secret)
+        self.save(webhook)
+        return webhook, secret
+
+    def webhook(self, webhook_id: UUID, org_id: UUID | None = None) -> Webhook:
+        """The endpoint (of organization `org_id`, if given); WebhookNotFound otherwise."""
+        webhook = self._get(Webhook, webhook_id)
+        if webhook is None or (org_id is not None and webhook.org_id != org_id):
+            raise WebhookNotFound(f"no webhook {webhook_id}")
+        return webhook
+
+    def change_webhook(
+        self,
+        webhook_id: UUID,
+        change: Literal["disable", "enable", "remove"],
+        actor: Actor,
+        request: RequestInfo,
+        org_id: UUID | None = None,
+    ) -> Webhook:
+        webhook = self.webhook(webhook_id, org_id)
+        context = CommandContext(org_id=webhook.org_id, actor=actor, request=request)
+        if change == "disable":
+            webhook.disable(context)
+        elif change == "enable":
+            webhook.enable(context)
+        else:
+            webhook.remove(context)
+        self.save(webhook)
+        if change == "remove":
+            self.secrets.keep_only(str(webhook.org_id), secret_name(webhook.id))
+        return webhook
+
+    def rotate_webhook_secret(
+        self,
+        webhook_id: UUID,
+        *,
+        grace: timedelta,
+        actor: Actor,
+        request: RequestInfo,
+        now: datetime,
+        org_id: UUID | None = None,
+    ) -> str:
+        """A new signing secret (shown once); the previous one signs too for `grace`."""
+        webhook = self.webhook(webhook_id, org_id)
+        context = CommandContext(org_id=webhook.org_id, actor=actor, request=request)
+        set_at = now.isoformat()
+        previous = webhook.secret_set_at
+        webhook.rotate_secret(set_at, now + grace, context)
+        secret = new_signing_secret()
+        name = secret_name(webhook.id)
+        self.secrets.put(str(webhook.org_id), name, set_at, secret)
+        self.save(webhook)
+        self.secrets.keep_only(str(webhook.org_id), name, set_at, *([previous] if grace else []))
+        return secret
+
+    def webhook_signing_secrets(self, webhook: Webhook, now: datetime) -> list[str]:
+        """The secrets that sign the endpoint's deliveries now (two during a rotation)."""
+        name = secret_name(webhook.id)
+        found = (
+            self.secrets.get(str(webhook.org_id), name, at) for at in webhook.signing_secrets(now)
+        )
+        return [secret for secret in found if secret is not None]
+
+    def mark_webhook_failing(self, webhook_id: UUID, reason: str) -> None:
+        """The deliverer gave up on the endpoint (it is told again by `enable`)."""
+        webhook = self.webhook(webhook_id)
+        context = CommandContext(
+            org_id=webhook.org_id,
+            actor=Actor.operator("webhook deliverer"),
+            request=RequestInfo.local(),
+        )
+        webhook.mark_failing(reason, context)
+        self.save(webhook)
 
     def single_sign_on(self, org_id: UUID) -> SingleSignOn | None:
         """The organization's OpenID Connect provider, if it has one."""

@@ -59,13 +59,14 @@ class Secrets:
             row = cursor.fetchone()
         return None if row is None else str(row["value"])
 
-    def keep_only(self, org_id: str, name: str, set_at: str) -> None:
-        """Removes every other secret of that name: replaced ones, and rows of failed
-        commands."""
+    def keep_only(self, org_id: str, name: str, *set_at: str) -> None:
+        """Removes every other secret of that name (all of them, given none): replaced ones,
+        and rows of failed commands."""
+        kept = "".join(" AND set_at <> ?" for _ in set_at)
         with self._datastore.transaction(commit=True) as cursor:
             cursor.execute(
                 self._sql(
-                    "DELETE FROM organization_secrets WHERE org_id = ? AND name = ? AND set_at <> ?"
+                    f"DELETE FROM organization_secrets WHERE org_id = ? AND name = ?{kept}"  # noqa: S608
                 ),
-                (org_id, name, set_at),
+                (org_id, name, *set_at),
             )

@@ -25,6 +25,7 @@ from scimledger.ledger.organizations import DEFAULT_SETTINGS, Organization
 from scimledger.ledger.sessions import ConsoleSession, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User, apply_changes
+from scimledger.ledger.webhooks import Webhook
 from scimledger.projections import spreadsheet
 from scimledger.projections.sql import Cursor, Row, prefixed
 from scimledger.projections.sql_filters import scim_datetime
@@ -137,6 +138,12 @@ ACTIONS = (
     "console.link_used",
     "console.signed_in",
     "console.signed_out",
+    "webhook.added",
+    "webhook.disabled",
+    "webhook.enabled",
+    "webhook.removed",
+    "webhook.secret_rotated",
+    "webhook.failing",
 )
 
 
@@ -179,6 +186,12 @@ class AuditProjection:
             SignInLink.Used: self._console("link_used"),
             ConsoleSession.Started: self._signed_in,
             ConsoleSession.Ended: self._console("signed_out"),
+            Webhook.Added: self._webhook_added,
+            Webhook.Disabled: self._webhook("disabled"),
+            Webhook.Enabled: self._webhook("enabled"),
+            Webhook.Removed: self._webhook("removed"),
+            Webhook.SecretRotated: self._webhook("secret_rotated"),
+            Webhook.Failing: self._webhook("failing"),
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
         self._entries: list[tuple[Any, ...]] = []
@@ -338,6 +351,25 @@ class AuditProjection:
         def handler(event: Any) -> Entry:
             kind = "SignInLink" if action == "link_used" else "ConsoleSession"
             return f"console.{action}", kind, self._state(event).get("email"), {}
+
+        return handler
+
+    # Webhook endpoints: their URL is their name; their signing secret is never in an event
+
+    def _webhook_added(self, event: Any) -> Entry:
+        self._remember(event, {"url": event.url})
+        changes = {"url": _change(None, event.url), "types": _change(None, list(event.types))}
+        return "webhook.added", "Webhook", event.url, changes
+
+    def _webhook(self, how: str) -> Callable[[Any], Entry]:
+        def handler(event: Any) -> Entry:
+            changes: Changes = {}
+            if isinstance(event, Webhook.SecretRotated):
+                until = scim_datetime(event.previous_until)
+                changes = {"previous_secret_until": _change(None, until)}
+            elif isinstance(event, Webhook.Failing):
+                changes = {"reason": event.reason}
+            return f"webhook.{how}", "Webhook", self._state(event).get("url"), changes
 
         return handler
 

@@ -1,4 +1,4 @@
-"""The tokens read model: what `tokens list` shows, never a secret.
+"""The tokens read model: what `tokens list` and `webhooks list` show, never a secret.
 
 Status is worked out at read time from the stored facts and the clock: revoked, expired,
 rotating (rotated, in its grace period), or active. Last use is not an event: the
@@ -18,6 +18,7 @@ import msgspec
 
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token, issuer
+from scimledger.ledger.webhooks import Webhook
 from scimledger.projections import activity
 from scimledger.projections.sql import SQL, Cursor, prefixed
 from scimledger.projections.sql_filters import scim_datetime
@@ -29,6 +30,7 @@ _decode = msgspec.json.Decoder().decode
 class Tables(NamedTuple):
     tokens: str = "tokens"
     admins: str = "org_admins"
+    webhooks: str = "webhook_endpoints"
 
 
 TABLES = Tables()  # the one place the projection's table names are written
@@ -41,7 +43,7 @@ USAGE_DDL = """CREATE TABLE IF NOT EXISTS token_usage (
 
 def ddl(prefix: str = "") -> tuple[str, ...]:
     """The projection's tables; `prefix` names another build of them (a rebuild's)."""
-    tokens, admins = prefixed(TABLES, prefix)
+    tokens, admins, webhooks = prefixed(TABLES, prefix)
     return (
         f"""CREATE TABLE IF NOT EXISTS {tokens} (
         id TEXT PRIMARY KEY,
@@ -64,13 +66,37 @@ def ddl(prefix: str = "") -> tuple[str, ...]:
         removed_at TEXT,
         PRIMARY KEY (org_id, email)
     )""",
+        f"""CREATE TABLE IF NOT EXISTS {webhooks} (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL,
+        org_slug TEXT NOT NULL,
+        url TEXT NOT NULL,
+        types TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created TEXT NOT NULL,
+        changed TEXT NOT NULL,
+        reason TEXT
+    )""",
+        f"CREATE INDEX IF NOT EXISTS {webhooks}_org ON {webhooks} (org_id, created)",
         USAGE_DDL,
         activity.DDL,  # console sessions' last requests: not events either
         activity.FORMS_DDL,  # and their once-only forms sent
     )
 
 
-NAME = "tokens_v3"  # v3: console_forms_sent
+NAME = "tokens_v4"  # v3: console_forms_sent; v4: webhook_endpoints
+
+
+_WEBHOOK_EVENTS = frozenset(
+    {
+        Webhook.Added,
+        Webhook.Disabled,
+        Webhook.Enabled,
+        Webhook.Removed,
+        Webhook.SecretRotated,
+        Webhook.Failing,
+    }
+)
 
 
 class TokensProjection:
@@ -83,6 +109,7 @@ class TokensProjection:
         Organization.AdminRemoved,
         Organization.AdminDeparted,
         Organization.AdminReturned,
+        *_WEBHOOK_EVENTS,
     )
 
     def __init__(self, prefix: str = "") -> None:
@@ -104,7 +131,9 @@ class TokensProjection:
 
     def add(self, cursor: Cursor, event: Any, position: int) -> None:
         token_id = str(event.originator_id)
-        if isinstance(event, Token.TokenIssued):
+        if type(event) in _WEBHOOK_EVENTS:
+            self._webhook(cursor, event)
+        elif isinstance(event, Token.TokenIssued):
             cursor.execute(
                 f"INSERT INTO {self.tables.tokens} (id, org_id, org_slug, name, scopes, issuer,"
                 " created, expires_at, issuer_admin) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -147,6 +176,72 @@ class TokensProjection:
                 f"UPDATE {self.tables.tokens} SET successor_id = ?, grace_until = ? WHERE id = ?",
                 (str(event.successor_id), scim_datetime(event.grace_until), token_id),
             )
+
+    def _webhook(self, cursor: Cursor, event: Any) -> None:
+        webhook_id, stamp = str(event.originator_id), scim_datetime(event.timestamp)
+        if isinstance(event, Webhook.Added):
+            cursor.execute(
+                f"INSERT INTO {self.tables.webhooks} (id, org_id, org_slug, url, types, status,"
+                " created, changed) VALUES (?, ?, ?, ?, ?, 'enabled', ?, ?)",
+                (
+                    webhook_id,
+                    str(event.org_id),
+                    event.org_slug,
+                    event.url,
+                    ",".join(event.types),
+                    stamp,
+                    stamp,
+                ),
+            )
+            return
+        status = {
+            Webhook.Disabled: "disabled",
+            Webhook.Enabled: "enabled",
+            Webhook.Removed: "removed",
+            Webhook.Failing: "failing",
+        }.get(type(event))
+        reason = event.reason if isinstance(event, Webhook.Failing) else None
+        if status is None:  # a secret rotated: the status stays
+            cursor.execute(
+                f"UPDATE {self.tables.webhooks} SET changed = ? WHERE id = ?", (stamp, webhook_id)
+            )
+            return
+        cursor.execute(
+            f"UPDATE {self.tables.webhooks} SET status = ?, changed = ?, reason = ? WHERE id = ?",
+            (status, stamp, reason, webhook_id),
+        )
+
+
+@dataclass(frozen=True)
+class WebhookView:
+    id: str
+    org: str
+    url: str
+    types: str  # comma-separated; empty: every type
+    status: str  # enabled, disabled, failing, removed
+    created: str
+    changed: str
+    reason: str | None  # why it is failing
+
+
+WEBHOOK_COLUMNS = tuple(column.name for column in fields(WebhookView))
+
+
+def list_webhooks(
+    cursor: Cursor, org_slug: str | None, *, removed: bool = False
+) -> list[WebhookView]:
+    """The endpoints (of one organization), oldest first; removed ones only if asked."""
+    where = ["org_slug = ?"] if org_slug is not None else []
+    columns = ", ".join("org_slug AS org" if c == "org" else c for c in WEBHOOK_COLUMNS)
+    if not removed:
+        where.append("status <> 'removed'")
+    cursor.execute(
+        f"SELECT {columns} FROM {TABLES.webhooks}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + " ORDER BY created, id",
+        (org_slug,) if org_slug is not None else (),
+    )
+    return [WebhookView(**{c: row[c] for c in WEBHOOK_COLUMNS}) for row in cursor.fetchall()]
 
 
 @dataclass(frozen=True)

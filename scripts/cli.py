@@ -24,6 +24,7 @@ from scimledger.ledger import availability
 from scimledger.ledger.database import DatabaseURL, InvalidDatabaseURL
 from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.tokens import TokenRequestError
+from scimledger.ledger.webhooks import WebhookError
 from scimledger.projections.rebuild import RebuildConflict
 from scimledger.scripts import (
     audit,
@@ -35,11 +36,12 @@ from scimledger.scripts import (
     output,
     projections,
     tokens,
+    webhooks,
 )
 from scimledger.scripts.command import Commands, Handler, UsageError, runs
 
 # Arguments that cannot be used: exit 2, as argparse does for those it can check itself.
-USAGE_ERRORS = (UsageError, InvalidDatabaseURL, TokenRequestError)
+USAGE_ERRORS = (UsageError, InvalidDatabaseURL, TokenRequestError, WebhookError)
 
 
 def _start(args: argparse.Namespace) -> int:
@@ -225,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_server_commands(commands)
-    for family in (tokens, organizations, console, projections, audit, chain, config):
+    for family in (tokens, webhooks, organizations, console, projections, audit, chain, config):
         family.add_commands(commands)
     return parser
 

@@ -32,7 +32,7 @@ def test_an_admin_sees_each_read_models_lag_and_its_rebuild_command(
         ("scim_read_model_v5", str(head), "ok"),
         ("ledger_chain_v1", "never started", "stalled"),  # no chain follower in these tests
         ("audit_trail_v3", str(head), "ok"),
-        ("tokens_v3", str(head), "ok"),
+        ("tokens_v4", str(head), "ok"),
     ]
     assert "<code>scimledger projections rebuild ledger_chain_v1</code>" not in page.text
     assert "<code>scimledger projections rebuild audit_trail_v3</code>" in page.text

@@ -17,6 +17,7 @@ from scimledger.ledger.organizations import Organization
 from scimledger.ledger.sessions import ConsoleSession, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
+from scimledger.ledger.webhooks import Webhook
 from scimledger.projections.audit import AuditProjection
 from scimledger.projections.sql import Cursor
 from tests.unit.events import (
@@ -123,6 +124,12 @@ def test_it_records_every_event_but_the_name_indexes() -> None:
         SignInLink.Used,
         ConsoleSession.Started,
         ConsoleSession.Ended,
+        Webhook.Added,
+        Webhook.Disabled,
+        Webhook.Enabled,
+        Webhook.Removed,
+        Webhook.SecretRotated,
+        Webhook.Failing,
     }
 
 
