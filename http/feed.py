@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -44,6 +45,7 @@ POLL_SECONDS = 0.05
 ID_PREFIX = "evt_"
 _CURSOR = re.compile(r"^evt_(0|[1-9][0-9]{0,17})$")  # a position below 10**18
 _decode = msgspec.json.decode
+_encode = msgspec.json.encode
 
 
 def _cursor(request: Request[Any, Any, Any]) -> int:
@@ -79,7 +81,9 @@ def _types(request: Request[Any, Any, Any]) -> tuple[str, ...]:
     return chosen
 
 
-def _event(change: feed.Change, base: str) -> dict[str, Any]:
+def event(change: feed.Change, base: str) -> dict[str, Any]:
+    """A change as the feed and webhook deliveries show it, its resource's location under
+    `base` (the SCIM API's URL)."""
     data: dict[str, Any] | None = None
     if change.data is not None:
         state = _decode(change.data)
@@ -138,9 +142,18 @@ async def list_events(
         if await _log_moved(services, head, deadline):
             changes, head = await to_thread.run_sync(read)
     base = base_url(request)
-    events = [_event(change, base) for change in changes]
+    events = [event(change, base) for change in changes]
     following = events[-1]["id"] if events else f"{ID_PREFIX}{after}"
     return json_response({"data": events, "next": following})
+
+
+def webhook_body(base: str) -> Callable[[feed.Change], bytes]:
+    """What a webhook delivery posts for a change: its event, as the feed has it."""
+
+    def render(change: feed.Change) -> bytes:
+        return _encode(event(change, base))
+
+    return render
 
 
 async def _log_moved(services: Services, head: int, deadline: float) -> bool:

@@ -10,6 +10,7 @@ Its signing secret is never in an event: it lives in the organization_secrets ta
 from __future__ import annotations
 
 import base64
+import hmac
 import ipaddress
 import secrets
 from datetime import datetime
@@ -38,6 +39,21 @@ class WebhookNotFound(LedgerError, LookupError):
 def new_signing_secret() -> str:
     """A signing secret in the Standard Webhooks form: `whsec_` and the key in base64."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def signature(secrets: list[str], message_id: str, timestamp: int, body: bytes) -> str:
+    """The `webhook-signature` header of the Standard Webhooks specification: for each
+    secret, `v1,` and the base64 of the HMAC-SHA256 of `id.timestamp.body` under its key."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return " ".join(
+        "v1,"
+        + base64.b64encode(
+            hmac.new(
+                base64.b64decode(secret.removeprefix(SECRET_PREFIX)), signed, "sha256"
+            ).digest()
+        ).decode()
+        for secret in secrets
+    )
 
 
 def secret_name(webhook_id: UUID) -> str:

@@ -75,7 +75,8 @@ def ddl(prefix: str = "") -> tuple[str, ...]:
         status TEXT NOT NULL,
         created TEXT NOT NULL,
         changed TEXT NOT NULL,
-        reason TEXT
+        reason TEXT,
+        added_position BIGINT NOT NULL
     )""",
         f"CREATE INDEX IF NOT EXISTS {webhooks}_org ON {webhooks} (org_id, created)",
         USAGE_DDL,
@@ -132,7 +133,7 @@ class TokensProjection:
     def add(self, cursor: Cursor, event: Any, position: int) -> None:
         token_id = str(event.originator_id)
         if type(event) in _WEBHOOK_EVENTS:
-            self._webhook(cursor, event)
+            self._webhook(cursor, event, position)
         elif isinstance(event, Token.TokenIssued):
             cursor.execute(
                 f"INSERT INTO {self.tables.tokens} (id, org_id, org_slug, name, scopes, issuer,"
@@ -177,12 +178,12 @@ class TokensProjection:
                 (str(event.successor_id), scim_datetime(event.grace_until), token_id),
             )
 
-    def _webhook(self, cursor: Cursor, event: Any) -> None:
+    def _webhook(self, cursor: Cursor, event: Any, position: int) -> None:
         webhook_id, stamp = str(event.originator_id), scim_datetime(event.timestamp)
         if isinstance(event, Webhook.Added):
             cursor.execute(
                 f"INSERT INTO {self.tables.webhooks} (id, org_id, org_slug, url, types, status,"
-                " created, changed) VALUES (?, ?, ?, ?, ?, 'enabled', ?, ?)",
+                " created, changed, added_position) VALUES (?, ?, ?, ?, ?, 'enabled', ?, ?, ?)",
                 (
                     webhook_id,
                     str(event.org_id),
@@ -191,6 +192,7 @@ class TokensProjection:
                     ",".join(event.types),
                     stamp,
                     stamp,
+                    position,  # its deliveries start after it
                 ),
             )
             return

@@ -50,8 +50,11 @@ def _start(args: argparse.Namespace) -> int:
 
     logs.configure(args.log_format)
     database = DatabaseURL.from_setting(args.database)
+    public_url = console.public_url(args.public_url) if args.public_url else None
     if args.command == "project":
-        return serve.project(database)
+        return serve.project(
+            database, public_url=public_url, allow_private=args.webhook_allow_private
+        )
     return serve.serve(
         serve.Settings(
             database,
@@ -61,10 +64,11 @@ def _start(args: argparse.Namespace) -> int:
             rate_limit=RateLimit(args.rate_limit, args.rate_burst),
             limits=Limits(header_seconds=args.header_timeout, body_seconds=args.body_timeout),
             max_connections=args.max_connections,
-            public_url=console.public_url(args.public_url) if args.public_url else None,
+            public_url=public_url,
             workers=args.workers,
             drain_seconds=args.drain_seconds,
             metrics_port=args.metrics_port,
+            webhook_allow_private=args.webhook_allow_private,
         )
     )
 
@@ -183,6 +187,7 @@ def _add_server_commands(commands: Commands) -> None:
         f"(default: ${console.PUBLIC_URL_ENV}, else as each request reached it); https "
         "makes the console's cookies Secure",
     )
+    _add_webhook_options(parser)
     _add_log_format(parser)
     config.configurable(parser)
     runs(parser, _start)
@@ -191,11 +196,27 @@ def _add_server_commands(commands: Commands) -> None:
         help="keep the read models up to date in a process of their own",
         description="Runs every projection as its single consumer (one per database: a "
         "second `project` stands by and takes over when the first stops). Use with "
-        "`serve --projections external` for several API workers.",
+        "`serve --projections external` for several API workers; posts webhooks too.",
     )
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="where the server is reached, for the locations of the resources webhooks post "
+        f"(default: ${console.PUBLIC_URL_ENV}, else relative: /scim/v2/Users/...)",
+    )
+    _add_webhook_options(parser)
     _add_log_format(parser)
     config.configurable(parser)
     runs(parser, _start)
+
+
+def _add_webhook_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--webhook-allow-private",
+        action="store_true",
+        help="let webhooks post to loopback, private and link-local addresses (refused by "
+        "default: an organization could otherwise reach this server's own network)",
+    )
 
 
 def _add_log_format(parser: argparse.ArgumentParser) -> None:

@@ -26,6 +26,7 @@ from prometheus_client import multiprocess
 from scimledger.http import connections
 from scimledger.http.app import create_app
 from scimledger.http.connections import Limits
+from scimledger.http.feed import webhook_body
 from scimledger.http.rate_limit import RateLimit
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Lifecycle, Services
@@ -34,6 +35,7 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
 from scimledger.ledger.metrics import use_multiprocess
 from scimledger.projections.audit import NAME as AUDIT
+from scimledger.projections.deliveries import Deliverer
 from scimledger.projections.follower import Followers
 from scimledger.projections.scim import NAME as SCIM
 from scimledger.projections.sql import SQL
@@ -77,6 +79,12 @@ class Settings:
     workers: int = 1
     drain_seconds: float = 0.0
     metrics_port: int | None = None  # /metrics there, not on `port`
+    webhook_allow_private: bool = False  # webhooks may post to private addresses
+
+    def public_base(self) -> str:
+        """Where the SCIM API is reached, for the locations of webhooks' resources."""
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host  # noqa: S104
+        return (self.public_url or f"http://{shown}:{self.port}") + SCIM_BASE_PATH
 
 
 def serve(settings: Settings) -> int:
@@ -164,6 +172,14 @@ def _serve(
     )
     if sweeper is not None:
         sweeper.start()
+    # Webhooks are posted by one process at a time, as the projections are applied.
+    deliverer = Deliverer(
+        ledger,
+        webhook_body(settings.public_base()),
+        consume=settings.project_in_process,
+        allow_private=settings.webhook_allow_private,
+    )
+    deliverer.start()
     lifecycle = Lifecycle()
     app = create_app(
         Services(
@@ -219,6 +235,7 @@ def _serve(
     finally:
         if sweeper is not None:
             sweeper.stop()
+        deliverer.stop()
         followers.stop()
         ledger.close()
     if received:
@@ -368,9 +385,9 @@ def _end_with_parent(parent: int) -> None:
         os._exit(0)
 
 
-def project(database: DatabaseURL) -> int:
-    """`scimledger project`: keeps every projection caught up, as their single consumer, or
-    stands by and takes over when the process consuming them stops."""
+def project(database: DatabaseURL, *, public_url: str | None, allow_private: bool) -> int:
+    """`scimledger project`: keeps every projection caught up and posts webhooks, as their
+    single consumer, or stands by and takes over when the process doing it stops."""
     ledger = Ledger(database)
     stopping = threading.Event()
     received: list[int] = []
@@ -386,9 +403,14 @@ def project(database: DatabaseURL) -> int:
     for follower in followers.by_name.values():
         if not follower.active:
             log.info("another process consumes %s; standing by to take over", follower.name)
+    # Without a public URL, resources' locations are relative (/scim/v2/Users/...).
+    base = (public_url or "") + SCIM_BASE_PATH
+    deliverer = Deliverer(ledger, webhook_body(base), allow_private=allow_private)
+    deliverer.start()
     try:
         stopping.wait()
     finally:
+        deliverer.stop()
         followers.stop()
         ledger.close()
     log.info("stopped on %s", signal.Signals(received[0]).name)

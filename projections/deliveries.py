@@ -1,0 +1,455 @@
+"""Webhook deliveries: each endpoint gets its organization's changes (the events feed's,
+projections.feed) posted in log order, signed as the Standard Webhooks specification says.
+
+- One deliverer at a time per database: the process holding the `webhook_deliveries`
+  consumer lock (as a projection's, projections.follower) runs one thread per enabled
+  endpoint; the others stand by and take over within seconds when it stops or dies.
+- In order, at least once: an endpoint gets change n+1 only once it acknowledged change n
+  with a 2xx. Its position (the last change acknowledged) is saved after each; a deliverer
+  killed between a post and that save posts that change again, nothing else.
+- A failed post (no answer within `timeout`, an error, a status other than 2xx; a redirect
+  is not followed) is retried after an exponentially growing pause with jitter, for up to
+  `give_up_after` (3 days); then the endpoint is recorded failing (an event) and left alone
+  until an admin enables it again, when it resumes where it stopped.
+- Every attempt is kept (webhook_attempts): when, which change, the status or the error, how
+  long it took. Never a secret; never the receiver's answer, of which at most
+  `MAX_ANSWER_BYTES` are read.
+- Where a URL's host resolves to is checked at each post: a loopback, private, link-local
+  or otherwise non-global address is refused unless the operator allows them
+  (`serve --webhook-allow-private`), and the post goes to the address checked.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import logging
+import random
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from scimledger.ledger import availability
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.webhooks import WebhookNotFound, signature
+from scimledger.projections import feed
+from scimledger.projections.follower import ConsumerLock
+from scimledger.projections.sql import SQL
+from scimledger.projections.sql_filters import scim_datetime
+from scimledger.projections.tokens import TABLES as TOKENS_TABLES
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "webhook_deliveries"
+MAX_ANSWER_BYTES = 4096
+USER_AGENT = "scimledger-webhooks"
+PAGE = 100  # changes read at a time per endpoint
+
+DDL = (
+    """CREATE TABLE IF NOT EXISTS webhook_deliveries (
+    webhook_id TEXT PRIMARY KEY,
+    position BIGINT NOT NULL,
+    failures INTEGER NOT NULL,
+    failing_since TEXT,
+    next_attempt_at TEXT
+)""",
+    """CREATE TABLE IF NOT EXISTS webhook_attempts (
+    webhook_id TEXT NOT NULL,
+    attempted_at TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    status INTEGER,
+    milliseconds INTEGER NOT NULL,
+    error TEXT
+)""",
+    "CREATE INDEX IF NOT EXISTS webhook_attempts_hook ON webhook_attempts"
+    " (webhook_id, attempted_at)",
+)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """When to post again after a failure: `base` doubled at each failure up to `cap`,
+    each pause drawn between half and all of it (jitter); give up after `give_up_after`."""
+
+    base: float = 5.0
+    cap: float = 3600.0
+    give_up_after: timedelta = timedelta(days=3)
+
+    def pause(self, failures: int, draw: Callable[[], float] = random.random) -> float:
+        full = min(self.cap, self.base * float(2 ** min(failures - 1, 40)))
+        return full / 2 + draw() * full / 2
+
+
+@dataclass(frozen=True)
+class Posted:
+    status: int | None  # None: no HTTP answer
+    error: str | None
+    seconds: float
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def allowed_address(address: str, *, allow_private: bool) -> bool:
+    """Whether a post may go to `address`: a global one, or any when private ones are allowed
+    (an IPv4 address mapped into IPv6 is judged as itself)."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return allow_private or (ip.is_global and not ip.is_multicast)
+
+
+class _Pinned(http.client.HTTPSConnection):
+    """A connection to `address`, for a URL's host: TLS checks the host's certificate."""
+
+    def __init__(self, host: str, port: int, address: str, timeout: float, tls: bool) -> None:
+        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
+        self._address = address
+        self._tls = tls
+
+    def connect(self) -> None:
+        sock = socket.create_connection((self._address, self.port or 0), self.timeout)
+        if self._tls:
+            sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+        self.sock = sock
+
+
+def post(
+    url: str, body: bytes, headers: dict[str, str], *, timeout: float, allow_private: bool
+) -> Posted:
+    """One post of `body` to `url`; never raises for what the receiver or the network does."""
+    started = time.monotonic()
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    tls = parts.scheme == "https"
+    port = parts.port or (443 if tls else 80)
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        return Posted(None, f"cannot resolve {host}: {exc}", time.monotonic() - started)
+    addresses = [str(info[4][0]) for info in found]
+    allowed = [a for a in addresses if allowed_address(a, allow_private=allow_private)]
+    if not allowed:
+        error = f"refused: {host} resolves to a private or local address ({addresses[0]})"
+        return Posted(None, error, time.monotonic() - started)
+    connection = _Pinned(host, port, allowed[0], timeout, tls)
+    try:
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request("POST", target, body=body, headers=headers)
+        answer = connection.getresponse()
+        answer.read(MAX_ANSWER_BYTES)
+        return Posted(answer.status, None, time.monotonic() - started)
+    except (OSError, http.client.HTTPException, ssl.SSLError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+        return Posted(None, error, time.monotonic() - started)
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    id: str
+    org_id: str
+    url: str
+    types: tuple[str, ...]
+    added_position: int
+    changed: str  # when it was last enabled, disabled or its secret rotated
+
+
+def enabled_endpoints(sql: SQL) -> dict[str, Endpoint]:
+    with sql.read() as cursor:
+        cursor.execute(
+            "SELECT id, org_id, url, types, added_position, changed"
+            f" FROM {TOKENS_TABLES.webhooks} WHERE status = 'enabled'"
+        )
+        return {
+            row["id"]: Endpoint(
+                row["id"],
+                row["org_id"],
+                row["url"],
+                tuple(t for t in str(row["types"]).split(",") if t),
+                int(row["added_position"]),
+                row["changed"],
+            )
+            for row in cursor.fetchall()
+        }
+
+
+class Deliverer:
+    """Posts every enabled endpoint's changes while this process holds the delivery lock."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        render: Callable[[feed.Change], bytes],
+        *,
+        consume: bool = True,
+        allow_private: bool = False,
+        retry: Retry | None = None,
+        timeout: float = 10.0,
+        poll_interval: float = 0.02,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.ledger = ledger
+        self.render = render
+        self.consume = consume
+        self.allow_private = allow_private
+        self.retry = retry or Retry()
+        self.timeout = timeout
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.sql = SQL(ledger)
+        self.lock = ConsumerLock(ledger.database, LOCK_NAME)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._workers: dict[str, _Worker] = {}
+        self._failures = availability.BackgroundFailures(log, "webhook deliveries")
+
+    def start(self) -> None:
+        with self.sql.transaction(commit=True) as cursor:
+            for statement in DDL:
+                cursor.execute(statement)
+        if not self.consume:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="webhooks", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+            self._thread = None
+        self._stop_workers(list(self._workers))
+        self.lock.release()
+
+    def _run(self) -> None:
+        last_check, seen = 0.0, -1
+        while not self._stop.is_set():
+            if not self.lock.try_acquire():
+                self._stop_workers(list(self._workers))
+                self._stop.wait(1.0)
+                continue
+            try:
+                if time.monotonic() - last_check >= 1.0:
+                    last_check = time.monotonic()
+                    self._sync(enabled_endpoints(self.sql))
+                position = self._audit_position()
+            except Exception as exc:
+                self._failures.failed(exc)
+                self._stop.wait(1.0)
+                continue
+            self._failures.succeeded()
+            if position != seen:  # the audit trail, and so the feed, moved: look again
+                seen = position
+                for worker in self._workers.values():
+                    worker.wake.set()
+            self._stop.wait(self.poll_interval)
+
+    def _audit_position(self) -> int:
+        with self.sql.read() as cursor:
+            cursor.execute("SELECT MAX(position) AS at FROM projection_tracking")
+            row = cursor.fetchone()
+        return int(row["at"] or 0) if row is not None else 0
+
+    def _sync(self, endpoints: dict[str, Endpoint]) -> None:
+        # An endpoint disabled, removed or failing, or changed; a worker that stopped.
+        gone = [
+            key
+            for key, worker in self._workers.items()
+            if endpoints.get(key) != worker.endpoint or not worker.is_alive()
+        ]
+        self._stop_workers(gone)
+        for key, endpoint in endpoints.items():
+            if key not in self._workers:
+                worker = _Worker(self, endpoint)
+                self._workers[key] = worker
+                worker.start()
+
+    def _stop_workers(self, keys: list[str]) -> None:
+        stopping = [self._workers.pop(key) for key in keys if key in self._workers]
+        for worker in stopping:
+            worker.stop.set()
+            worker.wake.set()
+        for worker in stopping:
+            worker.join(timeout=self.timeout + 5)
+
+
+class _Worker(threading.Thread):
+    """Delivers one endpoint's changes, one at a time, in log order."""
+
+    def __init__(self, deliverer: Deliverer, endpoint: Endpoint) -> None:
+        super().__init__(name=f"webhook:{endpoint.id}", daemon=True)
+        self.deliverer = deliverer
+        self.endpoint = endpoint
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+
+    def run(self) -> None:
+        failures = availability.BackgroundFailures(log, f"webhook {self.endpoint.id}")
+        try:
+            self._resume()
+        except Exception as exc:
+            failures.failed(exc)
+            return  # started again at the deliverer's next look
+        while not self.stop.is_set():
+            try:
+                position = self._position()
+                with self.deliverer.sql.read() as cursor:
+                    changes = feed.page(
+                        cursor, self.endpoint.org_id, position, self.endpoint.types, PAGE
+                    )
+                failures.succeeded()
+            except Exception as exc:
+                failures.failed(exc)
+                self.stop.wait(1.0)
+                continue
+            if not changes:
+                self.wake.wait(1.0)
+                self.wake.clear()
+                continue
+            for change in changes:
+                if not self._deliver(change):
+                    return
+
+    def _resume(self) -> None:
+        """An endpoint enabled again after it was failing is retried at once, with the
+        retry period started anew."""
+        self._position()
+        with self.deliverer.sql.transaction(commit=True) as cursor:
+            cursor.execute(
+                "UPDATE webhook_deliveries SET failures = 0, failing_since = NULL,"
+                " next_attempt_at = NULL WHERE webhook_id = ? AND failing_since < ?",
+                (self.endpoint.id, self.endpoint.changed),
+            )
+
+    def _position(self) -> int:
+        sql = self.deliverer.sql
+        with sql.read() as cursor:
+            cursor.execute(
+                "SELECT position FROM webhook_deliveries WHERE webhook_id = ?",
+                (self.endpoint.id,),
+            )
+            row = cursor.fetchone()
+        if row is not None:
+            return int(row["position"])
+        with sql.transaction(commit=True) as cursor:
+            cursor.execute(
+                "INSERT INTO webhook_deliveries (webhook_id, position, failures)"
+                " VALUES (?, ?, 0) ON CONFLICT (webhook_id) DO NOTHING",
+                (self.endpoint.id, self.endpoint.added_position),
+            )
+        return self._position()
+
+    def _state(self) -> tuple[int, str | None, str | None]:
+        with self.deliverer.sql.read() as cursor:
+            cursor.execute(
+                "SELECT failures, failing_since, next_attempt_at FROM webhook_deliveries"
+                " WHERE webhook_id = ?",
+                (self.endpoint.id,),
+            )
+            row = cursor.fetchone()
+        assert row is not None
+        return int(row["failures"]), row["failing_since"], row["next_attempt_at"]
+
+    def _deliver(self, change: feed.Change) -> bool:
+        """Posts `change` until acknowledged (True), or until stopped or given up (False)."""
+        deliverer = self.deliverer
+        body = deliverer.render(change)
+        event_id = f"evt_{change.position}"
+        while not self.stop.is_set():
+            failures, failing_since, next_at = self._state()
+            if next_at is not None:
+                wait = (datetime.fromisoformat(next_at) - deliverer.clock()).total_seconds()
+                if wait > 0 and self.stop.wait(wait):
+                    return False
+            now = deliverer.clock()
+            try:
+                webhook = deliverer.ledger.webhook(UUID(self.endpoint.id))
+            except WebhookNotFound:
+                return False
+            if not webhook.enabled or webhook.failing:
+                return False
+            secrets = deliverer.ledger.webhook_signing_secrets(webhook, now)
+            stamp = int(now.timestamp())
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "webhook-id": event_id,
+                "webhook-timestamp": str(stamp),
+                "webhook-signature": signature(secrets, event_id, stamp, body),
+            }
+            posted = post(
+                self.endpoint.url,
+                body,
+                headers,
+                timeout=deliverer.timeout,
+                allow_private=deliverer.allow_private,
+            )
+            self._record(now, event_id, failures + 1, posted)
+            if posted.acknowledged:
+                self._advance(change.position)
+                return True
+            since = datetime.fromisoformat(failing_since) if failing_since else now
+            if now - since >= deliverer.retry.give_up_after:
+                reason = f"no 2xx for {event_id} since {scim_datetime(since)}: " + (
+                    posted.error or f"HTTP {posted.status}"
+                )
+                deliverer.ledger.mark_webhook_failing(UUID(self.endpoint.id), reason)
+                log.warning("webhook %s is failing; deliveries stop: %s", self.endpoint.id, reason)
+                return False
+            pause = deliverer.retry.pause(failures + 1)
+            self._failed(failures + 1, since, now + timedelta(seconds=pause))
+        return False
+
+    def _record(self, now: datetime, event_id: str, attempt: int, posted: Posted) -> None:
+        with self.deliverer.sql.transaction(commit=True) as cursor:
+            cursor.execute(
+                "INSERT INTO webhook_attempts (webhook_id, attempted_at, event_id, attempt,"
+                " status, milliseconds, error) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self.endpoint.id,
+                    scim_datetime(now),
+                    event_id,
+                    attempt,
+                    posted.status,
+                    round(posted.seconds * 1000),
+                    posted.error,
+                ),
+            )
+
+    def _advance(self, position: int) -> None:
+        with self.deliverer.sql.transaction(commit=True) as cursor:
+            cursor.execute(
+                "UPDATE webhook_deliveries SET position = ?, failures = 0, failing_since = NULL,"
+                " next_attempt_at = NULL WHERE webhook_id = ?",
+                (position, self.endpoint.id),
+            )
+
+    def _failed(self, failures: int, since: datetime, next_at: datetime) -> None:
+        with self.deliverer.sql.transaction(commit=True) as cursor:
+            cursor.execute(
+                "UPDATE webhook_deliveries SET failures = ?, failing_since = ?,"
+                " next_attempt_at = ? WHERE webhook_id = ?",
+                (failures, scim_datetime(since), scim_datetime(next_at), self.endpoint.id),
+            )
+
+
+def attempts(sql: SQL, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The endpoint's last attempts, newest first."""
+    with sql.read() as cursor:
+        cursor.execute(
+            "SELECT attempted_at, event_id, attempt, status, milliseconds, error"
+            " FROM webhook_attempts WHERE webhook_id = ? ORDER BY attempted_at DESC LIMIT ?",
+            (webhook_id, limit),
+        )
+        return [dict(row) for row in cursor.fetchall()]
