@@ -93,7 +93,7 @@ def _fewer_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _setup_lock(cursor: Cursor) -> None:
+def setup_lock_in(cursor: Cursor) -> None:
     """Waits for any other process setting tables up (see ledger.database.setup_lock), until
     the end of this transaction."""
     if cursor.dialect == "postgresql":
@@ -126,10 +126,10 @@ class Runner:
         so a tracking row always has its tables. Their statements run only then: a rebuilt
         read model's indexes keep the names they were built with (see `rebuild`)."""
         with self.sql.transaction(commit=True) as cursor:
-            _setup_lock(cursor)
+            setup_lock_in(cursor)
             cursor.execute(TRACKING_DDL)
         with self.sql.transaction(commit=True) as cursor:
-            _setup_lock(cursor)
+            setup_lock_in(cursor)
             cursor.execute(
                 "INSERT INTO projection_tracking (name, position) VALUES (?, 0)"
                 " ON CONFLICT (name) DO NOTHING RETURNING position",

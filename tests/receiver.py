@@ -19,6 +19,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = field(default_factory=time.perf_counter)  # when it arrived
 
     @property
     def event(self) -> dict[str, Any]:
@@ -34,6 +35,7 @@ class Receiver:
     url: str = ""
     script: list[int | str] = field(default_factory=list)
     otherwise: int = 200
+    delay: float = 0.0  # seconds before each answer
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,12 +62,15 @@ def receiving(script: list[int | str] | None = None, otherwise: int = 200) -> It
     receiver = Receiver(script=list(script or []), otherwise=otherwise)
 
     class Handler(BaseHTTPRequestHandler):
+        disable_nagle_algorithm = True  # as a production server's: no 40 ms per answer
+
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             with receiver.lock:
                 receiver.received.append(Received(self.path, dict(self.headers.items()), body))
             answer = receiver.answer()
+            time.sleep(receiver.delay)
             if answer == "hang":
                 time.sleep(30)
                 answer = 200

@@ -93,6 +93,7 @@ def test_a_users_changes_in_log_order_each_with_the_resource_after_it(
     assert deleted["changes"] == {}
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_a_password_is_never_in_the_feed(client: Client, product: dict[str, str]) -> None:
     user_id = create(client, "pw@example.com", password="Hunter2-secret!")
     patch(
@@ -229,6 +230,7 @@ def test_bad_parameters_are_refused_saying_why(
     assert detail in answer.json()["detail"]
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_only_tokens_with_the_events_scope_read_it(
     client: Client, services: Services, product: dict[str, str]
 ) -> None:
@@ -242,6 +244,7 @@ def test_only_tokens_with_the_events_scope_read_it(
     assert client.get("/scim/v2/Users", headers=product).status_code == 403
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_a_long_poll_answers_as_soon_as_a_change_arrives(
     client: Client, services: Services, product: dict[str, str]
 ) -> None:
@@ -264,6 +267,7 @@ def test_a_long_poll_answers_as_soon_as_a_change_arrives(
     assert [e["data"]["userName"] for e in body["data"]] == ["arrived@example.com"]
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_a_long_poll_with_nothing_new_answers_empty_after_the_wait(
     client: Client, product: dict[str, str]
 ) -> None:

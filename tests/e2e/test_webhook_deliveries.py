@@ -16,9 +16,11 @@ from standardwebhooks.webhooks import Webhook as Verifier
 from scimledger.http.feed import webhook_body
 from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
-from scimledger.projections import deliveries
+from scimledger.projections import audit, deliveries
 from scimledger.projections.deliveries import Deliverer, Retry, allowed_address
+from scimledger.projections.rebuild import rebuild
 from scimledger.projections.tokens import list_webhooks
+from tests.e2e.conftest import call, cli_in_process, issue_token, running_server, start_server
 from tests.receiver import Receiver, receiving
 from tests.scim import PATCH_OP, Client
 
@@ -32,7 +34,7 @@ def following(services: Services) -> Iterator[None]:
     stop = threading.Event()
 
     def run() -> None:
-        while not stop.wait(0.01):
+        while not stop.wait(0.05):
             services.audit.catch_up()
             services.tokens.catch_up()
 
@@ -129,6 +131,7 @@ def test_changes_arrive_in_log_order_signed_each_once(
     assert str(webhook_id) not in str([post.headers for post in posts])
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_a_failing_receiver_is_retried_in_order_until_it_answers(
     client: Client, services: Services, deliver: Callable[..., Deliverer]
 ) -> None:
@@ -152,6 +155,7 @@ def test_a_failing_receiver_is_retried_in_order_until_it_answers(
     ]
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_a_receiver_that_hangs_is_given_up_on_after_the_timeout_and_retried(
     client: Client, services: Services, deliver: Callable[..., Deliverer]
 ) -> None:
@@ -193,6 +197,7 @@ def test_an_endpoint_failing_past_the_retry_period_is_recorded_failing_and_resum
     assert receiver.received[-1].event["subject"]["id"] == user
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_a_disabled_endpoint_gets_nothing_until_enabled_then_everything_missed(
     client: Client, services: Services, deliver: Callable[..., Deliverer]
 ) -> None:
@@ -208,6 +213,7 @@ def test_a_disabled_endpoint_gets_nothing_until_enabled_then_everything_missed(
     assert receiver.received[0].event["subject"]["id"] == missed
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_types_select_what_is_posted(
     client: Client, services: Services, deliver: Callable[..., Deliverer]
 ) -> None:
@@ -225,6 +231,7 @@ def test_types_select_what_is_posted(
     assert kept != gone
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_private_addresses_are_refused_unless_allowed(
     client: Client, services: Services, deliver: Callable[..., Deliverer]
 ) -> None:
@@ -238,6 +245,22 @@ def test_private_addresses_are_refused_unless_allowed(
     assert attempt["error"] == (
         "refused: 127.0.0.1 resolves to a private or local address (127.0.0.1)"
     )
+
+
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
+def test_a_rebuild_of_the_audit_trail_meanwhile_sends_nothing_twice(
+    client: Client, services: Services, deliver: Callable[..., Deliverer]
+) -> None:
+    with receiving() as receiver:
+        add_endpoint(services, receiver.url)
+        deliver()
+        before = create(client, "before@example.com")
+        receiver.wait_for(1)
+        rebuild(services.ledger, audit.NAME)
+        after = create(client, "after@example.com")
+        receiver.wait_for(2)
+        time.sleep(0.3)
+    assert [e["subject"]["id"] for e in receiver.events()] == [before, after]
 
 
 @pytest.mark.parametrize(
@@ -272,3 +295,47 @@ def test_the_retry_pause_doubles_with_jitter_up_to_its_cap() -> None:
     assert retry.pause(11, lambda: 1.0) == 3600.0
     assert retry.pause(10_000, lambda: 1.0) == 3600.0
     assert retry.give_up_after == timedelta(days=3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_deliverer_killed_mid_delivery_loses_nothing_and_resends_at_most_one(
+    database_url: str,
+) -> None:
+    issued = issue_token(database_url)
+    with receiving() as receiver:
+        receiver.delay = 0.05
+        added = cli_in_process(
+            "webhooks", "add", "--org", "acme", "--url", receiver.url, "--allow-insecure-url",
+            database=database_url,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        first = start_server(database_url, "--webhook-allow-private")
+        try:
+            created = [
+                call(first, "POST", "/Users", issued["token"], {"userName": f"u{n}@example.com"})
+                for n in range(COUNT)
+            ]
+            assert {reply.status for reply in created} == {201}
+            receiver.wait_for(5)
+            first.process.kill()
+            first.process.wait(timeout=10)
+        finally:
+            first.log.close()
+        with running_server(database_url, "--webhook-allow-private"):
+            deadline = time.monotonic() + 60
+            while len({e["id"] for e in receiver.events()}) < COUNT:
+                assert time.monotonic() < deadline, len(receiver.events())
+                time.sleep(0.05)
+            time.sleep(0.3)
+            ids = [e["id"] for e in receiver.events()]
+    positions = [int(i.removeprefix("evt_")) for i in ids]
+    distinct = sorted(set(positions))
+    assert len(distinct) == COUNT
+    assert [e["data"]["userName"] for e in receiver.events()][-1] == f"u{COUNT - 1}@example.com"
+    # In order; at most the change in flight when it was killed came twice.
+    assert len(positions) - COUNT <= 1
+    assert positions == sorted(positions)
+
+
+COUNT = 20

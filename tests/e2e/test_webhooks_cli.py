@@ -44,6 +44,7 @@ def listed(database: str, *more: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(done.stdout)))
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_an_endpoint_is_added_with_a_secret_shown_once_alone_on_stdout(
     database_url: str, acme: str
 ) -> None:
@@ -170,6 +171,7 @@ def test_a_url_or_type_that_cannot_be_used_is_refused_and_nothing_is_recorded(
     assert ledger.recorder.max_notification_id() == head
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_http_is_accepted_for_development_when_asked(database_url: str, acme: str) -> None:
     done = cli_in_process(
         "webhooks", "add", "--org", "acme", "--url", "http://127.0.0.1:9/hook",
@@ -178,6 +180,7 @@ def test_http_is_accepted_for_development_when_asked(database_url: str, acme: st
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_an_unknown_endpoint_is_said_so(database_url: str, acme: str) -> None:
     missing = "00000000-0000-4000-8000-000000000000"
     done = cli_in_process("webhooks", "disable", missing, database=database_url)

@@ -144,9 +144,10 @@ def test_config_show_lists_every_setting_with_its_source(
     path = written(tmp_path, 'database = "sqlite:///x.db"\nport = 8123\n')
     assert main(["config", "show", "--config", path]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "database         sqlite:///x.db  (file)"
-    assert "port             8123  (file)" in lines
-    assert "rate_burst       -  (default)" in lines
+    width = len("webhook_allow_private  ")  # the longest key's
+    assert lines[0] == "database".ljust(width) + "sqlite:///x.db  (file)"
+    assert "port".ljust(width) + "8123  (file)" in lines
+    assert "rate_burst".ljust(width) + "-  (default)" in lines
     keys = [line.split()[0] for line in lines]
     assert keys == ["database", *sorted(keys[1:])]
     assert set(keys) == config.KNOWN - config.FILE_ONLY

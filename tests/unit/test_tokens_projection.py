@@ -15,6 +15,7 @@ from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
+from scimledger.ledger.webhooks import Webhook
 from scimledger.projections.sql import Cursor
 from scimledger.projections.tokens import TokensProjection
 from tests.unit.events import CONTEXT, OPERATOR, ORG_ID, T0, at, clock, database, feed, rows
@@ -86,7 +87,7 @@ def acme(*added: str) -> Organization:
     return organization
 
 
-def test_it_applies_token_and_admin_events_only() -> None:
+def test_it_applies_token_admin_and_webhook_events_only() -> None:
     assert set(TokensProjection().topics) == {
         Token.TokenIssued,
         Token.TokenRevoked,
@@ -95,6 +96,12 @@ def test_it_applies_token_and_admin_events_only() -> None:
         Organization.AdminRemoved,
         Organization.AdminDeparted,
         Organization.AdminReturned,
+        Webhook.Added,
+        Webhook.Disabled,
+        Webhook.Enabled,
+        Webhook.Removed,
+        Webhook.SecretRotated,
+        Webhook.Failing,
     }
 
 
