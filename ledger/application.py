@@ -594,6 +594,22 @@ class Ledger(Application[UUID]):
         self.secrets.keep_only(str(webhook.org_id), name, set_at, *([previous] if grace else []))
         return secret
 
+    def replay_webhook(
+        self,
+        webhook_id: UUID,
+        after_position: int,
+        actor: Actor,
+        request: RequestInfo,
+        org_id: UUID | None = None,
+    ) -> Webhook:
+        """Has the endpoint's changes after `after_position` posted again (in order, from
+        the deliverer's next look at it)."""
+        webhook = self.webhook(webhook_id, org_id)
+        context = CommandContext(org_id=webhook.org_id, actor=actor, request=request)
+        webhook.replay(after_position, context)
+        self.save(webhook)
+        return webhook
+
     def webhook_signing_secrets(self, webhook: Webhook, now: datetime) -> list[str]:
         """The secrets that sign the endpoint's deliveries now (two during a rotation)."""
         name = secret_name(webhook.id)

@@ -122,6 +122,12 @@ class Webhook(Aggregate):
         previous_until: datetime  # the previous one signs too until then
         context: CommandContext
 
+    class Replayed(Aggregate.Event):
+        """Its changes after `after_position` are to be posted again."""
+
+        after_position: int
+        context: CommandContext
+
     class Failing(Aggregate.Event):
         """Deliveries kept failing for the longest retry period: the deliverer stopped."""
 
@@ -194,6 +200,14 @@ class Webhook(Aggregate):
     ) -> None:
         self.previous_secret = (self.secret_set_at, previous_until)
         self.secret_set_at = secret_set_at
+
+    def replay(self, after_position: int, context: CommandContext) -> None:
+        self._check_present()
+        self._replay(after_position, context)
+
+    @event(Replayed)
+    def _replay(self, after_position: int, context: CommandContext) -> None:
+        pass
 
     def mark_failing(self, reason: str, context: CommandContext) -> None:
         if not self.failing and not self.removed:

@@ -143,6 +143,7 @@ ACTIONS = (
     "webhook.enabled",
     "webhook.removed",
     "webhook.secret_rotated",
+    "webhook.replayed",
     "webhook.failing",
 )
 
@@ -191,6 +192,7 @@ class AuditProjection:
             Webhook.Enabled: self._webhook("enabled"),
             Webhook.Removed: self._webhook("removed"),
             Webhook.SecretRotated: self._webhook("secret_rotated"),
+            Webhook.Replayed: self._webhook("replayed"),
             Webhook.Failing: self._webhook("failing"),
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
@@ -369,6 +371,8 @@ class AuditProjection:
                 changes = {"previous_secret_until": _change(None, until)}
             elif isinstance(event, Webhook.Failing):
                 changes = {"reason": event.reason}
+            elif isinstance(event, Webhook.Replayed):
+                changes = {"replay_after": f"evt_{event.after_position}"}
             return f"webhook.{how}", "Webhook", self._state(event).get("url"), changes
 
         return handler

@@ -61,7 +61,8 @@ DDL = (
     position BIGINT NOT NULL,
     failures INTEGER NOT NULL,
     failing_since TEXT,
-    next_attempt_at TEXT
+    next_attempt_at TEXT,
+    replayed_at TEXT
 )""",
     """CREATE TABLE IF NOT EXISTS webhook_attempts (
     webhook_id TEXT NOT NULL,
@@ -204,12 +205,14 @@ class Endpoint:
     types: tuple[str, ...]
     added_position: int
     changed: str  # when it was last enabled, disabled or its secret rotated
+    replay_after: int | None  # `webhooks replay`: post again the changes after this
+    replay_at: str | None  # when that was asked
 
 
 def enabled_endpoints(sql: SQL) -> dict[str, Endpoint]:
     with sql.read() as cursor:
         cursor.execute(
-            "SELECT id, org_id, url, types, added_position, changed"
+            "SELECT id, org_id, url, types, added_position, changed, replay_after, replay_at"
             f" FROM {TOKENS_TABLES.webhooks} WHERE status = 'enabled'"
         )
         return {
@@ -220,6 +223,8 @@ def enabled_endpoints(sql: SQL) -> dict[str, Endpoint]:
                 tuple(t for t in str(row["types"]).split(",") if t),
                 int(row["added_position"]),
                 row["changed"],
+                row["replay_after"],
+                row["replay_at"],
             )
             for row in cursor.fetchall()
         }
@@ -398,6 +403,18 @@ class _Worker(threading.Thread):
                 " next_attempt_at = NULL WHERE webhook_id = ? AND failing_since < ?",
                 (self.endpoint.id, self.endpoint.changed),
             )
+            if self.endpoint.replay_at is not None:  # once per `webhooks replay`
+                cursor.execute(
+                    "UPDATE webhook_deliveries SET position = ?, failures = 0,"
+                    " failing_since = NULL, next_attempt_at = NULL, replayed_at = ?"
+                    " WHERE webhook_id = ? AND (replayed_at IS NULL OR replayed_at < ?)",
+                    (
+                        self.endpoint.replay_after,
+                        self.endpoint.replay_at,
+                        self.endpoint.id,
+                        self.endpoint.replay_at,
+                    ),
+                )
             cursor.execute(
                 "SELECT position, failures, failing_since, next_attempt_at"
                 " FROM webhook_deliveries WHERE webhook_id = ?",

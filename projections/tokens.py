@@ -76,7 +76,9 @@ def ddl(prefix: str = "") -> tuple[str, ...]:
         created TEXT NOT NULL,
         changed TEXT NOT NULL,
         reason TEXT,
-        added_position BIGINT NOT NULL
+        added_position BIGINT NOT NULL,
+        replay_after BIGINT,
+        replay_at TEXT
     )""",
         f"CREATE INDEX IF NOT EXISTS {webhooks}_org ON {webhooks} (org_id, created)",
         USAGE_DDL,
@@ -95,6 +97,7 @@ _WEBHOOK_EVENTS = frozenset(
         Webhook.Enabled,
         Webhook.Removed,
         Webhook.SecretRotated,
+        Webhook.Replayed,
         Webhook.Failing,
     }
 )
@@ -203,6 +206,13 @@ class TokensProjection:
             Webhook.Failing: "failing",
         }.get(type(event))
         reason = event.reason if isinstance(event, Webhook.Failing) else None
+        if isinstance(event, Webhook.Replayed):
+            cursor.execute(
+                f"UPDATE {self.tables.webhooks} SET changed = ?, replay_after = ?, replay_at = ?"
+                " WHERE id = ?",
+                (stamp, event.after_position, stamp, webhook_id),
+            )
+            return
         if status is None:  # a secret rotated: the status stays
             cursor.execute(
                 f"UPDATE {self.tables.webhooks} SET changed = ? WHERE id = ?", (stamp, webhook_id)

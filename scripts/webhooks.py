@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Literal
@@ -13,6 +14,7 @@ from uuid import UUID
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.tokens import parse_grace
+from scimledger.projections.deliveries import attempts
 from scimledger.projections.feed import TYPES
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
@@ -101,6 +103,52 @@ def rotate_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def replay(args: argparse.Namespace) -> int:
+    webhook_id = _webhook_id(args.webhook_id)
+    after = _cursor(args.from_)
+    with opened(args) as ledger:
+        webhook = ledger.replay_webhook(
+            webhook_id, after, Actor.operator("scimledger webhooks replay"), RequestInfo.local()
+        )
+    print(
+        f"Webhook {webhook.id} ({output.escaped(webhook.url)}) gets the changes after "
+        f"{args.from_} again, in order, from the deliverer's next look (within seconds).",
+        file=sys.stderr,
+    )
+    return 0
+
+
+DELIVERY_COLUMNS = ("attempted_at", "event_id", "attempt", "status", "milliseconds", "error")
+
+
+def deliveries_(args: argparse.Namespace) -> int:
+    webhook_id = _webhook_id(args.webhook_id)
+    with opened(args) as ledger:
+        ledger.webhook(webhook_id)  # an unknown one is said so
+        rows = attempts(SQL(ledger), str(webhook_id), args.limit)
+    output.write(rows, DELIVERY_COLUMNS, args.format)
+    return 0
+
+
+def _cursor(text: str) -> int:
+    found = re.fullmatch(r"evt_(0|[1-9][0-9]{0,17})", text)
+    if found is None:
+        raise UsageError(
+            "--from takes a cursor such as evt_42 (an event's id), not "
+            f"{output.escaped(text[:100])!r}"
+        )
+    return int(found.group(1))
+
+
+def _limit(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= MAX_LIMIT):
+        raise argparse.ArgumentTypeError(f"a number from 1 to {MAX_LIMIT}, not {text[:20]!r}")
+    return int(text)
+
+
+MAX_LIMIT = 10_000
+
+
 def parse_types(text: str | None) -> list[str]:
     """`--types user.created,user.deactivated`: the feed's types, none of them twice."""
     if not text:
@@ -123,7 +171,9 @@ def _webhook_id(text: str) -> UUID:
 
 def add_commands(commands: Commands) -> None:
     actions = family(
-        commands, "webhooks", "add, list, disable, enable and remove webhook endpoints"
+        commands,
+        "webhooks",
+        "add, list, disable, enable, remove and replay webhook endpoints; their deliveries",
     )
     parser = actions.add_parser("add", help="add an endpoint (its signing secret printed once)")
     parser.add_argument("--org", required=True, help="the organization whose changes it gets")
@@ -154,6 +204,23 @@ def add_commands(commands: Commands) -> None:
         parser = actions.add_parser(how, help=text)
         parser.add_argument("webhook_id", metavar="ID", help="the id `webhooks add` printed")
         runs(parser, change(how))
+    parser = actions.add_parser(
+        "deliveries", help="an endpoint's last attempts: status or error, time taken"
+    )
+    parser.add_argument("webhook_id", metavar="ID", help="the id `webhooks add` printed")
+    parser.add_argument(
+        "--limit", type=_limit, default=50, metavar="N",
+        help="attempts shown, newest first (default 50, at most 10000)",
+    )  # fmt: skip
+    parser.add_argument("--format", choices=output.FORMATS, default="table")
+    runs(parser, deliveries_)
+    parser = actions.add_parser("replay", help="post an endpoint's changes again from a cursor")
+    parser.add_argument("webhook_id", metavar="ID", help="the id `webhooks add` printed")
+    parser.add_argument(
+        "--from", dest="from_", required=True, metavar="CURSOR",
+        help="post again the changes after this event id (evt_0: every change)",
+    )  # fmt: skip
+    runs(parser, replay)
     parser = actions.add_parser(
         "rotate-secret", help="a new signing secret; the previous one signs too for a while"
     )

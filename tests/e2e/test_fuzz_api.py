@@ -4,7 +4,7 @@ schemathesis generates requests for every operation the document describes, vali
 invalid ones, in three phases: `examples` (the document's request examples: Okta's and
 Microsoft Entra ID's shapes), `coverage` (deterministic: wrong types, missing required
 values, boundary values, unexpected methods) and `fuzzing` (random, valid and invalid, at most
-`SCIMLEDGER_FUZZ_EXAMPLES` examples per operation, 15 by default). Each operation is one
+`SCIMLEDGER_FUZZ_EXAMPLES` examples per operation, 10 by default). Each operation is one
 pytest item, against the in-process app over a fresh database seeded with a few users and
 groups; three requests in four that name a resource (a path's id, a group's members) are
 made to name one that exists, so that PUT, PATCH and DELETE get past 404.
@@ -58,7 +58,7 @@ from tests.fuzz import examples
 from tests.scim import ERROR, PATCH_OP, SEARCH_REQUEST, Client
 
 DOCUMENT = Path(__file__).resolve().parents[2] / "http" / "scim_openapi.json"
-EXAMPLES = examples(15)
+EXAMPLES = examples(10)
 DATABASES = os.environ.get("SCIMLEDGER_FUZZ_DATABASES", "sqlite").split(",")
 BASE = "/scim/v2"
 TRACEBACK_MARKERS = ("Traceback", 'File "')

@@ -263,6 +263,57 @@ def test_a_rebuild_of_the_audit_trail_meanwhile_sends_nothing_twice(
     assert [e["subject"]["id"] for e in receiver.events()] == [before, after]
 
 
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
+def test_a_replay_posts_the_changes_after_the_cursor_again_in_order_and_the_cli_shows_it(
+    client: Client, services: Services, deliver: Callable[..., Deliverer], database_url: str
+) -> None:
+    with receiving() as receiver:
+        webhook_id, _ = add_endpoint(services, receiver.url)
+        deliver()
+        users = [create(client, f"r{n}@example.com") for n in range(3)]
+        first, *_ = receiver.wait_for(3)
+        replayed = cli_in_process(
+            "webhooks", "replay", str(webhook_id), "--from", first.event["id"],
+            database=database_url,
+        )  # fmt: skip
+        assert replayed.returncode == 0, replayed.stderr
+        assert f"gets the changes after {first.event['id']} again" in replayed.stderr
+        receiver.wait_for(5)
+        time.sleep(0.3)
+    posted = [e["subject"]["id"] for e in receiver.events()]
+    assert posted == [*users, *users[1:]]
+    shown = cli_in_process(
+        "webhooks", "deliveries", str(webhook_id), "--format", "csv", "--limit", "2",
+        database=database_url,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0] == "attempted_at,event_id,attempt,status,milliseconds,error"
+    assert len(lines) == 3
+    assert all(",1,200," in line for line in lines[1:])
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.usefixtures("token")  # organization acme
+def test_a_replay_needs_a_cursor_and_a_known_endpoint(
+    services: Services, database_url: str
+) -> None:
+    webhook_id, _ = add_endpoint(services, "https://hooks.example.com/x")
+    bad = cli_in_process(
+        "webhooks", "replay", str(webhook_id), "--from", "=1+1", database=database_url
+    )
+    assert bad.returncode == 2
+    assert "--from takes a cursor such as evt_42 (an event's id), not '=1+1'" in bad.stderr
+    missing = "00000000-0000-4000-8000-000000000000"
+    unknown = cli_in_process("webhooks", "deliveries", missing, database=database_url)
+    assert (unknown.returncode, unknown.stderr) == (1, f"scimledger: error: no webhook {missing}\n")
+    limit = cli_in_process(
+        "webhooks", "deliveries", str(webhook_id), "--limit", "0", database=database_url
+    )
+    assert limit.returncode == 2
+    assert "a number from 1 to 10000, not '0'" in limit.stderr
+
+
 @pytest.mark.parametrize(
     ("address", "allowed"),
     [
@@ -338,4 +389,4 @@ def test_a_deliverer_killed_mid_delivery_loses_nothing_and_resends_at_most_one(
     assert positions == sorted(positions)
 
 
-COUNT = 20
+COUNT = 12

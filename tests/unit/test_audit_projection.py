@@ -129,6 +129,7 @@ def test_it_records_every_event_but_the_name_indexes() -> None:
         Webhook.Enabled,
         Webhook.Removed,
         Webhook.SecretRotated,
+        Webhook.Replayed,
         Webhook.Failing,
     }
 

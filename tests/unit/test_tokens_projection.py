@@ -101,6 +101,7 @@ def test_it_applies_token_admin_and_webhook_events_only() -> None:
         Webhook.Enabled,
         Webhook.Removed,
         Webhook.SecretRotated,
+        Webhook.Replayed,
         Webhook.Failing,
     }
 
