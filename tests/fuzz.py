@@ -15,7 +15,7 @@ def examples(default: int) -> int:
 
 # The property tests' settings: no deadline (a shared machine is noisy), no example database.
 FUZZ = settings(
-    max_examples=examples(200),
+    max_examples=examples(100),
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -166,6 +166,7 @@ def shot(page: Page, name: str) -> None:
         page.screenshot(path=str(Path(SCREENSHOTS) / f"{name}.png"), full_page=True)
 
 
+@pytest.mark.sqlite_only  # in a browser; the pages' data on both in test_console*.py
 def test_the_first_admin_signs_in_generates_a_token_uses_it_and_revokes_it(
     page: Page, server: Server, org: str
 ) -> None:

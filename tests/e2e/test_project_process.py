@@ -200,6 +200,8 @@ def kill_while_applying(process: Projecting, ledger: Ledger, name: str, end: int
     return killed_at
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # CI time: the same
+# exactly-once code (tracking row and rows in one transaction) on both; PostgreSQL runs it
 def test_a_killed_project_process_loses_no_event_and_applies_none_twice(
     database_url: str, ledger: Ledger, start_project: Callable[[str], Projecting]
 ) -> None:

@@ -181,10 +181,12 @@ def test_concurrent_creates_of_one_user_name_give_one_201_and_the_rest_409(
     assert (listed.status, listed.body["totalResults"]) == (200, 1)
 
 
+@pytest.mark.sqlite_only  # the process's handling, whatever the database (CI time)
 def test_server_stops_cleanly_on_sigterm(server: Server) -> None:
     assert server.stop(signal.SIGTERM) == 0
 
 
+@pytest.mark.sqlite_only  # the process's handling, whatever the database (CI time)
 def test_server_stops_cleanly_on_sigint(server: Server) -> None:
     assert server.stop(signal.SIGINT) == 0
 

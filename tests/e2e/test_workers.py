@@ -82,6 +82,7 @@ def alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"  # the state follows "(<command>)"
 
 
+@pytest.mark.sqlite_only  # the process's handling, whatever the database (CI time)
 def test_two_workers_serve_one_port_and_stop_together(workers: Server) -> None:
     pids = children(workers.process.pid)
     assert len(pids) == 2
@@ -167,6 +168,7 @@ def test_a_killed_worker_is_replaced_and_the_others_go_on(workers: Server) -> No
     assert statuses(workers, "GET", "/Users?count=1", token) == [200] * REQUESTS
 
 
+@pytest.mark.sqlite_only  # the process's handling, whatever the database (CI time)
 def test_workers_end_when_the_supervisor_is_killed(workers: Server) -> None:
     pids = children(workers.process.pid)
     workers.process.kill()
