@@ -44,7 +44,7 @@ from tests.scim import CORE_GROUP, CORE_USER, PATCH_OP
 pytestmark = pytest.mark.slow
 
 THREADS = 16
-PER_THREAD = 10  # requests to the user, and as many to the group, per thread
+PER_THREAD = 6  # requests to the user, and as many to the group, per thread
 TARGET = "target@example.com"
 ATTRIBUTES = ("userName", "name", "displayName", "title")  # all the user's test ever sets
 
