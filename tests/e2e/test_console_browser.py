@@ -232,6 +232,7 @@ def test_a_reviewer_reads_tokens_and_reaches_no_change(
     assert "Only an admin of this organization can do this" in p.inner_text("main")
 
 
+@pytest.mark.sqlite_only  # in a browser; the pages' data on both in test_console*.py
 def test_a_removed_admin_loses_the_session_at_the_next_request(
     page: Page, server: Server, org: str
 ) -> None:
@@ -330,6 +331,7 @@ def test_single_sign_on_through_the_identity_providers_page(
     assert page.url == f"{origin(server)}/console/setup"
 
 
+@pytest.mark.sqlite_only  # in a browser; the pages' data on both in test_console*.py
 @pytest.mark.sqlite_only  # the storage side: test_console_people.py, on both
 def test_a_reviewer_finds_a_person_and_sees_them_as_they_were(
     page: Page, server: Server, org: str
@@ -387,6 +389,7 @@ def test_the_audit_trail_filters_to_one_action(page: Page, server: Server, org: 
     shot(page, "console-audit")
 
 
+@pytest.mark.sqlite_only  # in a browser; the pages' data on both in test_console*.py
 @pytest.mark.sqlite_only  # the storage side: test_console.py, on both
 def test_a_rotated_token_and_its_successor_both_work_for_the_grace_period(
     page: Page, server: Server, org: str

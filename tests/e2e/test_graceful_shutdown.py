@@ -27,6 +27,7 @@ THREADS = 8
 STOP_AFTER_CREATED = 40
 
 
+@pytest.mark.sqlite_only  # the process's handling, whatever the database (CI time)
 def test_sigterm_during_a_create_load_finishes_and_answers_every_request_taken(
     database_url: str,
 ) -> None:

@@ -127,6 +127,7 @@ def root(server: Server, path: str) -> tuple[int, dict[str, Any]]:
         return error.code, msgspec.json.decode(error.read())
 
 
+@pytest.mark.sqlite_only  # the process's handling, whatever the database (CI time)
 @pytest.mark.slow
 def test_sigterm_drains_first_ready_503_and_requests_served_then_stops(database_url: str) -> None:
     server = start_server(database_url, "--drain-seconds", "3")
