@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import ipaddress
 import secrets
 from datetime import datetime
 from typing import Any
@@ -64,7 +63,7 @@ def secret_name(webhook_id: UUID) -> str:
 def check_url(url: str, *, allow_insecure: bool) -> str:
     """The endpoint's URL, if one a deliverer may post to: https (http only when allowed,
     for development), a host, no credentials (they would be recorded in an event), no
-    fragment. Where the host resolves to is checked at each delivery (http/webhooks...)."""
+    fragment. Where the host resolves to is checked at each delivery (projections.deliveries)."""
     text = url.strip()
     if not text or len(text) > MAX_URL:
         raise WebhookError(f"a webhook URL has 1 to {MAX_URL} characters")
@@ -90,13 +89,6 @@ def check_url(url: str, *, allow_insecure: bool) -> str:
     if port == 0:
         raise WebhookError("a webhook URL's port is from 1 to 65535")
     return text
-
-
-def literal_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
 
 
 class Webhook(Aggregate):
