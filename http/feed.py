@@ -12,7 +12,9 @@ answers `{"data": [event, ...], "next": CURSOR}`, each event
      "data": {the SCIM resource right after the change; null once deleted}}
 
 `next` is the cursor to pass as `after` for the changes that follow: the last event's id, or
-the cursor given when there was none. A cursor is an event's id, opaque to clients.
+the cursor given when there was none. A cursor is an event's id, opaque to clients. The
+`Link` header has the next page's address (`rel="next"`), so that a consumer may ask for it
+before it has decoded this one.
 
 `wait=N` (up to 30 s) holds an empty answer until a change arrives or N seconds pass: the
 handler waits without holding a thread, polling the log's head every `POLL_SECONDS`.
@@ -25,6 +27,7 @@ import re
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import msgspec
 from anyio import to_thread
@@ -44,8 +47,31 @@ MAX_WAIT_SECONDS = 30
 POLL_SECONDS = 0.05
 ID_PREFIX = "evt_"
 _CURSOR = re.compile(r"^evt_(0|[1-9][0-9]{0,17})$")  # a position below 10**18
-_decode = msgspec.json.decode
 _encode = msgspec.json.encode
+
+
+class _UserState(msgspec.Struct):
+    """A user as the audit trail's `data` has it (projections.audit)."""
+
+    attributes: dict[str, Any]
+    active: bool
+    created: str
+    version: int
+    last_modified: str
+
+
+class _GroupState(msgspec.Struct):
+    """A group as the audit trail's `data` has it, members aside."""
+
+    displayName: str
+    created: str
+    version: int
+    last_modified: str
+    externalId: str | None = None
+
+
+_user_state = msgspec.json.Decoder(_UserState).decode
+_group_state = msgspec.json.Decoder(_GroupState).decode
 
 
 def _cursor(request: Request[Any, Any, Any]) -> int:
@@ -68,54 +94,75 @@ def _int(request: Request[Any, Any, Any], name: str, default: int, low: int, hig
 
 
 def _types(request: Request[Any, Any, Any]) -> tuple[str, ...]:
-    text = query_param(request, "types")
-    if not text:
-        return ()
-    chosen = tuple(dict.fromkeys(kind.strip() for kind in text.split(",") if kind.strip()))
-    unknown = [kind for kind in chosen if kind not in feed.TYPES]
-    if unknown:
-        raise ScimError(
-            400,
-            f"unknown type {unknown[0][:100]!r} in types; the types are {', '.join(feed.TYPES)}",
-        )
-    return chosen
+    try:
+        return tuple(feed.chosen_types((query_param(request, "types") or "").split(",")))
+    except feed.UnknownType as exc:
+        raise ScimError(400, f"types: {exc}") from exc
 
 
-def event(change: feed.Change, base: str) -> dict[str, Any]:
+class Subject(msgspec.Struct, gc=False):
+    type: str
+    id: str
+
+
+class Actor(msgspec.Struct, gc=False):
+    kind: str
+    id: str
+    name: str
+
+
+class Event(msgspec.Struct, gc=False):
+    """A change as the feed and webhook deliveries show it. (Not tracked by the garbage
+    collector: it holds no cycle, and a page makes a thousand of them.)"""
+
+    id: str
+    type: str
+    occurred_at: str
+    subject: Subject
+    actor: Actor
+    changes: msgspec.Raw  # as the audit trail stores it: valid JSON, passed on whole
+    data: dict[str, Any] | None
+
+
+def event(change: feed.Change, base: str) -> Event:
     """A change as the feed and webhook deliveries show it, its resource's location under
     `base` (the SCIM API's URL)."""
     data: dict[str, Any] | None = None
     if change.data is not None:
-        state = _decode(change.data)
         if change.subject_type == "User":
+            user = _user_state(change.data)
             row = scim.UserRow(
                 id=change.subject_id,
-                attributes=state["attributes"],
-                active=state["active"],
-                version=state["version"],
-                created=state["created"],
-                last_modified=state["last_modified"],
+                attributes=user.attributes,
+                active=user.active,
+                version=user.version,
+                created=user.created,
+                last_modified=user.last_modified,
             )
             data = render_user(row, [], base)
         else:  # a group, without its members: they change in events of their own
-            group = scim.GroupRow(
-                id=change.subject_id,
-                display_name=state["displayName"],
-                external_id=state.get("externalId"),
-                version=state["version"],
-                created=state["created"],
-                last_modified=state["last_modified"],
+            group = _group_state(change.data)
+            data = render_group(
+                scim.GroupRow(
+                    id=change.subject_id,
+                    display_name=group.displayName,
+                    external_id=group.externalId,
+                    version=group.version,
+                    created=group.created,
+                    last_modified=group.last_modified,
+                ),
+                None,
+                base,
             )
-            data = render_group(group, None, base)
-    return {
-        "id": f"{ID_PREFIX}{change.position}",
-        "type": change.type,
-        "occurred_at": change.occurred_at,
-        "subject": {"type": change.subject_type, "id": change.subject_id},
-        "actor": {"kind": change.actor_kind, "id": change.actor_id, "name": change.actor_name},
-        "changes": _decode(change.changes),
-        "data": data,
-    }
+    return Event(
+        f"{ID_PREFIX}{change.position}",
+        change.type,
+        change.occurred_at,
+        Subject(change.subject_type, change.subject_id),
+        Actor(change.actor_kind, change.actor_id, change.actor_name),
+        msgspec.Raw(change.changes),
+        data,
+    )
 
 
 @get("/events")
@@ -143,8 +190,12 @@ async def list_events(
             changes, head = await to_thread.run_sync(read)
     base = base_url(request)
     events = [event(change, base) for change in changes]
-    following = events[-1]["id"] if events else f"{ID_PREFIX}{after}"
-    return json_response({"data": events, "next": following})
+    following = events[-1].id if events else f"{ID_PREFIX}{after}"
+    # The next page's address in a header too: a consumer can ask for it before decoding
+    # this one (RFC 8288).
+    query = {"after": following, "limit": limit, **({"types": ",".join(types)} if types else {})}
+    link = f'<{request.url.path}?{urlencode(query, safe=",")}>; rel="next"'
+    return json_response({"data": events, "next": following}, headers={"Link": link})
 
 
 def webhook_body(base: str) -> Callable[[feed.Change], bytes]:

@@ -10,7 +10,9 @@ never at one, so no gap is tripped on.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+
+import msgspec
 
 from scimledger.projections.audit import ACTIONS, RESOURCES, TABLES
 from scimledger.projections.sql import Cursor
@@ -19,8 +21,21 @@ from scimledger.projections.sql import Cursor
 TYPES = tuple(action for action in ACTIONS if action.startswith(("user.", "group.")))
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class UnknownType(ValueError):
+    """A type of change the feed does not have."""
+
+
+def chosen_types(kinds: Iterable[str]) -> list[str]:
+    """The types of change asked for (the feed's `types`, a webhook's), each once, in the
+    order given, blanks ignored; UnknownType names the first the feed does not have."""
+    chosen = list(dict.fromkeys(kind.strip() for kind in kinds if kind.strip()))
+    unknown = [kind for kind in chosen if kind not in TYPES]
+    if unknown:
+        raise UnknownType(f"unknown type {unknown[0][:100]!r}; the types are {', '.join(TYPES)}")
+    return chosen
+
+
+class Change(msgspec.Struct, frozen=True, gc=False):  # gc: a page makes a thousand
     position: int
     type: str
     occurred_at: str
@@ -46,24 +61,10 @@ def page(
     else:
         kinds = f"subject_type IN ({', '.join('?' * len(RESOURCES))})"
         params = [org_id, after, *RESOURCES, limit]
-    cursor.execute(
+    rows = cursor.fetch_tuples(
         "SELECT position, action, occurred_at, subject_type, subject_id, actor_kind, actor_id,"
         f" actor_name, changes, data FROM {TABLES.entries}"
         f" WHERE org_id = ? AND position > ? AND {kinds} ORDER BY position LIMIT ?",
         params,
     )
-    return [
-        Change(
-            int(row["position"]),
-            row["action"],
-            row["occurred_at"],
-            row["subject_type"],
-            row["subject_id"],
-            row["actor_kind"],
-            row["actor_id"],
-            row["actor_name"],
-            row["changes"],
-            row["data"],
-        )
-        for row in cursor.fetchall()
-    ]
+    return [Change(*row) for row in rows]

@@ -15,7 +15,7 @@ from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.tokens import parse_grace
 from scimledger.projections.deliveries import attempts
-from scimledger.projections.feed import TYPES
+from scimledger.projections.feed import TYPES, UnknownType, chosen_types
 from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
 from scimledger.projections.tokens import WEBHOOK_COLUMNS, TokensProjection, list_webhooks
@@ -151,15 +151,10 @@ MAX_LIMIT = 10_000
 
 def parse_types(text: str | None) -> list[str]:
     """`--types user.created,user.deactivated`: the feed's types, none of them twice."""
-    if not text:
-        return []
-    chosen = list(dict.fromkeys(kind.strip() for kind in text.split(",") if kind.strip()))
-    unknown = [kind for kind in chosen if kind not in TYPES]
-    if unknown:
-        raise UsageError(
-            f"unknown type {output.escaped(unknown[0][:100])!r}; the types are {', '.join(TYPES)}"
-        )
-    return chosen
+    try:
+        return chosen_types((text or "").split(","))
+    except UnknownType as exc:
+        raise UsageError(output.escaped(str(exc))) from exc
 
 
 def _webhook_id(text: str) -> UUID:
