@@ -1,5 +1,6 @@
 """The admin API: /admin/v1. The audit trail for compliance reviewers (tokens with the
-`audit:read` scope), tokens and admins (`admin`), the events feed (`events:read`, http/feed.py).
+`audit:read` scope), tokens, admins and webhooks (`admin`), the events feed (`events:read`,
+http/feed.py).
 
 JSON in, JSON out, errors in one shape: {"status": 403, "error": "forbidden", "detail": ...}.
 The audit trail pages by cursor (`after` = the last position seen, `next` in the answer);
@@ -17,7 +18,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from scimledger.http import admin_tokens, feed
+from scimledger.http import admin_tokens, admin_webhooks, feed
 from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError, reported
 from scimledger.http.inputs import base_url, query_param, resource_id
@@ -192,7 +193,7 @@ def router() -> Router:
         path=ADMIN_BASE_PATH,
         route_handlers=[
             _scoped("audit:read", [list_audit, user_history, user_at, revoked_token_users]),
-            _scoped("admin", admin_tokens.ROUTES),
+            _scoped("admin", [*admin_tokens.ROUTES, *admin_webhooks.ROUTES]),
             _scoped("events:read", feed.ROUTES),
         ],
         exception_handlers={Exception: handle_admin_exception},

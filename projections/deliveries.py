@@ -54,6 +54,9 @@ LOCK_NAME = "webhook_deliveries"
 MAX_ANSWER_BYTES = 4096
 USER_AGENT = "scimledger-webhooks"
 PAGE = 100  # changes read at a time per endpoint
+# The attempts kept per endpoint, the newest (`webhooks deliveries` shows them): older ones
+# are deleted as new ones are saved, by a tenth of that at a time.
+KEEP_ATTEMPTS = 10_000
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS webhook_deliveries (
@@ -244,8 +247,10 @@ class Deliverer:
         timeout: float = 10.0,
         poll_interval: float = 0.02,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        keep_attempts: int = KEEP_ATTEMPTS,
     ) -> None:
         self.ledger = ledger
+        self.keep_attempts = keep_attempts
         self.render = render
         self.consume = consume
         self.allow_private = allow_private
@@ -319,11 +324,20 @@ class Deliverer:
             if endpoints.get(key) != worker.endpoint or not worker.is_alive()
         ]
         self._stop_workers(gone)
+        if gone:
+            self._forget_removed()
         for key, endpoint in endpoints.items():
             if key not in self._workers:
                 worker = _Worker(self, endpoint)
                 self._workers[key] = worker
                 worker.start()
+
+    def _forget_removed(self) -> None:
+        """Deletes what is kept of removed endpoints' deliveries (their attempts)."""
+        removed = f"SELECT id FROM {TOKENS_TABLES.webhooks} WHERE status = 'removed'"
+        with self.sql.transaction(commit=True) as cursor:
+            for table in ("webhook_attempts", "webhook_deliveries"):
+                cursor.execute(f"DELETE FROM {table} WHERE webhook_id IN ({removed})")
 
     def _stop_workers(self, keys: list[str]) -> None:
         stopping = [self._workers.pop(key) for key in keys if key in self._workers]
@@ -354,6 +368,7 @@ class _Worker(threading.Thread):
         self.next_attempt_at: datetime | None = None
         self._secrets: list[str] = []
         self._secrets_until: datetime | None = None  # when the previous secret stops signing
+        self._saved = 0  # attempts saved since it started
 
     def run(self) -> None:
         failures = availability.BackgroundFailures(log, f"webhook {self.endpoint.id}")
@@ -513,6 +528,15 @@ class _Worker(threading.Thread):
                     self.endpoint.id,
                 ),
             )
+            keep = self.deliverer.keep_attempts
+            if self._saved % max(1, keep // 10) == 0:  # the first, then every tenth of `keep`
+                cursor.execute(
+                    "DELETE FROM webhook_attempts WHERE webhook_id = ? AND attempted_at <"
+                    " (SELECT attempted_at FROM webhook_attempts WHERE webhook_id = ?"
+                    " ORDER BY attempted_at DESC LIMIT 1 OFFSET ?)",
+                    (self.endpoint.id, self.endpoint.id, keep - 1),
+                )
+            self._saved += 1
 
 
 def _moment(text: str | None) -> datetime | None:
@@ -520,8 +544,11 @@ def _moment(text: str | None) -> datetime | None:
 
 
 def attempts(sql: SQL, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
-    """The endpoint's last attempts, newest first."""
+    """The endpoint's last attempts, newest first (none before a deliverer first ran and
+    made the table)."""
     with sql.read() as cursor:
+        if not cursor.table_exists("webhook_attempts"):
+            return []
         cursor.execute(
             "SELECT attempted_at, event_id, attempt, status, milliseconds, error"
             " FROM webhook_attempts WHERE webhook_id = ? ORDER BY attempted_at DESC LIMIT ?",

@@ -148,6 +148,14 @@ class Cursor:
             rows.extend(self.fetchall())
         return rows
 
+    def table_exists(self, table: str) -> bool:
+        if self.dialect == "sqlite":
+            self.execute("SELECT 1 AS found FROM sqlite_master WHERE name = ?", (table,))
+            return self.fetchone() is not None
+        self.execute("SELECT to_regclass(?) IS NOT NULL AS found", (table,))
+        row = self.fetchone()
+        return bool(row is not None and row["found"])
+
     def fetchone(self) -> Row | None:
         row: Row | None = self._cursor.fetchone()
         return row

@@ -123,12 +123,7 @@ def snapshots_table(ledger: Ledger) -> str:
 
 def _exists(ledger: Ledger, table: str) -> bool:
     with SQL(ledger).read() as cursor:
-        if ledger.database.kind == "sqlite":
-            cursor.execute("SELECT 1 AS found FROM sqlite_master WHERE name = ?", (table,))
-            return cursor.fetchone() is not None
-        cursor.execute("SELECT to_regclass(?) IS NOT NULL AS found", (table,))
-        row = cursor.fetchone()
-        return bool(row is not None and row["found"])
+        return cursor.table_exists(table)
 
 
 def copy_beside(source: Ledger, target: Ledger) -> int:

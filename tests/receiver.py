@@ -30,7 +30,8 @@ class Received:
 @dataclass
 class Receiver:
     """Answers each post with the next of `script` (a status; `hang` to answer after 30 s;
-    `redirect` for a 307 to another path), then with `otherwise`."""
+    `redirect` for a 307 to another path; `hostile` for a status line that holds a terminal's
+    escape and markup), then with `otherwise`."""
 
     url: str = ""
     script: list[int | str] = field(default_factory=list)
@@ -74,6 +75,10 @@ def receiving(script: list[int | str] | None = None, otherwise: int = 200) -> It
             if answer == "hang":
                 time.sleep(30)
                 answer = 200
+            if answer == "hostile":  # a status line no parser accepts, with ESC and markup
+                self.wfile.write(b"HTTP/1.1 2\x1b[2J<script>x</script>00 OK\r\n\r\n")
+                self.close_connection = True
+                return
             if answer == "redirect":
                 self.send_response(307)
                 self.send_header("Location", "/elsewhere")

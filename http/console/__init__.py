@@ -23,7 +23,7 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from scimledger.http import envelope
-from scimledger.http.console import admins, audit, operations, pages, people, sso
+from scimledger.http.console import admins, audit, operations, pages, people, sso, webhooks
 from scimledger.http.console.sessions import AlreadySent, Refused, SignedOut, session_cookie
 from scimledger.http.errors import reported
 from scimledger.http.services import Services
@@ -94,7 +94,9 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     )
 
 
-NOT_FOUND = "Nothing here: no such page, or no such person, group or token in your organization."
+NOT_FOUND = (
+    "Nothing here: no such page, or no such person, group, token or webhook in your organization."
+)
 
 
 def _error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -131,6 +133,7 @@ def router() -> Router:
             *people.ROUTES,
             *audit.ROUTES,
             *operations.ROUTES,
+            *webhooks.ROUTES,
         ],
         include_in_schema=False,
         response_headers=[

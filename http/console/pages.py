@@ -36,7 +36,7 @@ from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.organizations import normalize_slug
 from scimledger.ledger.sessions import Presented, SignInRefused
 from scimledger.ledger.tokens import SCOPES, Scope, parse_expiry, parse_grace
-from scimledger.projections.tokens import TokenView, list_tokens
+from scimledger.projections.tokens import TokenView, WebhookView, list_tokens, list_webhooks
 
 EXPIRIES = (
     ("30d", "30 days"),
@@ -176,6 +176,13 @@ def _tokens(services: Services, who: Person) -> list[TokenView]:
         return list_tokens(cursor, who.org, datetime.now(UTC))
 
 
+def webhook_endpoints(services: Services, who: Person) -> list[WebhookView]:
+    """The organization's webhook endpoints (removed ones aside), oldest first."""
+    services.tokens.catch_up()  # their read model follows the log with the tokens'
+    with services.sql.read() as cursor:
+        return list_webhooks(cursor, who.org)
+
+
 def scim_base_url(services: Services, request: Request[Any, Any, Any], org: str) -> str:
     """The organization's own setting, else where this server is reached."""
     configured = services.ledger.settings(org)["scim_base_url"]
@@ -197,6 +204,7 @@ def setup(request: Request[Any, Any, Any], services: Injected[Services]) -> Temp
         tokens=tokens,
         active=sum(token.status == "active" for token in tokens),
         last_request=max(used) if used else None,
+        failing=[hook for hook in webhook_endpoints(services, who) if hook.status == "failing"],
     )
 
 

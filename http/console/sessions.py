@@ -46,6 +46,7 @@ PAGES: tuple[tuple[str, str, str, bool], ...] = (  # (path, name, label, admins 
     ("/console/people", "people", "People", False),
     ("/console/groups", "groups", "Groups", False),
     ("/console/audit", "audit", "Audit trail", False),
+    ("/console/webhooks", "webhooks", "Webhooks", False),
     ("/console/operations", "operations", "Operations", True),
 )
 

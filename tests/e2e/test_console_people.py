@@ -386,7 +386,7 @@ def test_another_organizations_people_and_groups_are_not_found(
     ):
         page = console.get(path)
         assert page.status_code == 404, path
-        assert "no such person, group or token in your organization" in page.text
+        assert "no such person, group, token or webhook in your organization" in page.text
         assert "globex" not in page.text
 
 

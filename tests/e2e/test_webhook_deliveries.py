@@ -155,6 +155,51 @@ def test_a_failing_receiver_is_retried_in_order_until_it_answers(
     ]
 
 
+def test_only_the_newest_attempts_are_kept_and_none_once_removed(
+    client: Client, services: Services, deliver: Callable[..., Deliverer]
+) -> None:
+    with receiving(script=[500, 500, 500]) as receiver:
+        webhook_id, _ = add_endpoint(services, receiver.url)
+        deliver(keep_attempts=3)
+        create(client, "one@example.com")
+        create(client, "two@example.com")
+        receiver.wait_for(5)
+        attempted(services, webhook_id, 3)
+        time.sleep(0.2)
+        events = receiver.events()
+    tried = deliveries.attempts(services.sql, str(webhook_id))
+    assert [(a["event_id"], a["attempt"], a["status"]) for a in reversed(tried)] == [
+        (events[0]["id"], 3, 500),
+        (events[0]["id"], 4, 200),
+        (events[4]["id"], 1, 200),
+    ]
+    services.ledger.change_webhook(webhook_id, "remove", OPERATOR, RequestInfo("t"))
+    deadline = time.monotonic() + 10  # the deliverer looks at the endpoints every second
+    while deliveries.attempts(services.sql, str(webhook_id)):
+        assert time.monotonic() < deadline, "a removed endpoint's attempts are kept"
+        time.sleep(0.05)
+
+
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
+def test_a_hostile_status_line_is_an_error_shown_escaped_and_the_change_is_retried(
+    client: Client, services: Services, deliver: Callable[..., Deliverer], database_url: str
+) -> None:
+    with receiving(script=["hostile"]) as receiver:
+        webhook_id, secret = add_endpoint(services, receiver.url)
+        deliver()
+        user_id = create(client, "one@example.com")
+        receiver.wait_for(2)
+        [failed, done] = reversed(attempted(services, webhook_id, 2))
+        events = verified(receiver, secret)
+    assert [event["subject"]["id"] for event in events] == [user_id, user_id]
+    assert (failed["status"], done["status"]) == (None, 200)
+    assert failed["error"].startswith("BadStatusLine: ")
+    shown = cli_in_process("webhooks", "deliveries", str(webhook_id), database=database_url)
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout
+    assert "BadStatusLine: HTTP/1.1 2\\x1b[2J<script>x</script>00 OK" in shown.stdout
+
+
 @pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
 def test_a_receiver_that_hangs_is_given_up_on_after_the_timeout_and_retried(
     client: Client, services: Services, deliver: Callable[..., Deliverer]

@@ -189,3 +189,13 @@ def test_an_unknown_endpoint_is_said_so(database_url: str, acme: str) -> None:
     done = cli_in_process("webhooks", "disable", "=cmd|calc", database=database_url)
     assert done.returncode == 2
     assert "'=cmd|calc' is not a webhook id" in done.stderr
+
+
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
+def test_an_endpoint_never_posted_to_has_no_attempts(database_url: str, acme: str) -> None:
+    webhook_id = str(add(database_url)["id"])  # no deliverer has run: no table of attempts yet
+    done = cli_in_process(
+        "webhooks", "deliveries", webhook_id, "--format", "csv", database=database_url
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.splitlines() == ["attempted_at,event_id,attempt,status,milliseconds,error"]
