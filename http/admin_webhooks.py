@@ -6,7 +6,7 @@ event of the endpoint), the signing secret shown once, in the answer that made i
 
     GET    /webhooks                      the endpoints, with status (?removed=true: all)
     POST   /webhooks                      {url, types, allow_insecure_url} -> 201, secret
-    GET    /webhooks/{id}                 one endpoint
+    GET    /webhooks/{id}                 one endpoint, and where its deliveries stand
     POST   /webhooks/{id}/disable         stop posting (changes wait)
     POST   /webhooks/{id}/enable          post again from where it stopped
     DELETE /webhooks/{id}                 remove it for good, with its secrets -> 204
@@ -33,7 +33,7 @@ from scimledger.http.services import Injected, Services
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.tokens import parse_grace
 from scimledger.ledger.webhooks import WebhookNotFound
-from scimledger.projections.deliveries import attempts
+from scimledger.projections.deliveries import attempts, progress
 from scimledger.projections.feed import UnknownType, chosen_types
 from scimledger.projections.tokens import WEBHOOK_COLUMNS, WebhookView, list_webhooks
 
@@ -126,8 +126,14 @@ def add_org_webhook(
 def get_org_webhook(
     webhook_id: FromPath[str], services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
-    """One endpoint, with its status."""
-    return json_response(_shown(services, context, _own(services, context, webhook_id)))
+    """One endpoint, with its status and where its deliveries stand (`delivery`: every
+    change up to `done_through` acknowledged; `failures` of the next since `failing_since`,
+    tried again at `next_attempt_at`)."""
+    parsed = _own(services, context, webhook_id)
+    done = progress(services.sql, str(parsed))
+    return json_response(
+        {**_shown(services, context, parsed), "delivery": msgspec.to_builtins(done)}
+    )
 
 
 def _change(how: Literal["disable", "enable", "remove"]) -> Any:

@@ -543,6 +543,34 @@ def _moment(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Where an endpoint's deliveries stand."""
+
+    done_through: str | None  # every change due up to this event id has been acknowledged
+    failures: int  # failed attempts of the change now being posted
+    failing_since: str | None
+    next_attempt_at: str | None
+
+
+def progress(sql: SQL, webhook_id: str) -> Progress:
+    """Where the endpoint's deliveries stand (nothing yet before a deliverer took it up)."""
+    with sql.read() as cursor:
+        if not cursor.table_exists("webhook_deliveries"):
+            return Progress(None, 0, None, None)
+        cursor.execute(
+            "SELECT position, failures, failing_since, next_attempt_at FROM webhook_deliveries"
+            " WHERE webhook_id = ?",
+            (webhook_id,),
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return Progress(None, 0, None, None)
+    return Progress(
+        f"evt_{row['position']}", row["failures"], row["failing_since"], row["next_attempt_at"]
+    )
+
+
 def attempts(sql: SQL, webhook_id: str, limit: int = 100) -> list[dict[str, Any]]:
     """The endpoint's last attempts, newest first (none before a deliverer first ran and
     made the table)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scimledger.ledger.application import Ledger
@@ -95,6 +95,8 @@ def rebuild(
         except ProjectionConflict:
             raise RebuildConflict(f"another rebuild of {name} is running") from None
         report()
+        if rounds == 0:
+            _analyze(sql, runner.projection.tables)
         rounds += 1
         head = ledger.recorder.max_notification_id() or 0
         # Switching behind the head is correct (the live consumer goes on from there), but
@@ -103,6 +105,20 @@ def rebuild(
             break
     done = runner.position - resumed_from
     return Rebuilt(name, resumed_from, runner.position, done, time.monotonic() - started)
+
+
+def _analyze(sql: SQL, tables: Sequence[str]) -> None:
+    """On PostgreSQL, gathers the rebuilt tables' statistics before they are read. Without
+    them the planner takes the bulk-loaded tables for nearly empty until autovacuum gets to
+    them, and chose, measured, a bitmap scan and sort of 625,000 rows for a page of the
+    events feed (473 ms; 0.6 ms once analyzed). SQLite's queries are written for its planner
+    as it plans without statistics."""
+    if sql.dialect != "postgresql":
+        return
+    with sql.read() as cursor:
+        for table in tables:
+            if cursor.table_exists(table):
+                cursor.execute(f"ANALYZE {table}")
 
 
 def _switch(sql: SQL, live: Projection, runner: Runner) -> bool:

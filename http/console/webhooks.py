@@ -22,7 +22,7 @@ from scimledger.http.console.sessions import Person, form_key, once, person, sub
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.tokens import parse_grace
-from scimledger.projections.deliveries import attempts
+from scimledger.projections.deliveries import attempts, progress
 from scimledger.projections.feed import TYPES, UnknownType, chosen_types
 from scimledger.projections.tokens import WebhookView
 
@@ -115,6 +115,7 @@ def webhook(
         who,
         webhook=shown,
         attempts=attempts(services.sql, shown.id, ATTEMPTS_SHOWN),
+        progress=progress(services.sql, shown.id),
         shown=ATTEMPTS_SHOWN,
         graces=GRACES,
         once=form_key(),

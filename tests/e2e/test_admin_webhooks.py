@@ -51,7 +51,14 @@ def test_an_endpoint_is_added_with_its_secret_shown_once_and_listed_without_it(
     }
     listed = client.get("/admin/v1/webhooks", headers=admin)
     assert listed.json() == {"webhooks": [added]}
-    assert client.get(f"/admin/v1/webhooks/{webhook_id}", headers=admin).json() == added
+    nothing_yet = {
+        "done_through": None,
+        "failures": 0,
+        "failing_since": None,
+        "next_attempt_at": None,
+    }
+    one = client.get(f"/admin/v1/webhooks/{webhook_id}", headers=admin).json()
+    assert one == {**added, "delivery": nothing_yet}
     for answer in (listed, client.get(f"/admin/v1/webhooks/{webhook_id}", headers=admin)):
         assert secret.removeprefix("whsec_") not in answer.text
 

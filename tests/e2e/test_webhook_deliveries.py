@@ -193,11 +193,35 @@ def test_a_hostile_status_line_is_an_error_shown_escaped_and_the_change_is_retri
         events = verified(receiver, secret)
     assert [event["subject"]["id"] for event in events] == [user_id, user_id]
     assert (failed["status"], done["status"]) == (None, 200)
+    assert deliveries.progress(services.sql, str(webhook_id)) == deliveries.Progress(
+        events[-1]["id"], 0, None, None
+    )
     assert failed["error"].startswith("BadStatusLine: ")
     shown = cli_in_process("webhooks", "deliveries", str(webhook_id), database=database_url)
     assert shown.returncode == 0, shown.stderr
     assert "\x1b" not in shown.stdout
     assert "BadStatusLine: HTTP/1.1 2\\x1b[2J<script>x</script>00 OK" in shown.stdout
+
+
+@pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
+def test_where_a_retried_endpoint_stands_is_shown(
+    client: Client, services: Services, deliver: Callable[..., Deliverer]
+) -> None:
+    with receiving(otherwise=500) as receiver:
+        webhook_id, _ = add_endpoint(services, receiver.url)
+        before = deliveries.progress(services.sql, str(webhook_id))
+        deliver(retry=Retry(base=60, cap=60, give_up_after=timedelta(days=3)))
+        create(client, "one@example.com")
+        [failed] = attempted(services, webhook_id, 1)
+    assert before == deliveries.Progress(None, 0, None, None)
+    now = deliveries.progress(services.sql, str(webhook_id))
+    assert (now.failures, now.failing_since) == (1, failed["attempted_at"])
+    assert now.done_through is not None  # where it was added: nothing due before
+    assert now.next_attempt_at is not None
+    pause = datetime.fromisoformat(now.next_attempt_at) - datetime.fromisoformat(
+        failed["attempted_at"]
+    )
+    assert timedelta(seconds=30) <= pause <= timedelta(seconds=60)  # half to all, jittered
 
 
 @pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module

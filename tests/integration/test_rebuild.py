@@ -448,6 +448,32 @@ def test_a_rebuild_gives_exactly_the_rows_built_event_by_event(
             assert [row.id for row in rows] == found, typed
 
 
+@pytest.mark.no_read_models
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_rebuild_on_postgresql_leaves_its_tables_analyzed(
+    client: Client, services: Services
+) -> None:
+    workload(client, services)
+    catch_up(services)
+    for name in NAMES:
+        rebuild(services.ledger, name)
+    with services.sql.read() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NULL"
+            " AND relname IN (?, ?, ?)",
+            ("audit_entries", "scim_users", "tokens"),
+        )
+        assert cursor.fetchall() == []
+        cursor.execute(
+            "SELECT count(*) AS n FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL"
+            " AND relname IN (?, ?, ?)",
+            ("audit_entries", "scim_users", "tokens"),
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    assert row["n"] == 3
+
+
 # 2. Twice in a row
 
 
