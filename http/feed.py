@@ -17,12 +17,12 @@ the cursor given when there was none. A cursor is an event's id, opaque to clien
 before it has decoded this one.
 
 `wait=N` (up to 30 s) holds an empty answer until a change arrives or N seconds pass: the
-handler waits without holding a thread, polling the log's head every `POLL_SECONDS`.
+handler waits without holding a thread, on the process's one watch of the log's head
+(http.log_watch).
 """
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -44,7 +44,6 @@ from scimledger.projections import feed, scim
 
 MAX_PAGE = 1000
 MAX_WAIT_SECONDS = 30
-POLL_SECONDS = 0.05
 ID_PREFIX = "evt_"
 _CURSOR = re.compile(r"^evt_(0|[1-9][0-9]{0,17})$")  # a position below 10**18
 _encode = msgspec.json.encode
@@ -186,7 +185,13 @@ async def list_events(
 
     changes, head = await to_thread.run_sync(read)
     while not changes and time.monotonic() < deadline and not services.lifecycle.stopping:
-        if await _log_moved(services, head, deadline):
+        moved = await services.log_watch.moved_past(
+            head,
+            services.ledger.recorder.max_notification_id,
+            deadline,
+            lambda: services.lifecycle.stopping,
+        )
+        if moved:
             changes, head = await to_thread.run_sync(read)
     base = base_url(request)
     events = [event(change, base) for change in changes]
@@ -205,16 +210,6 @@ def webhook_body(base: str) -> Callable[[feed.Change], bytes]:
         return _encode(event(change, base))
 
     return render
-
-
-async def _log_moved(services: Services, head: int, deadline: float) -> bool:
-    """Whether the log went past `head` before `deadline` (or the server began to stop)."""
-    while time.monotonic() < deadline and not services.lifecycle.stopping:
-        await asyncio.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-        now = await to_thread.run_sync(services.ledger.recorder.max_notification_id)
-        if (now or 0) > head:
-            return True
-    return False
 
 
 ROUTES = [list_events]

@@ -10,6 +10,7 @@ from typing import Annotated, Protocol, TypeAlias, TypeVar
 from litestar.di import Dependency
 from litestar.params import SkipValidationMarker
 
+from scimledger.http.log_watch import LogWatch
 from scimledger.http.rate_limit import RateLimit
 from scimledger.ledger import availability
 from scimledger.ledger.application import Ledger
@@ -58,6 +59,7 @@ class Services:
     # secure cookies (https); None: as each request reached it.
     public_url: str | None = None
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    log_watch: LogWatch = field(default_factory=LogWatch)  # the feed's long polls wait on it
     # `serve --metrics-port`: /metrics is served on that port only, and nothing else but the
     # probes is (http/metrics.py); None: on every port.
     metrics_port: int | None = None
