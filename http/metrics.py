@@ -12,7 +12,8 @@ choose, not clients) and tokens by status. Nothing a client sends becomes a labe
 - Read when scraped (one indexed lookup each): `scimledger_log_head`,
   `scimledger_projection_position{projection}`, `scimledger_projection_lag_events{projection}`
   and `scimledger_projection_lag_seconds{projection}` (the age of the oldest event it has not
-  applied; 0 when caught up); `scimledger_tokens{organization, status}`.
+  applied; 0 when caught up); `scimledger_tokens{organization, status}`;
+  `scimledger_webhook_endpoints{organization, status}`.
 - `scimledger_database_up`: 1 when the scrape's lookups succeeded;
   `scimledger_database_gate_open`: 0 while the process answering refuses requests at once
   because the database was out of reach (ledger.availability).
@@ -53,7 +54,7 @@ from scimledger.http.services import Injected, Services
 from scimledger.ledger import availability
 from scimledger.ledger.metrics import MULTIPROCESS_ENV, REGISTRY
 from scimledger.projections.runner import oldest_after
-from scimledger.projections.tokens import list_tokens
+from scimledger.projections.tokens import list_tokens, list_webhooks
 
 REQUESTS = Counter(
     "scimledger_http_requests",
@@ -169,6 +170,7 @@ class Scraped(Collector):
                 if not str(r["name"]).startswith("rebuild_")
             }
             tokens = Tally((view.org, view.status) for view in list_tokens(cursor, None, now))
+            webhooks = Tally((view.org, view.status) for view in list_webhooks(cursor, None))
         yield GaugeMetricFamily("scimledger_log_head", "The event log's last position.", head)
         position = GaugeMetricFamily(
             "scimledger_projection_position",
@@ -205,6 +207,15 @@ class Scraped(Collector):
         for (org, status), count in sorted(tokens.items()):
             by_status.add_metric([org, status], count)
         yield by_status
+        endpoints = GaugeMetricFamily(
+            "scimledger_webhook_endpoints",
+            "Webhook endpoints by organization and status (enabled, disabled, failing): alert "
+            "on failing, whose deliveries stopped after 3 days of errors.",
+            labels=["organization", "status"],
+        )
+        for (org, status), count in sorted(webhooks.items()):
+            endpoints.add_metric([org, status], count)
+        yield endpoints
 
 
 def install(app: Any, services: Services) -> None:

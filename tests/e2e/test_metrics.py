@@ -97,7 +97,11 @@ def test_every_metric_the_grafana_dashboard_queries_is_exported(
         for name in re.findall(r"\bscimledger_[a-z_]+", target["expr"])
     }
     assert client.get("/scim/v2/Users?count=1").status_code == 200  # a request counted
-    services.tokens.catch_up()  # the test's token, counted
+    services.ledger.add_webhook(
+        "acme", "https://hooks.example.com/", types=[], allow_insecure=False, actor=OPERATOR,
+        request=RequestInfo(request_id="test"), now=datetime.now(UTC),
+    )  # fmt: skip
+    services.tokens.catch_up()  # the test's token and the endpoint, counted
     exported = {name for name, _ in scraped(client)}
     assert queried, "the dashboard queries nothing"
     assert queried <= exported, queried - exported
@@ -178,6 +182,33 @@ def test_tokens_are_counted_by_organization_and_status(client: Client, services:
         (("organization", "acme"), ("status", "active")): 1.0,
         (("organization", revoked.org), ("status", "active")): 1.0,
         (("organization", revoked.org), ("status", "revoked")): 1.0,
+    }
+
+
+@pytest.mark.sqlite_only  # the tokens' count, read the same way, runs on both
+def test_webhook_endpoints_are_counted_by_organization_and_status(
+    client: Client, services: Services
+) -> None:
+    ledger, now = services.ledger, datetime.now(UTC)
+    added = [
+        ledger.add_webhook(
+            "acme", f"https://hooks{n}.example.com/", types=[], allow_insecure=False,
+            actor=OPERATOR, request=RequestInfo(request_id="test"), now=now,
+        )[0]
+        for n in range(3)
+    ]  # fmt: skip
+    ledger.mark_webhook_failing(added[0].id, "no 2xx for 3 days")
+    ledger.change_webhook(added[1].id, "remove", OPERATOR, RequestInfo(request_id="test"))
+    services.tokens.catch_up()
+    samples = scraped(client)
+    counted = {
+        labels: value
+        for (name, labels), value in samples.items()
+        if name == "scimledger_webhook_endpoints"
+    }
+    assert counted == {
+        (("organization", "acme"), ("status", "enabled")): 1.0,
+        (("organization", "acme"), ("status", "failing")): 1.0,
     }
 
 
