@@ -165,6 +165,13 @@ def test_the_admin_api_is_described_by_an_openapi_document(
         "/admin/v1/tokens/{token_id}/rotate",
         "/admin/v1/users/{user_id}",
         "/admin/v1/users/{user_id}/history",
+        "/admin/v1/webhooks",
+        "/admin/v1/webhooks/{webhook_id}",
+        "/admin/v1/webhooks/{webhook_id}/deliveries",
+        "/admin/v1/webhooks/{webhook_id}/disable",
+        "/admin/v1/webhooks/{webhook_id}/enable",
+        "/admin/v1/webhooks/{webhook_id}/replay",
+        "/admin/v1/webhooks/{webhook_id}/rotate-secret",
     ]
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     issue = document["paths"]["/admin/v1/tokens"]["post"]
