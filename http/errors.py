@@ -18,8 +18,10 @@ from scimledger.ledger.errors import (
     LedgerError,
     TokenNotFound,
     UnknownMembers,
+    UserIsActive,
     UserNameTaken,
     UserNotFound,
+    UserWasErased,
 )
 from scimledger.projections.filters import FilterError
 from scimledger.projections.sql import StatementRefused
@@ -80,6 +82,10 @@ def to_scim_error(exc: Exception) -> ScimError:
         return exc
     if isinstance(exc, UserNotFound | GroupNotFound):
         return ScimError(404, "Resource not found")
+    if isinstance(exc, UserIsActive):
+        return ScimError(409, str(exc))
+    if isinstance(exc, UserWasErased):
+        return ScimError(410, str(exc))
     if isinstance(exc, UserNameTaken | GroupNameTaken):
         return ScimError(409, str(exc), "uniqueness")
     if isinstance(exc, FilterError):

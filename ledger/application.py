@@ -10,11 +10,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID, uuid4
 
+import psycopg
 from eventsourcing.application import (
     AggregateNotFoundError,
     Application,
@@ -25,6 +27,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
+    Mapper,
     PersistenceError,
     Recording,
     Transcoder,
@@ -64,15 +67,26 @@ from scimledger.ledger.errors import (
     NotAnAdmin,
     OrganizationNotFound,
     TokenNotFound,
+    UserIsActive,
     UserNameTaken,
     UserNotFound,
+    UserWasErased,
 )
 from scimledger.ledger.group_commit import GroupCommit
 from scimledger.ledger.groups import Group
+from scimledger.ledger.keys import (
+    KEY_BYTES,
+    MASTER_KEY_ENV,
+    KeyStore,
+    MasterKey,
+    MasterKeyError,
+    master_key_file,
+)
 from scimledger.ledger.members import Directory
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
 from scimledger.ledger.organizations import Organization, Settings, normalize_email, normalize_slug
 from scimledger.ledger.recorders import DOMAIN_EVENTS, Inline
+from scimledger.ledger.sealing import SealingMapper
 from scimledger.ledger.secrets import MAX_SECRET, Secrets
 from scimledger.ledger.sessions import (
     LINK_LIFETIME,
@@ -95,7 +109,7 @@ from scimledger.ledger.tokens import (
 )
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
 from scimledger.ledger.turns import Turns
-from scimledger.ledger.users import User, hash_password
+from scimledger.ledger.users import User, erasure_reason, hash_password
 from scimledger.ledger.webhooks import (
     Webhook,
     WebhookNotFound,
@@ -129,6 +143,39 @@ def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
+def _master_key(database: DatabaseURL) -> MasterKey:
+    """The master key (ledger.keys): from `$SCIMLEDGER_MASTER_KEY_FILE`, else beside the
+    SQLite database (made there at first); one for the process's life for a database in
+    memory. PostgreSQL's must be given: it must not live with the database."""
+    path = master_key_file(database.path if database.kind == "sqlite" else None)
+    if path is None:
+        if database.kind == "sqlite":
+            return MasterKey(secrets.token_bytes(KEY_BYTES))
+        raise MasterKeyError(
+            f"PostgreSQL needs a master key: set {MASTER_KEY_ENV} to a file kept apart from"
+            " the database and its backups (`scimledger keys new-master --file PATH` makes"
+            " one)"
+        )
+    if path.exists():
+        return MasterKey.read(path)
+    if os.environ.get(MASTER_KEY_ENV):
+        raise MasterKeyError(f"no master key file at {path} ({MASTER_KEY_ENV})")
+    return MasterKey.create(path)
+
+
+def _key_reader(datastore: Any, database: DatabaseURL) -> Callable[[], Any]:
+    """How the key store opens its own connection (tuples of rows, in autocommit)."""
+    if database.kind == "sqlite":
+
+        def connect_sqlite() -> Any:
+            connection = datastore.pool.open_sqlite()
+            connection.row_factory = None
+            return connection
+
+        return connect_sqlite
+    return lambda: psycopg.connect(**database.connection_kwargs(), autocommit=True)
+
+
 class Ledger(Application[UUID]):
     name = "Ledger"
     # Groups' events carry member ids; a snapshot every few events keeps a big group's load
@@ -145,6 +192,14 @@ class Ledger(Application[UUID]):
             append_only.protect(datastore, database.kind, [self.events_table])
             self.secrets = Secrets(datastore, database.kind)
             self.secrets.create_table()
+            self.keys = KeyStore(
+                datastore, database.kind, _master_key(database), _key_reader(datastore, database)
+            )
+            self.keys.create_table()
+        mapper: Any = self.mapper
+        mapper.keys = self.keys  # seals and unseals personal data (ledger.sealing)
+        recorder: Any = self.recorder
+        recorder.keys = self.keys  # writes and deletes data keys with the events
         # On PostgreSQL read through until a listener makes it live; on SQLite checked
         # against the log at each read (see ledger.credentials).
         self.credentials = Credentials(
@@ -164,6 +219,11 @@ class Ledger(Application[UUID]):
         # Only groups have snapshots: loading anything else skips the snapshot lookup.
         self.group_repository = Repository(event_store=self.events, snapshot_store=self.snapshots)
         return Repository(event_store=self.events)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(
+            transcoder=self.construct_transcoder(), mapper_class=SealingMapper
+        )
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()
@@ -229,13 +289,44 @@ class Ledger(Application[UUID]):
 
         return self._retried(attempt, f"User {user_id} kept changing; try again", turn=user_id)
 
+    def erase_user(
+        self, context: CommandContext, user_id: UUID, reason: str, *, force: bool = False
+    ) -> Written:
+        """Erases the user's personal data: deletes them if they are not (an active user
+        only with `force`), then records UserErased, whose transaction destroys their data
+        key (ledger.keys): every event of theirs then reads `[erased]` where it held their
+        data. Erasing an erased user changes nothing."""
+        reason = erasure_reason(reason)
+
+        def attempt(_first: bool) -> Written:
+            user = self._get(User, user_id)
+            if user is None or user.org_id != context.org_id:
+                raise UserNotFound(user_id)
+            if user.erased:
+                return self._save(user)
+            changed: list[Aggregate] = [user]
+            if not user.deleted:
+                if user.active and not force:
+                    raise UserIsActive(user_id)
+                if user.active:
+                    changed += self._admin_presence(context, user, present=False)
+                user.delete(context)
+                changed.append(self._release_name(context.org_id, "userName", user.user_name))
+            user.erase(reason, context)
+            return self._save(user, *changed)
+
+        return self._retried(attempt, f"User {user_id} kept changing; try again", turn=user_id)
+
     def user_at(self, org_id: UUID | None, user_id: UUID, at: datetime) -> User | None:
         """The user as it was at `at`, rebuilt from its events; None if it did not exist
-        then (not yet created, or already deleted) or belongs to another organization."""
+        then (not yet created, or already deleted) or belongs to another organization.
+        An erased user raises UserWasErased, whatever the time: what they were is gone."""
+        events = list(self.events.get(user_id))
+        erased = next((e for e in events if isinstance(e, User.UserErased)), None)
+        if erased is not None and (org_id is None or erased.context.org_id == org_id):
+            raise UserWasErased(user_id, erased.timestamp)
         versions = [
-            event.originator_version
-            for event in self.events.get(user_id)
-            if getattr(event, "timestamp", at) <= at
+            event.originator_version for event in events if getattr(event, "timestamp", at) <= at
         ]
         if not versions:
             return None
@@ -386,10 +477,10 @@ class Ledger(Application[UUID]):
         its index's first event, and for a name that exists (taken or released) that event
         conflicts with the stored one, the save fails, and the caller's next attempt reads
         it. Creates mostly bring new names: one read less each."""
-        index_id = NameIndex.create_id(org_id, kind, name)
+        index_id = self.name_index_id(org_id, kind, name)
         index = None if assume_new else self._get(NameIndex, index_id)
         if index is None:
-            return NameIndex(org_id=org_id, kind=kind, name=normalize_name(name), owner_id=owner_id)
+            return NameIndex.claimed(index_id, org_id, kind, normalize_name(name), owner_id)
         if index.owner_id is None:
             index.claim(owner_id)
         elif index.owner_id != owner_id:
@@ -408,8 +499,14 @@ class Ledger(Application[UUID]):
             self._release_name(org_id, kind, old),
         ]
 
+    def name_index_id(self, org_id: UUID, kind: NameKind, name: str) -> UUID:
+        """A name's index: keyed for userNames (personal), plain for groups' names."""
+        if kind == "userName":
+            return NameIndex.keyed_id(org_id, kind, name, self.keys.index_key())
+        return NameIndex.create_id(org_id, kind, name)
+
     def _release_name(self, org_id: UUID, kind: NameKind, name: str) -> NameIndex:
-        index = self._get(NameIndex, NameIndex.create_id(org_id, kind, name))
+        index = self._get(NameIndex, self.name_index_id(org_id, kind, name))
         if index is None:  # cannot happen for a resource created through the ledger
             raise LedgerError(f"{kind} index missing for {name!r}")
         index.release()
@@ -886,6 +983,7 @@ class Ledger(Application[UUID]):
     def close(self) -> None:
         self.turns.close()
         self.credentials.close()
+        self.keys.close()
         super().close()
 
     def _retried(

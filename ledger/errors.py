@@ -17,6 +17,27 @@ class UserNameTaken(LedgerError):
         super().__init__(f"userName {user_name!r} is already taken in this organization")
 
 
+class UserIsActive(LedgerError):
+    """An active user is erased only when forced: erasing them cuts off someone in use."""
+
+    def __init__(self, user_id: object) -> None:
+        super().__init__(
+            f"User {user_id} is active: deactivate or delete them first, or force the erasure"
+        )
+
+
+class InvalidReason(LedgerError):
+    """An erasure's reason that is empty, too long or holds control characters."""
+
+
+class UserWasErased(LedgerError):
+    """The user's personal data was erased: what they were can no longer be shown."""
+
+    def __init__(self, user_id: object, erased_at: object) -> None:
+        super().__init__(f"User {user_id} was erased at {erased_at}")
+        self.erased_at = erased_at
+
+
 class GroupNotFound(LedgerError):
     def __init__(self, group_id: object) -> None:
         super().__init__(f"Group {group_id} not found")

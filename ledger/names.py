@@ -8,6 +8,7 @@ resource's own events carry the actor and request.
 
 from __future__ import annotations
 
+import hmac
 import unicodedata
 from typing import Literal
 from uuid import UUID, uuid5
@@ -39,7 +40,29 @@ class NameIndex(Aggregate):
 
     @staticmethod
     def create_id(org_id: UUID, kind: str, name: str) -> UUID:
+        """A group's displayName index's id (and, before names were keyed, a userName's)."""
         return uuid5(NAMESPACE, f"{org_id}:{kind}:{normalize_name(name)}")
+
+    @staticmethod
+    def keyed_id(org_id: UUID, kind: str, name: str, key: bytes) -> UUID:
+        """A userName index's id: a keyed hash of the name (ledger.keys' index key), so
+        that the id of an erased person's index cannot be matched to a guessed name by
+        whoever cannot read that key."""
+        message = f"{org_id}:{kind}:{normalize_name(name)}".encode()
+        digest = bytearray(hmac.new(key, message, "sha256").digest()[:16])
+        digest[6] = (digest[6] & 0x0F) | 0x80  # version 8: made as its user chose (RFC 9562)
+        digest[8] = (digest[8] & 0x3F) | 0x80  # the RFC's variant
+        return UUID(bytes=bytes(digest))
+
+    @classmethod
+    def claimed(
+        cls, index_id: UUID, org_id: UUID, kind: str, name: str, owner_id: UUID
+    ) -> NameIndex:
+        """A new index of `name`, with the id given (see keyed_id), claimed by `owner_id`."""
+        index: NameIndex = cls._create(
+            cls.NameClaimed, id=index_id, org_id=org_id, kind=kind, name=name, owner_id=owner_id
+        )
+        return index
 
     @event(NameClaimed)
     def __init__(self, org_id: UUID, kind: str, name: str, owner_id: UUID) -> None:

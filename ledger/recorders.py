@@ -15,8 +15,9 @@ own calls) are recorded as the library records them.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
+from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
@@ -25,8 +26,13 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier
 
+from scimledger.ledger.keys import KeyStore
+from scimledger.ledger.sealing import owners
+from scimledger.ledger.users import User
+
 # The keyword argument a save passes its domain events in (through EventStore.put).
 DOMAIN_EVENTS = "inline_events"
+_KeyChanges = tuple[Iterable[UUID], Iterable[UUID]]  # keys written, keys deleted
 
 
 class Inline(Protocol):
@@ -42,9 +48,26 @@ class Inline(Protocol):
 
 
 class _Projecting:
-    """What both recorders add: the inline projection, if the ledger has one."""
+    """What both recorders add: the inline projection, if the ledger has one, and the data
+    keys of the users whose events are recorded (ledger.keys)."""
 
     inline: Inline | None = None
+    keys: KeyStore | None = None
+
+    def _write_keys(self, cursor: Any, events: Sequence[Any] | None) -> _KeyChanges:
+        """In the inserting transaction: the keys made for these events' users, and the
+        deletion of those of users erased."""
+        if self.keys is None or not events:
+            return (), ()
+        created = owners(events)
+        erased = [e.originator_id for e in events if isinstance(e, User.UserErased)]
+        if created or erased:
+            self.keys.write(cursor, created, erased)
+        return created, erased
+
+    def _settle_keys(self, changes: _KeyChanges) -> None:
+        if self.keys is not None and (changes[0] or changes[1]):
+            self.keys.settled(*changes)
 
     def _apply(self, cursor: Any, events: Sequence[Any] | None, ids: Sequence[int]) -> int:
         """The position the inline projection reached in this transaction; 0 if none."""
@@ -64,7 +87,9 @@ class SQLiteRecorder(_Projecting, SQLiteApplicationRecorder):
         events = kwargs.pop(DOMAIN_EVENTS, None)
         with self.datastore.transaction(commit=True) as cursor:
             ids = self._insert_events(cursor, stored_events, **kwargs) or []
+            keys = self._write_keys(cursor, events)
             reached = self._apply(cursor, events, ids)
+        self._settle_keys(keys)
         self._committed(reached)
         return ids
 
@@ -109,7 +134,7 @@ class PostgresRecorder(_Projecting, PostgresApplicationRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         events = kwargs.pop(DOMAIN_EVENTS, None)
-        if self.inline is None or not events or not stored_events:
+        if (self.inline is None and self.keys is None) or not events or not stored_events:
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
         columns = (
@@ -126,11 +151,13 @@ class PostgresRecorder(_Projecting, PostgresApplicationRecorder):
                 cursor.execute(self._begin)
                 cursor.execute(self._insert, columns)
                 inserted = [int(row["notification_id"]) for row in cursor.fetchall()]
+                keys = self._write_keys(cursor, events)
                 reached = self._apply(cursor, events, inserted)
                 cursor.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(psycopg.Error):
                     connection.rollback()
                 raise
+        self._settle_keys(keys)
         self._committed(reached)
         return inserted

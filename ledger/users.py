@@ -10,12 +10,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import unicodedata
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
+from scimledger.ledger.errors import InvalidReason
 
 Attributes = dict[str, Any]
 
@@ -39,15 +41,27 @@ def apply_changes(attributes: Attributes, changes: Attributes) -> Attributes:
 
 
 class User(Aggregate):
+    # Version 2 of the events that hold personal data: stored sealed with the user's own key
+    # (ledger.sealing), which the mapper unseals; version 1, stored in clear, needs nothing.
     class UserCreated(Aggregate.Created):
+        class_version = 2
         org_id: UUID
         attributes: Attributes
         active: bool
         context: CommandContext
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            pass
+
     class ProfileUpdated(Aggregate.Event):
+        class_version = 2
         changes: Attributes  # only what changed; None means removed
         context: CommandContext
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            pass
 
     class UserDeactivated(Aggregate.Event):
         context: CommandContext
@@ -56,10 +70,22 @@ class User(Aggregate):
         context: CommandContext
 
     class PasswordChanged(Aggregate.Event):
+        class_version = 2
         password_hash: str  # see hash_password; never the password
         context: CommandContext
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            pass
+
     class UserDeleted(Aggregate.Event):
+        context: CommandContext
+
+    class UserErased(Aggregate.Event):
+        """The user's data key was destroyed with this event: their personal data, in
+        every event of theirs, can no longer be read. Nothing personal in it."""
+
+        reason: str
         context: CommandContext
 
     @event(UserCreated)
@@ -70,6 +96,7 @@ class User(Aggregate):
         self.attributes = dict(attributes)
         self.active = active
         self.deleted = False
+        self.erased = False
         self.password_hash: str | None = None
 
     @property
@@ -127,6 +154,34 @@ class User(Aggregate):
     @event(UserDeleted)
     def _delete(self, context: CommandContext) -> None:
         self.deleted = True
+
+    def erase(self, reason: str, context: CommandContext) -> None:
+        """Records that the user's personal data is erased; they must be deleted first."""
+        if not self.deleted:
+            raise ValueError("only a deleted user is erased")
+        if not self.erased:
+            self._erase(reason, context)
+
+    @event(UserErased)
+    def _erase(self, reason: str, context: CommandContext) -> None:
+        self.erased = True
+
+
+MAX_REASON = 500  # characters of an erasure's reason
+
+
+def erasure_reason(reason: str) -> str:
+    """An erasure's reason, as recorded: one line of 1 to 500 characters, without control
+    characters (it is shown in terminals, pages and spreadsheets). It is kept in clear, for
+    ever: it says why (a request's reference, a retention policy), never who."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidReason("give the erasure's reason (a request's reference, for example)")
+    if len(reason) > MAX_REASON:
+        raise InvalidReason(f"an erasure's reason has at most {MAX_REASON} characters")
+    if any(unicodedata.category(c) == "Cc" for c in reason):
+        raise InvalidReason("an erasure's reason is one line, without control characters")
+    return reason
 
 
 # scrypt parameters: ~16 MiB and tens of milliseconds per hash on this class of machine.

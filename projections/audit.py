@@ -22,6 +22,7 @@ import msgspec
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import normalize_name
 from scimledger.ledger.organizations import DEFAULT_SETTINGS, Organization
+from scimledger.ledger.sealing import ERASED
 from scimledger.ledger.sessions import ConsoleSession, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User, apply_changes
@@ -128,6 +129,7 @@ ACTIONS = (
     "user.reactivated",
     "user.password_changed",
     "user.deleted",
+    "user.erased",
     "group.created",
     "group.renamed",
     "group.external_id_changed",
@@ -148,10 +150,26 @@ ACTIONS = (
 )
 
 
+KEPT_ON_ERASURE = ("active", "password")  # changes of an erased user's that are not personal
+
+
+def erased_changes(changes: Changes) -> Changes:
+    """An erased user's entry's changes: each attribute's before and after `[erased]` (None
+    where there was none), whether they were active and that the password changed kept."""
+    return {
+        key: (
+            change
+            if key in KEPT_ON_ERASURE or not isinstance(change, dict)
+            else {side: None if value is None else ERASED for side, value in change.items()}
+        )
+        for key, change in changes.items()
+    }
+
+
 # The subjects whose entries carry the resource as it stands after the change (`data`),
 # but when it is deleted.
 RESOURCES = ("User", "Group")
-DELETIONS = ("user.deleted", "group.deleted")
+DELETIONS = ("user.deleted", "user.erased", "group.deleted")
 
 
 class AuditProjection:
@@ -177,6 +195,7 @@ class AuditProjection:
             User.UserReactivated: self._active(True),
             User.PasswordChanged: self._password_changed,
             User.UserDeleted: self._user_deleted,
+            User.UserErased: self._user_erased,
             Group.GroupCreated: self._group_created,
             Group.GroupRenamed: self._group_renamed,
             Group.GroupExternalIdChanged: self._group_external_id_changed,
@@ -199,6 +218,7 @@ class AuditProjection:
         self._entries: list[tuple[Any, ...]] = []
         self._states: dict[str, dict[str, Any]] = {}
         self._changed: set[str] = set()
+        self._erased: list[str] = []
 
     def ddl(self, dialect: str) -> tuple[str, ...]:
         return ddl(self.prefix)
@@ -208,7 +228,7 @@ class AuditProjection:
 
     def begin(self, cursor: Cursor) -> None:
         # A batch's entries and subject states are written together at its end.
-        self._entries, self._states, self._changed = [], {}, set()
+        self._entries, self._states, self._changed, self._erased = [], {}, set(), []
         self._pending: list[tuple[Any, int]] = []
 
     def add(self, cursor: Cursor, event: Any, position: int) -> None:
@@ -236,7 +256,31 @@ class AuditProjection:
             " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
             [(key, _encode(self._states[key]).decode()) for key in sorted(self._changed)],
         )
-        self._entries, self._states, self._changed = [], {}, set()
+        for subject_id in self._erased:
+            self._erase_entries(cursor, subject_id)
+        self._entries, self._states, self._changed, self._erased = [], {}, set(), []
+
+    def _erase_entries(self, cursor: Cursor, subject_id: str) -> None:
+        """An erased user's entries, with every value of theirs `[erased]`: their names and
+        each attribute's before and after (but whether they were active, and that their
+        password changed); their `data` gone. The entries, actors, times, requests and
+        actions stay. A rebuild reads their events erased, and comes here too: it ends with
+        the same rows."""
+        cursor.execute(
+            f"SELECT position, subject_name, changes FROM {self.tables.entries}"
+            " WHERE subject_id = ? AND action <> 'user.erased'",
+            (subject_id,),
+        )
+        rows = []
+        for row in cursor.fetchall():
+            name = None if row["subject_name"] is None else ERASED
+            changes = _encode(erased_changes(_decode(row["changes"]))).decode()
+            rows.append((name, name, changes, row["position"]))
+        cursor.executemany(
+            f"UPDATE {self.tables.entries} SET subject_name = ?, subject_name_norm = ?,"
+            " changes = ?, data = NULL WHERE position = ?",
+            rows,
+        )
 
     def _entry(self, event: Any, position: int) -> None:
         action, subject_type, subject_name, changes = self._handlers[type(event)](event)
@@ -414,6 +458,11 @@ class AuditProjection:
     def _user_deleted(self, event: Any) -> Entry:
         name = self._state(event).get("attributes", {}).get("userName")
         return "user.deleted", "User", name, {}
+
+    def _user_erased(self, event: Any) -> Entry:
+        self._remember(event, {"erased": True})
+        self._erased.append(str(event.originator_id))
+        return "user.erased", "User", ERASED, {"reason": event.reason}
 
     # Groups
 

@@ -37,7 +37,7 @@ def list_entries(args: argparse.Namespace) -> int:
 
 def history(args: argparse.Namespace) -> int:
     with opened(args) as ledger:
-        sql, ids = _subjects(ledger, args.user, args.org)
+        sql, ids = subjects(ledger, args.user, args.org)
         for subject_id in ids:
             _write(sql, audit.AuditQuery(subject=subject_id), args.format)
     return 0
@@ -51,7 +51,7 @@ def show(args: argparse.Namespace) -> int:
 
     with opened(args) as ledger:
         at = _time(args.at)
-        _, ids = _subjects(ledger, args.user, args.org)
+        _, ids = subjects(ledger, args.user, args.org)
         for subject_id in reversed(ids):  # the latest user of that name first
             found = ledger.user_at(None, UUID(subject_id), at)
             if found is not None:
@@ -134,7 +134,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _subjects(ledger: Ledger, user: str, org: str | None) -> tuple[SQL, list[str]]:
+def subjects(ledger: Ledger, user: str, org: str | None) -> tuple[SQL, list[str]]:
     """The ids the trail knows `user` by (an id, or a userName several users had)."""
     sql = _caught_up(ledger)
     with sql.transaction(commit=False) as cursor:

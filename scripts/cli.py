@@ -31,11 +31,13 @@ from scimledger.scripts import (
     chain,
     config,
     console,
+    keys,
     logs,
     organizations,
     output,
     projections,
     tokens,
+    users,
     webhooks,
 )
 from scimledger.scripts.command import Commands, Handler, UsageError, runs
@@ -248,7 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_server_commands(commands)
-    for family in (tokens, webhooks, organizations, console, projections, audit, chain, config):
+    for family in (
+        tokens,
+        webhooks,
+        organizations,
+        console,
+        projections,
+        audit,
+        users,
+        keys,
+        chain,
+        config,
+    ):
         family.add_commands(commands)
     return parser
 

@@ -1,7 +1,8 @@
 """Copying a ledger's log to another database, of either kind, exactly: every stored event
 at its own position (the hash chain covers positions), with its aggregate id, version, topic
 and payload as stored; the groups' snapshots; and what lives beside the log and cannot be
-made again from it (organizations' secrets, tokens' last use).
+made again from it (organizations' secrets, tokens' last use, the data keys of personal
+data: ledger.keys, wrapped again by the target's master key if it has another one).
 
 The copy goes in batches, each committed on the target with its events: a copy interrupted
 anywhere resumes after the last batch committed. It copies up to the source's head as it
@@ -316,6 +317,8 @@ def _copy(source: Ledger, target: Ledger, meter: ProgressMeter, began: float, ba
     finally:
         meter.finish()
     copy_seconds = _since(copying)
+    # The data keys first: the projections read the copied events' personal data with them.
+    target.keys.add_wrapped(source.keys.wrapped_keys(), source.keys.master)
     for kept in PROJECTIONS:  # built on the target from its copied log, the chain too
         build(target, kept.build(""), copied.upto, meter)
     copy_beside(source, target)

@@ -1,13 +1,20 @@
 """`scimledger ledger export` and `ledger import`: the log as a portable file of JSON lines,
 for backups and for auditors, restorable into an empty database of either kind.
 
-The file: a header line, one line per event, and an end line.
+The file: a header line, one line per event, one per data key, and an end line.
 
-    {"format": "scimledger-log", "version": 1, "head": 1234}
+    {"format": "scimledger-log", "version": 2, "head": 1234, "master_id": "<hex>"}
     {"position": 1, "aggregate_id": "...", "version": 1, "topic": "...", "payload": "<base64>",
      "link": "<hex>"}
     ...
-    {"end": true, "events": 1234, "head_link": "<hex>"}
+    {"key": "<owner id>", "wrapped": "<base64>"}
+    ...
+    {"end": true, "events": 1234, "keys": 56, "head_link": "<hex>"}
+
+The data keys (ledger.keys) are those of the people not erased when the file was written,
+wrapped by the master key named in the header: the file is no use without that key, and a
+person erased after it was written can still be read in it, by whoever has both. Version 1
+files (before personal data was sealed) have no keys and still import.
 
 Payloads are the stored bytes (compressed: ledger.compression), each with its hash-chain
 link, so that the file proves itself: `import` recomputes every link before it writes
@@ -31,6 +38,7 @@ from typing import IO, Any
 from uuid import UUID
 
 from scimledger.ledger.application import Ledger
+from scimledger.ledger.keys import MASTER_KEY_ENV, MasterKey, MasterKeyError
 from scimledger.projections import chain
 from scimledger.projections.registry import PROJECTIONS
 from scimledger.projections.sql import SQL
@@ -47,7 +55,8 @@ from scimledger.scripts.ledger_copy import (
 from scimledger.scripts.projections import ProgressMeter
 
 FORMAT = "scimledger-log"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)  # the versions `import` reads
 
 
 def _links(ledger: Ledger, after: int, upto: int) -> dict[int, str]:
@@ -79,7 +88,13 @@ def export(args: argparse.Namespace) -> int:
 
 
 def _write(ledger: Ledger, log: Log, head: int, output: IO[str]) -> int:
-    output.write(json.dumps({"format": FORMAT, "version": VERSION, "head": head}) + "\n")
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "head": head,
+        "master_id": ledger.keys.master.id,
+    }
+    output.write(json.dumps(header) + "\n")
     after, count, last = 0, 0, chain.GENESIS.hex()
     while after < head:
         rows = log.rows(after, head, BATCH)
@@ -99,7 +114,11 @@ def _write(ledger: Ledger, log: Log, head: int, output: IO[str]) -> int:
             output.write(json.dumps(line) + "\n")
         count += len(rows)
         after = rows[-1][0]
-    output.write(json.dumps({"end": True, "events": count, "head_link": last}) + "\n")
+    keys = ledger.keys.wrapped_keys()
+    for owner, wrapped in keys:
+        output.write(json.dumps({"key": owner, "wrapped": wrapped}) + "\n")
+    end = {"end": True, "events": count, "keys": len(keys), "head_link": last}
+    output.write(json.dumps(end) + "\n")
     return count
 
 
@@ -122,19 +141,39 @@ def _lines(path: str) -> Iterator[dict[str, Any]]:
         raise UsageError(f"cannot read {path}: {exc}") from None
 
 
-def _rows(path: str) -> Iterator[Row]:
+def _header(path: str) -> dict[str, Any]:
+    header = next(_lines(path), None)
+    if not header or header.get("format") != FORMAT or header.get("version") not in READABLE:
+        raise BadFile(f"not a {FORMAT} file of version {' or '.join(map(str, READABLE))}")
+    return header
+
+
+def _rows(path: str, keys: list[tuple[str, str]] | None = None) -> Iterator[Row]:
     """The file's events, each checked against its link; raises BadFile at the first that
-    does not hold, or if the file is not an export or was cut short."""
+    does not hold, or if the file is not an export or was cut short. Its data keys are
+    added to `keys`."""
     lines = _lines(path)
-    header = next(lines, None)
-    if not header or header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise BadFile(f"not a {FORMAT} file of version {VERSION}")
+    _header(path)
+    next(lines)
+    found: list[tuple[str, str]] = []
     previous, count, position = chain.GENESIS, 0, 0
     for line in lines:
         if line.get("end") is True:
             if line.get("events") != count or line.get("head_link") != previous.hex():
                 raise BadFile("its end line does not match its events")
+            if line.get("keys", 0) != len(found):
+                raise BadFile("its end line does not match its data keys")
+            if keys is not None:
+                keys.extend(found)
             return
+        if "key" in line:
+            try:
+                found.append((str(UUID(str(line["key"]))), str(line["wrapped"])))
+            except (KeyError, ValueError):
+                raise BadFile(
+                    f"the data key after position {position} is not well formed"
+                ) from None
+            continue
         try:
             row: Row = (
                 int(line["position"]),
@@ -154,7 +193,7 @@ def _rows(path: str) -> Iterator[Row]:
         previous = chain.link(previous, event)
         if previous.hex() != line.get("link"):
             raise BadFile(f"the event at position {position} does not match its link")
-        count += 1  # noqa: SIM113 (the end line is not an event)
+        count += 1
         yield row
     raise BadFile("it has no end line: it was cut short")
 
@@ -162,12 +201,19 @@ def _rows(path: str) -> Iterator[Row]:
 def import_(args: argparse.Namespace) -> int:
     meter = ProgressMeter(sys.stderr)
     began = time.monotonic()
+    keys: list[tuple[str, str]] = []
     try:
-        total = sum(1 for _ in _rows(args.file))  # the whole file checked before any write
+        header = _header(args.file)
+        total = sum(1 for _ in _rows(args.file, keys))  # the whole file checked before any write
     except BadFile as exc:
         print(f"not imported: {args.file}: {exc}", file=sys.stderr)
         return 1
     with opened(args) as ledger:
+        try:
+            wrapped_by = _export_master(args, header, ledger, bool(keys))
+        except MasterKeyError as exc:
+            print(f"not imported: {exc}", file=sys.stderr)
+            return 1
         log = Log(ledger)
         head = log.head()
         batch: list[Row] = []
@@ -193,6 +239,8 @@ def import_(args: argparse.Namespace) -> int:
             return 1
         done = _append(log, batch, done)
         position = log.head()
+        if keys:  # before the read models, which read personal data with them
+            ledger.keys.add_wrapped(keys, wrapped_by)
         for kept in PROJECTIONS:
             build(ledger, kept.build(""), position, meter)
         checked = chain.verify(ledger)
@@ -206,6 +254,30 @@ def import_(args: argparse.Namespace) -> int:
         f"{time.monotonic() - began:.1f} s; chain verified: head {ours}; read models built"
     )
     return 0
+
+
+def _export_master(
+    args: argparse.Namespace, header: dict[str, Any], ledger: Ledger, has_keys: bool
+) -> MasterKey:
+    """The master key the file's data keys were wrapped by: this ledger's, or the one given
+    with --export-master-key; MasterKeyError if neither is it."""
+    wanted = header.get("master_id")
+    if not has_keys or wanted == ledger.keys.master.id:
+        return ledger.keys.master
+    if args.export_master_key is None:
+        raise MasterKeyError(
+            f"the file's data keys were wrapped by master key {wanted}, and this database's is"
+            f" {ledger.keys.master.id}: give that key's file with --export-master-key (they are"
+            " wrapped again by this database's), or run with"
+            f" {MASTER_KEY_ENV} set to it"
+        )
+    given = MasterKey.read(Path(args.export_master_key))
+    if given.id != wanted:
+        raise MasterKeyError(
+            f"{args.export_master_key} is master key {given.id}, not {wanted}, which wrapped"
+            " the file's data keys"
+        )
+    return given
 
 
 def _append(log: Log, batch: list[Row], done: int) -> int:
@@ -232,4 +304,10 @@ def add(actions: Commands, runs: Any) -> None:
         "the read models built",
     )
     parser.add_argument("file", metavar="FILE")
+    parser.add_argument(
+        "--export-master-key",
+        metavar="FILE",
+        help="the master key the file's data keys were wrapped by, when it is not this"
+        " database's (they are wrapped again by this database's)",
+    )
     runs(parser, import_)

@@ -7,7 +7,10 @@ they fail instead, so they can never silently stop running.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -27,6 +30,7 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.keys import MASTER_KEY_ENV
 from scimledger.projections.audit import AuditProjection
 from scimledger.projections.inline import InlineScim
 from scimledger.projections.registry import all_projections
@@ -47,6 +51,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 # The databases of one run (its xdist workers included) share this prefix: the run's last
 # step drops whatever of them is left, even after a worker crashed.
 RUN = "SCIMLEDGER_TEST_RUN"
+TEST_MASTER_KEY = hashlib.sha256(b"scimledger tests' master key").digest()
 
 
 def skip_or_fail(reason: str) -> None:
@@ -80,6 +85,16 @@ def _prefix() -> str:
 
 def pytest_configure(config: pytest.Config) -> None:
     os.environ.setdefault(RUN, uuid.uuid4().hex[:8])  # set before xdist starts its workers
+    # One master key for the run (ledger.keys), in the environment as a deployment has it:
+    # the ledgers the tests open, and the servers and commands they start, all read it.
+    if MASTER_KEY_ENV not in os.environ:
+        path = Path(tempfile.gettempdir()) / f"scimledger-test-{os.environ[RUN]}.master.key"
+        if not path.exists():
+            written = path.with_suffix(f".{os.getpid()}")
+            written.write_text(base64.b64encode(TEST_MASTER_KEY).decode() + "\n")
+            written.chmod(0o600)
+            written.replace(path)
+        os.environ[MASTER_KEY_ENV] = str(path)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -164,6 +164,7 @@ def test_the_admin_api_is_described_by_an_openapi_document(
         "/admin/v1/tokens/{token_id}/revoke",
         "/admin/v1/tokens/{token_id}/rotate",
         "/admin/v1/users/{user_id}",
+        "/admin/v1/users/{user_id}/erase",
         "/admin/v1/users/{user_id}/history",
         "/admin/v1/webhooks",
         "/admin/v1/webhooks/{webhook_id}",

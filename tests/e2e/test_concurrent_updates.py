@@ -36,7 +36,7 @@ from scimledger.ledger.commands import GroupUpdate
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.groups import Group
-from scimledger.ledger.names import NameIndex
+from scimledger.ledger.names import NameIndex, NameKind
 from scimledger.ledger.users import User
 from tests.e2e.conftest import Reply, Server, call, cli, issue_token
 from tests.scim import CORE_GROUP, CORE_USER, PATCH_OP
@@ -106,10 +106,10 @@ def user_at(ledger: Ledger, user_id: UUID, version: int) -> User:
     return user
 
 
-def name_owner(ledger: Ledger, org_id: UUID, kind: str, name: str) -> UUID | str | None:
+def name_owner(ledger: Ledger, org_id: UUID, kind: NameKind, name: str) -> UUID | str | None:
     """Who holds a name in its index: an id, None once released, "never" if never claimed."""
     try:
-        index: Aggregate = ledger.repository.get(NameIndex.create_id(org_id, kind, name))
+        index: Aggregate = ledger.repository.get(ledger.name_index_id(org_id, kind, name))
     except AggregateNotFoundError:
         return "never"
     assert isinstance(index, NameIndex)

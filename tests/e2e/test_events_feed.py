@@ -317,6 +317,7 @@ def test_every_type_is_an_audit_action_on_users_or_groups() -> None:
         "user.reactivated",
         "user.password_changed",
         "user.deleted",
+        "user.erased",
         "group.created",
         "group.renamed",
         "group.external_id_changed",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +15,17 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.keys import MASTER_KEY_ENV, MasterKey
+from scimledger.ledger.users import User
 from scimledger.scripts.ledger_copy import Log
-from tests.conftest import issue
+from tests.conftest import TEST_MASTER_KEY, issue
 from tests.e2e.conftest import SCIMLEDGER, cli
 from tests.e2e.test_ledger_copy import audit, logged, postgres_url
 
 __all__ = ["postgres_url"]  # the fixture, from test_ledger_copy
 
 pytestmark = pytest.mark.slow
+MASTER_ID = MasterKey(TEST_MASTER_KEY).id
 
 
 def filled(url: str, users: int = 4) -> None:
@@ -36,9 +41,16 @@ def filled(url: str, users: int = 4) -> None:
         ledger.close()
 
 
-def scimledger(*args: str) -> subprocess.CompletedProcess[str]:
+def scimledger(*args: str, master_key: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`scimledger ledger ...`; with the tests' master key, or with `master_key`'s."""
+    env = {**os.environ, MASTER_KEY_ENV: str(master_key)} if master_key else None
     return subprocess.run(
-        [SCIMLEDGER, "ledger", *args], capture_output=True, text=True, timeout=120, check=False
+        [SCIMLEDGER, "ledger", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
     )
 
 
@@ -74,9 +86,15 @@ def test_an_export_restores_into_either_database_and_exports_again_the_same(
     source = f"sqlite:///{tmp_path}/source.db"
     filled(source)
     lines = exported(source, tmp_path / "log.jsonl")
-    assert json.loads(lines[0]) == {"format": "scimledger-log", "version": 1, "head": 10}
-    assert len(lines) == 1 + 10 + 1
+    assert json.loads(lines[0]) == {
+        "format": "scimledger-log",
+        "version": 2,
+        "head": 10,
+        "master_id": MASTER_ID,
+    }
+    assert len(lines) == 1 + 10 + 5 + 1  # the header, events, data keys (4 users', the index's)
     assert json.loads(lines[-1])["events"] == 10
+    assert json.loads(lines[-1])["keys"] == 5
     done = scimledger("import", str(tmp_path / "log.jsonl"), "--database", postgres_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("imported 10 events, up to position 10, in ")
@@ -119,7 +137,8 @@ def altered(lines: list[str], index: int, **changes: object) -> list[str]:
         (lambda lines: lines[:-1], "it has no end line: it was cut short"),
         (lambda lines: [*lines[:5], *lines[6:]], "the event at position 6 does not match its link"),
         (lambda lines: altered(lines, -1, events=3), "its end line does not match its events"),
-        (lambda lines: ["{}", *lines[1:]], "not a scimledger-log file of version 1"),
+        (lambda lines: [*lines[:-2], lines[-1]], "its end line does not match its data keys"),
+        (lambda lines: ["{}", *lines[1:]], "not a scimledger-log file of version 1 or 2"),
         (lambda lines: [*lines[:2], "not json", *lines[2:]], "line 3 is not JSON"),
     ],
 )
@@ -145,3 +164,64 @@ def test_a_database_holding_other_events_is_refused(
     assert done.returncode == 1
     assert "not imported: the target already holds 4 events" in done.stderr
     assert logged(target) == before
+
+
+def test_an_import_under_another_master_key_wraps_the_data_keys_again_with_it(
+    tmp_path: Path, exported_once: Exported
+) -> None:
+    """A database whose master key is not the one the file's keys were wrapped by: refused
+    before anything is written unless that key is given; then every person reads as before."""
+    target = f"sqlite:///{tmp_path}/b.db"
+    other = tmp_path / "other.key"
+    other.write_text(base64.b64encode(bytes(range(32))).decode() + "\n")
+    refused = scimledger("import", str(exported_once.path), "--database", target, master_key=other)
+    assert refused.returncode == 1
+    assert (
+        f"not imported: the file's data keys were wrapped by master key {MASTER_ID}, and this"
+        f" database's is {MasterKey(bytes(range(32))).id}: give that key's file with"
+        " --export-master-key" in refused.stderr
+    )
+    assert logged_with(target, other) == []
+    ours = tmp_path / "ours.key"
+    ours.write_text(base64.b64encode(TEST_MASTER_KEY).decode() + "\n")
+    done = scimledger(
+        "import",
+        str(exported_once.path),
+        "--database",
+        target,
+        "--export-master-key",
+        str(ours),
+        master_key=other,
+    )
+    assert done.returncode == 0, done.stderr
+    names = user_names(target, other)
+    assert names == [f"u{n}@example.com" for n in range(4)]
+
+
+def logged_with(database: str, master_key: Path) -> list[object]:
+    os.environ[MASTER_KEY_ENV], before = str(master_key), os.environ[MASTER_KEY_ENV]
+    try:
+        return list(logged(database))
+    finally:
+        os.environ[MASTER_KEY_ENV] = before
+
+
+def user_names(database: str, master_key: Path) -> list[str]:
+    """The userNames of the database's users, read from their sealed events."""
+    os.environ[MASTER_KEY_ENV], before = str(master_key), os.environ[MASTER_KEY_ENV]
+    try:
+        ledger = Ledger(DatabaseURL.parse(database))
+        try:
+            events = [
+                ledger.mapper.to_domain_event(notification)
+                for notification in ledger.recorder.select_notifications(1, 100)
+            ]
+            return sorted(
+                str(event.attributes["userName"])
+                for event in events
+                if isinstance(event, User.UserCreated)
+            )
+        finally:
+            ledger.close()
+    finally:
+        os.environ[MASTER_KEY_ENV] = before

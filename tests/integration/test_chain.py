@@ -88,7 +88,7 @@ def test_an_untouched_ledger_verifies(filled: Ledger) -> None:
 
 
 def test_an_altered_payload_is_caught_at_its_position(filled: Ledger) -> None:
-    tamper(filled, replace_in_payload(filled, 5, "user1", "userX"))
+    tamper(filled, replace_in_payload(filled, 5, '"active":true', '"active":false'))
     result = chain.verify(filled)
     assert result.checked == 4
     assert result.problem is not None
@@ -131,7 +131,7 @@ def test_a_rewritten_chain_is_caught_by_an_earlier_digest(filled: Ledger) -> Non
     # The attacker alters an event, then recomputes the whole chain to match.
     tamper(
         filled,
-        replace_in_payload(filled, 3, "user0", "userX"),
+        replace_in_payload(filled, 3, '"active":true', '"active":false'),
         f"DELETE FROM {chain.TABLE}",
         f"DELETE FROM projection_tracking WHERE name = '{chain.ChainProjection.name}'",
     )

@@ -113,7 +113,7 @@ def assert_created(
     assert [type(e) for e in ledger.events.get(written.id)] == [User.UserCreated]
     claim = at(ledger, written.position)
     assert type(claim) is NameIndex.NameClaimed
-    assert claim.originator_id == NameIndex.create_id(context.org_id, "userName", user_name)
+    assert claim.originator_id == ledger.name_index_id(context.org_id, "userName", user_name)
     assert claim.owner_id == written.id
     creation = at(ledger, written.position - 1)
     assert type(creation) is User.UserCreated
@@ -122,7 +122,7 @@ def assert_created(
 
 def owner_of(ledger: Ledger, context: CommandContext, user_name: str) -> UUID | None:
     index: Aggregate = ledger.repository.get(
-        NameIndex.create_id(context.org_id, "userName", user_name)
+        ledger.name_index_id(context.org_id, "userName", user_name)
     )
     assert isinstance(index, NameIndex)
     return index.owner_id

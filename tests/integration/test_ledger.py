@@ -329,7 +329,7 @@ def test_a_create_takes_a_name_a_deleted_or_renamed_user_gave_up(ledger: Ledger)
     ledger.delete_user(context, first.id)
     again = ledger.create_user(context, NewUser(attributes=bjensen(), active=True))
     index: Aggregate = ledger.repository.get(
-        NameIndex.create_id(context.org_id, "userName", "bjensen@example.com")
+        ledger.name_index_id(context.org_id, "userName", "bjensen@example.com")
     )
     assert isinstance(index, NameIndex)
     assert (index.owner_id, index.version) == (again.id, 3)  # claimed, released, reclaimed

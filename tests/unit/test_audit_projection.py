@@ -114,6 +114,7 @@ def test_it_records_every_event_but_the_name_indexes() -> None:
         User.UserReactivated,
         User.PasswordChanged,
         User.UserDeleted,
+        User.UserErased,
         Group.GroupCreated,
         Group.GroupRenamed,
         Group.GroupExternalIdChanged,

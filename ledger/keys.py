@@ -1,0 +1,358 @@
+"""The keys of personal data: one data key per user, wrapped by the master key.
+
+A user's personal data is encrypted in their events with a data key of their own (AES-256-GCM,
+ledger.sealing). Data keys live in the `data_keys` table, which, unlike the log, rows leave:
+erasing a user deletes their key in the transaction that records the erasure, and what their
+events held can no longer be read by anyone. A data key is stored wrapped (encrypted) by the
+master key, which is kept outside the database (a file: `SCIMLEDGER_MASTER_KEY_FILE`; on
+SQLite by default beside the database). Without the master key no data key can be unwrapped:
+losing it is erasing everyone.
+
+One more key is kept there: the index key, which names the userName index (ledger.names) by
+a keyed hash of the name, so that the index's id tells nothing of an erased person's name to
+whoever cannot unwrap it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from scimledger.ledger.errors import LedgerError
+
+MASTER_KEY_ENV = "SCIMLEDGER_MASTER_KEY_FILE"
+KEY_BYTES = 32  # AES-256
+NONCE_BYTES = 12
+INSERT = "INSERT INTO data_keys (owner_id, master_id, wrapped, created_at) VALUES (?, ?, ?, ?)"
+INDEX_OWNER = UUID(int=0)  # the index key's row
+CACHED_KEYS = 100_000  # unwrapped data keys kept in memory (~200 bytes each)
+MAX_PENDING = 10_000  # keys made for events not yet recorded
+
+DDL = """CREATE TABLE IF NOT EXISTS data_keys (
+    owner_id TEXT PRIMARY KEY,
+    master_id TEXT NOT NULL,
+    wrapped TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)"""
+
+
+class MasterKeyError(LedgerError):
+    """The master key cannot be read, or is not the one the store's keys were wrapped by."""
+
+    exit_code = 2
+
+
+class MasterKey:
+    """The key that wraps every data key: 32 random bytes, in a file (base64, one line)."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise MasterKeyError(f"a master key has {KEY_BYTES} bytes")
+        self._aead = AESGCM(key)
+        # Names the key without revealing it: which master key wrapped a data key.
+        self.id = hashlib.sha256(b"scimledger master key id\x00" + key).hexdigest()[:16]
+
+    @classmethod
+    def read(cls, path: Path) -> MasterKey:
+        try:
+            text = path.read_text().strip()
+        except OSError as exc:
+            raise MasterKeyError(
+                f"cannot read the master key file {path}: {exc.strerror}"
+            ) from None
+        try:
+            return cls(base64.b64decode(text, validate=True))
+        except (ValueError, MasterKeyError):
+            raise MasterKeyError(
+                f"{path} does not hold a master key (the base64 of {KEY_BYTES} bytes)"
+            ) from None
+
+    @classmethod
+    def create(cls, path: Path) -> MasterKey:
+        """A new master key, written to `path` (which must not exist), readable by its owner
+        only."""
+        key = secrets.token_bytes(KEY_BYTES)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(base64.b64encode(key).decode() + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        return cls(key)
+
+    def wrap(self, data_key: bytes, owner_id: UUID) -> str:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, data_key, owner_id.bytes)
+        return base64.b64encode(nonce + sealed).decode()
+
+    def unwrap(self, wrapped: str, owner_id: UUID) -> bytes:
+        blob = base64.b64decode(wrapped)
+        return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], owner_id.bytes)
+
+
+def master_key_file(database_path: str | None) -> Path | None:
+    """Where the master key is: `$SCIMLEDGER_MASTER_KEY_FILE`, else (SQLite) beside the
+    database, as `<database>.key`; None for PostgreSQL without the setting."""
+    configured = os.environ.get(MASTER_KEY_ENV)
+    if configured:
+        return Path(configured)
+    if database_path is None or database_path == ":memory:" or database_path.startswith("file:"):
+        return None
+    return Path(f"{os.path.abspath(database_path)}.key")
+
+
+class KeyStore:
+    """The data keys: created with a user's first event, read to seal and unseal their
+    events, deleted when they are erased. Keys made for events not yet committed are kept
+    here (`pending`) until the transaction that records them writes them (`write`)."""
+
+    def __init__(
+        self, datastore: Any, dialect: str, master: MasterKey, connect: Callable[[], Any]
+    ) -> None:
+        self._datastore = datastore
+        # Keys are read on a connection of their own, never through the event store's pool:
+        # they are read while decoding events inside a transaction that holds the pool's
+        # writer (the inline projection's), and the SQLite pool's queue then holds a reader
+        # waiting behind a writer that waits for it (measured: a 5 s deadlock).
+        self._connect = connect
+        self._connection: Any = None
+        self._reading = threading.Lock()
+        self._dialect = dialect
+        self._mark = "?" if dialect == "sqlite" else "%s"
+        self.master = master
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[UUID, AESGCM] = OrderedDict()
+        self._pending: dict[UUID, tuple[AESGCM, str]] = {}
+        self._index_key: bytes | None = None
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", self._mark)
+
+    # The table
+
+    def create_table(self) -> None:
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute(DDL)
+            cursor.execute(
+                self._sql("SELECT master_id FROM data_keys WHERE master_id <> ? LIMIT 1"),
+                (self.master.id,),
+            )
+            other = cursor.fetchone()
+        if other is not None:
+            raise MasterKeyError(
+                "the store's data keys were wrapped by another master key"
+                f" ({other['master_id']}), not by this one ({self.master.id}): give the master"
+                f" key this store was written with ({MASTER_KEY_ENV})"
+            )
+
+    def count(self) -> int:
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT COUNT(*) AS n FROM data_keys")
+            row = cursor.fetchone()
+        return int(row["n"])
+
+    # Data keys
+
+    def new_key(self, owner_id: UUID) -> AESGCM:
+        """A data key for a user whose first event is being recorded (written with it)."""
+        with self._lock:
+            found = self._pending.get(owner_id)
+            if found is not None:
+                return found[0]
+            key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+            aead = AESGCM(key)
+            self._pending[owner_id] = (aead, self.master.wrap(key, owner_id))
+            while len(self._pending) > MAX_PENDING:  # those of saves that failed for good
+                del self._pending[next(iter(self._pending))]
+            return aead
+
+    def key(self, owner_id: UUID) -> AESGCM | None:
+        """The user's data key; None once they are erased (or if they never had one)."""
+        with self._lock:
+            pending = self._pending.get(owner_id)
+            if pending is not None:
+                return pending[0]
+            cached = self._cache.get(owner_id)
+            if cached is not None:
+                self._cache.move_to_end(owner_id)
+                return cached
+        found = self._read([owner_id])
+        return found.get(owner_id)
+
+    def preload(self, owner_ids: Iterable[UUID]) -> None:
+        """Reads the keys of many users at once (a rebuild's batch)."""
+        with self._lock:
+            missing = [o for o in set(owner_ids) if o not in self._cache and o not in self._pending]
+        if missing:
+            self._read(missing)
+
+    def _read(self, owner_ids: list[UUID]) -> dict[UUID, AESGCM]:
+        found: dict[UUID, AESGCM] = {}
+        for start in range(0, len(owner_ids), 500):
+            chunk = owner_ids[start : start + 500]
+            marks = ", ".join([self._mark] * len(chunk))
+            rows = self._query(
+                f"SELECT owner_id, wrapped FROM data_keys WHERE owner_id IN ({marks})",  # noqa: S608
+                [str(owner) for owner in chunk],
+            )
+            for owner, wrapped in rows:
+                owner_id = UUID(owner)
+                found[owner_id] = AESGCM(self.master.unwrap(wrapped, owner_id))
+        with self._lock:
+            for owner_id, aead in found.items():
+                self._cache[owner_id] = aead
+            while len(self._cache) > CACHED_KEYS:
+                self._cache.popitem(last=False)
+        return found
+
+    def write(self, cursor: Any, created: Iterable[UUID], erased: Iterable[UUID]) -> None:
+        """In the transaction that records their events: the keys of users created, and
+        the deletion of those of users erased."""
+        now = datetime.now(UTC).isoformat()
+        rows = []
+        with self._lock:
+            for owner_id in created:
+                pending = self._pending.get(owner_id)
+                if pending is not None:
+                    rows.append((str(owner_id), self.master.id, pending[1], now))
+        for row in rows:
+            cursor.execute(self._sql(INSERT), row)
+        for owner_id in erased:
+            cursor.execute(self._sql("DELETE FROM data_keys WHERE owner_id = ?"), (str(owner_id),))
+
+    def settled(self, created: Iterable[UUID], erased: Iterable[UUID]) -> None:
+        """After the transaction committed: the keys written are no longer pending (a
+        transaction that failed keeps them pending, for the library's retry of it), and those
+        deleted are forgotten."""
+        with self._lock:
+            for owner_id in created:
+                pending = self._pending.pop(owner_id, None)
+                if pending is not None:
+                    self._cache[owner_id] = pending[0]
+            for owner_id in erased:
+                self._cache.pop(owner_id, None)
+
+    def forget(self, owner_id: UUID) -> None:
+        """Drops a key this process holds (its user was erased by another)."""
+        with self._lock:
+            self._cache.pop(owner_id, None)
+            self._pending.pop(owner_id, None)
+
+    # The index key
+
+    def index_key(self) -> bytes:
+        """The key the userName index's ids are made with, made with the store's first."""
+        if self._index_key is None:
+            wrapped = self._index_row()
+            if wrapped is None:
+                # A transaction that only writes: on SQLite one that read first would fail
+                # at once if another process wrote meanwhile.
+                with self._datastore.transaction(commit=True) as cursor:
+                    cursor.execute(
+                        self._sql(INSERT + " ON CONFLICT DO NOTHING"),
+                        (
+                            str(INDEX_OWNER),
+                            self.master.id,
+                            self.master.wrap(secrets.token_bytes(KEY_BYTES), INDEX_OWNER),
+                            datetime.now(UTC).isoformat(),
+                        ),
+                    )
+                wrapped = self._index_row()  # this one, or a racing process's
+                assert wrapped is not None
+            self._index_key = self.master.unwrap(wrapped, INDEX_OWNER)
+        return self._index_key
+
+    def _index_row(self) -> str | None:
+        rows = self._query(
+            self._sql("SELECT owner_id, wrapped FROM data_keys WHERE owner_id = ?"),
+            [str(INDEX_OWNER)],
+        )
+        return str(rows[0][1]) if rows else None
+
+    def _query(self, statement: str, params: list[str]) -> list[tuple[str, str]]:
+        """(owner_id, wrapped) rows, on the store's own connection, one statement in
+        autocommit; a connection that failed is opened again next time."""
+        with self._reading:
+            try:
+                if self._connection is None:
+                    self._connection = self._connect()
+                cursor = self._connection.cursor()
+                cursor.execute(statement, params)
+                return [(str(row[0]), str(row[1])) for row in cursor.fetchall()]
+            except Exception:
+                self.close()
+                raise
+
+    def close(self) -> None:
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                self._connection.close()
+            self._connection = None
+
+    # Moving keys with the log (ledger copy, export and import)
+
+    def wrapped_keys(self) -> list[tuple[str, str]]:
+        """Every key as stored, (owner id, wrapped by this store's master key), in owner
+        order: what an export or a copy carries beside the log."""
+        with self._datastore.transaction(commit=False) as cursor:
+            cursor.execute("SELECT owner_id, wrapped FROM data_keys ORDER BY owner_id")
+            return [(str(row["owner_id"]), str(row["wrapped"])) for row in cursor.fetchall()]
+
+    def add_wrapped(self, keys: Iterable[tuple[str, str]], master: MasterKey) -> int:
+        """Keys another store wrapped with `master` (as `wrapped_keys` gives them), kept
+        here wrapped by this store's master key (unwrapped and wrapped again if it is another
+        one); a key this store has already is replaced. Returns how many."""
+        now = datetime.now(UTC).isoformat()
+        rows = []
+        for owner, theirs in keys:
+            owner_id = UUID(owner)
+            ours = (
+                theirs
+                if master.id == self.master.id
+                else self.master.wrap(master.unwrap(theirs, owner_id), owner_id)
+            )
+            rows.append((str(owner_id), self.master.id, ours, now))
+        with self._datastore.transaction(commit=True) as cursor:
+            for start in range(0, len(rows), 1_000):
+                cursor.executemany(
+                    self._sql(
+                        INSERT + " ON CONFLICT (owner_id) DO UPDATE"
+                        " SET master_id = excluded.master_id, wrapped = excluded.wrapped"
+                    ),
+                    rows[start : start + 1_000],
+                )
+        with self._lock:
+            self._cache.clear()
+            self._index_key = None
+        return len(rows)
+
+    # Rotation
+
+    def rewrap(self, new: MasterKey) -> int:
+        """Wraps every key again with `new` (`keys rotate-master`), in one transaction; the
+        events are not touched. Returns how many keys were wrapped again."""
+        done = 0
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute("SELECT owner_id, wrapped FROM data_keys")
+            rows = cursor.fetchall()
+            for row in rows:
+                owner, owner_id = row["owner_id"], UUID(row["owner_id"])
+                key = self.master.unwrap(row["wrapped"], owner_id)
+                cursor.execute(
+                    self._sql("UPDATE data_keys SET master_id = ?, wrapped = ? WHERE owner_id = ?"),
+                    (new.id, new.wrap(key, owner_id), owner),
+                )
+                done += 1
+        self.master = new
+        return done
