@@ -49,6 +49,8 @@ class SettingsRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     departed_policy: str | msgspec.UnsetType = msgspec.UNSET  # warn or revoke-after
     departed_grace_seconds: int | msgspec.UnsetType = msgspec.UNSET
     scim_base_url: str | msgspec.UnsetType | None = msgspec.UNSET
+    # Users deleted longer ago than this are erased (ledger.retention); null: never.
+    erase_deleted_after_seconds: int | msgspec.UnsetType | None = msgspec.UNSET
 
 
 def _org_slug(services: Services, context: CommandContext) -> str:

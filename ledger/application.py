@@ -33,7 +33,7 @@ from eventsourcing.persistence import (
     Transcoder,
 )
 
-from scimledger.ledger import append_only, availability, departures, members, metrics
+from scimledger.ledger import append_only, availability, departures, members, metrics, retention
 from scimledger.ledger.commands import (
     GroupUpdate,
     IssuedToken,
@@ -316,6 +316,20 @@ class Ledger(Application[UUID]):
             return self._save(user, *changed)
 
         return self._retried(attempt, f"User {user_id} kept changing; try again", turn=user_id)
+
+    def sweep_retention(self, user_id: UUID, now: datetime) -> bool:
+        """Applies the retention policy to one deleted user now: erased if their
+        organization keeps deleted users' data for less time than has passed since their
+        deletion (ledger.retention). True if this erased them."""
+        user = self._get(User, user_id)
+        if user is None or not user.deleted or user.erased:
+            return False
+        organization = self._get(Organization, user.org_id)
+        seconds = organization.settings.get("erase_deleted_after_seconds") if organization else None
+        if seconds is None or now < user.modified_on + timedelta(seconds=seconds):
+            return False
+        context = CommandContext(user.org_id, retention.POLICY, RequestInfo.local())
+        return self.erase_user(context, user_id, retention.reason(seconds)).position is not None
 
     def user_at(self, org_id: UUID | None, user_id: UUID, at: datetime) -> User | None:
         """The user as it was at `at`, rebuilt from its events; None if it did not exist

@@ -42,22 +42,33 @@ def revocation_due(token: Token, organization: Organization | None, now: datetim
 
 
 class Sweeper:
-    """Once a minute, applies the policy to every token issued for an admin, so that
-    revoke-after revokes even tokens nobody presents.
+    """Once a minute, applies a policy to each of its candidates: the departure policy to
+        every token issued for an admin, so that revoke-after revokes even tokens nobody
+        presents; the retention policy (ledger.retention) to every user deleted long enough ago.
 
-    `candidates` lists those tokens (the tokens read model knows them); `sweep` applies the
-    policy to one (Ledger.sweep_departed) and says whether it revoked it. A token whose sweep
-    fails (but for an outage, which ends the sweep) is logged once, not each minute, and
-    never stops the others."""
+        `candidates` lists them (a read model knows them); `sweep` applies the policy to one
+        (Ledger.sweep_departed, Ledger.sweep_retention) and says whether it acted. A candidate
+        whose sweep fails (but for an outage, which ends the sweep) is logged once, not each
+        minute, and never stops the others. `what` names, in the log, the sweep, what it sweeps
+    and what it did."""
 
     def __init__(
-        self, candidates: Callable[[], Iterable[UUID]], sweep: Callable[[UUID, datetime], bool]
+        self,
+        candidates: Callable[[], Iterable[UUID]],
+        sweep: Callable[[UUID, datetime], bool],
+        what: tuple[str, str, str] = (
+            "departure sweep",
+            "token",
+            "revoked %d departed issuers' tokens",
+        ),
     ) -> None:
         self._candidates = candidates
         self._sweep = sweep
+        self._what, self._noun, self._done = what
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="departure-sweeper", daemon=True)
-        self._failing: set[UUID] = set()  # tokens whose sweep failed, logged once
+        name = self._what.replace(" ", "-")
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._failing: set[UUID] = set()  # candidates whose sweep failed, logged once
 
     def start(self) -> None:
         self._thread.start()
@@ -67,30 +78,30 @@ class Sweeper:
         self._thread.join(timeout=5)
 
     def sweep(self) -> int:
-        """Applies the policy to every candidate now; how many tokens it revoked."""
+        """Applies the policy to every candidate now; to how many it did something."""
         now = datetime.now(UTC)
-        revoked = 0
-        for token_id in self._candidates():
+        acted = 0
+        for candidate in self._candidates():
             try:
-                revoked += self._sweep(token_id, now)
+                acted += self._sweep(candidate, now)
             except Exception as exc:
                 if availability.unavailable(exc):
                     raise
-                if token_id not in self._failing:
-                    self._failing.add(token_id)
-                    log.error("departure sweep of token %s failed", token_id, exc_info=exc)
+                if candidate not in self._failing:
+                    self._failing.add(candidate)
+                    log.error("%s of %s %s failed", self._what, self._noun, candidate, exc_info=exc)
             else:
-                self._failing.discard(token_id)
-        return revoked
+                self._failing.discard(candidate)
+        return acted
 
     def _run(self) -> None:
-        failures = availability.BackgroundFailures(log, "departure sweep")
+        failures = availability.BackgroundFailures(log, self._what)
         while not self._stop.wait(60.0):
             try:
-                revoked = self.sweep()
+                acted = self.sweep()
             except Exception as exc:
                 failures.failed(exc)
             else:
                 failures.succeeded()
-                if revoked:
-                    log.info("revoked %d departed issuers' tokens", revoked)
+                if acted:
+                    log.info(self._done, acted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal, TypedDict, cast, get_args
 from urllib.parse import urlsplit
 from uuid import UUID, uuid5
@@ -92,6 +92,16 @@ class Organization(Aggregate):
         longest = int(MAX_GRACE.total_seconds())
         if not isinstance(grace, int) or isinstance(grace, bool) or not 0 <= grace <= longest:
             raise InvalidSettings(f"departed_grace_seconds must be 0 to {longest} (365 days)")
+        retention = settings.get("erase_deleted_after_seconds")
+        longest_kept = int(MAX_RETENTION.total_seconds())
+        if retention is not None and (
+            not isinstance(retention, int)
+            or isinstance(retention, bool)
+            or not 0 <= retention <= longest_kept
+        ):
+            raise InvalidSettings(
+                f"erase_deleted_after_seconds must be 0 to {longest_kept} (3650 days), or null"
+            )
         base_url = settings.get("scim_base_url")
         if base_url is not None and not _web_url(base_url):
             raise InvalidSettings("scim_base_url must be an http:// or https:// URL")
@@ -189,6 +199,9 @@ class Settings(TypedDict):
     oidc_issuer: str | None
     oidc_client_id: str | None
     oidc_client_secret_set_at: str | None
+    # Users deleted longer ago than this are erased by the retention policy (ledger.retention);
+    # None: never (they are erased on request only).
+    erase_deleted_after_seconds: int | None
 
 
 DEFAULT_SETTINGS: Settings = {
@@ -198,7 +211,9 @@ DEFAULT_SETTINGS: Settings = {
     "oidc_issuer": None,
     "oidc_client_id": None,
     "oidc_client_secret_set_at": None,
+    "erase_deleted_after_seconds": None,
 }
+MAX_RETENTION = timedelta(days=3650)  # the longest a deleted user's data may be kept
 
 
 def _web_url(value: object) -> bool:

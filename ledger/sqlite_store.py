@@ -5,7 +5,8 @@ eventsourcing (9.5) opens each SQLite connection with `cached_statements=True`, 
 sqlite3 takes for a cache of one statement: every statement but the last one a connection ran
 was compiled again each time (BEGIN, a token's events, a lookup's SELECT: 80 µs of a lookup's
 CPU, measured). These connections keep up to `STATEMENT_CACHE` of them (sqlite3 keeps 128 by
-default); the rest is the library's `_create_connection` unchanged.
+default), and overwrite what they delete (`secure_delete`); the rest is the library's
+`_create_connection` unchanged.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class ConnectionPool(SQLiteConnectionPool):
             )
         except (sqlite3.Error, TypeError) as e:
             raise InterfaceError(e) from e
+        # What a delete removes is overwritten, not left in the file's free space: an erased
+        # person's data key must be gone from the file (ledger.keys). Debian's SQLite does
+        # this by default; others do not.
+        c.execute("PRAGMA secure_delete = ON")
         if not self.is_sqlite_memory_mode and not self.is_journal_mode_wal:
             cursor = c.cursor()
             cursor.execute("PRAGMA journal_mode;")

@@ -739,6 +739,20 @@ def jsonl_chunks(transaction: Callable[[], Any], query: AuditQuery) -> Iterator[
 _CHUNK = 64 * 1024
 
 
+def deleted_not_erased(cursor: Cursor, org_id: str, before: str, limit: int) -> list[str]:
+    """The ids of the organization's users deleted before `before` and not yet erased,
+    oldest deletion first: those the retention policy erases (ledger.retention)."""
+    cursor.execute(
+        f"SELECT d.subject_id FROM {TABLES.entries} d WHERE d.org_id = ?"
+        " AND d.action = 'user.deleted' AND d.occurred_at < ?"
+        f" AND NOT EXISTS (SELECT 1 FROM {TABLES.entries} e"
+        " WHERE e.subject_id = d.subject_id AND e.action = 'user.erased')"
+        " ORDER BY d.position LIMIT ?",
+        (org_id, before, limit),
+    )
+    return [str(row["subject_id"]) for row in cursor.fetchall()]
+
+
 def subject_ids(cursor: Cursor, org_id: str | None, subject: str) -> Sequence[str]:
     """The ids of the subjects a name or id designates, oldest first."""
     where, params = _where(AuditQuery(org_id=org_id, subject=subject), cursor, "subject")

@@ -362,3 +362,10 @@ def departure_candidates(sql: SQL, catch_up: Callable[[], object]) -> list[UUID]
             " ORDER BY id"
         )
         return [UUID(row["id"]) for row in cursor.fetchall()]
+
+
+def organizations(sql: SQL) -> list[tuple[str, str]]:
+    """(id, slug) of every organization (each has had a token: issuing one makes it)."""
+    with sql.transaction(commit=False) as cursor:
+        cursor.execute(f"SELECT DISTINCT org_id, org_slug FROM {TABLES.tokens} ORDER BY org_slug")
+        return [(str(row["org_id"]), str(row["org_slug"])) for row in cursor.fetchall()]

@@ -279,7 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (*USAGE_ERRORS, LedgerError, RebuildConflict) as exc:
         print(f"scimledger: error: {output.escaped(str(exc))}", file=sys.stderr)
-        return 2 if isinstance(exc, USAGE_ERRORS) else 1
+        # A setting missing or wrong (such as the master key: ledger.keys) is a usage error.
+        return 2 if isinstance(exc, USAGE_ERRORS) else int(getattr(exc, "exit_code", 1))
     except Exception as exc:
         cause = _database_failure(exc)
         if cause is None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scimledger.ledger import retention
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.organizations import ROLES
 from scimledger.ledger.tokens import parse_grace
@@ -54,6 +55,8 @@ def set_settings(args: argparse.Namespace) -> int:
         changes["departed_grace_seconds"] = int(parse_grace(args.departed_grace).total_seconds())
     if args.base_url is not None:
         changes["scim_base_url"] = args.base_url
+    if args.erase_deleted_after is not None:
+        changes["erase_deleted_after_seconds"] = retention.parse_period(args.erase_deleted_after)
     sso = (args.oidc_issuer, args.oidc_client_id, args.oidc_client_secret_file)
     if any(value is not None for value in sso) and None in sso:
         raise UsageError(
@@ -125,6 +128,12 @@ def add_commands(commands: Commands) -> None:
     )
     parser.add_argument("--departed-grace", help="for revoke-after: e.g. 7d, 24h, 0")
     parser.add_argument("--base-url", help="the SCIM connector base URL admins should use")
+    parser.add_argument(
+        "--erase-deleted-after",
+        metavar="PERIOD",
+        help="erase users' personal data this long after they are deleted: e.g. 30d, 12h;"
+        " never (the default) keeps it until erased on request",
+    )
     parser.add_argument(
         "--oidc-issuer",
         metavar="URL",

@@ -17,8 +17,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
+from uuid import UUID
 
 import uvicorn
 from prometheus_client import multiprocess
@@ -30,17 +33,19 @@ from scimledger.http.feed import webhook_body
 from scimledger.http.rate_limit import RateLimit
 from scimledger.http.responses import SCIM_BASE_PATH
 from scimledger.http.services import Lifecycle, Services
-from scimledger.ledger import departures
+from scimledger.ledger import departures, retention
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
 from scimledger.ledger.metrics import use_multiprocess
 from scimledger.projections.audit import NAME as AUDIT
+from scimledger.projections.audit import deleted_not_erased
 from scimledger.projections.deliveries import Deliverer
 from scimledger.projections.follower import Followers
 from scimledger.projections.scim import NAME as SCIM
 from scimledger.projections.sql import SQL
+from scimledger.projections.sql_filters import scim_datetime
 from scimledger.projections.tokens import NAME as TOKENS
-from scimledger.projections.tokens import UsageRecorder, departure_candidates
+from scimledger.projections.tokens import UsageRecorder, departure_candidates, organizations
 from scimledger.scripts.command import UsageError
 
 log = logging.getLogger(__name__)
@@ -170,8 +175,18 @@ def _serve(
         if sweeps
         else None
     )
-    if sweeper is not None:
-        sweeper.start()
+    erasures = (
+        departures.Sweeper(
+            lambda: retention_candidates(ledger, sql, followers.by_name),
+            ledger.sweep_retention,
+            ("retention sweep", "user", "erased %d users deleted longer ago than kept"),
+        )
+        if sweeps
+        else None
+    )
+    for started in (sweeper, erasures):
+        if started is not None:
+            started.start()
     # Webhooks are posted by one process at a time, as the projections are applied.
     deliverer = Deliverer(
         ledger,
@@ -233,14 +248,37 @@ def _serve(
     try:
         server.run(sockets=sockets)
     finally:
-        if sweeper is not None:
-            sweeper.stop()
+        for running in (sweeper, erasures):
+            if running is not None:
+                running.stop()
         deliverer.stop()
         followers.stop()
         ledger.close()
     if received:
         log.info("stopped on %s", signal.Signals(received[0]).name)
     return 0
+
+
+def retention_candidates(ledger: Ledger, sql: SQL, followers: dict[str, Any]) -> list[UUID]:
+    """The users the retention policy may erase now (ledger.retention): of every
+    organization with a period, those the audit trail has as deleted longer ago than it, once
+    the tokens' read model (which lists the organizations) and the trail are caught up."""
+    followers[TOKENS].catch_up()
+    followers[AUDIT].catch_up()
+
+    def periods() -> list[tuple[str, int]]:
+        found = []
+        for org_id, slug in organizations(sql):
+            seconds = ledger.settings(slug)["erase_deleted_after_seconds"]
+            if seconds is not None:
+                found.append((org_id, seconds))
+        return found
+
+    def deleted_before(org_id: str, cutoff: datetime) -> list[str]:
+        with sql.transaction(commit=False) as cursor:
+            return deleted_not_erased(cursor, org_id, scim_datetime(cutoff), retention.BATCH)
+
+    return retention.candidates(periods, deleted_before)
 
 
 class _Server(uvicorn.Server):

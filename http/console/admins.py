@@ -15,6 +15,7 @@ from scimledger.http.auth import request_info
 from scimledger.http.console.pages import page
 from scimledger.http.console.sessions import Person, person, submitted
 from scimledger.http.services import Injected, Services
+from scimledger.ledger import retention
 from scimledger.ledger.errors import LedgerError
 from scimledger.ledger.organizations import DEPARTED_POLICIES, ROLES
 from scimledger.ledger.tokens import parse_grace
@@ -58,8 +59,16 @@ def _page(
         policy=settings["departed_policy"],
         graces=graces,
         grace=grace,
+        retention=_period(settings["erase_deleted_after_seconds"]),
         problem=problem,
     )
+
+
+def _period(seconds: int | None) -> str:
+    """A retention period as it is typed: never, 30d, 12h."""
+    if seconds is None:
+        return "never"
+    return f"{seconds // 86_400}d" if seconds % 86_400 == 0 else f"{seconds // 3600}h"
 
 
 @get("/admins", sync_to_thread=True)
@@ -132,4 +141,22 @@ async def change_policy(request: Request[Any, Any, Any], services: Injected[Serv
     return await submitted(request, services, change)
 
 
-ROUTES = [admins, add_person, confirm_remove, remove_person, change_policy]
+@post("/admins/retention")
+async def change_retention(request: Request[Any, Any, Any], services: Injected[Services]) -> Any:
+    def change(who: Person, form: FormMultiDict) -> Any:
+        try:
+            seconds = retention.parse_period(form.get("period") or "")
+            services.ledger.change_settings(
+                who.org,
+                {"erase_deleted_after_seconds": seconds},
+                who.signed_in.actor,
+                request_info(request),
+            )
+        except LedgerError as exc:
+            return _page(services, who, str(exc), status=400)
+        return Redirect("/console/admins", status_code=303)
+
+    return await submitted(request, services, change)
+
+
+ROUTES = [admins, add_person, confirm_remove, remove_person, change_policy, change_retention]

@@ -14,13 +14,14 @@ from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urlencode
 from uuid import UUID
 
-from litestar import Request, get
+from litestar import Request, get, post
+from litestar.datastructures import FormMultiDict
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
 from scimledger.http.console.audit import readable
-from scimledger.http.console.pages import page
-from scimledger.http.console.sessions import person
+from scimledger.http.console.pages import message, page
+from scimledger.http.console.sessions import Person, person, submitted
 from scimledger.http.errors import ScimError
 from scimledger.http.inputs import resource_id
 from scimledger.http.services import Injected, Services
@@ -323,8 +324,20 @@ def user(
     services.audit.catch_up()
     with services.sql.read() as cursor:
         row = scim.get_user(cursor, org_id, _resource(user_id))
-        if row is None:
-            raise LookupError(user_id)
+        if row is None:  # deleted, or erased: what the audit trail has of them
+            gone = _gone(cursor, org_id, _resource(user_id))
+            history = _history(cursor, org_id, gone.id, older, newer)
+            path = f"/console/people/{gone.id}"
+            return page(
+                "user_gone",
+                "Erased user" if gone.erased else f"Deleted user {gone.name}",
+                who,
+                page="people",
+                subject=gone,
+                history=history,
+                newer=_href(path, newer=history.earlier) if history.earlier else None,
+                older=_href(path, older=history.later) if history.later else None,
+            )
         history = _history(cursor, org_id, row.id, older, newer)
     moment, problem = _moment(at)
     then = services.ledger.user_at(org_id, UUID(row.id), moment) if moment else None
@@ -345,6 +358,78 @@ def user(
         newer=_href(path, at=at, newer=history.earlier) if history.earlier else None,
         older=_href(path, at=at, older=history.later) if history.later else None,
     )
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A user as the erasure pages show them: live (`active` set) or deleted."""
+
+    id: str
+    name: str
+    active: bool | None  # None once deleted
+    erased: bool = False
+
+
+def _gone(cursor: Cursor, org_id: UUID, user_id: str) -> Subject:
+    """A user of the organization's that the read model no longer has: their last entry in
+    the audit trail says whether they were deleted or erased; LookupError if it has none."""
+    query = audit.AuditQuery(org_id=str(org_id), subject_id=user_id)
+    last = audit.page(cursor, query, 1, newest_first=True)
+    if not last or last[0]["subject_type"] != "User":
+        raise LookupError(user_id)
+    return Subject(
+        id=user_id,
+        name=last[0]["subject_name"] or user_id,
+        active=None,
+        erased=last[0]["action"] == "user.erased",
+    )
+
+
+def _subject(services: Services, org_id: UUID, user_id: str) -> Subject:
+    services.scim.catch_up()
+    services.audit.catch_up()
+    with services.sql.read() as cursor:
+        row = scim.get_user(cursor, org_id, _resource(user_id))
+        if row is None:
+            return _gone(cursor, org_id, _resource(user_id))
+    name = display_name(row.attributes) or str(row.attributes["userName"])
+    return Subject(id=row.id, name=name, active=bool(row.active))
+
+
+@get("/people/{user_id:str}/erase", sync_to_thread=True)
+def confirm_erase(
+    user_id: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
+) -> Template:
+    who = person(request, services)
+    who.must_be_admin()
+    subject = _subject(services, who.signed_in.org_id, user_id)
+    if subject.erased:
+        return message("Already erased", "This user's personal data is erased already.", who=who)
+    return page("user_erase", f"Erase {subject.name}?", who, page="people", subject=subject)
+
+
+@post("/people/{user_id:str}/erase")
+async def erase(
+    user_id: FromPath[str], request: Request[Any, Any, Any], services: Injected[Services]
+) -> Template:
+    def act(who: Person, form: FormMultiDict) -> Template:
+        subject = _subject(services, who.signed_in.org_id, user_id)
+        services.ledger.erase_user(
+            who.context(request),
+            UUID(subject.id),
+            form.get("reason") or "",
+            force=form.get("force") == "yes",
+        )
+        return message(
+            "Personal data erased",
+            "Their data key is destroyed: their values read [erased] everywhere, and their"
+            " history keeps its entries.",
+            who=who,
+            back=f"/console/people/{subject.id}",
+            back_label="Their history",
+        )
+
+    return await submitted(request, services, act)
 
 
 @get("/groups/{group_id:str}", sync_to_thread=True)
@@ -395,4 +480,4 @@ def group(
     )
 
 
-ROUTES = [people, groups, user, group]
+ROUTES = [people, groups, user, confirm_erase, erase, group]

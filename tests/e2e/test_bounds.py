@@ -32,7 +32,12 @@ def as_admin(services: Services, scope: str = "admin") -> dict[str, str]:
     return {"Authorization": f"Bearer {issued.token}"}
 
 
-NO_SINGLE_SIGN_ON = {"oidc_issuer": None, "oidc_client_id": None, "oidc_client_secret_set_at": None}
+UNSET_SETTINGS = {
+    "oidc_issuer": None,
+    "oidc_client_id": None,
+    "oidc_client_secret_set_at": None,
+    "erase_deleted_after_seconds": None,
+}
 
 
 @pytest.mark.parametrize(
@@ -66,7 +71,7 @@ def test_settings_at_their_bounds_are_taken(ledger: Ledger) -> None:
     assert ledger.change_settings("acme", changes, OPERATOR, RequestInfo("s")) == {
         "departed_policy": "warn",
         **changes,
-        **NO_SINGLE_SIGN_ON,
+        **UNSET_SETTINGS,
     }
 
 
@@ -86,7 +91,7 @@ def test_the_admin_api_answers_400_to_settings_out_of_bounds(
         "departed_policy": "warn",
         "departed_grace_seconds": 604800,
         "scim_base_url": None,
-        **NO_SINGLE_SIGN_ON,
+        **UNSET_SETTINGS,
     }
 
 

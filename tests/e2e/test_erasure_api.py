@@ -154,3 +154,21 @@ def test_the_feed_shows_the_erasure_to_consumers(client: Client, admin: dict[str
     assert [e["type"] for e in mine] == ["user.created", "user.deleted", "user.erased"]
     assert [e["data"] for e in mine] == [None, None, None]
     assert json.dumps(mine).count("[erased]") >= 4
+
+
+def test_the_retention_period_is_set_through_the_admin_api(
+    client: Client, admin: dict[str, str]
+) -> None:
+    changed = client.patch(
+        "/admin/v1/settings", json={"erase_deleted_after_seconds": 2592000}, headers=admin
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["erase_deleted_after_seconds"] == 2592000
+    bad = client.patch(
+        "/admin/v1/settings", json={"erase_deleted_after_seconds": -5}, headers=admin
+    )
+    assert bad.status_code == 400
+    off = client.patch(
+        "/admin/v1/settings", json={"erase_deleted_after_seconds": None}, headers=admin
+    )
+    assert off.json()["erase_deleted_after_seconds"] is None

@@ -140,6 +140,7 @@ def test_settings_over_the_admin_api(
         "oidc_issuer": None,
         "oidc_client_id": None,
         "oidc_client_secret_set_at": None,
+        "erase_deleted_after_seconds": None,
     }
     changed = client.patch(
         "/admin/v1/settings",

@@ -4,6 +4,7 @@ entries with their values `[erased]`, and a rebuild ends with the same rows."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -198,3 +199,29 @@ def test_the_audit_trail_keeps_an_erased_users_entries_with_their_values_erased(
     # A rebuild reads the events erased: it ends with the same rows.
     live = dump(ledger, tables=TABLES_OF[audit.NAME])
     assert build_by_event(ledger, [audit.NAME]) == live
+
+
+@pytest.mark.sqlite_only
+def test_an_erased_users_key_leaves_no_trace_in_the_sqlite_file(ledger: Ledger) -> None:
+    """Deleted rows stay in a SQLite file's free space unless it zeroes them
+    (`secure_delete`): the wrapped key would still be there for whoever has the master key."""
+    context = context_for(ledger)
+    user_id = deleted_ada(ledger, context)
+    with SQL(ledger).transaction(commit=False) as cursor:
+        cursor.execute("SELECT wrapped FROM data_keys WHERE owner_id = ?", (str(user_id),))
+        [row] = cursor.fetchall()
+        wrapped = str(row["wrapped"]).encode()
+    path = Path(ledger.database.path)
+
+    def in_files() -> bool:
+        with SQL(ledger).transaction(commit=True) as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        files = [path, Path(f"{path}-wal")]
+        return any(wrapped in f.read_bytes() for f in files if f.exists())
+
+    assert in_files()
+    ledger.erase_user(context, user_id, "DSR-1")
+    assert not in_files()
+    with SQL(ledger).transaction(commit=False) as cursor:  # set, whatever SQLite's default
+        cursor.execute("SELECT secure_delete FROM pragma_secure_delete")
+        assert [row["secure_delete"] for row in cursor.fetchall()] == [1]

@@ -70,6 +70,7 @@ def test_a_new_organization_has_no_admins_and_the_default_settings() -> None:
         "oidc_issuer": None,
         "oidc_client_id": None,
         "oidc_client_secret_set_at": None,
+        "erase_deleted_after_seconds": None,
     }
 
 
