@@ -494,7 +494,10 @@ class Ledger(Application[UUID]):
         index_id = self.name_index_id(org_id, kind, name)
         index = None if assume_new else self._get(NameIndex, index_id)
         if index is None:
-            return NameIndex.claimed(index_id, org_id, kind, normalize_name(name), owner_id)
+            # A userName's index records no name: its id is a keyed hash of it, and the name
+            # is the person's (sealed in their own events, erased with them).
+            recorded = "" if kind == "userName" else normalize_name(name)
+            return NameIndex.claimed(index_id, org_id, kind, recorded, owner_id)
         if index.owner_id is None:
             index.claim(owner_id)
         elif index.owner_id != owner_id:

@@ -46,6 +46,8 @@ DDL = """CREATE TABLE IF NOT EXISTS data_keys (
     wrapped TEXT NOT NULL,
     created_at TEXT NOT NULL
 )"""
+# On SQLite one b-tree, not a table and an index of its key: a create writes one row here.
+SQLITE_DDL = DDL + " WITHOUT ROWID"
 
 
 class MasterKeyError(LedgerError):
@@ -143,7 +145,7 @@ class KeyStore:
 
     def create_table(self) -> None:
         with self._datastore.transaction(commit=True) as cursor:
-            cursor.execute(DDL)
+            cursor.execute(SQLITE_DDL if self._dialect == "sqlite" else DDL)
             cursor.execute(
                 self._sql("SELECT master_id FROM data_keys WHERE master_id <> ? LIMIT 1"),
                 (self.master.id,),
@@ -170,7 +172,7 @@ class KeyStore:
             found = self._pending.get(owner_id)
             if found is not None:
                 return found[0]
-            key = AESGCM.generate_key(bit_length=KEY_BYTES * 8)
+            key = os.urandom(KEY_BYTES)
             aead = AESGCM(key)
             self._pending[owner_id] = (aead, self.master.wrap(key, owner_id))
             while len(self._pending) > MAX_PENDING:  # those of saves that failed for good

@@ -29,7 +29,6 @@ import msgspec
 from eventsourcing.persistence import Mapper, StoredEvent
 
 from scimledger.ledger.keys import NONCE_BYTES, KeyStore
-from scimledger.ledger.names import NameIndex
 from scimledger.ledger.users import User
 
 ERASED = "[erased]"  # what an erased person's values read as
@@ -42,15 +41,11 @@ FIELDS: dict[type[Any], tuple[str, ...]] = {
     User.UserCreated: ("attributes",),
     User.ProfileUpdated: ("changes",),
     User.PasswordChanged: ("password_hash",),
-    NameIndex.NameClaimed: ("name",),
-}
+}  # (a userName's index records no name: Ledger._claim_name)
 
 
 def owner_of(event: Any) -> UUID | None:
-    """The user whose key seals the event's personal fields; None if it has none (a group's
-    name index)."""
-    if isinstance(event, NameIndex.NameClaimed):
-        return event.owner_id if event.kind == "userName" else None
+    """The user whose key seals the event's personal fields; None if it has none."""
     return event.originator_id if type(event) in FIELDS else None
 
 
@@ -111,7 +106,7 @@ class SealingMapper(Mapper[UUID]):
             if not (isinstance(envelope, dict) and SEALED in envelope):
                 continue  # written before sealing
             if owner is None:
-                owner = state["owner_id"] if field == "name" else state["originator_id"]
+                owner = state["originator_id"]
             key = self.keys.key(owner) if self.keys is not None else None
             state[field] = (
                 _erased(envelope)
