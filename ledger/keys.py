@@ -21,7 +21,6 @@ import hashlib
 import os
 import secrets
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -134,7 +133,7 @@ class KeyStore:
         self._mark = "?" if dialect == "sqlite" else "%s"
         self.master = master
         self._lock = threading.Lock()
-        self._cache: OrderedDict[UUID, AESGCM] = OrderedDict()
+        self._cache: dict[UUID, AESGCM] = {}
         self._pending: dict[UUID, tuple[AESGCM, str]] = {}
         self._index_key: bytes | None = None
 
@@ -181,14 +180,13 @@ class KeyStore:
 
     def key(self, owner_id: UUID) -> AESGCM | None:
         """The user's data key; None once they are erased (or if they never had one)."""
-        with self._lock:
-            pending = self._pending.get(owner_id)
-            if pending is not None:
-                return pending[0]
-            cached = self._cache.get(owner_id)
-            if cached is not None:
-                self._cache.move_to_end(owner_id)
-                return cached
+        # Without the lock: a dict's get is atomic, and a key is read on every sealed event.
+        cached = self._cache.get(owner_id)
+        if cached is not None:
+            return cached
+        pending = self._pending.get(owner_id)
+        if pending is not None:
+            return pending[0]
         found = self._read([owner_id])
         return found.get(owner_id)
 
@@ -212,11 +210,15 @@ class KeyStore:
                 owner_id = UUID(owner)
                 found[owner_id] = AESGCM(self.master.unwrap(wrapped, owner_id))
         with self._lock:
-            for owner_id, aead in found.items():
-                self._cache[owner_id] = aead
-            while len(self._cache) > CACHED_KEYS:
-                self._cache.popitem(last=False)
+            self._cached(found)
         return found
+
+    def _cached(self, found: dict[UUID, AESGCM]) -> None:
+        """Keeps `found` (under the lock); a full cache is emptied first, not kept in order
+        of use: reading a key stays one dict lookup."""
+        if len(self._cache) + len(found) > CACHED_KEYS:
+            self._cache.clear()
+        self._cache.update(found)
 
     def write(self, cursor: Any, created: Iterable[UUID], erased: Iterable[UUID]) -> None:
         """In the transaction that records their events: the keys of users created, and
@@ -238,10 +240,12 @@ class KeyStore:
         transaction that failed keeps them pending, for the library's retry of it), and those
         deleted are forgotten."""
         with self._lock:
+            made = {}
             for owner_id in created:
                 pending = self._pending.pop(owner_id, None)
                 if pending is not None:
-                    self._cache[owner_id] = pending[0]
+                    made[owner_id] = pending[0]
+            self._cached(made)
             for owner_id in erased:
                 self._cache.pop(owner_id, None)
 

@@ -225,8 +225,10 @@ class Runner:
             ]
             return [(prepare(entry), entry.id) for entry in entries]
         # A LogEntry has every field the mapper reads from a StoredEvent.
-        to_event: Callable[[LogEntry], Any] = self.ledger.mapper.to_domain_event  # type: ignore[assignment]
+        mapper: Any = self.ledger.mapper
+        to_event: Callable[[LogEntry], Any] = mapper.to_domain_event
         topics = self._topics
+        mapper.preload((row[3], row[1]) for row in rows if row[3] in topics)
         return [
             (prepare(to_event(LogEntry._make(row))), row[0]) for row in rows if row[3] in topics
         ]
