@@ -230,8 +230,8 @@ class KeyStore:
                 pending = self._pending.get(owner_id)
                 if pending is not None:
                     rows.append((str(owner_id), self.master.id, pending[1], now))
-        for row in rows:
-            cursor.execute(self._sql(INSERT), row)
+        if rows:
+            cursor.executemany(self._sql(INSERT), rows)
         for owner_id in erased:
             cursor.execute(self._sql("DELETE FROM data_keys WHERE owner_id = ?"), (str(owner_id),))
 

@@ -36,6 +36,7 @@ from scimledger.http.services import Lifecycle, Services
 from scimledger.ledger import departures, retention
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DEFAULT_URL, DatabaseURL
+from scimledger.ledger.keys import master_key_file
 from scimledger.ledger.metrics import use_multiprocess
 from scimledger.projections.audit import NAME as AUDIT
 from scimledger.projections.audit import deleted_not_erased
@@ -138,12 +139,19 @@ def _announce(settings: Settings) -> None:
         if settings.metrics_port
         else ""
     )
+    key_file = master_key_file(database.path if database.kind == "sqlite" else None)
+    master = (
+        f"\nMaster key of personal data: {key_file} (keep a copy apart from the database and"
+        " its backups: without it no one's personal data can be read)"
+        if key_file is not None
+        else ""
+    )
     print(
         f"scimledger is serving on {where}{processes}\n"
         f"SCIM connector base URL: {reached}{SCIM_BASE_PATH}\n"
         f"Issue a token (in another terminal): {issue}\n"
         f"Console: {reached}/console/ (to sign in: {sign_in})"
-        f"{metrics}",
+        f"{metrics}{master}",
         flush=True,
     )
 

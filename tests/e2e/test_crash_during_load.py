@@ -34,7 +34,7 @@ import pytest
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
-from scimledger.ledger.names import NameIndex, normalize_name
+from scimledger.ledger.names import NameIndex
 from scimledger.ledger.users import User
 from scimledger.projections import chain
 from tests.e2e.conftest import Reply, Server, call, cli_in_process, issue_token, start_server
@@ -137,14 +137,22 @@ class Created:
     request_id: str
 
 
-def logged(database: str) -> tuple[list[Created], dict[str, UUID]]:
-    """The users the log created, in order, and the userName claims it holds (by name)."""
+def logged(database: str) -> tuple[list[Created], dict[UUID, UUID], dict[UUID, UUID]]:
+    """The users the log created, in order; the userName claims it holds (index id -> its
+    owner); and what they should be (the index id of each user's userName -> the user)."""
     ledger = Ledger(DatabaseURL.parse(database))
     try:
         events = [
             ledger.mapper.to_domain_event(notification)
             for notification in ledger.recorder.select_notifications(start=1, limit=100_000)
         ]
+        expected = {
+            ledger.name_index_id(event.org_id, "userName", str(event.attributes["userName"])): (
+                event.originator_id
+            )
+            for event in events
+            if isinstance(event, User.UserCreated)
+        }
     finally:
         ledger.close()
     users = [
@@ -156,13 +164,13 @@ def logged(database: str) -> tuple[list[Created], dict[str, UUID]]:
         for event in events
         if isinstance(event, User.UserCreated)
     ]
-    claims: dict[str, UUID] = {}
+    claims: dict[UUID, UUID] = {}
     for event in events:
         if isinstance(event, NameIndex.NameClaimed) and event.kind == "userName":
-            assert event.name not in claims, f"{event.name} claimed twice"
-            claims[event.name] = event.owner_id
+            assert event.originator_id not in claims, f"{event.originator_id} claimed twice"
+            claims[event.originator_id] = event.owner_id
     assert not any(isinstance(event, NameIndex.NameReclaimed) for event in events)
-    return users, claims
+    return users, claims, expected
 
 
 def get(server: Server, token: str, path: str) -> tuple[int, Any]:
@@ -220,10 +228,11 @@ def test_a_server_killed_during_a_create_load_keeps_every_acknowledged_user_exac
 
     # The log: each userName created at most once, by at most one request, and claimed by
     # exactly the user holding it.
-    users, claims = logged(database_url)
+    users, claims, claimed_by = logged(database_url)
     assert len({user.user_name for user in users}) == len(users)
     assert len({user.request_id for user in users}) == len(users)
-    assert claims == {normalize_name(user.user_name): UUID(user.user_id) for user in users}
+    assert claims == claimed_by
+    assert len(claimed_by) == len(users)
     by_request = {user.request_id: user for user in users}
     assert by_request["seed"] == Created(seed.body["id"], SEED, "seed")
     for outcome in outcomes:

@@ -145,3 +145,30 @@ def test_sqlite_makes_its_master_key_beside_the_database(
         f"master key: {MasterKey.read(beside).id}",
         f"read from: {beside}",
     ]
+
+
+@pytest.mark.sqlite_only
+def test_serve_says_where_the_master_key_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scimledger.http.connections import Limits
+    from scimledger.http.rate_limit import RateLimit
+    from scimledger.scripts.serve import Settings, _announce
+
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    settings = Settings(
+        database=DatabaseURL.parse(f"sqlite:///{tmp_path}/s.db"),
+        host="127.0.0.1",
+        port=8000,
+        project_in_process=True,
+        rate_limit=RateLimit(0),
+        limits=Limits(),
+        max_connections=10,
+        public_url=None,
+    )
+    _announce(settings)
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == (
+        f"Master key of personal data: {tmp_path}/s.db.key (keep a copy apart from the database"
+        " and its backups: without it no one's personal data can be read)"
+    )

@@ -12,12 +12,12 @@ import pytest
 
 from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
-from scimledger.ledger.commands import NewUser, UserReplacement
+from scimledger.ledger.commands import NewGroup, NewUser, UserReplacement
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import InvalidReason, UserIsActive, UserNotFound, UserWasErased
 from scimledger.ledger.sealing import ERASED
 from scimledger.ledger.users import User
-from scimledger.projections import audit
+from scimledger.projections import audit, chain
 from scimledger.projections.sql import SQL
 from tests.integration.test_ledger import context_for, head, loaded, stored
 from tests.integration.test_rebuild import TABLES_OF, build_by_event, dump
@@ -225,3 +225,23 @@ def test_an_erased_users_key_leaves_no_trace_in_the_sqlite_file(ledger: Ledger) 
     with SQL(ledger).transaction(commit=False) as cursor:  # set, whatever SQLite's default
         cursor.execute("SELECT secure_delete FROM pragma_secure_delete")
         assert [row["secure_delete"] for row in cursor.fetchall()] == [1]
+
+
+def test_after_an_erasure_the_chain_verifies_and_every_rebuild_gives_the_same_rows(
+    ledger: Ledger, services: Services
+) -> None:
+    context = context_for(ledger)
+    erased = deleted_ada(ledger, context)
+    kept = ledger.create_user(context, NewUser({"userName": "grace@example.com"})).id
+    group = ledger.create_group(context, NewGroup("Staff", members=[kept]), services.directory)
+    assert group.position is not None
+    chain.extend_and_verify(ledger)  # the chain covered the events before the erasure
+    ledger.erase_user(context, erased, "DSR-1")
+    services.scim.catch_up()
+    services.audit.catch_up()
+    services.tokens.catch_up()
+
+    verified = chain.extend_and_verify(ledger)
+    assert verified.ok, verified.problem
+    live = dump(ledger)
+    assert build_by_event(ledger) == live
