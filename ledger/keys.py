@@ -136,6 +136,7 @@ class KeyStore:
         self._cache: dict[UUID, AESGCM] = {}
         self._pending: dict[UUID, tuple[AESGCM, str]] = {}
         self._index_key: bytes | None = None
+        self._batch = threading.local()  # expect()
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self._mark)
@@ -187,8 +188,21 @@ class KeyStore:
         pending = self._pending.get(owner_id)
         if pending is not None:
             return pending[0]
+        batch = getattr(self._batch, "owners", None)
+        if batch is not None:  # the first miss of a batch reads the keys of all of it
+            self._batch.owners = None
+            self.preload(batch())
+            cached = self._cache.get(owner_id)
+            if cached is not None:
+                return cached
         found = self._read([owner_id])
         return found.get(owner_id)
+
+    def expect(self, owners: Callable[[], Iterable[UUID]]) -> None:
+        """The owners of the events this thread is about to read (a projection's batch):
+        at its first key not in memory, all of theirs are read in one query, not one each;
+        while every key is in memory, `owners` is not even called."""
+        self._batch.owners = owners
 
     def preload(self, owner_ids: Iterable[UUID]) -> None:
         """Reads the keys of many users at once (a rebuild's batch)."""

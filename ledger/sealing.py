@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import secrets
 from binascii import a2b_base64, b2a_base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -100,19 +100,21 @@ class SealingMapper(Mapper[UUID]):
         object.__setattr__(sealed, "__dict__", state)
         return super().to_stored_event(sealed)
 
-    def preload(self, rows: Iterable[tuple[str, Any]]) -> None:
-        """Reads at once the keys of the owners of the (topic, originator id) rows' sealed
-        events, before they are decoded one by one (a projection's batch): one query for
-        many users, not one each."""
+    def preload(self, rows: Sequence[Sequence[Any]]) -> None:
+        """The log's rows about to be decoded (a projection's batch: position, originator
+        id, version, topic, state): at the first key not in memory, the keys of all their
+        sealed events' owners are read in one query (KeyStore.expect)."""
         if self.keys is None:
             return
-        owners = {
-            originator if isinstance(originator, UUID) else UUID(originator)
-            for topic, originator in rows
-            if topic in SEALED_TOPICS
-        }
-        if owners:
-            self.keys.preload(owners)
+
+        def owners() -> set[UUID]:
+            return {
+                row[1] if isinstance(row[1], UUID) else UUID(row[1])
+                for row in rows
+                if row[3] in SEALED_TOPICS
+            }
+
+        self.keys.expect(owners)
 
     def to_domain_event(self, stored_event: StoredEvent) -> Any:
         domain_event = super().to_domain_event(stored_event)

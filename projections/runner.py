@@ -228,7 +228,7 @@ class Runner:
         mapper: Any = self.ledger.mapper
         to_event: Callable[[LogEntry], Any] = mapper.to_domain_event
         topics = self._topics
-        mapper.preload((row[3], row[1]) for row in rows if row[3] in topics)
+        mapper.preload(rows)
         return [
             (prepare(to_event(LogEntry._make(row))), row[0]) for row in rows if row[3] in topics
         ]

@@ -11,7 +11,8 @@ Each run, for each build:
   pinned to --server-cpu, --users creates, lookups, PATCH deactivations and PUT updates from
   this process pinned to --client-cpu (concurrency 16): each phase's rate;
 - in a process of that build (`_inside`): --log-users users created through the ledger
-  (16 threads, group commit), then a rebuild of the audit trail and of the SCIM read model
+  (16 threads, group commit); then, on the ledger opened again (no key in memory, as in a
+  `projections rebuild` process), a rebuild of the audit trail and of the SCIM read model
   (events/s), then the audit trail exported as CSV (entries/s).
 The build from before runs from a git worktree of --before (made in a temporary directory,
 imported first through PYTHONPATH); this tree's runs as installed. Prints every run, the
@@ -88,6 +89,9 @@ def _inside(database: str, users: int) -> None:
     for worker in workers:
         worker.join()
     figures = {"ledger_creates": threads * per / (time.perf_counter() - began)}
+    # Rebuilt as an operator does, in a process that holds no key in memory yet.
+    ledger.close()
+    ledger = Ledger(DatabaseURL.parse(database))
     head = ledger.recorder.max_notification_id() or 0
     names = {name.split("_")[0]: name for name in REBUILDABLE}
     for short in ("audit", "scim"):

@@ -14,10 +14,13 @@ from scimledger.http.services import Services
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewGroup, NewUser, UserReplacement
 from scimledger.ledger.context import CommandContext
+from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.errors import InvalidReason, UserIsActive, UserNotFound, UserWasErased
 from scimledger.ledger.sealing import ERASED
 from scimledger.ledger.users import User
 from scimledger.projections import audit, chain
+from scimledger.projections.audit import AuditProjection
+from scimledger.projections.runner import Runner
 from scimledger.projections.sql import SQL
 from tests.integration.test_ledger import context_for, head, loaded, stored
 from tests.integration.test_rebuild import TABLES_OF, build_by_event, dump
@@ -245,3 +248,35 @@ def test_after_an_erasure_the_chain_verifies_and_every_rebuild_gives_the_same_ro
     assert verified.ok, verified.problem
     live = dump(ledger)
     assert build_by_event(ledger) == live
+
+
+def test_a_projection_reads_a_batchs_keys_in_one_query(database_url: str) -> None:
+    """A rebuild in a process that has no key in memory: one query for its batch's keys,
+    not one per person."""
+    writer = Ledger(DatabaseURL.parse(database_url))
+    try:
+        context = context_for(writer)
+        for n in range(20):
+            writer.create_user(context, NewUser({"userName": f"u{n}@example.com"}))
+    finally:
+        writer.close()
+    reader = Ledger(DatabaseURL.parse(database_url))
+    try:
+        queries: list[str] = []
+        query = reader.keys._query
+
+        def counted(statement: str, params: list[str]) -> list[tuple[str, str]]:
+            queries.append(statement)
+            return query(statement, params)
+
+        reader.keys._query = counted  # type: ignore[method-assign]
+        Runner(reader, AuditProjection("counted_"), batch_size=1000).run_once()
+        assert len(queries) == 1
+        with SQL(reader).transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT subject_name FROM counted_audit_entries WHERE action = ?", ("user.created",)
+            )
+            names = sorted(str(row["subject_name"]) for row in cursor.fetchall())
+        assert names == sorted(f"u{n}@example.com" for n in range(20))
+    finally:
+        reader.close()
