@@ -21,6 +21,7 @@ import hashlib
 import os
 import secrets
 import threading
+from binascii import a2b_base64
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -98,7 +99,7 @@ class MasterKey:
         return base64.b64encode(nonce + sealed).decode()
 
     def unwrap(self, wrapped: str, owner_id: UUID) -> bytes:
-        blob = base64.b64decode(wrapped)
+        blob = a2b_base64(wrapped)
         return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], owner_id.bytes)
 
 
@@ -214,15 +215,16 @@ class KeyStore:
     def _read(self, owner_ids: list[UUID]) -> dict[UUID, AESGCM]:
         found: dict[UUID, AESGCM] = {}
         for start in range(0, len(owner_ids), 500):
-            chunk = owner_ids[start : start + 500]
+            chunk = {str(owner): owner for owner in owner_ids[start : start + 500]}
             marks = ", ".join([self._mark] * len(chunk))
             rows = self._query(
                 f"SELECT owner_id, wrapped FROM data_keys WHERE owner_id IN ({marks})",  # noqa: S608
-                [str(owner) for owner in chunk],
+                list(chunk),
             )
+            unwrap = self.master.unwrap
             for owner, wrapped in rows:
-                owner_id = UUID(owner)
-                found[owner_id] = AESGCM(self.master.unwrap(wrapped, owner_id))
+                owner_id = chunk[owner]  # not parsed again
+                found[owner_id] = AESGCM(unwrap(wrapped, owner_id))
         with self._lock:
             self._cached(found)
         return found
