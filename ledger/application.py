@@ -182,7 +182,9 @@ class Ledger(Application[UUID]):
     # short. Other aggregates are never snapshotted (see construct_repository).
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {Group: 10}
 
-    def __init__(self, database: DatabaseURL) -> None:
+    def __init__(self, database: DatabaseURL, master: MasterKey | None = None) -> None:
+        """The ledger on `database`, its personal data's keys wrapped by `master` (by
+        default the configured one: ledger.keys)."""
         self.database = database
         self._group_commit = GroupCommit(self._insert)
         with setup_lock(database):  # the library creates its tables and functions here
@@ -193,7 +195,10 @@ class Ledger(Application[UUID]):
             self.secrets = Secrets(datastore, database.kind)
             self.secrets.create_table()
             self.keys = KeyStore(
-                datastore, database.kind, _master_key(database), _key_reader(datastore, database)
+                datastore,
+                database.kind,
+                master or _master_key(database),
+                _key_reader(datastore, database),
             )
             self.keys.create_table()
         mapper: Any = self.mapper

@@ -37,6 +37,12 @@ def runs(parser: argparse.ArgumentParser, handler: Handler) -> None:
     parser.add_argument(
         "--config", metavar="FILE", help="a TOML file of settings (default: $SCIMLEDGER_CONFIG)"
     )
+    parser.add_argument(
+        "--master-key-file",
+        metavar="FILE",
+        help="the master key of personal data (default: $SCIMLEDGER_MASTER_KEY_FILE, else the"
+        " config file's master_key_file, else beside a SQLite database)",
+    )
     parser.set_defaults(handler=handler)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from scimledger.ledger.database import ENV_VAR, DatabaseURL
+from scimledger.ledger.keys import MASTER_KEY_ENV, master_key_file
 from scimledger.scripts.command import Commands, UsageError, family
 from scimledger.scripts.console import PUBLIC_URL_ENV
 
@@ -39,7 +40,7 @@ ENVIRONMENT = {"public_url": PUBLIC_URL_ENV}
 FILE_ONLY = {"database_password_file"}
 # Every key the file may hold, whichever command reads it: each `configurable` command's
 # options add theirs (one file serves `serve` and every other command alike).
-KNOWN = {"database", *FILE_ONLY}
+KNOWN = {"database", "master_key_file", *FILE_ONLY}
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,10 @@ def resolve(args: argparse.Namespace) -> dict[str, str]:
     for key in settings:
         if key not in KNOWN:
             raise UsageError(f"the config file {path} has an unknown setting: {key!r}")
-    sources = {"database": _database(args, settings, path)}
+    sources = {
+        "database": _database(args, settings, path),
+        "master_key_file": _master_key_file(args, settings, path),
+    }
     for dest, option in options.items():
         if getattr(args, dest) is not None:
             sources[dest] = "flag"
@@ -147,6 +151,24 @@ def _database(args: argparse.Namespace, settings: dict[str, Any], path: str | No
     return "file"
 
 
+def _master_key_file(args: argparse.Namespace, settings: dict[str, Any], path: str | None) -> str:
+    """Where the master key of personal data is (ledger.keys): set in the environment, where
+    the ledger reads it (and a server's worker processes inherit it)."""
+    given = getattr(args, "master_key_file", None)
+    if given:
+        os.environ[MASTER_KEY_ENV] = given
+        return "flag"
+    if os.environ.get(MASTER_KEY_ENV):
+        return "environment"
+    if "master_key_file" not in settings:
+        return "default"
+    value = settings["master_key_file"]
+    if not isinstance(value, str) or not value:
+        raise UsageError(f"master_key_file in the config file {path} must be a file's path")
+    os.environ[MASTER_KEY_ENV] = value
+    return "file"
+
+
 def _first_line(path: str) -> str:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -175,8 +197,12 @@ def show(args: argparse.Namespace) -> int:
     serve = build_parser().parse_args(["serve"])
     serve.config = args.config
     serve.database = args.database
+    serve.master_key_file = args.master_key_file
     sources = resolve(serve)
-    rows = [("database", DatabaseURL.from_setting(serve.database).redacted(), sources["database"])]
+    rows = [
+        ("database", DatabaseURL.from_setting(serve.database).redacted(), sources["database"]),
+        ("master_key_file", _master_key_shown(serve.database), sources["master_key_file"]),
+    ]
     for dest in sorted(serve.configurable):
         value = getattr(serve, dest)
         rows.append((dest, "-" if value is None else str(value), sources[dest]))
@@ -186,6 +212,12 @@ def show(args: argparse.Namespace) -> int:
     where = args.config or os.environ.get(CONFIG_ENV)
     print(f"config file: {where or 'none'}", file=sys.stderr)
     return 0
+
+
+def _master_key_shown(database: str | None) -> str:
+    url = DatabaseURL.from_setting(database)
+    found = master_key_file(url.path if url.kind == "sqlite" else None)
+    return str(found) if found is not None else "- (none: PostgreSQL needs one)"
 
 
 def _printable(text: str) -> str:
@@ -201,4 +233,5 @@ def add_commands(commands: Commands) -> None:
     )
     parser.add_argument("--config", metavar="FILE", help=f"a TOML file (default: ${CONFIG_ENV})")
     parser.add_argument("--database", metavar="URL")
+    parser.add_argument("--master-key-file", metavar="FILE")
     parser.set_defaults(handler=show)

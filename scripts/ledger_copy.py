@@ -23,6 +23,7 @@ from uuid import UUID
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.keys import MasterKey, MasterKeyError
 from scimledger.projections import chain
 from scimledger.projections.rebuild import Progress
 from scimledger.projections.registry import PROJECTIONS
@@ -272,7 +273,7 @@ def copy(args: argparse.Namespace) -> int:
         raise UsageError(f"there is no SQLite database at {origin.path}")
     meter = ProgressMeter(sys.stderr)
     began = time.monotonic()
-    source = Ledger(origin)
+    source = Ledger(origin, _source_master(args))
     try:
         if not Log(source).head():  # before the target is opened (and made)
             print(
@@ -290,6 +291,17 @@ def copy(args: argparse.Namespace) -> int:
             target.close()
     finally:
         source.close()
+
+
+def _source_master(args: argparse.Namespace) -> MasterKey | None:
+    """The source's master key, when it is not the one this command runs with (a SQLite
+    database's own, beside it, copied to PostgreSQL, which needs one given)."""
+    if args.from_master_key is None:
+        return None
+    try:
+        return MasterKey.read(Path(args.from_master_key))
+    except MasterKeyError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _copy(source: Ledger, target: Ledger, meter: ProgressMeter, began: float, batch: int) -> int:
@@ -367,6 +379,12 @@ def add(actions: Commands) -> None:
     )
     parser.add_argument("--from", dest="source", required=True, metavar="URL")
     parser.add_argument("--to", dest="target", required=True, metavar="URL")
+    parser.add_argument(
+        "--from-master-key",
+        metavar="FILE",
+        help="the source's master key, when it is not the one the command runs with (such as"
+        " a SQLite database's own, beside it): its data keys are wrapped again by the target's",
+    )
     parser.add_argument(
         "--batch-size", type=int, default=BATCH, metavar="N", help=argparse.SUPPRESS
     )

@@ -172,3 +172,34 @@ def test_serve_says_where_the_master_key_is(
         f"Master key of personal data: {tmp_path}/s.db.key (keep a copy apart from the database"
         " and its backups: without it no one's personal data can be read)"
     )
+
+
+@pytest.mark.sqlite_only
+def test_the_master_key_file_is_given_by_flag_or_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    database = f"sqlite:///{tmp_path}/c.db"
+    by_flag, by_file = tmp_path / "flag.key", tmp_path / "file.key"
+    for path in (by_flag, by_file):
+        assert main_in_process("keys", "new-master", "--file", str(path)).returncode == 0
+    shown = cli_in_process("keys", "show", "--master-key-file", str(by_flag), database=database)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[:2] == [
+        f"master key: {MasterKey.read(by_flag).id}",
+        f"read from: {by_flag}",
+    ]
+    monkeypatch.delenv(MASTER_KEY_ENV)  # the flag set it, for the ledger to read
+    config = tmp_path / "scimledger.toml"
+    config.write_text(f'master_key_file = "{by_file}"\n')
+    from_file = cli_in_process("keys", "show", "--config", str(config), database=database)
+    assert from_file.returncode == 0, from_file.stderr
+    assert from_file.stdout.splitlines()[:2] == [
+        f"master key: {MasterKey.read(by_file).id}",
+        f"read from: {by_file}",
+    ]
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    config.write_text("master_key_file = 42\n")
+    bad = cli_in_process("keys", "show", "--config", str(config), database=database)
+    assert bad.returncode == 2
+    assert "master_key_file in the config file" in bad.stderr

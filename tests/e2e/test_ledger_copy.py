@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,9 @@ from uuid import UUID
 import pytest
 
 from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
 from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.keys import MASTER_KEY_ENV
 from scimledger.projections.sql import SQL
 from scimledger.scripts.ledger_copy import Log, Row, copy_log, snapshots_table
 from tests.conftest import drop_postgres_database, new_postgres_database
@@ -24,6 +27,7 @@ from tests.e2e.conftest import (
     main_in_process,
     start_server,
 )
+from tests.integration.test_ledger import context_for
 from tests.scim import patch_op
 
 pytestmark = pytest.mark.slow
@@ -237,3 +241,32 @@ def test_a_source_that_is_not_there_or_empty_is_refused(tmp_path: Path, postgres
     assert empty.returncode == 1
     assert "holds no events: nothing to copy" in empty.stderr
     assert not (tmp_path / "copy.db").exists()
+
+
+def test_a_quick_start_database_is_copied_to_postgresql_with_its_own_master_key(
+    tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded default keeps its master key beside the database; PostgreSQL runs with
+    another, given: the copy opens the source with its own (--from-master-key), and the
+    target holds its data keys wrapped by its own."""
+    configured = os.environ[MASTER_KEY_ENV]
+    monkeypatch.delenv(MASTER_KEY_ENV)
+    source = f"sqlite:///{tmp_path}/quick.db"
+    ledger = Ledger(DatabaseURL.parse(source))
+    try:
+        ledger.create_user(context_for(ledger), NewUser({"userName": "zoe@example.com"}))
+    finally:
+        ledger.close()
+    assert (tmp_path / "quick.db.key").exists()
+    monkeypatch.setenv(MASTER_KEY_ENV, configured)
+
+    refused = copy(source, postgres_url)
+    assert refused.returncode == 2
+    assert "wrapped by another master key" in refused.stderr
+    done = main_in_process(
+        "ledger", "copy", "--from", source, "--to", postgres_url,
+        "--from-master-key", str(tmp_path / "quick.db.key"),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    names = [line for line in audit(postgres_url) if "zoe@example.com" in line]
+    assert len(names) == 1  # user.created, read with the data key wrapped again

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import time
 import urllib.request
@@ -148,8 +149,11 @@ def test_config_show_lists_every_setting_with_its_source(
     assert lines[0] == "database".ljust(width) + "sqlite:///x.db  (file)"
     assert "port".ljust(width) + "8123  (file)" in lines
     assert "rate_burst".ljust(width) + "-  (default)" in lines
+    # The tests' own master key, from the environment (tests/conftest.py).
+    key_file = os.environ["SCIMLEDGER_MASTER_KEY_FILE"]
+    assert lines[1] == "master_key_file".ljust(width) + f"{key_file}  (environment)"
     keys = [line.split()[0] for line in lines]
-    assert keys == ["database", *sorted(keys[1:])]
+    assert keys == ["database", "master_key_file", *sorted(keys[2:])]
     assert set(keys) == config.KNOWN - config.FILE_ONLY
 
 
