@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeVar
@@ -74,14 +73,7 @@ from scimledger.ledger.errors import (
 )
 from scimledger.ledger.group_commit import GroupCommit
 from scimledger.ledger.groups import Group
-from scimledger.ledger.keys import (
-    KEY_BYTES,
-    MASTER_KEY_ENV,
-    KeyStore,
-    MasterKey,
-    MasterKeyError,
-    master_key_file,
-)
+from scimledger.ledger.keys import KeyStore, MasterKey, configured_master
 from scimledger.ledger.members import Directory
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
 from scimledger.ledger.organizations import Organization, Settings, normalize_email, normalize_slug
@@ -143,26 +135,6 @@ def _project(aggregate: Any, events: Iterable[Any]) -> Any:
     return aggregate
 
 
-def _master_key(database: DatabaseURL) -> MasterKey:
-    """The master key (ledger.keys): from `$SCIMLEDGER_MASTER_KEY_FILE`, else beside the
-    SQLite database (made there at first); one for the process's life for a database in
-    memory. PostgreSQL's must be given: it must not live with the database."""
-    path = master_key_file(database.path if database.kind == "sqlite" else None)
-    if path is None:
-        if database.kind == "sqlite":
-            return MasterKey(secrets.token_bytes(KEY_BYTES))
-        raise MasterKeyError(
-            f"PostgreSQL needs a master key: set {MASTER_KEY_ENV} to a file kept apart from"
-            " the database and its backups (`scimledger keys new-master --file PATH` makes"
-            " one)"
-        )
-    if path.exists():
-        return MasterKey.read(path)
-    if os.environ.get(MASTER_KEY_ENV):
-        raise MasterKeyError(f"no master key file at {path} ({MASTER_KEY_ENV})")
-    return MasterKey.create(path)
-
-
 def _key_reader(datastore: Any, database: DatabaseURL) -> Callable[[], Any]:
     """How the key store opens its own connection (tuples of rows, in autocommit)."""
     if database.kind == "sqlite":
@@ -197,7 +169,7 @@ class Ledger(Application[UUID]):
             self.keys = KeyStore(
                 datastore,
                 database.kind,
-                master or _master_key(database),
+                master or configured_master(database),
                 _key_reader(datastore, database),
             )
             self.keys.create_table()

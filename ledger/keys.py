@@ -30,6 +30,7 @@ from uuid import UUID
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.errors import LedgerError
 
 MASTER_KEY_ENV = "SCIMLEDGER_MASTER_KEY_FILE"
@@ -103,15 +104,37 @@ class MasterKey:
         return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], owner_id.bytes)
 
 
-def master_key_file(database_path: str | None) -> Path | None:
-    """Where the master key is: `$SCIMLEDGER_MASTER_KEY_FILE`, else (SQLite) beside the
-    database, as `<database>.key`; None for PostgreSQL without the setting."""
+def master_key_file(database: DatabaseURL) -> Path | None:
+    """Where the master key is: `$SCIMLEDGER_MASTER_KEY_FILE` (which the CLI also sets from
+    its flag or config file), else (SQLite) beside the database, as `<database>.key`; None
+    for PostgreSQL without the setting, and for a database in memory."""
     configured = os.environ.get(MASTER_KEY_ENV)
     if configured:
         return Path(configured)
-    if database_path is None or database_path == ":memory:" or database_path.startswith("file:"):
+    path = database.path if database.kind == "sqlite" else None
+    if path is None or path == ":memory:" or path.startswith("file:"):
         return None
-    return Path(f"{os.path.abspath(database_path)}.key")
+    return Path(f"{os.path.abspath(path)}.key")
+
+
+def configured_master(database: DatabaseURL) -> MasterKey:
+    """The master key `database` is opened with: read from `master_key_file`, made there at
+    first on SQLite; one for the process's life for a database in memory. PostgreSQL's must
+    be given: it must not live with the database."""
+    path = master_key_file(database)
+    if path is None:
+        if database.kind == "sqlite":
+            return MasterKey(secrets.token_bytes(KEY_BYTES))
+        raise MasterKeyError(
+            f"PostgreSQL needs a master key: set {MASTER_KEY_ENV} to a file kept apart from"
+            " the database and its backups (`scimledger keys new-master --file PATH` makes"
+            " one)"
+        )
+    if path.exists():
+        return MasterKey.read(path)
+    if os.environ.get(MASTER_KEY_ENV):
+        raise MasterKeyError(f"no master key file at {path} ({MASTER_KEY_ENV})")
+    return MasterKey.create(path)
 
 
 class KeyStore:

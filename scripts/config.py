@@ -216,7 +216,7 @@ def show(args: argparse.Namespace) -> int:
 
 def _master_key_shown(database: str | None) -> str:
     url = DatabaseURL.from_setting(database)
-    found = master_key_file(url.path if url.kind == "sqlite" else None)
+    found = master_key_file(url)
     return str(found) if found is not None else "- (none: PostgreSQL needs one)"
 
 

@@ -4,7 +4,6 @@ data key (ledger.keys). The events are never touched: rotating wraps the data ke
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from scimledger.ledger.keys import MASTER_KEY_ENV, MasterKey, MasterKeyError, master_key_file
@@ -27,11 +26,8 @@ def new_master(args: argparse.Namespace) -> int:
 def show(args: argparse.Namespace) -> int:
     with opened(args) as ledger:
         keys = ledger.keys
-        database = ledger.database
         print(f"master key: {keys.master.id}")
-        where = os.environ.get(MASTER_KEY_ENV) or master_key_file(
-            database.path if database.kind == "sqlite" else None
-        )
+        where = master_key_file(ledger.database)
         print(f"read from: {where or '(none: an in-memory database)'}")
         print(f"data keys: {keys.count():,} (one per person not erased, and the index key)")
     return 0

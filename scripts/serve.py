@@ -139,7 +139,7 @@ def _announce(settings: Settings) -> None:
         if settings.metrics_port
         else ""
     )
-    key_file = master_key_file(database.path if database.kind == "sqlite" else None)
+    key_file = master_key_file(database)
     master = (
         f"\nMaster key of personal data: {key_file} (keep a copy apart from the database and"
         " its backups: without it no one's personal data can be read)"
