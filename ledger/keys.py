@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from scimledger.ledger.database import DatabaseURL
@@ -102,6 +103,13 @@ class MasterKey:
     def unwrap(self, wrapped: str, owner_id: UUID) -> bytes:
         blob = a2b_base64(wrapped)
         return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], owner_id.bytes)
+
+    def opens(self, wrapped: str, owner_id: UUID) -> bool:
+        """Whether `wrapped` is a data key this key wrapped for `owner_id`, unaltered."""
+        try:
+            return len(self.unwrap(wrapped, owner_id)) == KEY_BYTES
+        except (InvalidTag, ValueError):  # binascii.Error is a ValueError
+            return False
 
 
 def master_key_file(database: DatabaseURL) -> Path | None:

@@ -56,6 +56,7 @@ from scimledger.scripts.projections import ProgressMeter
 
 FORMAT = "scimledger-log"
 VERSION = 2
+MAX_WRAPPED = 200  # characters of a wrapped data key (80 as written)
 READABLE = (1, 2)  # the versions `import` reads
 
 
@@ -168,7 +169,10 @@ def _rows(path: str, keys: list[tuple[str, str]] | None = None) -> Iterator[Row]
             return
         if "key" in line:
             try:
-                found.append((str(UUID(str(line["key"]))), str(line["wrapped"])))
+                wrapped = line["wrapped"]
+                if not isinstance(wrapped, str) or len(wrapped) > MAX_WRAPPED:
+                    raise ValueError(wrapped)
+                found.append((str(UUID(str(line["key"]))), wrapped))
             except (KeyError, ValueError):
                 raise BadFile(
                     f"the data key after position {position} is not well formed"
@@ -211,6 +215,7 @@ def import_(args: argparse.Namespace) -> int:
     with opened(args) as ledger:
         try:
             wrapped_by = _export_master(args, header, ledger, bool(keys))
+            _check_keys(keys, wrapped_by)  # before anything is written
         except MasterKeyError as exc:
             print(f"not imported: {exc}", file=sys.stderr)
             return 1
@@ -278,6 +283,17 @@ def _export_master(
             " the file's data keys"
         )
     return given
+
+
+def _check_keys(keys: list[tuple[str, str]], master: MasterKey) -> None:
+    """Each of the file's data keys opens with `master` (the hash chain does not cover them):
+    MasterKeyError names the first that does not."""
+    for owner, wrapped in keys:
+        if not master.opens(wrapped, UUID(owner)):
+            raise MasterKeyError(
+                f"the file's data key of {owner} does not open with master key {master.id}:"
+                " it was altered"
+            )
 
 
 def _append(log: Log, batch: list[Row], done: int) -> int:

@@ -138,6 +138,10 @@ def altered(lines: list[str], index: int, **changes: object) -> list[str]:
         (lambda lines: [*lines[:5], *lines[6:]], "the event at position 6 does not match its link"),
         (lambda lines: altered(lines, -1, events=3), "its end line does not match its events"),
         (lambda lines: [*lines[:-2], lines[-1]], "its end line does not match its data keys"),
+        (
+            lambda lines: altered(lines, -2, wrapped="A" * 10_000),
+            "the data key after position 10 is not well formed",
+        ),
         (lambda lines: ["{}", *lines[1:]], "not a scimledger-log file of version 1 or 2"),
         (lambda lines: [*lines[:2], "not json", *lines[2:]], "line 3 is not JSON"),
     ],
@@ -225,3 +229,23 @@ def user_names(database: str, master_key: Path) -> list[str]:
             ledger.close()
     finally:
         os.environ[MASTER_KEY_ENV] = before
+
+
+def test_an_altered_data_key_is_refused_before_anything_is_written(
+    tmp_path: Path, exported_once: Exported
+) -> None:
+    """The hash chain covers the events, not the keys beside them: each key must open with
+    the master key it names, or nothing is imported."""
+    target = f"sqlite:///{tmp_path}/b.db"
+    key_line = json.loads(exported_once.lines[-2])
+    wrapped = str(key_line["wrapped"])
+    flipped = wrapped[:20] + ("B" if wrapped[20] != "B" else "C") + wrapped[21:]
+    lines = altered(exported_once.lines, -2, wrapped=flipped)
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    done = scimledger("import", str(tmp_path / "bad.jsonl"), "--database", target)
+    assert done.returncode == 1
+    assert (
+        f"not imported: the file's data key of {key_line['key']} does not open with master key"
+        f" {MASTER_ID}: it was altered" in done.stderr
+    )
+    assert logged_with(target, Path(os.environ[MASTER_KEY_ENV])) == []
