@@ -4,6 +4,7 @@ reviewers see them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Request, get, post
@@ -123,40 +124,47 @@ async def remove_person(request: Request[Any, Any, Any], services: Injected[Serv
     return await submitted(request, services, remove)
 
 
-@post("/admins/policy")
-async def change_policy(request: Request[Any, Any, Any], services: Injected[Services]) -> Any:
+async def _change_settings(
+    request: Request[Any, Any, Any],
+    services: Services,
+    changes: Callable[[FormMultiDict], dict[str, Any]],
+) -> Any:
+    """A settings form: `changes` reads the settings from it (LedgerError if it cannot);
+    the page again, with the problem, if they are refused."""
+
     def change(who: Person, form: FormMultiDict) -> Any:
         try:
-            grace = int(parse_grace(form.get("grace") or "").total_seconds())
             services.ledger.change_settings(
-                who.org,
-                {"departed_policy": form.get("policy") or "", "departed_grace_seconds": grace},
-                who.signed_in.actor,
-                request_info(request),
+                who.org, changes(form), who.signed_in.actor, request_info(request)
             )
         except LedgerError as exc:
             return _page(services, who, str(exc), status=400)
         return Redirect("/console/admins", status_code=303)
 
     return await submitted(request, services, change)
+
+
+@post("/admins/policy")
+async def change_policy(request: Request[Any, Any, Any], services: Injected[Services]) -> Any:
+    return await _change_settings(
+        request,
+        services,
+        lambda form: {
+            "departed_policy": form.get("policy") or "",
+            "departed_grace_seconds": int(parse_grace(form.get("grace") or "").total_seconds()),
+        },
+    )
 
 
 @post("/admins/retention")
 async def change_retention(request: Request[Any, Any, Any], services: Injected[Services]) -> Any:
-    def change(who: Person, form: FormMultiDict) -> Any:
-        try:
-            seconds = retention.parse_period(form.get("period") or "")
-            services.ledger.change_settings(
-                who.org,
-                {"erase_deleted_after_seconds": seconds},
-                who.signed_in.actor,
-                request_info(request),
-            )
-        except LedgerError as exc:
-            return _page(services, who, str(exc), status=400)
-        return Redirect("/console/admins", status_code=303)
-
-    return await submitted(request, services, change)
+    return await _change_settings(
+        request,
+        services,
+        lambda form: {
+            "erase_deleted_after_seconds": retention.parse_period(form.get("period") or "")
+        },
+    )
 
 
 ROUTES = [admins, add_person, confirm_remove, remove_person, change_policy, change_retention]

@@ -7,18 +7,20 @@ import pytest
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
-from scimledger.ledger.tokens import parse_token
+from scimledger.ledger.tokens import Scope, parse_token
 from tests.scim import Client
 
 
-def admin_token(services: Services, org: str = "acme") -> dict[str, str]:
+def admin_token(
+    services: Services, org: str = "acme", scopes: tuple[Scope, ...] = ("admin",)
+) -> dict[str, str]:
     issued = services.ledger.issue_token(
         org=org,
         name="Console",
         expires_at=None,
         actor=Actor(kind="operator", id="tests", name="tester"),
         request=RequestInfo(request_id="t"),
-        scopes=("admin",),
+        scopes=scopes,
     )
     return {"Authorization": f"Bearer {issued.token}"}
 

@@ -11,7 +11,7 @@ import pytest
 
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
-from scimledger.ledger.context import Actor, RequestInfo
+from tests.e2e.test_admin_tokens import admin_token
 from tests.scim import Client
 
 ZOE = {
@@ -27,15 +27,7 @@ PERSONAL = ("zoe.erase", "Zoë", "Zo\\u00eb", "Quennell", "zoe.private", "7946",
 
 
 def tokens_of(services: Services, org: str = "acme") -> dict[str, str]:
-    issued = services.ledger.issue_token(
-        org=org,
-        name="Compliance",
-        expires_at=None,
-        actor=Actor(kind="operator", id="tests", name="tester"),
-        request=RequestInfo(request_id="t"),
-        scopes=("admin", "audit:read", "events:read"),
-    )
-    return {"Authorization": f"Bearer {issued.token}"}
+    return admin_token(services, org, scopes=("admin", "audit:read", "events:read"))
 
 
 @pytest.fixture
