@@ -152,7 +152,7 @@ def user_at(
     found = services.ledger.user_at(context.org_id, _user_id(user_id), parse_moment(at))
     if found is None:
         raise ScimError(404, f"No such user at {at}")
-    return json_response(render_user_at(found, base_url(request)))
+    return json_response(render_user_at(found, base_url(request), None))  # as recorded
 
 
 @get("/reports/revoked-token-users", sync_to_thread=True)

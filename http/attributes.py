@@ -1,75 +1,100 @@
 """`attributes` and `excludedAttributes` (RFC 7644 section 3.9): which attributes to return.
 
 Names are case-insensitive and may carry their schema URN (`urn:...:User:userName`) or a
-sub-attribute (`name.givenName`, `emails.value`). `id` and `schemas` are always returned.
+sub-attribute (`name.givenName`, `emails.value`). An extension's attributes are named by its
+URN and the attribute (`urn:...:enterprise:2.0:User:department`), or the whole extension by
+its URN alone. `id` and `schemas` are always returned.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE_USER
+from scimledger.ledger.schemas import CORE_GROUP, CORE_USER
 
 _ALWAYS = frozenset({"id", "schemas"})
 _CORE_PREFIXES = (CORE_USER.lower() + ":", CORE_GROUP.lower() + ":")
-_EXTENSION = ENTERPRISE_USER.lower()
 
 
 @dataclass(frozen=True)
 class Selection:
-    """Requested attribute paths, each a tuple of lower-case keys."""
+    """The requested attribute names, lower-case, without a core schema's URN. Where an
+    extension's URN ends in a name is read off the resource's own keys (`_path`)."""
 
-    only: tuple[tuple[str, ...], ...] | None = None
-    excluded: tuple[tuple[str, ...], ...] = ()
+    only: tuple[str, ...] | None = None
+    excluded: tuple[str, ...] = ()
 
     def returns(self, name: str) -> bool:
-        """Whether the top-level attribute `name` is returned at all."""
+        """Whether the top-level (core) attribute `name` is returned at all."""
         key = name.lower()
         if key in _ALWAYS:
             return True
-        if self.only is not None and not any(path[0] == key for path in self.only):
+        if self.only is not None and not any(_path(n, ())[0] == key for n in self.only):
             return False
-        return (key,) not in self.excluded
+        return (key,) not in (_path(n, ()) for n in self.excluded)
+
+    def asks_for(self, urn: str, attribute: str) -> bool:
+        """Whether `attributes` names an extension's attribute, or the whole extension (for
+        attributes returned only on request, RFC 7643 section 7)."""
+        if self.only is None:
+            return False
+        whole = urn.lower()
+        return any(n in (whole, f"{whole}:{attribute.lower()}") for n in self.only) or any(
+            n.startswith(f"{whole}:{attribute.lower()}.") for n in self.only
+        )
 
     def apply(self, resource: dict[str, Any]) -> dict[str, Any]:
         """The resource with only the selected attributes (a new dict; the input is kept)."""
         if self.only is None and not self.excluded:
             return resource
         resource = copy.deepcopy(resource)
+        extensions = [key.lower() for key in resource if key.lower().startswith("urn:")]
         if self.only is not None:
             kept = {k: v for k, v in resource.items() if k.lower() in _ALWAYS}
-            for path in self.only:
-                _copy(resource, kept, path)
+            for name in self.only:
+                _copy(resource, kept, _path(name, extensions))
             resource = kept
-        for path in self.excluded:
+        for name in self.excluded:
+            path = _path(name, extensions)
             if path[0] not in _ALWAYS:
                 _drop(resource, path)
         return resource
 
 
-def _path(name: str) -> tuple[str, ...]:
-    lower = name.strip().lower()
-    for prefix in _CORE_PREFIXES:
-        if lower.startswith(prefix):
-            lower = lower[len(prefix) :]
-    if lower == _EXTENSION:
-        return (_EXTENSION,)
-    if lower.startswith(_EXTENSION + ":"):
-        return (_EXTENSION, *lower[len(_EXTENSION) + 1 :].split("."))
-    return tuple(lower.split("."))
+EVERYTHING = Selection()  # no parameter: every attribute returned by default
 
 
-def _paths(text: str | None) -> tuple[tuple[str, ...], ...]:
+def _path(name: str, extensions: Iterable[str]) -> tuple[str, ...]:
+    """The keys a name leads to: an extension's URN (one of `extensions`, lower-case) first
+    if it starts with one, then the attribute and sub-attribute."""
+    for extension in extensions:
+        if name == extension:
+            return (extension,)
+        if name.startswith(extension + ":"):
+            return (extension, *name[len(extension) + 1 :].split("."))
+    return tuple(name.split("."))
+
+
+def _names(text: str | None) -> tuple[str, ...]:
     if not text:
         return ()
-    return tuple(_path(name) for name in text.split(",") if name.strip())
+    names = []
+    for name in text.split(","):
+        lower = name.strip().lower()
+        for prefix in _CORE_PREFIXES:
+            if lower.startswith(prefix):
+                lower = lower[len(prefix) :]
+        if lower:
+            names.append(lower)
+    return tuple(names)
 
 
 def selection(attributes: str | None, excluded: str | None) -> Selection:
-    only = _paths(attributes)
-    return Selection(only=only or None, excluded=_paths(excluded))
+    only = _names(attributes)
+    return Selection(only=only or None, excluded=_names(excluded))
 
 
 def _key(mapping: dict[str, Any], lower: str) -> str | None:

@@ -14,6 +14,7 @@ from scimledger.http.errors import ScimError
 from scimledger.http.services import Services
 from scimledger.ledger.context import CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidToken
+from scimledger.ledger.schemas import BUILT_IN, Declared
 from scimledger.ledger.tokens import Scope
 
 _BEARER = re.compile(r"^(?:\s*bearer\s+)+", re.IGNORECASE)
@@ -82,6 +83,22 @@ def command_context(
     return CommandContext(
         org_id=principal.org_id, actor=principal.actor, request=request_info(request)
     )
+
+
+def declared_for(services: Services, request: Request[Any, Any, Any]) -> Declared:
+    """The schemas discovery describes: without a token (discovery is public) the built-in
+    ones; with one, its organization's, declared extensions included (401 if the token is
+    not valid; any scope may read them)."""
+    if request.headers.get("authorization") is None:
+        return BUILT_IN
+    try:
+        principal = services.ledger.authenticate(
+            presented_token(request.headers.get("authorization")), datetime.now(UTC)
+        )
+    except InvalidToken as exc:
+        raise unauthorized() from exc
+    envelope.authenticated_as(request.scope, principal.actor.id)
+    return services.ledger.declared(principal.org_id)
 
 
 def scim_context(services: Services, request: Request[Any, Any, Any]) -> CommandContext:

@@ -9,19 +9,12 @@ from typing import Any
 from litestar import Request, Response, get
 from litestar.params import FromPath
 
+from scimledger.http.auth import declared_for
 from scimledger.http.errors import ScimError
 from scimledger.http.inputs import MAX_COUNT, base_url
 from scimledger.http.responses import list_response, scim_response
-from scimledger.ledger.schemas import (
-    CORE_GROUP,
-    CORE_USER,
-    ENTERPRISE,
-    ENTERPRISE_USER,
-    GROUP,
-    USER,
-)
-
-_SCHEMAS = {schema.id: schema for schema in (USER, GROUP, ENTERPRISE)}
+from scimledger.http.services import Injected, Services
+from scimledger.ledger.schemas import Declared, ResourceSchemas
 
 
 def service_provider_config(base: str) -> dict[str, Any]:
@@ -50,23 +43,28 @@ def service_provider_config(base: str) -> dict[str, Any]:
     }
 
 
-def resource_types(base: str) -> dict[str, dict[str, Any]]:
-    def described(name: str, endpoint: str, schema: str, description: str) -> dict[str, Any]:
+def resource_types(base: str, declared: Declared) -> dict[str, dict[str, Any]]:
+    def described(
+        name: str, endpoint: str, schemas: ResourceSchemas, description: str
+    ) -> dict[str, Any]:
         return {
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ResourceType"],
             "id": name,
             "name": name,
             "endpoint": endpoint,
             "description": description,
-            "schema": schema,
+            "schema": schemas.core.id,
+            "schemaExtensions": [
+                {"schema": extension.schema.id, "required": extension.required}
+                for extension in schemas.extensions
+            ],
             "meta": {"resourceType": "ResourceType", "location": f"{base}/ResourceTypes/{name}"},
         }
 
-    user = described("User", "/Users", CORE_USER, "User Account")
-    user["schemaExtensions"] = [{"schema": ENTERPRISE_USER, "required": False}]
-    group = described("Group", "/Groups", CORE_GROUP, "Group")
-    group["schemaExtensions"] = []
-    return {"User": user, "Group": group}
+    return {
+        "User": described("User", "/Users", declared.user, "User Account"),
+        "Group": described("Group", "/Groups", declared.group, "Group"),
+    }
 
 
 @get("/ServiceProviderConfig")
@@ -74,32 +72,40 @@ async def get_service_provider_config(request: Request[Any, Any, Any]) -> Respon
     return scim_response(service_provider_config(base_url(request)))
 
 
-@get("/ResourceTypes")
-async def list_resource_types(request: Request[Any, Any, Any]) -> Response[bytes]:
-    types = list(resource_types(base_url(request)).values())
+# Discovery is public; with a token it describes the token's organization, its declared
+# extensions included (auth.declared_for), so that strict clients accept its resources.
+
+
+@get("/ResourceTypes", sync_to_thread=True)
+def list_resource_types(
+    request: Request[Any, Any, Any], services: Injected[Services]
+) -> Response[bytes]:
+    types = list(resource_types(base_url(request), declared_for(services, request)).values())
     return scim_response(list_response(types, len(types), 1))
 
 
-@get("/ResourceTypes/{name:str}")
-async def get_resource_type(
-    request: Request[Any, Any, Any], name: FromPath[str]
+@get("/ResourceTypes/{name:str}", sync_to_thread=True)
+def get_resource_type(
+    request: Request[Any, Any, Any], name: FromPath[str], services: Injected[Services]
 ) -> Response[bytes]:
-    described = resource_types(base_url(request)).get(name)
+    described = resource_types(base_url(request), declared_for(services, request)).get(name)
     if described is None:
         raise ScimError(404, f"Resource type {name} not found")
     return scim_response(described)
 
 
-@get("/Schemas")
-async def list_schemas(request: Request[Any, Any, Any]) -> Response[bytes]:
+@get("/Schemas", sync_to_thread=True)
+def list_schemas(request: Request[Any, Any, Any], services: Injected[Services]) -> Response[bytes]:
     base = base_url(request)
-    described = [schema.describe(base) for schema in _SCHEMAS.values()]
+    described = [schema.describe(base) for schema in declared_for(services, request).schemas()]
     return scim_response(list_response(described, len(described), 1))
 
 
-@get("/Schemas/{schema_id:str}")
-async def get_schema(request: Request[Any, Any, Any], schema_id: FromPath[str]) -> Response[bytes]:
-    schema = _SCHEMAS.get(schema_id)
+@get("/Schemas/{schema_id:str}", sync_to_thread=True)
+def get_schema(
+    request: Request[Any, Any, Any], schema_id: FromPath[str], services: Injected[Services]
+) -> Response[bytes]:
+    schema = declared_for(services, request).schema(schema_id)
     if schema is None:
         raise ScimError(404, f"Schema {schema_id} not found")
     return scim_response(schema.describe(base_url(request)))

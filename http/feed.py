@@ -138,7 +138,7 @@ def event(change: feed.Change, base: str) -> Event:
                 created=user.created,
                 last_modified=user.last_modified,
             )
-            data = render_user(row, [], base)
+            data = render_user(row, [], base, None)  # as recorded: history
         else:  # a group, without its members: they change in events of their own
             group = _group_state(change.data)
             data = render_group(

@@ -14,8 +14,22 @@ from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
 from scimledger.http.patch import Operation, invalid_path, parse_operations
-from scimledger.http.schemas import SERVER_OWNED, UserInput, parse_user
-from scimledger.ledger.schemas import ENTERPRISE, ENTERPRISE_USER, EXTERNAL_ID, USER, Attribute
+from scimledger.http.schemas import (
+    SERVER_OWNED,
+    UserInput,
+    extension_named,
+    parse_user,
+    undeclared,
+)
+from scimledger.ledger.schemas import (
+    ENTERPRISE,
+    EXTERNAL_ID,
+    USER,
+    USER_SCHEMAS,
+    Attribute,
+    ResourceSchemas,
+    single_value,
+)
 from scimledger.projections.filters import (
     And,
     Compare,
@@ -30,59 +44,91 @@ from scimledger.projections.filters import (
 )
 
 
-def apply_user_patch(document: dict[str, Any], body: Any) -> UserInput:
-    """The user after the PatchOp `body`; raises ScimError, changing nothing, if invalid."""
+def apply_user_patch(
+    document: dict[str, Any], body: Any, schemas: ResourceSchemas = USER_SCHEMAS
+) -> UserInput:
+    """The user after the PatchOp `body`; raises ScimError, changing nothing, if invalid.
+    `schemas`: the organization's (its declared extensions are patched like the enterprise
+    one, by their URN alone or with an attribute)."""
     operations = parse_operations(body)
     doc = copy.deepcopy(document)
     for operation in operations:
-        _apply(doc, operation)
-    return parse_user(doc)
+        _apply(doc, operation, schemas)
+    return parse_user(doc, schemas)
 
 
-def _apply(doc: dict[str, Any], operation: Operation) -> None:
+def _apply(doc: dict[str, Any], operation: Operation, schemas: ResourceSchemas) -> None:
     op, path, value = operation.op, operation.path, operation.value
-    if path is not None and path.lower() == ENTERPRISE_USER.lower():
+    extension = schemas.extension(path) if path is not None else None
+    if extension is not None:
         # The extension's URN alone names the whole extension object. RFC 7644's path
         # grammar has no such path, but clients (scim2-tester among them) send it.
+        urn = extension.schema.id
         if op == "remove":
-            doc.pop(ENTERPRISE_USER, None)
+            doc.pop(urn, None)
             return
         for sub_key, sub_item in operation.object_value().items():
-            _set_known(doc, f"{ENTERPRISE_USER}:{sub_key}", sub_item, op)
+            _set_known(doc, f"{urn}:{sub_key}", sub_item, op, schemas)
         return
     if op == "remove":
-        _remove(doc, operation.required_path())
+        _remove(doc, operation.required_path(), schemas)
         return
     if path:
-        _set(doc, path, value, op)
+        _refuse_undeclared(path, value, schemas)
+        _set(doc, path, value, op, schemas)
         return
     for key, item in operation.object_value().items():
         if key.lower() in SERVER_OWNED:
             continue  # Okta echoes read-only attributes such as id; they change nothing.
-        if key.lower() == ENTERPRISE_USER.lower() and isinstance(item, dict):
+        extension = schemas.extension(key)
+        if extension is not None and isinstance(item, dict):
             for sub_key, sub_item in item.items():
-                _set_known(doc, f"{ENTERPRISE_USER}:{sub_key}", sub_item, op)
+                _set_known(doc, f"{extension.schema.id}:{sub_key}", sub_item, op, schemas)
         else:
-            _set_known(doc, key, item, op)
+            _refuse_undeclared(key, item, schemas)
+            _set_known(doc, key, item, op, schemas)
 
 
-def _set_known(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
-    """Like `_set`, but an unknown attribute is ignored, as in a POST or PUT body."""
+def _refuse_undeclared(path: str, value: Any, schemas: ResourceSchemas) -> None:
+    """A whole extension's values (an object) under a URN the organization has not
+    declared: refused, naming it."""
+    lower = path.lower()
+    if (
+        isinstance(value, dict)
+        and lower.startswith("urn:")
+        and not lower.startswith(USER.id.lower() + ":")
+        and schemas.split_urn(path) is None
+    ):
+        raise undeclared(extension_named(path, value))
+
+
+def _set_known(
+    doc: dict[str, Any], path: str, value: Any, op: str, schemas: ResourceSchemas
+) -> None:
+    """Like `_set`, but an unknown attribute of the core or enterprise schema is ignored, as
+    in a POST or PUT body (a declared extension's unknown one is refused, as there)."""
     try:
-        _resolve(path)
+        _resolve(path, schemas)
     except ScimError as exc:
-        if exc.scim_type == "invalidPath":
+        if exc.scim_type == "invalidPath" and not _declared_path(path, schemas):
             return
         raise
-    _set(doc, path, value, op)
+    _set(doc, path, value, op, schemas)
 
 
-def _resolve(path: str) -> tuple[list[str], Attribute]:
+def _declared_path(path: str, schemas: ResourceSchemas) -> bool:
+    """Whether a path names an attribute of an extension the organization declared."""
+    found = schemas.split_urn(path)
+    return found is not None and found[0].schema is not ENTERPRISE
+
+
+def _resolve(path: str, schemas: ResourceSchemas) -> tuple[list[str], Attribute]:
     """The document keys a path leads to, and the attribute it names."""
     try:
         parsed = parse_attr_path(path)
     except FilterError as exc:
         raise invalid_path(f"invalid path {path!r}") from exc
+    extension = schemas.extension(parsed.urn) if parsed.urn is not None else None
     if parsed.urn is None or parsed.urn.lower() == USER.id.lower():
         if parsed.attribute.lower() in SERVER_OWNED:
             raise ScimError(400, f"{parsed.attribute} is read-only", "mutability")
@@ -93,13 +139,14 @@ def _resolve(path: str) -> tuple[list[str], Attribute]:
             if found is None:
                 raise invalid_path(f"unknown attribute {parsed.attribute!r}")
             attribute, keys = found, [found.name]
-    elif parsed.urn.lower() == ENTERPRISE_USER.lower():
-        found = ENTERPRISE.attribute(parsed.attribute)
+    elif extension is not None:
+        found = extension.schema.attribute(parsed.attribute)
         if found is None:
-            raise invalid_path(f"unknown attribute {path!r}")
-        attribute, keys = found, [ENTERPRISE_USER, found.name]
+            known = ", ".join(a.name for a in extension.schema.attributes)
+            raise invalid_path(f"unknown attribute {path!r} (its schema declares: {known})")
+        attribute, keys = found, [extension.schema.id, found.name]
     else:
-        raise invalid_path(f"unknown schema in path {path!r}")
+        raise undeclared(parsed.urn)
     if parsed.sub_attribute is not None:
         sub = attribute.sub(parsed.sub_attribute)
         if sub is None or attribute.multi_valued:
@@ -116,7 +163,7 @@ def _canonical(attribute: Attribute, value: Any) -> Any:
     if attribute.type != "complex":
         return value
     if attribute.multi_valued and isinstance(value, list):
-        single = Attribute(**{**attribute.__dict__, "multi_valued": False})
+        single = single_value(attribute)
         return [_canonical(single, item) for item in value]
     if isinstance(value, dict):
         out = {}
@@ -150,12 +197,12 @@ def _demoted(item: Any) -> Any:
     return {**item, "primary": False} if isinstance(item, dict) and "primary" in item else item
 
 
-def _set(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
+def _set(doc: dict[str, Any], path: str, value: Any, op: str, schemas: ResourceSchemas) -> None:
     if "[" in path:
-        target = _filtered(path)
+        target = _filtered(path, schemas)
         _set_filtered(_parent(doc, target.keys), target, value)
         return
-    keys, attribute = _resolve(path)
+    keys, attribute = _resolve(path, schemas)
     value = _canonical(attribute, value)
     parent = _parent(doc, keys)
     last = keys[-1]
@@ -174,9 +221,9 @@ def _set(doc: dict[str, Any], path: str, value: Any, op: str) -> None:
         parent[last] = value
 
 
-def _remove(doc: dict[str, Any], path: str) -> None:
-    target = _filtered(path) if "[" in path else None
-    keys = target.keys if target is not None else _resolve(path)[0]
+def _remove(doc: dict[str, Any], path: str, schemas: ResourceSchemas) -> None:
+    target = _filtered(path, schemas) if "[" in path else None
+    keys = target.keys if target is not None else _resolve(path, schemas)[0]
     if keys == ["userName"]:
         raise invalid_value("userName is required and cannot be removed")
     if keys == ["active"]:
@@ -215,9 +262,9 @@ class _FilteredPath:
         return sub is not None and sub.case_exact
 
 
-def _filtered(path: str) -> _FilteredPath:
+def _filtered(path: str, schemas: ResourceSchemas) -> _FilteredPath:
     attribute_text, filter_text, sub_text = _split_filter_path(path)
-    keys, attribute = _resolve(attribute_text)
+    keys, attribute = _resolve(attribute_text, schemas)
     if not (attribute.multi_valued and attribute.type == "complex"):
         raise invalid_path(f"a value filter needs a multi-valued complex attribute: {path!r}")
     try:

@@ -4,35 +4,48 @@ search the read model, create, replace and patch through the ledger."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from uuid import UUID
 
-from scimledger.http.attributes import Selection
+from scimledger.http.attributes import EVERYTHING, Selection
 from scimledger.http.etags import check_if_match
-from scimledger.http.schemas import UserInput, parse_user
+from scimledger.http.schemas import UserInput, check_immutable, parse_user
 from scimledger.http.services import Services, read_your_writes
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.commands import NewUser, UserReplacement, UserState, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import UserNotFound
-from scimledger.ledger.schemas import CORE_USER, ENTERPRISE_USER
+from scimledger.ledger.schemas import CORE_USER, ResourceSchemas
 from scimledger.ledger.users import User
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
 from scimledger.projections.sql_filters import scim_datetime
 
 
-def render_user(row: scim.UserRow, groups: list[scim.Member], base: str) -> dict[str, Any]:
+def render_user(
+    row: scim.UserRow,
+    groups: list[scim.Member],
+    base: str,
+    schemas: ResourceSchemas | None,
+    chosen: Selection = EVERYTHING,
+) -> dict[str, Any]:
     """A user in SCIM form: the one renderer of every user resource this API returns.
 
     Its input is a read model row. Reads and PUT/PATCH answers get theirs from the read model
     (it alone holds the user's groups). A create and a point-in-time read get one made from
     the aggregate (`render_user_at`): a new user is in no group and the row the read model
     stores is made of exactly these values, so a create needs no read back, and a committed
-    create is answered 201 even when the read model cannot be reached at once."""
-    attributes = row.attributes
+    create is answered 201 even when the read model cannot be reached at once.
+
+    With the organization's `schemas`, extension values show as its declarations have them
+    now (ResourceSchemas.returned, with the attributes `chosen` asks for); without, as they
+    were recorded (the events feed's history)."""
+    attributes = (
+        row.attributes if schemas is None else schemas.returned(row.attributes, chosen.asks_for)
+    )
     resource: dict[str, Any] = {
-        "schemas": [CORE_USER, ENTERPRISE_USER] if ENTERPRISE_USER in attributes else [CORE_USER],
+        "schemas": [CORE_USER, *(key for key in attributes if key.startswith("urn:"))],
         "id": row.id,
     }
     resource.update(attributes)
@@ -57,7 +70,9 @@ def render_user(row: scim.UserRow, groups: list[scim.Member], base: str) -> dict
     return resource
 
 
-def render_user_at(user: User, base: str) -> dict[str, Any]:
+def render_user_at(
+    user: User, base: str, schemas: ResourceSchemas | None, chosen: Selection = EVERYTHING
+) -> dict[str, Any]:
     """A user rebuilt from its events (see Ledger.user_at), in SCIM form.
 
     Group memberships are not part of a user's own events, so `groups` is left out."""
@@ -69,22 +84,25 @@ def render_user_at(user: User, base: str) -> dict[str, Any]:
         created=scim_datetime(user.created_on),
         last_modified=scim_datetime(user.modified_on),
     )
-    return render_user(row, [], base)
+    return render_user(row, [], base, schemas, chosen)
 
 
-def _render(rows: list[scim.UserRow], base: str, chosen: Selection) -> list[dict[str, Any]]:
-    return [chosen.apply(render_user(row, row.groups, base)) for row in rows]
+def _render(
+    rows: list[scim.UserRow], base: str, schemas: ResourceSchemas, chosen: Selection
+) -> list[dict[str, Any]]:
+    return [chosen.apply(render_user(row, row.groups, base, schemas, chosen)) for row in rows]
 
 
 def read_user(
     services: Services, context: CommandContext, user_id: str, chosen: Selection, base: str
 ) -> tuple[dict[str, Any], int]:
     """The user as the read model has it, with its version."""
+    schemas = services.ledger.declared(context.org_id).user
     with services.sql.read() as cursor:
         row = scim.get_user(cursor, context.org_id, user_id, with_groups=chosen.returns("groups"))
     if row is None:
         raise UserNotFound(user_id)
-    [resource] = _render([row], base, chosen)
+    [resource] = _render([row], base, schemas, chosen)
     return resource, row.version
 
 
@@ -92,6 +110,7 @@ def search_users(
     services: Services, context: CommandContext, query: Query, chosen: Selection, base: str
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total and one page of the organization's users a query selects."""
+    schemas = services.ledger.declared(context.org_id).user
     with services.sql.read() as cursor:
         total, rows = scim.list_users(
             cursor,
@@ -99,14 +118,16 @@ def search_users(
             query,
             with_groups=chosen.returns("groups"),
             marks=services.page_marks,
+            schemas=schemas,
         )
-    return total, _render(rows, base, chosen)
+    return total, _render(rows, base, schemas, chosen)
 
 
 def create_user(
     services: Services, context: CommandContext, document: Any, chosen: Selection, base: str
 ) -> tuple[UUID, dict[str, Any], int]:
-    given = parse_user(document)
+    schemas = services.ledger.declared(context.org_id).user
+    given = parse_user(document, schemas)
     written = services.ledger.create_user(
         context,
         NewUser(
@@ -118,7 +139,8 @@ def create_user(
     read_your_writes(services, written)  # a GET finds it now
     # Rendered from the user as written (see render_user; tests/e2e check they agree).
     assert isinstance(written.aggregate, User)
-    return written.id, chosen.apply(render_user_at(written.aggregate, base)), written.version
+    resource = render_user_at(written.aggregate, base, schemas, chosen)
+    return written.id, chosen.apply(resource), written.version
 
 
 def _update(
@@ -126,14 +148,23 @@ def _update(
     context: CommandContext,
     user_id: UUID,
     if_match: str | None,
-    replacement: Callable[[UserState], UserInput],
+    replacement: Callable[[UserState, ResourceSchemas], UserInput],
 ) -> Written:
+    """A PUT or PATCH: `replacement` makes the new attributes from the user's visible ones
+    (ResourceSchemas.visible); the values hidden from it (of extensions or attributes no
+    longer declared) are kept as they were, and an immutable value cannot change."""
+    schemas = services.ledger.declared(context.org_id).user
+
     def edit(state: UserState) -> UserReplacement:
         check_if_match(if_match, state.version)
-        given = replacement(state)
-        return UserReplacement(
-            attributes=given.attributes, active=given.active, password=given.password
-        )
+        shown, hidden = schemas.visible(state.attributes)
+        given = replacement(replace(state, attributes=shown), schemas)
+        check_immutable(schemas, shown, given.attributes)
+        attributes = dict(given.attributes)
+        for urn, values in hidden.items():
+            current = attributes.get(urn)
+            attributes[urn] = {**values, **current} if isinstance(current, dict) else values
+        return UserReplacement(attributes=attributes, active=given.active, password=given.password)
 
     return services.ledger.update_user(context, user_id, edit)
 
@@ -141,8 +172,10 @@ def _update(
 def replace_user(
     services: Services, context: CommandContext, user_id: UUID, document: Any, if_match: str | None
 ) -> Written:
-    given = parse_user(document)
-    return _update(services, context, user_id, if_match, lambda _state: given)
+    def replaced(_state: UserState, schemas: ResourceSchemas) -> UserInput:
+        return parse_user(document, schemas)
+
+    return _update(services, context, user_id, if_match, replaced)
 
 
 def patch_user(
@@ -152,7 +185,8 @@ def patch_user(
     operations: Any,
     if_match: str | None,
 ) -> Written:
-    def patched(state: UserState) -> UserInput:
-        return apply_user_patch({**state.attributes, "active": state.active}, operations)
+    def patched(state: UserState, schemas: ResourceSchemas) -> UserInput:
+        document = {**state.attributes, "active": state.active}
+        return apply_user_patch(document, operations, schemas)
 
     return _update(services, context, user_id, if_match, patched)

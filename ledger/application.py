@@ -65,6 +65,8 @@ from scimledger.ledger.errors import (
     LedgerError,
     NotAnAdmin,
     OrganizationNotFound,
+    SchemaInUse,
+    SchemaNotFound,
     TokenNotFound,
     UserIsActive,
     UserNameTaken,
@@ -78,6 +80,7 @@ from scimledger.ledger.members import Directory
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
 from scimledger.ledger.organizations import Organization, Settings, normalize_email, normalize_slug
 from scimledger.ledger.recorders import DOMAIN_EVENTS, Inline
+from scimledger.ledger.schemas import BUILT_IN, Declared
 from scimledger.ledger.sealing import SealingMapper
 from scimledger.ledger.secrets import MAX_SECRET, Secrets
 from scimledger.ledger.sessions import (
@@ -573,6 +576,67 @@ class Ledger(Application[UUID]):
         organization.change_settings(settings, CommandContext(organization.id, actor, request))
         self.save(organization)
         return organization.settings.copy()
+
+    # Extension schemas (ledger.schemas)
+
+    def declare_schema(
+        self,
+        org: str,
+        document: Any,
+        actor: Actor,
+        request: RequestInfo,
+        *,
+        resource_type: str | None = None,
+        required: bool = False,
+    ) -> tuple[str, bool]:
+        """Declares an extension schema for the organization's users or groups, or changes
+        its declaration (InvalidSchema if it cannot be declared): its URN, and whether this
+        changed anything."""
+
+        def attempt(_first: bool) -> tuple[str, bool]:
+            organization = self._organization(org)
+            context = CommandContext(organization.id, actor, request)
+            declared = organization.declare_schema(
+                document, context, resource_type=resource_type, required=required
+            )
+            self.save(organization)
+            return declared
+
+        return self._retried(attempt, f"{org} kept changing; try again")
+
+    def remove_schema(
+        self,
+        org: str,
+        urn: str,
+        values: Callable[[UUID, str], int],
+        actor: Actor,
+        request: RequestInfo,
+        *,
+        force: bool = False,
+    ) -> str:
+        """Removes a declared extension schema: refused (SchemaInUse) while `values(org_id,
+        urn)` resources hold values of it, unless forced. The values stay in their events."""
+
+        def attempt(_first: bool) -> str:
+            organization = self._organization(org)
+            declared = organization.declared_urn(urn)
+            if declared is None:
+                raise SchemaNotFound(urn)
+            held = values(organization.id, declared)
+            if held and not force:
+                raise SchemaInUse(declared, held)
+            context = CommandContext(organization.id, actor, request)
+            removed = organization.remove_schema(urn, held, context)
+            self.save(organization)
+            return removed
+
+        return self._retried(attempt, f"{org} kept changing; try again")
+
+    def declared(self, org_id: UUID) -> Declared:
+        """The organization's schemas, as authentication reads the organization
+        (ledger.credentials: a change counts on every server within milliseconds)."""
+        organization = self.credentials.get(org_id, lambda: self._get(Organization, org_id))
+        return organization.declared() if isinstance(organization, Organization) else BUILT_IN
 
     def set_single_sign_on(
         self,

@@ -64,6 +64,26 @@ class InvalidSettings(LedgerError):
     """Settings an organization cannot have: unknown names or values out of range."""
 
 
+class InvalidSchema(LedgerError):
+    """A schema document that cannot be declared: the message says what and where."""
+
+
+class SchemaNotFound(LedgerError):
+    def __init__(self, urn: str) -> None:
+        super().__init__(f"no extension schema {urn} is declared")
+        self.urn = urn
+
+
+class SchemaInUse(LedgerError):
+    """An extension whose values resources hold is removed only when forced."""
+
+    def __init__(self, urn: str, values: int) -> None:
+        super().__init__(
+            f"{values} resource(s) hold values of {urn}: remove it with force to stop"
+            " returning them (they stay in the ledger's events)"
+        )
+
+
 class InvalidRole(LedgerError):
     """Not a role a person may have in an organization (admin, reviewer)."""
 

@@ -14,11 +14,22 @@ from scimledger.ledger.context import CommandContext, Role
 from scimledger.ledger.errors import (
     InvalidEmail,
     InvalidRole,
+    InvalidSchema,
     InvalidSettings,
     InvalidSlug,
     NotAnAdmin,
+    SchemaNotFound,
 )
 from scimledger.ledger.moments import MAX_GRACE
+from scimledger.ledger.schemas import (
+    BUILT_IN,
+    MAX_EXTENSIONS,
+    RESOURCE_TYPES,
+    Declared,
+    InvalidDeclaration,
+    parse_declaration,
+    resource_type_of,
+)
 
 NAMESPACE = UUID("6f1c1b55-8a0e-4b8e-9d1c-7a3f0c6f2d10")
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
@@ -73,6 +84,24 @@ class Organization(Aggregate):
         changes: dict[str, Any]  # only what changed: departed_policy, departed_grace_seconds,
         context: CommandContext  # scim_base_url
 
+    class SchemaDeclared(Aggregate.Event):
+        """An extension schema declared, or its declaration changed: the whole document,
+        as checked (ledger.schemas.parse_declaration)."""
+
+        schema_id: str
+        resource_type: str  # "User" or "Group"
+        required: bool  # every resource of the type must carry it
+        document: dict[str, Any]
+        context: CommandContext
+
+    class SchemaRemoved(Aggregate.Event):
+        """An extension schema no longer declared. `values`: how many resources held values
+        of it then (a removal with values is forced); the values stay in their events."""
+
+        schema_id: str
+        values: int
+        context: CommandContext
+
     @event(OrganizationCreated)
     def __init__(self, slug: str, context: CommandContext) -> None:
         self.slug = slug
@@ -81,6 +110,84 @@ class Organization(Aggregate):
         # When each removed admin left: their tokens' "issuer departed" clock.
         self.departed: dict[str, datetime] = {}
         self.settings: Settings = DEFAULT_SETTINGS.copy()
+        # The extension schemas declared (issue 22), by URN: resource_type, required, document.
+        self.extensions: dict[str, dict[str, Any]] = {}
+
+    def declared(self) -> Declared:
+        """The organization's schemas as requests are validated and answered with."""
+        if not self.extensions:
+            return BUILT_IN
+        # Made once per state of the declarations (every request asks): each change assigns
+        # a new `extensions` dict, and the one made from is held, so its identity is not
+        # reused while it is compared.
+        made: tuple[dict[str, Any], Declared] | None = getattr(self, "_declared", None)
+        if made is None or made[0] is not self.extensions:
+            made = (self.extensions, Declared.of(self.extensions))
+            self._declared = made
+        return made[1]
+
+    def declare_schema(
+        self,
+        document: Any,
+        context: CommandContext,
+        *,
+        resource_type: str | None = None,
+        required: bool = False,
+    ) -> tuple[str, bool]:
+        """Declares an extension schema, or changes its declaration: its URN, and whether
+        that changed anything. InvalidSchema if the document is not one this server can
+        declare."""
+        urn = document.get("id") if isinstance(document, dict) else None
+        existing = self.declared_urn(urn) if isinstance(urn, str) else None
+        others = [known for known in self.extensions if known != existing]
+        try:
+            recorded = parse_declaration(document, others)
+        except InvalidDeclaration as exc:
+            raise InvalidSchema(str(exc)) from None
+        urn = existing or recorded["id"]
+        recorded["id"] = urn  # a URN keeps the spelling it was first declared with
+        kind = resource_type or resource_type_of(urn)
+        if kind not in RESOURCE_TYPES:
+            raise InvalidSchema(
+                f"{urn} does not end in :User or :Group: say which resource type it extends"
+            )
+        if existing is None and len(self.extensions) >= MAX_EXTENSIONS:
+            raise InvalidSchema(f"an organization declares at most {MAX_EXTENSIONS} extensions")
+        declaration = {"resource_type": kind, "required": required, "document": recorded}
+        if self.extensions.get(urn) == declaration:
+            return urn, False
+        self._declare_schema(urn, kind, required, recorded, context)
+        return urn, True
+
+    @event(SchemaDeclared)
+    def _declare_schema(
+        self,
+        schema_id: str,
+        resource_type: str,
+        required: bool,
+        document: dict[str, Any],
+        context: CommandContext,
+    ) -> None:
+        declaration = {"resource_type": resource_type, "required": required, "document": document}
+        self.extensions = {**self.extensions, schema_id: declaration}
+
+    def remove_schema(self, urn: str, values: int, context: CommandContext) -> str:
+        """Removes a declared extension; SchemaNotFound if there is none by that URN."""
+        existing = self.declared_urn(urn)
+        if existing is None:
+            raise SchemaNotFound(urn)
+        self._remove_schema(existing, values, context)
+        return existing
+
+    @event(SchemaRemoved)
+    def _remove_schema(self, schema_id: str, values: int, context: CommandContext) -> None:
+        self.extensions = {k: v for k, v in self.extensions.items() if k != schema_id}
+
+    def declared_urn(self, urn: str) -> str | None:
+        """The URN as declared, for one spelled in any case (URNs compare case-insensitively
+        here, as attribute names do)."""
+        lower = urn.lower()
+        return next((known for known in self.extensions if known.lower() == lower), None)
 
     def change_settings(self, settings: dict[str, Any], context: CommandContext) -> None:
         unknown = set(settings) - set(DEFAULT_SETTINGS)
@@ -181,6 +288,7 @@ class Organization(Aggregate):
 
 
 ROLES: tuple[Role, ...] = get_args(Role)
+
 
 # What happens to a token whose issuer left: shown as such, or revoked after a grace period
 # (ledger.departures).

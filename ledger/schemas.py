@@ -7,7 +7,11 @@ filters on. Attribute names are matched case-insensitively (RFC 7643 section 2.1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
@@ -52,7 +56,11 @@ class Attribute:
         return out
 
     def sub(self, name: str) -> Attribute | None:
-        return _by_name(self.sub_attributes).get(name.lower())
+        return self._subs.get(name.lower())
+
+    @cached_property
+    def _subs(self) -> dict[str, Attribute]:
+        return _by_name(self.sub_attributes)
 
 
 @dataclass(frozen=True)
@@ -63,7 +71,11 @@ class Schema:
     attributes: tuple[Attribute, ...]
 
     def attribute(self, name: str) -> Attribute | None:
-        return _by_name(self.attributes).get(name.lower())
+        return self._by_name.get(name.lower())
+
+    @cached_property
+    def _by_name(self) -> dict[str, Attribute]:
+        return _by_name(self.attributes)
 
     def describe(self, base_url: str) -> dict[str, Any]:
         return {
@@ -277,3 +289,444 @@ GROUP = Schema(
 EXTERNAL_ID = Attribute(
     "externalId", description="An identifier set by the provisioning client.", case_exact=True
 )
+
+
+# Extensions an organization declares (issue 22)
+
+SCHEMA_URN = "urn:ietf:params:scim:schemas:core:2.0:Schema"
+RESOURCE_TYPES = ("User", "Group")
+TYPES = ("string", "boolean", "decimal", "integer", "dateTime", "reference", "binary", "complex")
+MUTABILITIES = ("readOnly", "readWrite", "immutable", "writeOnly")
+RETURNED = ("always", "never", "default", "request")
+UNIQUENESS = ("none", "server", "global")
+
+MAX_EXTENSIONS = 20  # an organization's declared extensions
+MAX_ATTRIBUTES = 100  # an extension's attributes
+MAX_SUB_ATTRIBUTES = 50  # a complex attribute's
+MAX_CANONICAL_VALUES = 200
+MAX_DOCUMENT_BYTES = 65536  # a schema document, as JSON
+MAX_URN = 200
+MAX_NAME = 64  # an attribute's name
+MAX_TEXT = 1000  # a description
+MAX_VALUE_TEXT = 200  # a canonical value, a reference type, a schema's name
+
+# RFC 7643 section 2.1: ATTRNAME = ALPHA *(nameChar), nameChar = "-" / "_" / DIGIT / ALPHA.
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# RFC 8141's URN, kept to characters that need no escaping anywhere the URN is written (SQL
+# string literals and JSON paths, JSON, HTML, a terminal): no quote of either kind, space,
+# backslash, brace, '?', '#' or '%'.
+_URN = re.compile(
+    r"^urn:[a-z0-9][a-z0-9-]{0,31}(:[a-z0-9._~!$&()*+,;=@/-]+)+$", re.IGNORECASE | re.ASCII
+)
+_RESERVED = (
+    "urn:ietf:params:scim:schemas:core:",
+    "urn:ietf:params:scim:api:",
+    ENTERPRISE_USER.lower(),
+)
+
+
+class InvalidDeclaration(ValueError):
+    """A schema document this server cannot declare: the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extension schema of a resource type, as an organization declared it (or the
+    enterprise extension, which every organization has)."""
+
+    schema: Schema
+    resource_type: str  # "User" or "Group"
+    required: bool = False  # every resource must carry it (ResourceType schemaExtensions)
+
+    @cached_property
+    def withheld(self) -> dict[str, str]:
+        """Its attributes a response leaves out: "never" (writeOnly, or returned never), or
+        "request" (returned only when asked for)."""
+        rules = {}
+        for attribute in self.schema.attributes:
+            if attribute.mutability == "writeOnly" or attribute.returned == "never":
+                rules[attribute.name] = "never"
+            elif attribute.returned == "request":
+                rules[attribute.name] = "request"
+        return rules
+
+
+@dataclass(frozen=True, eq=False)  # compared (and hashed) by identity: made once per state
+class ResourceSchemas:
+    """The schemas of one resource type as an organization has them: its core schema, then
+    its extensions (the enterprise one first, for users). What /Schemas and /ResourceTypes
+    describe, what requests are validated against, and what responses return."""
+
+    core: Schema
+    extensions: tuple[Extension, ...] = ()
+
+    def extension(self, urn: str) -> Extension | None:
+        lower = urn.lower()
+        return next((e for e in self.extensions if e.schema.id.lower() == lower), None)
+
+    @property
+    def declared(self) -> tuple[Extension, ...]:
+        """The organization's own extensions (not the enterprise one)."""
+        return tuple(e for e in self.extensions if e.schema is not ENTERPRISE)
+
+    def split_urn(self, name: str) -> tuple[Extension, str] | None:
+        """`(extension, rest)` for a name that starts with an extension's URN and a colon
+        (`urn:...:User:costCenter`), else None."""
+        lower = name.lower()
+        for extension in self.extensions:
+            prefix = extension.schema.id.lower() + ":"
+            if lower.startswith(prefix):
+                return extension, name[len(prefix) :]
+        return None
+
+    def visible(self, attributes: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A resource's stored attributes split in two: those its declarations define now
+        (returned, filtered, patched), and the rest, kept but not shown: the values of an
+        extension no longer declared, of an attribute removed from one, or of a type it no
+        longer has. Changing a declaration rewrites no event: values recorded under an older
+        one load and replay as they were, and show again if it is declared again."""
+        hidden: dict[str, Any] = {}
+        shown = attributes
+        for key, value in attributes.items():
+            if not key.startswith("urn:") or key == ENTERPRISE_USER:
+                continue
+            extension = self.extension(key)
+            if extension is None or not isinstance(value, dict):
+                kept, dropped = None, value
+            else:
+                kept, dropped = _declared_part(extension.schema, value)
+            if dropped is None:
+                continue
+            if shown is attributes:
+                shown = dict(attributes)
+            if kept:
+                shown[key] = kept
+            else:
+                del shown[key]
+            hidden[key] = dropped
+        return shown, hidden
+
+    def returned(
+        self, attributes: dict[str, Any], asked: Callable[[str, str], bool]
+    ) -> dict[str, Any]:
+        """What a response shows of a resource's stored attributes: those `visible`, but a
+        declared attribute never returned (writeOnly, or `returned: never`), or returned only
+        on request (`returned: request`) unless `asked(urn, name)`."""
+        shown, _ = self.visible(attributes)
+        for extension in self.declared:
+            urn = extension.schema.id
+            values = shown.get(urn)
+            if not values or not extension.withheld:
+                continue
+            kept = {
+                name: value
+                for name, value in values.items()
+                if (rule := extension.withheld.get(name)) is None
+                or (rule == "request" and asked(urn, name))
+            }
+            shown = {**shown, urn: kept} if kept else {k: v for k, v in shown.items() if k != urn}
+        return shown
+
+
+def _declared_part(schema: Schema, values: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """An extension's stored values split into those that fit its declaration and the rest
+    (None if all fit)."""
+    kept: dict[str, Any] = {}
+    dropped: dict[str, Any] = {}
+    for name, value in values.items():
+        attribute = schema.attribute(name)
+        if attribute is not None and attribute.name == name and fits(attribute, value):
+            kept[name] = value
+        else:
+            dropped[name] = value
+    return kept, (dropped or None)
+
+
+def fits(attribute: Attribute, value: Any) -> bool:
+    """Whether a stored value has the shape its attribute's declaration gives."""
+    if attribute.multi_valued:
+        if not isinstance(value, list):
+            return False
+        single = single_value(attribute)
+        return all(fits(single, item) for item in value)
+    if attribute.type == "complex":
+        if not isinstance(value, dict):
+            return False
+        return all(
+            (sub := attribute.sub(name)) is not None and sub.name == name and fits(sub, item)
+            for name, item in value.items()
+        )
+    return _scalar_fits(attribute.type, value)
+
+
+def _scalar_fits(kind: str, value: Any) -> bool:
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "decimal":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, str)
+
+
+def single_value(attribute: Attribute) -> Attribute:
+    """One value of a multi-valued attribute."""
+    return replace(attribute, multi_valued=False)
+
+
+USER_SCHEMAS = ResourceSchemas(USER, (Extension(ENTERPRISE, "User"),))
+GROUP_SCHEMAS = ResourceSchemas(GROUP)
+
+
+@dataclass(frozen=True)
+class Declared:
+    """An organization's schemas: each resource type's core schema and extensions."""
+
+    user: ResourceSchemas = USER_SCHEMAS
+    group: ResourceSchemas = GROUP_SCHEMAS
+
+    @classmethod
+    def of(cls, declarations: dict[str, dict[str, Any]]) -> Declared:
+        """From an organization's declarations (Organization.extensions: each URN's
+        `resource_type`, `required` and `document`), in the order they were declared."""
+        made: dict[str, list[Extension]] = {kind: [] for kind in RESOURCE_TYPES}
+        for declaration in declarations.values():
+            schema = schema_of(declaration["document"])
+            kind = declaration["resource_type"]
+            made[kind].append(Extension(schema, kind, bool(declaration["required"])))
+        return cls(
+            user=ResourceSchemas(USER, (*USER_SCHEMAS.extensions, *made["User"])),
+            group=ResourceSchemas(GROUP, tuple(made["Group"])),
+        )
+
+    def of_type(self, resource_type: str) -> ResourceSchemas:
+        return self.user if resource_type == "User" else self.group
+
+    def schemas(self) -> list[Schema]:
+        """Every schema, as /Schemas lists them."""
+        return [
+            USER,
+            GROUP,
+            *(e.schema for e in self.user.extensions),
+            *(e.schema for e in self.group.extensions),
+        ]
+
+    def schema(self, urn: str) -> Schema | None:
+        lower = urn.lower()
+        return next((s for s in self.schemas() if s.id.lower() == lower), None)
+
+
+BUILT_IN = Declared()
+
+
+def resource_type_of(urn: str) -> str | None:
+    """The resource type an extension's URN names by convention (`...:User`, `...:Group`)."""
+    last = urn.rsplit(":", 1)[-1].lower()
+    return next((kind for kind in RESOURCE_TYPES if kind.lower() == last), None)
+
+
+def parse_declaration(document: Any, others: list[str]) -> dict[str, Any]:
+    """A schema document (RFC 7643 section 7) checked and put in the form it is recorded in
+    (every attribute's characteristics spelled out, as /Schemas shows them). `others` are the
+    URNs the organization has declared besides this one. Raises InvalidDeclaration."""
+    if not isinstance(document, dict):
+        raise InvalidDeclaration("a schema document is a JSON object")
+    _known_keys(document, {"id", "name", "description", "attributes", "schemas", "meta"}, "")
+    urn = document.get("id")
+    if not isinstance(urn, str) or len(urn) > MAX_URN or not _URN.match(urn):
+        raise InvalidDeclaration(
+            f"id must be a URN (urn:<namespace>:<name>...) of at most {MAX_URN} characters,"
+            " without quotes, spaces, braces, '%', '?' or '#'"
+        )
+    lower = urn.lower()
+    if lower in (CORE_USER.lower(), CORE_GROUP.lower()) or lower.startswith(_RESERVED):
+        raise InvalidDeclaration(f"{urn} is a schema of SCIM itself: it cannot be declared")
+    for other in others:
+        if other.lower() != lower and (
+            lower.startswith(other.lower() + ":") or other.lower().startswith(lower + ":")
+        ):
+            raise InvalidDeclaration(
+                f"{urn} and the declared {other} overlap: an attribute path could name either"
+            )
+    name = document.get("name", urn.rsplit(":", 1)[-1])
+    description = document.get("description", "")
+    _text(name, "name", MAX_VALUE_TEXT, empty=False)
+    _text(description, "description", MAX_TEXT)
+    attributes = document.get("attributes")
+    if not isinstance(attributes, list) or not 1 <= len(attributes) <= MAX_ATTRIBUTES:
+        raise InvalidDeclaration(f"attributes must be a list of 1 to {MAX_ATTRIBUTES} attributes")
+    parsed = _attributes(attributes, "", nested=False)
+    recorded = {
+        "id": urn,
+        "name": name,
+        "description": description,
+        "attributes": [attribute.describe() for attribute in parsed],
+    }
+    if len(json.dumps(recorded)) > MAX_DOCUMENT_BYTES:
+        raise InvalidDeclaration(f"a schema document has at most {MAX_DOCUMENT_BYTES} bytes")
+    return recorded
+
+
+def schema_of(recorded: dict[str, Any]) -> Schema:
+    """The Schema a recorded declaration (parse_declaration's form) describes."""
+    return Schema(
+        id=recorded["id"],
+        name=recorded["name"],
+        description=recorded["description"],
+        attributes=tuple(_attribute_of(a) for a in recorded["attributes"]),
+    )
+
+
+def _attribute_of(described: dict[str, Any]) -> Attribute:
+    return Attribute(
+        name=described["name"],
+        type=described["type"],
+        description=described["description"],
+        multi_valued=described["multiValued"],
+        required=described["required"],
+        case_exact=described["caseExact"],
+        mutability=described["mutability"],
+        returned=described["returned"],
+        uniqueness=described["uniqueness"],
+        sub_attributes=tuple(_attribute_of(s) for s in described.get("subAttributes", ())),
+        canonical_values=tuple(described.get("canonicalValues", ())),
+        reference_types=tuple(described.get("referenceTypes", ())),
+    )
+
+
+_ATTRIBUTE_KEYS = {
+    "name",
+    "type",
+    "description",
+    "multiValued",
+    "required",
+    "caseExact",
+    "mutability",
+    "returned",
+    "uniqueness",
+    "canonicalValues",
+    "referenceTypes",
+    "subAttributes",
+}
+
+
+def _attributes(items: list[Any], parent: str, *, nested: bool) -> list[Attribute]:
+    seen: set[str] = set()
+    parsed = []
+    for index, item in enumerate(items):
+        where = f"{parent}attributes[{index}]" if not nested else f"{parent}.subAttributes[{index}]"
+        attribute = _attribute(item, where, nested=nested)
+        if attribute.name.lower() in seen:
+            raise InvalidDeclaration(f"{where}: {attribute.name} is declared twice")
+        seen.add(attribute.name.lower())
+        parsed.append(attribute)
+    return parsed
+
+
+def _attribute(item: Any, where: str, *, nested: bool) -> Attribute:
+    if not isinstance(item, dict):
+        raise InvalidDeclaration(f"{where} must be an object")
+    _known_keys(item, _ATTRIBUTE_KEYS, where)
+    name = item.get("name")
+    if not isinstance(name, str) or len(name) > MAX_NAME or not _ATTRIBUTE_NAME.match(name):
+        raise InvalidDeclaration(
+            f"{where}.name must be a letter then letters, digits, '-' or '_'"
+            f" (at most {MAX_NAME} characters)"
+        )
+    where = f"{where} ({name})"
+    kind = _choice(item, "type", TYPES, "string", where)
+    if kind == "complex" and nested:
+        raise InvalidDeclaration(f"{where}: a sub-attribute cannot be complex (RFC 7643 2.3.8)")
+    subs: tuple[Attribute, ...] = ()
+    if kind == "complex":
+        given = item.get("subAttributes")
+        if not isinstance(given, list) or not 1 <= len(given) <= MAX_SUB_ATTRIBUTES:
+            raise InvalidDeclaration(
+                f"{where}: a complex attribute has 1 to {MAX_SUB_ATTRIBUTES} subAttributes"
+            )
+        subs = tuple(_attributes(given, where, nested=True))
+    elif "subAttributes" in item:
+        raise InvalidDeclaration(f"{where}: only a complex attribute has subAttributes")
+    canonical = _strings(item, "canonicalValues", where, MAX_CANONICAL_VALUES)
+    if canonical and kind != "string":
+        raise InvalidDeclaration(f"{where}: only a string attribute has canonicalValues")
+    references = _strings(item, "referenceTypes", where, 20)
+    if references and kind != "reference":
+        raise InvalidDeclaration(f"{where}: only a reference attribute has referenceTypes")
+    description = item.get("description", "")
+    _text(description, f"{where}.description", MAX_TEXT)
+    uniqueness = _choice(item, "uniqueness", UNIQUENESS, "none", where)
+    if uniqueness != "none":
+        # Uniqueness is the write side's (name indexes saved with the resource), not yet
+        # built for declared attributes: refused rather than declared and not enforced.
+        raise InvalidDeclaration(
+            f"{where}: uniqueness {uniqueness} is not supported for declared attributes yet;"
+            " declare it with uniqueness none"
+        )
+    mutability = _choice(item, "mutability", MUTABILITIES, "readWrite", where)
+    if mutability == "writeOnly":
+        # A writeOnly value is a secret (RFC 7643: "e.g., because the value is a stored
+        # hash"); the only secret kept is the password, as a hash. Every other value is in
+        # the audit trail, where a secret must never be.
+        raise InvalidDeclaration(
+            f"{where}: writeOnly attributes hold secrets, which are not kept (the audit trail"
+            " shows every value): declare it readWrite with returned never, if it is no secret"
+        )
+    return Attribute(
+        name=name,
+        type=kind,
+        description=description,
+        multi_valued=_flag(item, "multiValued", where),
+        required=_flag(item, "required", where),
+        case_exact=_flag(item, "caseExact", where),
+        mutability=mutability,
+        returned=_choice(item, "returned", RETURNED, "default", where),
+        uniqueness=uniqueness,
+        sub_attributes=subs,
+        canonical_values=canonical,
+        reference_types=references,
+    )
+
+
+def _known_keys(item: dict[str, Any], known: set[str], where: str) -> None:
+    unknown = sorted(str(key) for key in item if key not in known)
+    if unknown:
+        shown = ", ".join(repr(key[:40]) for key in unknown[:5])
+        raise InvalidDeclaration(f"{where or 'the schema'}: unknown {shown}")
+
+
+def _choice(
+    item: dict[str, Any], key: str, allowed: tuple[str, ...], default: str, where: str
+) -> str:
+    value = item.get(key, default)
+    if value not in allowed:
+        raise InvalidDeclaration(f"{where}.{key} must be one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _flag(item: dict[str, Any], key: str, where: str) -> bool:
+    value = item.get(key, False)
+    if not isinstance(value, bool):
+        raise InvalidDeclaration(f"{where}.{key} must be true or false")
+    return value
+
+
+def _strings(item: dict[str, Any], key: str, where: str, most: int) -> tuple[str, ...]:
+    values = item.get(key, [])
+    if not isinstance(values, list) or len(values) > most:
+        raise InvalidDeclaration(f"{where}.{key} must be a list of at most {most} strings")
+    for value in values:
+        _text(value, f"{where}.{key}", MAX_VALUE_TEXT, empty=False)
+    return tuple(values)
+
+
+def _text(value: Any, where: str, longest: int, *, empty: bool = True) -> None:
+    """Text shown to people (a terminal, a web page, a spreadsheet): printable, bounded."""
+    if (
+        not isinstance(value, str)
+        or len(value) > longest
+        or (not empty and not value.strip())
+        or not (value.isprintable() or value == "")
+    ):
+        size = f"at most {longest}" if empty else f"1 to {longest}"
+        raise InvalidDeclaration(f"{where} must be printable text of {size} characters")

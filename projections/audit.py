@@ -116,6 +116,8 @@ NAME = "audit_trail_v3"  # v2: indexes for the console's filters; roles of peopl
 ACTIONS = (
     "organization.created",
     "organization.settings_changed",
+    "schema.declared",
+    "schema.removed",
     "admin.added",
     "admin.removed",
     "admin.departed",
@@ -186,6 +188,8 @@ class AuditProjection:
             Organization.AdminDeparted: self._admin("departed"),
             Organization.AdminReturned: self._admin("returned"),
             Organization.SettingsChanged: self._settings_changed,
+            Organization.SchemaDeclared: self._schema_declared,
+            Organization.SchemaRemoved: self._schema_removed,
             Token.TokenIssued: self._token_issued,
             Token.TokenRevoked: self._token_revoked,
             Token.TokenRotated: self._token_rotated,
@@ -352,6 +356,36 @@ class AuditProjection:
         self._remember(event, {**state, "settings": {**before, **event.changes}})
         changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
         return "organization.settings_changed", "Organization", None, changes
+
+    def _schema_declared(self, event: Any) -> Entry:
+        """Each declaration's resource type, whether it is required, and its attributes'
+        names, before and after (the whole document is the event's: `scimledger schemas
+        show`)."""
+        state = self._state(event)
+        schemas = state.get("schemas", {})
+        before = schemas.get(event.schema_id, {})
+        after = {
+            "resourceType": event.resource_type,
+            "required": event.required,
+            "attributes": [a["name"] for a in event.document["attributes"]],
+        }
+        self._remember(event, {**state, "schemas": {**schemas, event.schema_id: after}})
+        changes = {
+            key: _change(before.get(key), value)
+            for key, value in after.items()
+            if before.get(key) != value
+        }
+        return "schema.declared", "Organization", event.schema_id, changes
+
+    def _schema_removed(self, event: Any) -> Entry:
+        state = self._state(event)
+        schemas = state.get("schemas", {})
+        self._remember(
+            event,
+            {**state, "schemas": {k: v for k, v in schemas.items() if k != event.schema_id}},
+        )
+        changes = {"schema": _change(event.schema_id, None), "values_held": event.values}
+        return "schema.removed", "Organization", event.schema_id, changes
 
     def _token_issued(self, event: Any) -> Entry:
         self._remember(event, {"name": event.name})

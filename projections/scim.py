@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 from uuid import UUID
 
 import msgspec
 
 from scimledger.ledger.names import normalize_name
-from scimledger.ledger.schemas import CORE_GROUP, CORE_USER, ENTERPRISE, USER
+from scimledger.ledger.schemas import (
+    CORE_GROUP,
+    CORE_USER,
+    ENTERPRISE,
+    USER,
+    USER_SCHEMAS,
+    ResourceSchemas,
+)
 from scimledger.projections.filters import AttrPath, Filter
-from scimledger.projections.sql import Cursor, Row, prefixed
+from scimledger.projections.sql import SQL, Cursor, Row, prefixed
 from scimledger.projections.sql_filters import (
     Column,
     Document,
@@ -201,7 +209,7 @@ _TIMES = {
 USERS = Target(
     table=TABLES.users,
     resource_urn=CORE_USER,
-    document=Document("search", (USER, ENTERPRISE)),
+    document=Document("search", (USER, ENTERPRISE), exact="attributes"),
     multi_valued={"groups": Membership(TABLES.members, "user_id", "group_id")},
     columns={
         "username": Column("user_name_norm", "text", normalize_name),
@@ -211,6 +219,20 @@ USERS = Target(
         **_TIMES,
     },
 )
+
+
+@lru_cache(maxsize=256)
+def users_target(schemas: ResourceSchemas) -> Target:
+    """What an organization's users can be filtered and sorted on: the core and enterprise
+    attributes, and those of the extensions it declared (as their declarations have them)."""
+    if schemas is USER_SCHEMAS:
+        return USERS
+    assert USERS.document is not None
+    document = replace(
+        USERS.document, schemas=(schemas.core, *(e.schema for e in schemas.extensions))
+    )
+    return replace(USERS, document=document)
+
 
 GROUPS = Target(
     table=TABLES.groups,
@@ -407,14 +429,17 @@ def list_users(
     *,
     with_groups: bool = True,
     marks: PageMarks | None = None,
+    schemas: ResourceSchemas = USER_SCHEMAS,
 ) -> tuple[int, list[UserRow]]:
-    """A page of the organization's users; with `marks`, an unfiltered list in creation
-    order is read from the organization's count and the last page's mark."""
+    """A page of the organization's users (`schemas`: its own, which its filters may name);
+    with `marks`, an unfiltered list in creation order is read from the organization's
+    count and the last page's mark."""
     joined = _groups_column(cursor.dialect) if with_groups else (lambda _: _NO_GROUPS)
     if marks is not None and query.where is None and query.sort_by is None:
         page = _user_walk_page(cursor, org_id, query, joined, marks)
     else:
-        page = _page(cursor, USERS, _USER_COLUMNS, org_id, query, joined=joined)
+        target = users_target(schemas)
+        page = _page(cursor, target, _USER_COLUMNS, org_id, query, joined=joined)
     return page.total, [_user_row(row) for row in page.rows]
 
 
@@ -425,6 +450,30 @@ def get_group(cursor: Cursor, org_id: UUID, group_id: str) -> GroupRow | None:
     )
     row = cursor.fetchone()
     return _group_row(row) if row is not None else None
+
+
+def extension_values_counter(sql: SQL) -> Callable[[UUID, str], int]:
+    """`extension_values` on a read of its own (Ledger.remove_schema asks)."""
+
+    def count(org_id: UUID, urn: str) -> int:
+        with sql.read() as cursor:
+            return extension_values(cursor, org_id, urn)
+
+    return count
+
+
+def extension_values(cursor: Cursor, org_id: UUID, urn: str) -> int:
+    """How many of the organization's users hold values of the extension `urn`."""
+    if cursor.dialect == "postgresql":
+        holds = "jsonb_exists(search, ?)"
+    else:  # a declared URN has no double quote (ledger.schemas), which would end the key
+        holds = """json_type(search, '$."' || ? || '"') IS NOT NULL"""
+    cursor.execute(
+        f"SELECT COUNT(*) AS n FROM {TABLES.users} WHERE org_id = ? AND {holds}",
+        (str(org_id), urn),
+    )
+    row = cursor.fetchone()
+    return int(row["n"]) if row is not None else 0
 
 
 def list_groups(cursor: Cursor, org_id: UUID, query: Query) -> tuple[int, list[GroupRow]]:

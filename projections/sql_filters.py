@@ -58,7 +58,7 @@ def filter_time(value: str) -> str:
 @dataclass(frozen=True)
 class Column:
     name: str
-    kind: str  # "text", "bool", "json_bool" (a JSON true/false) or "time"
+    kind: str  # "text", "bool", "json_bool" (a JSON true/false), "number" or "time"
     normalize: Callable[[str], str] | None = None
     nullable: bool = False
 
@@ -87,6 +87,9 @@ class Document:
 
     column: str
     schemas: tuple[Schema, ...]
+    # The column holding the same attributes as stored (not case-folded), for the
+    # attributes a declaration makes caseExact; None: there is none.
+    exact: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,7 +226,47 @@ def _element_target(attribute: Attribute, dialect: str) -> Target:
 def _document_column(expression: str, attribute: Attribute) -> Column:
     if attribute.type == "boolean":
         return Column(expression, "json_bool", nullable=True)
+    if attribute.type == "dateTime":  # stored as the server writes times, then case-folded
+        return Column(expression, "time", _folded_time, nullable=True)
     return Column(expression, "text", normalize_name, nullable=True)
+
+
+def _folded_time(value: str) -> str:
+    return normalize_name(filter_time(value))
+
+
+def _number(source: str, keys: list[str | int], dialect: str) -> str:
+    """A JSON number at `keys`, as a number; NULL for anything else (a value recorded when
+    the attribute had another type)."""
+    if dialect == "sqlite":
+        path = _sqlite_path(keys)
+        return (
+            f"(CASE WHEN json_type({source}, '{path}') IN ('integer', 'real')"
+            f" THEN json_extract({source}, '{path}') END)"
+        )
+    path = _pg_path(keys)
+    return (
+        f"(CASE WHEN jsonb_typeof({source} #> '{path}') = 'number'"
+        f" THEN ({source} #>> '{path}')::numeric END)"
+    )
+
+
+def _value_column(
+    target: Target, keys: list[str | int], attribute: Attribute, dialect: str
+) -> Column:
+    """The column a filter compares a (single-valued) document attribute in: a number as
+    a number, a caseExact string as stored, any other string case-folded."""
+    document = target.document
+    assert document is not None
+    source = f"{target.table}.{document.column}"
+    if attribute.type in ("integer", "decimal"):
+        return Column(_number(source, keys, dialect), "number", nullable=True)
+    if attribute.case_exact and attribute.type == "string" and document.exact is not None:
+        exact = f"{target.table}.{document.exact}"
+        if dialect == "postgresql":
+            exact = f"({exact}::jsonb)"
+        return Column(_scalar(exact, keys, dialect), "text", nullable=True)
+    return _document_column(_scalar(source, keys, dialect), attribute)
 
 
 def _elements_exist(target: Target, keys: list[str | int], condition: str, dialect: str) -> str:
@@ -239,9 +282,25 @@ def _elements_exist(target: Target, keys: list[str | int], condition: str, diale
 def _compile_document_compare(node: Compare, target: Target, dialect: str) -> tuple[str, list[Any]]:
     keys, attribute = _document_attribute(node.path, target)
     assert target.document is not None
+    if attribute.multi_valued and attribute.type != "complex":
+        # A declared array of strings, numbers or booleans: one of its values compares.
+        if node.path.sub_attribute is not None:
+            raise FilterError(f"{node.path.attribute} has no sub-attributes")
+        if node.op == "pr":
+            return _elements_exist(target, keys, "1 = 1", dialect), []
+        element = "e.value" if dialect == "sqlite" else "(e.value #>> '{}')"
+        if attribute.type in ("integer", "decimal"):
+            number = "e.type IN ('integer', 'real')" if dialect == "sqlite" else None
+            typed = number or "jsonb_typeof(e.value) = 'number'"
+            numeric = element if dialect == "sqlite" else f"{element}::numeric"
+            column = Column(f"(CASE WHEN {typed} THEN {numeric} END)", "number", nullable=True)
+        else:
+            column = _document_column(element, attribute)
+        urn = node.path.urn or target.resource_urn
+        element_target = Target(table="e", resource_urn=urn, columns={_key(node.path): column})
+        condition, params = _compile_compare(node, element_target, dialect)
+        return _elements_exist(target, keys, condition, dialect), params
     if attribute.multi_valued:
-        if attribute.type != "complex":
-            raise FilterError(f"filtering on {node.path} is not supported")
         # `emails co "@x"` compares each email's value; `emails.type eq "work"` its type.
         sub = node.path.sub_attribute or "value"
         inner = Compare(AttrPath(sub), node.op, node.value)
@@ -258,11 +317,12 @@ def _compile_document_compare(node: Compare, target: Target, dialect: str) -> tu
         keys, attribute = [*keys, sub_attribute.name], sub_attribute
     elif node.path.sub_attribute is not None:
         raise FilterError(f"{node.path.attribute} has no sub-attributes")
-    source = f"{target.table}.{target.document.column}"
-    column = _document_column(_scalar(source, keys, dialect), attribute)
+    column = _value_column(target, keys, attribute, dialect)
+    # The path kept as the client wrote it, for the errors that name it.
+    urn = node.path.urn or target.resource_urn
     return _compile_compare(
-        Compare(AttrPath("x"), node.op, node.value),
-        Target(table=target.table, columns={"x": column}),
+        node,
+        Target(table=target.table, resource_urn=urn, columns={_key(node.path): column}),
         dialect,
     )
 
@@ -299,6 +359,12 @@ def _condition(column: Column, node: Compare, dialect: str) -> tuple[str, list[A
         if node.op == "ne":
             return f"{col} IS NOT NULL", []
         raise FilterError(f"operator {node.op} cannot compare with null")
+    if column.kind == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise FilterError(f"{node.path} is a number: compare it with a number")
+        if node.op in ("co", "sw", "ew"):
+            raise FilterError(f"operator {node.op} does not apply to {node.path}")
+        return f"{col} {_SQL_OPS[node.op]} ?", [value]
     if column.kind in ("bool", "json_bool"):
         if not isinstance(value, bool) or node.op not in ("eq", "ne"):
             raise FilterError(f"{node.path} is boolean: use eq or ne with true or false")
@@ -363,6 +429,5 @@ def sort_expression(path: AttrPath, target: Target, dialect: str) -> str:
         keys, attribute = [*keys, sub.name], sub
     elif path.sub_attribute is not None:
         raise SortError(f"{path.attribute} has no sub-attributes")
-    assert target.document is not None
-    expression = _scalar(f"{target.table}.{target.document.column}", keys, dialect)
-    return expression + (collate if attribute.type != "boolean" else "")
+    column = _value_column(target, keys, attribute, dialect)
+    return column.name + (collate if column.kind in ("text", "time") else "")

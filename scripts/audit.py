@@ -55,7 +55,7 @@ def show(args: argparse.Namespace) -> int:
         for subject_id in reversed(ids):  # the latest user of that name first
             found = ledger.user_at(None, UUID(subject_id), at)
             if found is not None:
-                output.print_json(render_user_at(found, SCIM_BASE_PATH))
+                output.print_json(render_user_at(found, SCIM_BASE_PATH, None))
                 return 0
     raise UsageError(f"no user {args.user!r} existed at {at.isoformat()}")
 

@@ -105,6 +105,8 @@ def test_it_records_every_event_but_the_name_indexes() -> None:
         Organization.AdminDeparted,
         Organization.AdminReturned,
         Organization.SettingsChanged,
+        Organization.SchemaDeclared,
+        Organization.SchemaRemoved,
         Token.TokenIssued,
         Token.TokenRevoked,
         Token.TokenRotated,
@@ -493,3 +495,36 @@ def test_name_index_events_change_nothing(projection: AuditProjection, cursor: C
         projection.add(cursor, projection.prepare(event), position)
     projection.end(cursor)
     assert (entries(cursor), subjects(cursor)) == ([], {})
+
+
+def test_declaring_changing_and_removing_an_extension_show_what_changed(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+    organization = Organization(slug="acme", context=OPERATOR)
+    organization.declare_schema({"id": urn, "attributes": [{"name": "costCenter"}]}, OPERATOR)
+    wider = {"id": urn, "attributes": [{"name": "costCenter"}, {"name": "seats"}]}
+    organization.declare_schema(wider, OPERATOR)
+    organization.remove_schema(urn, 2, OPERATOR)
+
+    feed(projection, cursor, organization.collect_events())
+
+    assert what(cursor)[1:] == [
+        (
+            "schema.declared",
+            "Organization",
+            urn,
+            {
+                "resourceType": change(None, "User"),
+                "required": change(None, False),
+                "attributes": change(None, ["costCenter"]),
+            },
+        ),
+        (
+            "schema.declared",
+            "Organization",
+            urn,
+            {"attributes": change(["costCenter"], ["costCenter", "seats"])},
+        ),
+        ("schema.removed", "Organization", urn, {"schema": change(urn, None), "values_held": 2}),
+    ]

@@ -11,9 +11,11 @@ import pytest
 from scimledger.ledger.errors import (
     InvalidEmail,
     InvalidRole,
+    InvalidSchema,
     InvalidSettings,
     InvalidSlug,
     NotAnAdmin,
+    SchemaNotFound,
 )
 from scimledger.ledger.organizations import (
     DEFAULT_SETTINGS,
@@ -442,3 +444,93 @@ def test_an_unusable_email_is_refused(email: str) -> None:
     with pytest.raises(InvalidEmail) as refused:
         normalize_email(email)
     assert str(refused.value) == f"{email!r} is not an email address"
+
+
+# Extension schemas (issue 22)
+
+ACME_URN = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+ACME_SCHEMA: dict[str, Any] = {"id": ACME_URN, "attributes": [{"name": "costCenter"}]}
+
+
+def test_declaring_an_extension_records_its_checked_document() -> None:
+    organization = new_organization()
+
+    assert organization.declare_schema(ACME_SCHEMA, OPERATOR) == (ACME_URN, True)
+
+    [(kind, fields)] = recorded(organization)
+    assert kind is Organization.SchemaDeclared
+    assert fields["schema_id"] == ACME_URN
+    assert (fields["resource_type"], fields["required"]) == ("User", False)
+    assert fields["document"]["attributes"][0]["mutability"] == "readWrite"
+    assert organization.declared().user.extension(ACME_URN) is not None
+
+
+def test_declaring_the_same_again_records_nothing_and_a_change_records_it_whole() -> None:
+    organization = new_organization()
+    organization.declare_schema(ACME_SCHEMA, OPERATOR)
+    recorded(organization)
+
+    assert organization.declare_schema(ACME_SCHEMA, OPERATOR) == (ACME_URN, False)
+    assert recorded(organization) == []
+
+    wider = {"id": ACME_URN.upper(), "attributes": [{"name": "costCenter"}, {"name": "seats"}]}
+    assert organization.declare_schema(wider, OPERATOR, required=True) == (ACME_URN, True)
+    [(_, fields)] = recorded(organization)
+    assert fields["schema_id"] == ACME_URN  # the URN keeps its first spelling
+    assert fields["document"]["id"] == ACME_URN
+    assert fields["required"] is True
+    assert [a["name"] for a in fields["document"]["attributes"]] == ["costCenter", "seats"]
+
+
+def test_the_resource_type_comes_from_the_urn_or_must_be_given() -> None:
+    organization = new_organization()
+    group = {"id": "urn:acme:Group", "attributes": [{"name": "site"}]}
+    other = {"id": "urn:acme:people", "attributes": [{"name": "site"}]}
+
+    organization.declare_schema(group, OPERATOR)
+    with pytest.raises(InvalidSchema) as refused:
+        organization.declare_schema(other, OPERATOR)
+    organization.declare_schema(other, OPERATOR, resource_type="User")
+
+    assert str(refused.value) == (
+        "urn:acme:people does not end in :User or :Group: say which resource type it extends"
+    )
+    declared = organization.declared()
+    assert [e.schema.id for e in declared.group.extensions] == ["urn:acme:Group"]
+    assert [e.schema.id for e in declared.user.declared] == ["urn:acme:people"]
+
+
+def test_an_invalid_document_is_refused_and_records_nothing() -> None:
+    organization = new_organization()
+
+    with pytest.raises(InvalidSchema) as refused:
+        organization.declare_schema({"id": ACME_URN, "attributes": [{"name": "a b"}]}, OPERATOR)
+
+    assert str(refused.value).startswith("attributes[0].name must be a letter")
+    assert recorded(organization) == []
+
+
+def test_at_most_twenty_extensions() -> None:
+    organization = new_organization()
+    for number in range(20):
+        organization.declare_schema({**ACME_SCHEMA, "id": f"urn:acme:x{number}:User"}, OPERATOR)
+
+    with pytest.raises(InvalidSchema) as refused:
+        organization.declare_schema({**ACME_SCHEMA, "id": "urn:acme:x20:User"}, OPERATOR)
+
+    assert str(refused.value) == "an organization declares at most 20 extensions"
+
+
+def test_removing_an_extension_records_how_many_values_it_had_and_replays() -> None:
+    organization = new_organization()
+    organization.declare_schema(ACME_SCHEMA, OPERATOR)
+
+    assert organization.remove_schema(ACME_URN.lower(), 3, OPERATOR) == ACME_URN
+    with pytest.raises(SchemaNotFound):
+        organization.remove_schema(ACME_URN, 0, OPERATOR)
+
+    events = organization.collect_events()
+    assert isinstance(events[-1], Organization.SchemaRemoved)
+    assert (events[-1].schema_id, events[-1].values) == (ACME_URN, 3)
+    assert organization.extensions == {}
+    assert organization.declared().user.declared == ()

@@ -549,7 +549,6 @@ def test_remove_without_path_is_no_target() -> None:
         "name.nickname",
         "emails.value",
         f"{ENTERPRISE_USER}:shoeSize",
-        "urn:example:params:scim:schemas:extension:custom:2.0:User:shoeSize",
         "name..givenName",
     ],
 )
@@ -558,6 +557,16 @@ def test_path_to_an_unknown_attribute_is_invalid_path(op: str, path: str) -> Non
     error = rejected(BJENSEN, patch_op({"op": op, "path": path, "value": "x"}))
 
     assert (error.status, error.scim_type) == (400, "invalidPath")
+
+
+@pytest.mark.parametrize("op", ["add", "replace", "remove"])
+def test_path_into_an_extension_not_declared_is_refused_naming_it(op: str) -> None:
+    urn = "urn:example:params:scim:schemas:extension:custom:2.0:User"
+    error = rejected(BJENSEN, patch_op({"op": op, "path": f"{urn}:shoeSize", "value": "x"}))
+
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+    assert error.detail.startswith(f"{urn} is not an extension schema this organization has")
+    assert "scimledger schemas add" in error.detail
 
 
 def test_path_that_is_not_a_string_is_invalid_path() -> None:
@@ -644,18 +653,23 @@ def test_invalid_operation_later_in_the_list_rejects_the_whole_request() -> None
     assert (error.status, error.scim_type) == (400, "mutability")
 
 
-def test_unknown_attributes_in_a_value_without_path_are_ignored_like_in_a_put() -> None:
-    # Okta sends custom app attributes under its own extension URNs.
+def test_an_extension_not_declared_in_a_value_without_path_is_refused_not_dropped() -> None:
+    # Okta sends custom app attributes under the extension URN its admin mapped them to.
     body = patch_op(
         {
             "op": "replace",
-            "value": {
-                "displayName": "Babs",
-                "favouriteColour": "green",
-                "urn:okta:custom:2.0:User": {"costCode": "7"},
-            },
+            "value": {"displayName": "Babs", "urn:okta:custom:2.0:User": {"costCode": "7"}},
         }
     )
+
+    error = rejected(BJENSEN, body)
+
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+    assert error.detail.startswith("urn:okta:custom:2.0:User is not an extension schema")
+
+
+def test_unknown_core_attributes_in_a_value_without_path_are_ignored_like_in_a_put() -> None:
+    body = patch_op({"op": "replace", "value": {"displayName": "Babs", "favouriteColour": "green"}})
 
     assert patched(BJENSEN, body).attributes == {
         "userName": "bjensen",

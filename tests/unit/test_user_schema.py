@@ -386,16 +386,28 @@ def test_unknown_enterprise_attributes_are_ignored() -> None:
     }
 
 
-def test_unknown_extension_urns_are_ignored() -> None:
-    custom = "urn:example:params:scim:schemas:extension:custom:2.0:User"
-    body = {
-        "schemas": [CORE_USER, custom],
-        "userName": "bjensen",
-        custom: {"badgeColour": "green"},
-        f"{custom}:shoeSize": "42",
-    }
+CUSTOM = "urn:example:params:scim:schemas:extension:custom:2.0:User"
 
-    assert attributes_of(body) == {"userName": "bjensen"}
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"schemas": [CORE_USER, CUSTOM], "userName": "bjensen"},
+        {"userName": "bjensen", CUSTOM: {"badgeColour": "green"}},
+        {"userName": "bjensen", f"{CUSTOM}:shoeSize": "42"},
+    ],
+    ids=["named-in-schemas", "values", "one-attribute"],
+)
+def test_an_extension_not_declared_is_refused_naming_it_never_dropped(body: Any) -> None:
+    with pytest.raises(ScimError) as caught:
+        parse_user(body)
+
+    assert (caught.value.status, caught.value.scim_type) == (400, "invalidValue")
+    assert caught.value.detail == (
+        f"{CUSTOM} is not an extension schema this organization has declared, so its values"
+        " cannot be kept: an admin declares it with `scimledger schemas add` (GET /Schemas"
+        " lists those declared)"
+    )
 
 
 def test_null_values_are_dropped() -> None:
