@@ -18,7 +18,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath
 from litestar.response import Stream
 
-from scimledger.http import admin_tokens, admin_users, admin_webhooks, feed
+from scimledger.http import admin_schemas, admin_tokens, admin_users, admin_webhooks, feed
 from scimledger.http.auth import command_context
 from scimledger.http.errors import ScimError, reported
 from scimledger.http.inputs import base_url, query_param, resource_id
@@ -194,7 +194,15 @@ def router() -> Router:
         path=ADMIN_BASE_PATH,
         route_handlers=[
             _scoped("audit:read", [list_audit, user_history, user_at, revoked_token_users]),
-            _scoped("admin", [*admin_tokens.ROUTES, *admin_webhooks.ROUTES, *admin_users.ROUTES]),
+            _scoped(
+                "admin",
+                [
+                    *admin_tokens.ROUTES,
+                    *admin_webhooks.ROUTES,
+                    *admin_users.ROUTES,
+                    *admin_schemas.ROUTES,
+                ],
+            ),
             _scoped("events:read", feed.ROUTES),
         ],
         exception_handlers={Exception: handle_admin_exception},

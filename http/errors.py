@@ -16,6 +16,8 @@ from scimledger.ledger.errors import (
     GroupNameTaken,
     GroupNotFound,
     LedgerError,
+    SchemaInUse,
+    SchemaNotFound,
     TokenNotFound,
     UnknownMembers,
     UserIsActive,
@@ -82,8 +84,10 @@ def to_scim_error(exc: Exception) -> ScimError:
         return exc
     if isinstance(exc, UserNotFound | GroupNotFound):
         return ScimError(404, "Resource not found")
-    if isinstance(exc, UserIsActive):
+    if isinstance(exc, UserIsActive | SchemaInUse):
         return ScimError(409, str(exc))
+    if isinstance(exc, SchemaNotFound):
+        return ScimError(404, str(exc))
     if isinstance(exc, UserWasErased):
         return ScimError(410, str(exc))
     if isinstance(exc, UserNameTaken | GroupNameTaken):

@@ -567,6 +567,19 @@ def parse_declaration(document: Any, others: list[str]) -> dict[str, Any]:
     return recorded
 
 
+def declaration_view(declaration: dict[str, Any]) -> dict[str, Any]:
+    """A declaration (Organization.extensions' value) as the CLI and the admin API show it:
+    the resource type it extends, whether it is required, and the schema as /Schemas
+    describes it (without the server's `meta`)."""
+    described = schema_of(declaration["document"]).describe("")
+    del described["meta"]
+    return {
+        "resourceType": declaration["resource_type"],
+        "required": declaration["required"],
+        **described,
+    }
+
+
 def schema_of(recorded: dict[str, Any]) -> Schema:
     """The Schema a recorded declaration (parse_declaration's form) describes."""
     return Schema(

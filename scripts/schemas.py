@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from scimledger.ledger.context import Actor, RequestInfo
-from scimledger.ledger.schemas import MAX_DOCUMENT_BYTES, RESOURCE_TYPES, schema_of
+from scimledger.ledger.schemas import MAX_DOCUMENT_BYTES, RESOURCE_TYPES, declaration_view
 from scimledger.projections.scim import extension_values_counter
 from scimledger.projections.sql import SQL
 from scimledger.scripts import output
@@ -76,15 +76,7 @@ def show(args: argparse.Namespace) -> int:
         if urn is None:
             raise UsageError(f"no extension schema {args.schema} is declared in {args.org}")
         declaration = organization.extensions[urn]
-    described = schema_of(declaration["document"]).describe("")
-    del described["meta"]  # the location is the server's: GET /Schemas/{urn}
-    output.print_json(
-        {
-            "resourceType": declaration["resource_type"],
-            "required": declaration["required"],
-            **described,
-        }
-    )
+    output.print_json(declaration_view(declaration))
     return 0
 
 
