@@ -67,6 +67,7 @@ class _GroupState(msgspec.Struct):
     version: int
     last_modified: str
     externalId: str | None = None
+    extensions: dict[str, Any] = msgspec.field(default_factory=dict)  # by URN
 
 
 _user_state = msgspec.json.Decoder(_UserState).decode
@@ -149,9 +150,11 @@ def event(change: feed.Change, base: str) -> Event:
                     version=group.version,
                     created=group.created,
                     last_modified=group.last_modified,
+                    attributes=group.extensions,
                 ),
                 None,
                 base,
+                None,  # as recorded: history
             )
     return Event(
         f"{ID_PREFIX}{change.position}",

@@ -10,32 +10,60 @@ value list.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
-from scimledger.http.patch import invalid_path, parse_operations
+from scimledger.http.patch import Operation, invalid_path, parse_operations
 from scimledger.http.schemas import check_value, member_ids
+from scimledger.http.user_patch import apply_extension_patch, check_extension_path
 from scimledger.ledger.commands import GroupUpdate
-from scimledger.ledger.schemas import CORE_GROUP, EXTERNAL_ID
+from scimledger.ledger.schemas import CORE_GROUP, EXTERNAL_ID, GROUP_SCHEMAS, ResourceSchemas
 from scimledger.projections.filters import Compare, Filter, FilterError, Or, parse_filter
 
 _SERVER_OWNED = frozenset({"id", "meta", "schemas"})
 _GROUP_PREFIX = CORE_GROUP.lower() + ":"
 
 
-def plan_group_patch(body: Any) -> GroupUpdate:
-    """What a PatchOp body does to a group; raises ScimError if any operation is invalid."""
+def plan_group_patch(body: Any, schemas: ResourceSchemas = GROUP_SCHEMAS) -> GroupUpdate:
+    """What a PatchOp body does to a group; raises ScimError if any operation is invalid.
+    Operations on the organization's declared extensions (`schemas`) are applied to the
+    group's extension values as they are when the update is made."""
     plan = GroupUpdate()
+    extension_operations: list[Operation] = []
     for operation in parse_operations(body):
         if operation.op == "remove":
-            _apply(plan, "remove", operation.required_path(), operation.value, operation.has_value)
+            path = operation.required_path()
+            if _names_an_extension(path):
+                extension_operations.append(operation)
+            else:
+                _apply(plan, "remove", path, operation.value, operation.has_value)
         elif operation.path:
-            _apply(plan, operation.op, operation.path, operation.value, has_value=True)
+            if _names_an_extension(operation.path):
+                extension_operations.append(operation)
+            else:
+                _apply(plan, operation.op, operation.path, operation.value, has_value=True)
         else:
             for key, item in operation.object_value().items():
-                if key.lower() not in _SERVER_OWNED:  # Okta sends the read-only id along
+                if _names_an_extension(key):
+                    extension_operations.append(replace(operation, path=key, value=item))
+                elif key.lower() not in _SERVER_OWNED:  # Okta sends the read-only id along
                     _apply(plan, operation.op, key, item, has_value=True)
+    for operation in extension_operations:
+        assert operation.path is not None
+        check_extension_path(operation.path, operation.value, schemas)
+    if extension_operations:
+        # Applied, and checked, in the update's own attempt (Ledger.update_group): on the
+        # group's values as they are then; an invalid one refuses the whole update.
+        plan.extensions = lambda values: apply_extension_patch(
+            values, extension_operations, schemas
+        )
     return plan
+
+
+def _names_an_extension(path: str) -> bool:
+    lower = path.lower()
+    return lower.startswith("urn:") and not lower.startswith(_GROUP_PREFIX)
 
 
 def _apply(plan: GroupUpdate, op: str, path: str, value: Any, has_value: bool) -> None:

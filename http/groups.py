@@ -10,27 +10,36 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from scimledger.http.attributes import Selection
+from scimledger.http.attributes import EVERYTHING, Selection
 from scimledger.http.etags import check_if_match
 from scimledger.http.group_patch import plan_group_patch
-from scimledger.http.schemas import parse_group
+from scimledger.http.schemas import check_immutable, parse_group, with_hidden
 from scimledger.http.services import Services
 from scimledger.ledger.commands import GroupUpdate, NewGroup, Written
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import GroupNotFound
-from scimledger.ledger.schemas import CORE_GROUP
+from scimledger.ledger.schemas import CORE_GROUP, ResourceSchemas
 from scimledger.projections import scim
 from scimledger.projections.scim import Query
 from scimledger.projections.sql import Cursor
 
 
 def render_group(
-    row: scim.GroupRow, members: list[scim.Member] | None, base: str
+    row: scim.GroupRow,
+    members: list[scim.Member] | None,
+    base: str,
+    schemas: ResourceSchemas | None,
+    chosen: Selection = EVERYTHING,
 ) -> dict[str, Any]:
-    resource: dict[str, Any] = {"schemas": [CORE_GROUP], "id": row.id}
+    """A group in SCIM form; its extension values as render_user shows a user's."""
+    extensions = (
+        row.attributes if schemas is None else schemas.returned(row.attributes, chosen.asks_for)
+    )
+    resource: dict[str, Any] = {"schemas": [CORE_GROUP, *extensions], "id": row.id}
     if row.external_id is not None:
         resource["externalId"] = row.external_id
     resource["displayName"] = row.display_name
+    resource.update(extensions)
     if members:
         resource["members"] = [
             {
@@ -52,11 +61,17 @@ def render_group(
 
 
 def _render(
-    cursor: Cursor, rows: list[scim.GroupRow], base: str, chosen: Selection
+    cursor: Cursor,
+    rows: list[scim.GroupRow],
+    base: str,
+    schemas: ResourceSchemas,
+    chosen: Selection,
 ) -> list[dict[str, Any]]:
     # Members are read only when they are returned: a big group then costs nothing.
     members = scim.members_of(cursor, [r.id for r in rows]) if chosen.returns("members") else {}
-    return [chosen.apply(render_group(row, members.get(row.id), base)) for row in rows]
+    return [
+        chosen.apply(render_group(row, members.get(row.id), base, schemas, chosen)) for row in rows
+    ]
 
 
 def read_group(
@@ -64,11 +79,12 @@ def read_group(
 ) -> tuple[dict[str, Any], int]:
     """The group as the read model has it, with its version (and the members of that
     version: one snapshot)."""
+    schemas = services.ledger.declared(context.org_id).group
     with services.sql.snapshot() as cursor:
         row = scim.get_group(cursor, context.org_id, group_id)
         if row is None:
             raise GroupNotFound(group_id)
-        [resource] = _render(cursor, [row], base, chosen)
+        [resource] = _render(cursor, [row], base, schemas, chosen)
     return resource, row.version
 
 
@@ -76,18 +92,18 @@ def search_groups(
     services: Services, context: CommandContext, query: Query, chosen: Selection, base: str
 ) -> tuple[int, list[dict[str, Any]]]:
     """The total and one page of the organization's groups a query selects."""
+    schemas = services.ledger.declared(context.org_id).group
     with services.sql.snapshot() as cursor:
-        total, rows = scim.list_groups(cursor, context.org_id, query)
-        return total, _render(cursor, rows, base, chosen)
+        total, rows = scim.list_groups(cursor, context.org_id, query, schemas)
+        return total, _render(cursor, rows, base, schemas, chosen)
 
 
 def create_group(
     services: Services, context: CommandContext, document: Any, chosen: Selection, base: str
 ) -> tuple[UUID, dict[str, Any], int]:
-    given = parse_group(document)
-    written = services.ledger.create_group(
-        context, NewGroup(given.display_name, given.external_id, given.members), services.directory
-    )
+    given = parse_group(document, services.ledger.declared(context.org_id).group)
+    new = NewGroup(given.display_name, given.external_id, given.members, given.extensions)
+    written = services.ledger.create_group(context, new, services.directory)
     services.scim.wait_for(written.position)
     resource, version = read_group(services, context, str(written.id), chosen, base)
     return written.id, resource, version
@@ -112,8 +128,17 @@ def _update(
 def replace_group(
     services: Services, context: CommandContext, group_id: UUID, document: Any, if_match: str | None
 ) -> Written:
-    given = parse_group(document)
-    update = GroupUpdate(display_name=given.display_name, external_id=given.external_id)
+    schemas = services.ledger.declared(context.org_id).group
+    given = parse_group(document, schemas)
+
+    def extensions(current: dict[str, Any]) -> dict[str, Any]:
+        shown, hidden = schemas.visible(current)
+        check_immutable(schemas, shown, given.extensions)
+        return with_hidden(given.extensions, hidden)
+
+    update = GroupUpdate(
+        display_name=given.display_name, external_id=given.external_id, extensions=extensions
+    )
     update.set_members(given.members)
     return _update(services, context, group_id, update, if_match)
 
@@ -125,4 +150,5 @@ def patch_group(
     operations: Any,
     if_match: str | None,
 ) -> Written:
-    return _update(services, context, group_id, plan_group_patch(operations), if_match)
+    schemas = services.ledger.declared(context.org_id).group
+    return _update(services, context, group_id, plan_group_patch(operations, schemas), if_match)

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import base64
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from scimledger.http.errors import ScimError, invalid_value
 from scimledger.ledger.schemas import (
+    CORE_GROUP,
     CORE_USER,
     ENTERPRISE,
     ENTERPRISE_USER,
     EXTERNAL_ID,
+    GROUP_SCHEMAS,
     USER,
     USER_SCHEMAS,
     Attribute,
@@ -91,26 +93,9 @@ def parse_user(body: Any, schemas: ResourceSchemas = USER_SCHEMAS) -> UserInput:
             _set(attributes, USER, key, value, "")
         elif lower.startswith(_CORE_PREFIX):
             _set(attributes, USER, key[len(_CORE_PREFIX) :], value, key[: len(_CORE_PREFIX)])
-        elif (extension := schemas.extension(key)) is not None:
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                raise invalid_value(f"{extension.schema.id} must be an object")
-            target = extensions.setdefault(extension.schema.id, {})
-            for sub_key, sub_value in value.items():
-                _set_extension(target, extension, sub_key, sub_value)
-        elif (found := schemas.split_urn(key)) is not None:
-            extension, name = found
-            target = extensions.setdefault(extension.schema.id, {})
-            _set_extension(target, extension, name, value)
         else:
-            raise undeclared(extension_named(key, value))
-    for extension in schemas.extensions:
-        values = extensions.get(extension.schema.id)
-        if values:
-            attributes[extension.schema.id] = values
-        if extension.schema is not ENTERPRISE:
-            _check_required(extension, values or None)
+            read_extension(key, value, schemas, extensions)
+    attributes.update(checked_extensions(extensions, schemas))
     user_name = attributes.get("userName")
     if not isinstance(user_name, str) or not user_name.strip():
         raise invalid_value("userName is required")
@@ -118,6 +103,16 @@ def parse_user(body: Any, schemas: ResourceSchemas = USER_SCHEMAS) -> UserInput:
 
 
 _CORE_PREFIX = CORE_USER.lower() + ":"
+
+
+def with_hidden(attributes: dict[str, Any], hidden: dict[str, Any]) -> dict[str, Any]:
+    """A resource's new attributes with the values its declarations hide kept as they were
+    (ResourceSchemas.visible: a PUT or PATCH changes what it can see)."""
+    merged = dict(attributes)
+    for urn, values in hidden.items():
+        current = merged.get(urn)
+        merged[urn] = {**values, **current} if isinstance(current, dict) else values
+    return merged
 
 
 def check_immutable(
@@ -143,6 +138,43 @@ def undeclared(urn: str) -> ScimError:
     )
 
 
+def read_extension(
+    key: str, value: Any, schemas: ResourceSchemas, extensions: dict[str, dict[str, Any]]
+) -> None:
+    """A resource's key that names an extension (`URN`, with its values as an object, or
+    `URN:attribute`): its values read into `extensions`, by URN. One the organization has
+    not declared is refused."""
+    if (extension := schemas.extension(key)) is not None:
+        if value is None:
+            return
+        if not isinstance(value, dict):
+            raise invalid_value(f"{extension.schema.id} must be an object")
+        target = extensions.setdefault(extension.schema.id, {})
+        for sub_key, sub_value in value.items():
+            _set_extension(target, extension, sub_key, sub_value)
+    elif (found := schemas.split_urn(key)) is not None:
+        extension, name = found
+        target = extensions.setdefault(extension.schema.id, {})
+        _set_extension(target, extension, name, value)
+    else:
+        raise undeclared(extension_named(key, value))
+
+
+def checked_extensions(
+    extensions: dict[str, dict[str, Any]], schemas: ResourceSchemas
+) -> dict[str, dict[str, Any]]:
+    """The extensions' values read (`read_extension`), those left empty dropped, each
+    declared extension's required values there (else ScimError)."""
+    checked = {}
+    for extension in schemas.extensions:
+        values = extensions.get(extension.schema.id)
+        if values:
+            checked[extension.schema.id] = values
+        if extension.schema is not ENTERPRISE:
+            _check_required(extension, values or None)
+    return checked
+
+
 def extension_named(key: str, value: Any) -> str:
     """The URN a key of no declared extension names: the key itself when its value is an
     object (the extension's values), else the key without its last part (an attribute)."""
@@ -157,7 +189,12 @@ def _check_schemas(value: Any, schemas: ResourceSchemas) -> None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise invalid_value("schemas must be an array of schema URNs")
     for urn in value:
-        if urn.lower() != schemas.core.id.lower() and schemas.extension(urn) is None:
+        # Only URNs: Entra ID names a schema of its own for groups, by a URL, with no values.
+        if (
+            urn.lower().startswith("urn:")
+            and urn.lower() != schemas.core.id.lower()
+            and schemas.extension(urn) is None
+        ):
             raise undeclared(urn)
 
 
@@ -305,36 +342,52 @@ def _canonical(attribute: Attribute, value: str, path: str) -> str:
 
 @dataclass(frozen=True)
 class GroupInput:
-    """A validated Group resource: displayName, externalId and member ids (unchecked)."""
+    """A validated Group resource: displayName, externalId, member ids (unchecked), and the
+    values of the organization's declared group extensions, by URN."""
 
     display_name: str
     external_id: str | None
     members: list[str]
+    extensions: dict[str, Any] = field(default_factory=dict)
 
 
-def parse_group(body: Any) -> GroupInput:
+_GROUP_PREFIX = CORE_GROUP.lower() + ":"
+
+
+def parse_group(body: Any, schemas: ResourceSchemas = GROUP_SCHEMAS) -> GroupInput:
     """Reads a Group resource from a decoded JSON body; raises ScimError if it is invalid.
 
-    `id`, `meta` and `schemas` are ignored, and so is each member's `display` (Okta's
-    wizard-built apps send `display: null`).
-    """
+    `id` and `meta` are ignored, and so is each member's `display` (Okta's wizard-built apps
+    send `display: null`). Extensions are read as a User's are (parse_user)."""
     if not isinstance(body, dict):
         raise ScimError(400, "The request body must be a JSON object", "invalidSyntax")
     display_name: Any = None
     external_id: Any = None
     members: list[str] = []
+    extensions: dict[str, dict[str, Any]] = {}
     for key, value in body.items():
         lower = key.lower()
-        if lower == "displayname":
+        if lower.startswith(_GROUP_PREFIX):
+            lower = lower[len(_GROUP_PREFIX) :]
+        if lower == "schemas":
+            _check_schemas(value, schemas)
+        elif lower == "displayname":
             display_name = value
         elif lower == "externalid":
             parsed = check_value(EXTERNAL_ID, value, "externalId")
             external_id = None if parsed is UNASSIGNED else parsed
         elif lower == "members":
             members = member_ids(value, "members")
+        elif lower.startswith("urn:"):
+            read_extension(key, value, schemas, extensions)
     if not isinstance(display_name, str) or not display_name.strip():
         raise invalid_value("displayName is required")
-    return GroupInput(display_name=display_name, external_id=external_id, members=members)
+    return GroupInput(
+        display_name=display_name,
+        external_id=external_id,
+        members=members,
+        extensions=checked_extensions(extensions, schemas),
+    )
 
 
 def member_ids(value: Any, path: str) -> list[str]:

@@ -17,9 +17,13 @@ from scimledger.http.patch import Operation, invalid_path, parse_operations
 from scimledger.http.schemas import (
     SERVER_OWNED,
     UserInput,
+    check_immutable,
+    checked_extensions,
     extension_named,
     parse_user,
+    read_extension,
     undeclared,
+    with_hidden,
 )
 from scimledger.ledger.schemas import (
     ENTERPRISE,
@@ -55,6 +59,33 @@ def apply_user_patch(
     for operation in operations:
         _apply(doc, operation, schemas)
     return parse_user(doc, schemas)
+
+
+def apply_extension_patch(
+    values: dict[str, Any], operations: list[Operation], schemas: ResourceSchemas
+) -> dict[str, Any]:
+    """A group's extension values (by URN) after PATCH operations whose paths all name an
+    extension or one of its attributes (http.group_patch), checked like a PUT's; the values
+    its declarations hide are kept."""
+    shown, hidden = schemas.visible(values)
+    doc = copy.deepcopy(shown)
+    for operation in operations:
+        _apply(doc, operation, schemas)
+    extensions: dict[str, dict[str, Any]] = {}
+    for key, value in doc.items():
+        read_extension(key, value, schemas, extensions)
+    checked = checked_extensions(extensions, schemas)
+    check_immutable(schemas, shown, checked)
+    return with_hidden(checked, hidden)
+
+
+def check_extension_path(path: str, value: Any, schemas: ResourceSchemas) -> None:
+    """Refuses, before anything is read, an operation's path (or path-less key) that names
+    an extension the organization has not declared, or an attribute it does not declare."""
+    if schemas.extension(path) is not None:
+        return
+    _refuse_undeclared(path, value, schemas)
+    _resolve(path.split("[", 1)[0], schemas)
 
 
 def _apply(doc: dict[str, Any], operation: Operation, schemas: ResourceSchemas) -> None:

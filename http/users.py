@@ -10,7 +10,7 @@ from uuid import UUID
 
 from scimledger.http.attributes import EVERYTHING, Selection
 from scimledger.http.etags import check_if_match
-from scimledger.http.schemas import UserInput, check_immutable, parse_user
+from scimledger.http.schemas import UserInput, check_immutable, parse_user, with_hidden
 from scimledger.http.services import Services, read_your_writes
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.commands import NewUser, UserReplacement, UserState, Written
@@ -160,10 +160,7 @@ def _update(
         shown, hidden = schemas.visible(state.attributes)
         given = replacement(replace(state, attributes=shown), schemas)
         check_immutable(schemas, shown, given.attributes)
-        attributes = dict(given.attributes)
-        for urn, values in hidden.items():
-            current = attributes.get(urn)
-            attributes[urn] = {**values, **current} if isinstance(current, dict) else values
+        attributes = with_hidden(given.attributes, hidden)
         return UserReplacement(attributes=attributes, active=given.active, password=given.password)
 
     return services.ledger.update_user(context, user_id, edit)

@@ -379,6 +379,7 @@ class Ledger(Application[UUID]):
                 external_id=new.external_id,
                 context=context,
             )
+            group.replace_extensions(new.extensions, context, at_creation=True)
             group.add_initial_members(list(joining), context)
             index = self._claim_name(
                 context.org_id, "displayName", new.display_name, group.id, assume_new=first
@@ -420,6 +421,8 @@ class Ledger(Application[UUID]):
             group.rename(name, context)
             if not isinstance(update.external_id, Keep):
                 group.set_external_id(update.external_id, context)
+            if update.extensions is not None:
+                group.replace_extensions(update.extensions(dict(group.extensions)), context)
             group.remove_members(list(change.remove), context)
             group.add_members(list(change.add), context)
             moved = len(change.add) + len(change.remove)

@@ -64,6 +64,7 @@ class NewGroup:
     display_name: str
     external_id: str | None = None
     members: Iterable[UUID | str] = ()
+    extensions: Attributes = field(default_factory=dict)  # declared extensions' values
 
 
 class Keep:
@@ -87,6 +88,8 @@ class GroupUpdate:
     replace_members: set[str] | None = None  # the complete new member set, if replaced
     add: set[str] = field(default_factory=set)
     remove: set[str] = field(default_factory=set)
+    # The group's new extension values, made from its current ones (None: unchanged).
+    extensions: Callable[[Attributes], Attributes] | None = None
 
     def add_members(self, ids: Iterable[str]) -> None:
         ids = list(ids)

@@ -8,11 +8,15 @@ members records 1,000 ids, not 51,000.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
+from scimledger.ledger.users import apply_changes, attribute_changes
+
+_NONE: dict[str, Any] = {}
 
 
 class Group(Aggregate):
@@ -40,6 +44,18 @@ class Group(Aggregate):
 
     class GroupDeleted(Aggregate.Event):
         context: CommandContext
+
+    class ExtensionsChanged(Aggregate.Event):
+        """Values of the organization's declared group extensions (ledger.schemas) changed:
+        each extension's URN and its new values, None where it has none any more."""
+
+        changes: dict[str, Any]
+        context: CommandContext
+
+    # Extension values by URN. A class default (not a field of the aggregate's dataclass):
+    # snapshots taken before extensions existed restore without it. Always replaced, never
+    # changed in place.
+    extensions = _NONE
 
     @event(GroupCreated)
     def __init__(
@@ -93,6 +109,25 @@ class Group(Aggregate):
     @event(MembersRemoved)
     def _remove_members(self, user_ids: list[UUID], context: CommandContext) -> None:
         pass
+
+    def replace_extensions(
+        self, extensions: dict[str, Any], context: CommandContext, *, at_creation: bool = False
+    ) -> None:
+        """Records the extension values that differ from the group's; `at_creation`: those
+        given with a new group, at the creation's instant (see add_initial_members)."""
+        changes = attribute_changes(self.extensions, extensions)
+        if not changes:
+            return
+        if at_creation:
+            self.trigger_event(
+                self.ExtensionsChanged, changes=changes, context=context, timestamp=self.created_on
+            )
+        else:
+            self._change_extensions(changes, context)
+
+    @event(ExtensionsChanged)
+    def _change_extensions(self, changes: dict[str, Any], context: CommandContext) -> None:
+        self.extensions = apply_changes(self.extensions, changes)
 
     def delete(self, context: CommandContext) -> None:
         if not self.deleted:

@@ -135,6 +135,7 @@ ACTIONS = (
     "group.created",
     "group.renamed",
     "group.external_id_changed",
+    "group.updated",
     "group.members_added",
     "group.members_removed",
     "group.deleted",
@@ -206,6 +207,7 @@ class AuditProjection:
             Group.MembersAdded: self._members("added"),
             Group.MembersRemoved: self._members("removed"),
             Group.GroupDeleted: self._group_deleted,
+            Group.ExtensionsChanged: self._group_updated,
             SignInLink.Issued: self._link_issued,
             SignInLink.Used: self._console("link_used"),
             ConsoleSession.Started: self._signed_in,
@@ -533,6 +535,14 @@ class AuditProjection:
             state.get("displayName"),
             {"externalId": _change(state.get("externalId"), event.external_id)},
         )
+
+    def _group_updated(self, event: Any) -> Entry:
+        """Values of the organization's declared group extensions changed."""
+        state = self._state(event)
+        before = state.get("extensions", {})
+        self._remember(event, {**state, "extensions": apply_changes(before, event.changes)})
+        changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
+        return "group.updated", "Group", state.get("displayName"), changes
 
     def _members(self, how: str) -> Callable[[Any], Entry]:
         def handler(event: Any) -> Entry:

@@ -19,6 +19,8 @@ from scimledger.ledger.schemas import (
     CORE_GROUP,
     CORE_USER,
     ENTERPRISE,
+    GROUP,
+    GROUP_SCHEMAS,
     USER,
     USER_SCHEMAS,
     ResourceSchemas,
@@ -35,8 +37,8 @@ from scimledger.projections.sql_filters import (
     sort_expression,
 )
 
-NAME = "scim_read_model_v5"  # v3: user counts per organization; v4: the people search;
-# v5: its text in the userName index (SQLite)
+NAME = "scim_read_model_v6"  # v3: user counts per organization; v4: the people search;
+# v5: its text in the userName index (SQLite); v6: groups' extension values
 
 
 class Tables(NamedTuple):
@@ -92,7 +94,9 @@ def ddl(dialect: str, prefix: str = "") -> tuple[str, ...]:
         external_id TEXT,
         version BIGINT NOT NULL,
         created TEXT NOT NULL,
-        last_modified TEXT NOT NULL
+        last_modified TEXT NOT NULL,
+        attributes TEXT NOT NULL,
+        search {json_type} NOT NULL
     )""",
         f"CREATE INDEX IF NOT EXISTS {groups}_org_name ON {groups} (org_id, display_name_norm)",
         f"CREATE INDEX IF NOT EXISTS {groups}_org_seq ON {groups} (org_id, seq)",
@@ -172,6 +176,7 @@ class GroupRow:
     version: int
     created: str
     last_modified: str
+    attributes: dict[str, Any] = field(default_factory=dict)  # extension values, by URN
 
 
 def _user_row(row: Row) -> UserRow:
@@ -195,6 +200,7 @@ def _group_row(row: Row) -> GroupRow:
         version=int(row["version"]),
         created=row["created"],
         last_modified=row["last_modified"],
+        attributes=_decode(row["attributes"]),
     )
 
 
@@ -222,21 +228,26 @@ USERS = Target(
 
 
 @lru_cache(maxsize=256)
-def users_target(schemas: ResourceSchemas) -> Target:
-    """What an organization's users can be filtered and sorted on: the core and enterprise
-    attributes, and those of the extensions it declared (as their declarations have them)."""
+def target_of(schemas: ResourceSchemas) -> Target:
+    """What an organization's users or groups can be filtered and sorted on: their core
+    (and enterprise) attributes, and those of the extensions it declared (as their
+    declarations have them)."""
     if schemas is USER_SCHEMAS:
         return USERS
-    assert USERS.document is not None
+    if schemas is GROUP_SCHEMAS:
+        return GROUPS
+    built_in = USERS if schemas.core is USER else GROUPS
+    assert built_in.document is not None
     document = replace(
-        USERS.document, schemas=(schemas.core, *(e.schema for e in schemas.extensions))
+        built_in.document, schemas=(schemas.core, *(e.schema for e in schemas.extensions))
     )
-    return replace(USERS, document=document)
+    return replace(built_in, document=document)
 
 
 GROUPS = Target(
     table=TABLES.groups,
     resource_urn=CORE_GROUP,
+    document=Document("search", (GROUP,), exact="attributes"),
     columns={
         "displayname": Column("display_name_norm", "text", normalize_name),
         "externalid": Column("external_id", "text", nullable=True),
@@ -385,7 +396,7 @@ def _count(cursor: Cursor, table: str, condition: str, org_id: UUID, params: lis
 
 
 _USER_COLUMNS = "id, attributes, active, version, created, last_modified"
-_GROUP_COLUMNS = "id, display_name, external_id, version, created, last_modified"
+_GROUP_COLUMNS = "id, display_name, external_id, version, created, last_modified, attributes"
 _NO_GROUPS = "NULL AS groups_"
 
 
@@ -438,7 +449,7 @@ def list_users(
     if marks is not None and query.where is None and query.sort_by is None:
         page = _user_walk_page(cursor, org_id, query, joined, marks)
     else:
-        target = users_target(schemas)
+        target = target_of(schemas)
         page = _page(cursor, target, _USER_COLUMNS, org_id, query, joined=joined)
     return page.total, [_user_row(row) for row in page.rows]
 
@@ -476,8 +487,10 @@ def extension_values(cursor: Cursor, org_id: UUID, urn: str) -> int:
     return int(row["n"]) if row is not None else 0
 
 
-def list_groups(cursor: Cursor, org_id: UUID, query: Query) -> tuple[int, list[GroupRow]]:
-    page = _page(cursor, GROUPS, _GROUP_COLUMNS, org_id, query)
+def list_groups(
+    cursor: Cursor, org_id: UUID, query: Query, schemas: ResourceSchemas = GROUP_SCHEMAS
+) -> tuple[int, list[GroupRow]]:
+    page = _page(cursor, target_of(schemas), _GROUP_COLUMNS, org_id, query)
     return page.total, [_group_row(row) for row in page.rows]
 
 

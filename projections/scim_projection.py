@@ -63,17 +63,22 @@ class _GroupRow:
     version: int
     created: str
     last_modified: str
+    attributes: dict[str, Any]  # the declared extensions' values, by URN
 
     def values(self) -> tuple[Any, ...]:
+        """The columns `_GROUP_FIELDS` and `search`, in that order."""
         return (
             *(self.id, self.org_id, self.seq, self.display_name, self.display_name_norm),
             *(self.external_id, self.version, self.created, self.last_modified),
+            _encode(self.attributes).decode(),
+            _encode(_folded(self.attributes)).decode(),
         )
 
 
 _USER_FIELDS = tuple(column.name for column in fields(_UserRow))
 _GROUP_FIELDS = tuple(column.name for column in fields(_GroupRow))
 _WRITTEN = (*_USER_FIELDS, "search", "people_text")  # what `_UserRow.values` gives
+_GROUP_WRITTEN = (*_GROUP_FIELDS, "search")  # what `_GroupRow.values` gives
 
 
 def _upsert(table: str, fields: Sequence[str]) -> str:
@@ -108,6 +113,7 @@ _GROUP_CHANGES = (
     Group.GroupExternalIdChanged,
     Group.MembersAdded,
     Group.MembersRemoved,
+    Group.ExtensionsChanged,
 )
 
 
@@ -166,6 +172,7 @@ class ScimProjection:
             Group.MembersAdded: partial(self._membership, True),
             Group.MembersRemoved: partial(self._membership, False),
             Group.GroupDeleted: self._group_deleted,
+            Group.ExtensionsChanged: self._group_extensions_changed,
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
         self._changes: list[tuple[_Change, int]] = []
@@ -218,7 +225,7 @@ class ScimProjection:
             "id",
             sorted(groups),
         ):
-            batch.groups[row["id"]] = _GroupRow(**row)
+            batch.groups[row["id"]] = _GroupRow(**{**row, "attributes": _decode(row["attributes"])})
 
     def _count(self, cursor: Cursor, batch: _Batch) -> None:
         """Keeps each organization's counts (before the deleted users' rows go)."""
@@ -260,7 +267,7 @@ class ScimProjection:
         # A deleted user leaves every group (a deactivated one stays a member).
         cursor.executemany(f"DELETE FROM {self.tables.members} WHERE user_id = ?", deleted)
         cursor.executemany(
-            _upsert(self.tables.groups, _GROUP_FIELDS),
+            _upsert(self.tables.groups, _GROUP_WRITTEN),
             [group.values() for group in batch.groups.values()],
         )
         deleted = [(group_id,) for group_id in sorted(batch.deleted_groups)]
@@ -343,7 +350,13 @@ class ScimProjection:
             version=event.originator_version,
             created=stamp,
             last_modified=stamp,
+            attributes={},
         )
+
+    def _group_extensions_changed(self, batch: _Batch, change: _Change, position: int) -> None:
+        group = _touched(batch.groups, change)
+        if group is not None:
+            group.attributes = apply_changes(group.attributes, change.event.changes)
 
     def _group_renamed(self, batch: _Batch, change: _Change, position: int) -> None:
         group = _touched(batch.groups, change)

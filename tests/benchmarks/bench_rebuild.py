@@ -1,7 +1,7 @@
 """Benchmark: `projections rebuild` of a read model over a large log (default 1,000,000 events).
 
 Run: .venv/bin/python -m tests.benchmarks.bench_rebuild [--events 1000000] [--database URL]
-     [--projection scim_read_model_v5] [--runs 3]
+     [--projection scim_read_model_v6] [--runs 3]
 
 Fills a new store with the workload of bench_audit.py (users created, renamed, deactivated:
 four events each with their userName index), unless the database already holds a log; then

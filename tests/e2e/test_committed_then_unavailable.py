@@ -38,7 +38,7 @@ class Stalled:
 @pytest.fixture(
     params=[
         DatabaseUnavailable("the database is unreachable"),
-        TimeoutError("scim_read_model_v5 did not reach position 9"),
+        TimeoutError("scim_read_model_v6 did not reach position 9"),
     ],
     ids=["unavailable", "behind"],
 )

@@ -29,7 +29,7 @@ def test_an_admin_sees_each_read_models_lag_and_its_rebuild_command(
     )
     head = services.ledger.recorder.max_notification_id()
     assert rows == [
-        ("scim_read_model_v5", str(head), "ok"),
+        ("scim_read_model_v6", str(head), "ok"),
         ("ledger_chain_v1", "never started", "stalled"),  # no chain follower in these tests
         ("audit_trail_v3", str(head), "ok"),
         ("tokens_v4", str(head), "ok"),

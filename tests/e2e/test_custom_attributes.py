@@ -13,6 +13,7 @@ import pytest
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken
 from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.projections import scim
 from scimledger.projections.rebuild import rebuild
 from scimledger.projections.scim import extension_values_counter
 from scimledger.projections.sql import SQL
@@ -316,7 +317,7 @@ def test_a_rebuild_gives_the_same_resources(services: Services, client: Client) 
     before = [fetched(client, user_id) for user_id in ids]
     filtered = names(client, where(f"{ACME}:seats gt 3"))
 
-    rebuild(services.ledger, "scim_read_model_v5")
+    rebuild(services.ledger, scim.NAME)
 
     assert [fetched(client, user_id) for user_id in ids] == before
     assert names(client, where(f"{ACME}:seats gt 3")) == filtered == ["ada", "bob", "cy"]
@@ -348,3 +349,92 @@ def test_the_audit_trail_shows_the_values_before_and_after(
             {ACME: {"before": {"costCenter": "42"}, "after": {"costCenter": "43"}}},
         )
     ]
+
+
+# Groups
+
+GROUP_EXTENSION = "urn:ietf:params:scim:schemas:extension:acme:2.0:Group"
+GROUP_SCHEMA: dict[str, Any] = {
+    "id": GROUP_EXTENSION,
+    "attributes": [
+        {"name": "site"},
+        {"name": "budget", "type": "integer"},
+        {"name": "kind", "canonicalValues": ["team", "role"]},
+    ],
+}
+
+
+def created_group(client: Client, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post("/scim/v2/Groups", json=body)
+    assert response.status_code == 201, response.text
+    resource: dict[str, Any] = response.json()
+    return resource
+
+
+def test_groups_carry_their_declared_extension_through_create_put_patch_and_filters(
+    services: Services, client: Client
+) -> None:
+    declare(services, GROUP_SCHEMA)
+    member = created(client, {"userName": "ada"})["id"]
+    group = created_group(
+        client,
+        {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group", GROUP_EXTENSION],
+            "displayName": "Platform",
+            "members": [{"value": member}],
+            GROUP_EXTENSION: {"site": "Zürich", "budget": 10, "kind": "Team"},
+        },
+    )
+    assert group["schemas"] == ["urn:ietf:params:scim:schemas:core:2.0:Group", GROUP_EXTENSION]
+    assert group[GROUP_EXTENSION] == {"site": "Zürich", "budget": 10, "kind": "team"}
+    assert group["meta"]["created"] == group["meta"]["lastModified"]
+    created_group(client, {"displayName": "Sales", f"{GROUP_EXTENSION}:budget": 3})
+    path = f"/scim/v2/Groups/{group['id']}"
+
+    body: dict[str, Any] = {"schemas": [PATCH_OP]}
+    body["Operations"] = [
+        {"op": "Replace", "path": f"{GROUP_EXTENSION}:budget", "value": 12},
+        {"op": "add", "value": {GROUP_EXTENSION: {"site": "Basel"}}},
+    ]
+    response = client.patch(path, json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()[GROUP_EXTENSION] == {"site": "Basel", "budget": 12, "kind": "team"}
+    assert [m["value"] for m in response.json()["members"]] == [member]
+
+    refused = client.patch(
+        path,
+        json={
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "add", "path": f"{GROUP_EXTENSION}:kind", "value": "x"}],
+        },
+    )
+    assert refused.status_code == 400
+    assert refused.json()["detail"] == (
+        f"{GROUP_EXTENSION}:kind must be one of its canonical values: team, role"
+    )
+    assert client.get(path).json()["meta"]["version"] == response.json()["meta"]["version"]
+
+    put = client.put(path, json={"displayName": "Platform", GROUP_EXTENSION: {"budget": 1}})
+    assert put.status_code == 200, put.text
+    assert put.json()[GROUP_EXTENSION] == {"budget": 1}
+
+    def group_names(text: str) -> list[str]:
+        found = client.get(f"/scim/v2/Groups?filter={quote(text)}&attributes=displayName")
+        assert found.status_code == 200, found.text
+        return [resource["displayName"] for resource in found.json()["Resources"]]
+
+    assert group_names(f"{GROUP_EXTENSION}:budget ge 1") == ["Platform", "Sales"]
+    assert group_names(f"{GROUP_EXTENSION}:budget gt 2") == ["Sales"]
+    assert group_names(f"{GROUP_EXTENSION}:site pr") == []
+    undeclared = client.post(
+        "/scim/v2/Groups", json={"displayName": "X", "urn:other:Group": {"a": "1"}}
+    )
+    assert undeclared.status_code == 400
+    assert undeclared.json()["detail"].startswith("urn:other:Group is not an extension schema")
+
+    group_type = client.get("/scim/v2/ResourceTypes/Group").json()
+    assert group_type["schemaExtensions"] == [{"schema": GROUP_EXTENSION, "required": False}]
+
+    before = client.get("/scim/v2/Groups").json()
+    rebuild(services.ledger, scim.NAME)
+    assert client.get("/scim/v2/Groups").json() == before

@@ -321,6 +321,7 @@ def test_every_type_is_an_audit_action_on_users_or_groups() -> None:
         "group.created",
         "group.renamed",
         "group.external_id_changed",
+        "group.updated",
         "group.members_added",
         "group.members_removed",
         "group.deleted",

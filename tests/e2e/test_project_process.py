@@ -212,11 +212,11 @@ def test_a_killed_project_process_loses_no_event_and_applies_none_twice(
     # Killed while applying the SCIM read model (the first it catches up)...
     first = start_project(database_url)
     killed = kill_while_applying(first, ledger, scim.NAME, end)
-    assert "consuming scim_read_model_v5 from position 0" in first.output()
+    assert "consuming scim_read_model_v6 from position 0" in first.output()
     # ...then, started again, while applying the audit trail (the third).
     second = start_project(database_url)
     killed_again = kill_while_applying(second, ledger, audit.NAME, end)
-    assert f"consuming scim_read_model_v5 from position {killed[scim.NAME]}" in second.output()
+    assert f"consuming scim_read_model_v6 from position {killed[scim.NAME]}" in second.output()
 
     third = start_project(database_url)
     eventually(lambda: all_at(ledger, end), 60, f"every projection at {end}", third)

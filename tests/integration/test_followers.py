@@ -161,11 +161,11 @@ def test_one_consumer_lock_per_name_until_it_is_released(database: DatabaseURL) 
 def test_the_postgresql_lock_is_an_advisory_lock_on_a_stable_64_bit_key(
     postgres: DatabaseURL,
 ) -> None:
-    lock = ConsumerLock(postgres, "scim_read_model_v5")
-    digest = hashlib.sha256(b"scimledger.projection:scim_read_model_v5").digest()
+    lock = ConsumerLock(postgres, "scim_read_model_v6")
+    digest = hashlib.sha256(b"scimledger.projection:scim_read_model_v6").digest()
     assert lock.key == int.from_bytes(digest[:8], "big", signed=True)
     assert -(2**63) <= lock.key < 2**63
-    assert lock.key == ConsumerLock(postgres, "scim_read_model_v5").key
+    assert lock.key == ConsumerLock(postgres, "scim_read_model_v6").key
     assert lock.key != ConsumerLock(postgres, "audit_trail_v2").key
     assert lock_parts(lock.key) not in advisory_locks(postgres)
     try:
@@ -276,7 +276,7 @@ def test_a_consumer_whose_lock_connection_is_lost_takes_the_lock_again(
         eventually(lambda: consumer.active, 5, "active again")
         position = create_user(writer, context, "after-loss@example.com")
         eventually(lambda: consumer.runner.stored_position() >= position, 5, "applied")
-        assert caplog.text.count("consuming scim_read_model_v5") == 2
+        assert caplog.text.count("consuming scim_read_model_v6") == 2
     finally:
         consumer.stop()
 

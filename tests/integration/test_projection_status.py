@@ -35,7 +35,7 @@ def test_a_caught_up_projection_has_no_lag_and_a_missing_one_is_stalled(ledger: 
         issue(ledger)  # two events
     Runner(ledger, ScimProjection()).run_once()
     by_name = {s.name: s for s in status(ledger, all_projections(), T0 + timedelta(minutes=5))}
-    scim = by_name["scim_read_model_v5"]
+    scim = by_name["scim_read_model_v6"]
     assert (scim.position, scim.head, scim.lag_events, scim.lag_seconds) == (2, 2, 0, 0.0)
     assert not scim.stalled(60)
     chain = by_name["ledger_chain_v1"]
@@ -52,7 +52,7 @@ def test_lag_is_the_age_of_the_oldest_unapplied_event(ledger: Ledger) -> None:
     [scim] = [
         s
         for s in status(ledger, all_projections(), T0 + timedelta(seconds=90))
-        if s.name == "scim_read_model_v5"
+        if s.name == "scim_read_model_v6"
     ]
     assert (scim.lag_events, scim.lag_seconds) == (1, 60.0)
     assert scim.stalled(59)

@@ -123,6 +123,7 @@ def test_it_records_every_event_but_the_name_indexes() -> None:
         Group.MembersAdded,
         Group.MembersRemoved,
         Group.GroupDeleted,
+        Group.ExtensionsChanged,
         SignInLink.Issued,
         SignInLink.Used,
         ConsoleSession.Started,

@@ -132,7 +132,7 @@ def test_database_failures_answer_503_with_retry_after(exc: Exception) -> None:
 
 
 def test_a_read_model_that_does_not_catch_up_answers_503() -> None:
-    error = to_scim_error(TimeoutError("scim_read_model_v5 did not reach position 9"))
+    error = to_scim_error(TimeoutError("scim_read_model_v6 did not reach position 9"))
     assert (error.status, error.detail, error.headers) == (
         503,
         "The server is behind; retry later",

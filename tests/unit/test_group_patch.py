@@ -412,11 +412,28 @@ def test_members_filter_other_than_value_eq_is_invalid_path(path: str) -> None:
     assert (error.status, error.scim_type) == (400, "invalidPath")
 
 
-@pytest.mark.parametrize("path", ["description", "members.value", "urn:example:Group:owner"])
+@pytest.mark.parametrize("path", ["description", "members.value"])
 def test_unknown_attribute_path_is_invalid_path(path: str) -> None:
     error = rejected(patch_op({"op": "replace", "path": path, "value": "x"}))
 
     assert (error.status, error.scim_type) == (400, "invalidPath")
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        {"op": "replace", "path": "urn:example:Group:owner", "value": "x"},
+        {"op": "remove", "path": "urn:example:Group:owner"},
+        {"op": "replace", "value": {"urn:example:Group": {"owner": "x"}}},
+    ],
+)
+def test_a_path_into_an_extension_not_declared_is_refused_naming_it(
+    operation: dict[str, Any],
+) -> None:
+    error = rejected(patch_op(operation))
+
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+    assert error.detail.startswith("urn:example:Group is not an extension schema")
 
 
 def test_path_that_is_not_a_string_is_invalid_path() -> None:

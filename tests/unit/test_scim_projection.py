@@ -121,6 +121,7 @@ def test_it_applies_the_user_and_group_events_only() -> None:
         Group.MembersAdded,
         Group.MembersRemoved,
         Group.GroupDeleted,
+        Group.ExtensionsChanged,
     }
 
 
@@ -270,6 +271,8 @@ def test_a_created_group_is_a_row(projection: ScimProjection, cursor: Cursor) ->
             "version": 1,
             "created": "2030-01-01T12:00:00.000Z",
             "last_modified": "2030-01-01T12:00:00.000Z",
+            "attributes": "{}",
+            "search": "{}",
         }
     ]
 
@@ -430,6 +433,8 @@ def expected_after_lifecycle(bob: User, group: Group) -> tuple[list[Any], ...]:
                 "version": 4,
                 "created": "2030-01-01T12:00:02.000Z",
                 "last_modified": "2030-01-01T12:00:09.000Z",
+                "attributes": "{}",
+                "search": "{}",
             }
         ],
         [],
@@ -482,3 +487,22 @@ def test_organization_token_and_name_events_change_nothing(
         [*organization.collect_events(), *token.collect_events(), *index.collect_events()],
     )
     assert (users(cursor), groups(cursor), members(cursor), counts(cursor)) == ([], [], [], [])
+
+
+def test_a_group_s_extension_values_are_its_attributes_and_their_folded_form(
+    projection: ScimProjection, cursor: Cursor
+) -> None:
+    urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:Group"
+    with clock():
+        group = new_group("Platform Team")
+        group.replace_extensions({urn: {"site": "Zürich", "floor": 3}}, CONTEXT, at_creation=True)
+        feed(projection, cursor, group.collect_events())
+        group.replace_extensions({urn: {"site": "Basel"}}, CONTEXT)
+        feed(projection, cursor, group.collect_events(), first=3)
+
+    [row] = groups(cursor)
+    assert (row["version"], row["attributes"], row["search"]) == (
+        3,
+        f'{{"{urn}":{{"site":"Basel"}}}}',
+        f'{{"{urn}":{{"site":"basel"}}}}',
+    )
