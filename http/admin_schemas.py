@@ -26,7 +26,7 @@ from scimledger.http.responses import json_response
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.schemas import RESOURCE_TYPES, declaration_view
-from scimledger.projections.scim import extension_values_counter
+from scimledger.projections.scim import extension_holders, extension_values_counter
 
 
 class DeclareRequest(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -75,6 +75,7 @@ def declare_org_schema(
         data.schema,
         context.actor,
         context.request,
+        extension_holders(services.sql),
         resource_type=data.resource_type,
         required=data.required,
     )

@@ -24,6 +24,7 @@ from scimledger.ledger.errors import (
     UserNameTaken,
     UserNotFound,
     UserWasErased,
+    ValueTaken,
 )
 from scimledger.projections.filters import FilterError
 from scimledger.projections.sql import StatementRefused
@@ -90,7 +91,7 @@ def to_scim_error(exc: Exception) -> ScimError:
         return ScimError(404, str(exc))
     if isinstance(exc, UserWasErased):
         return ScimError(410, str(exc))
-    if isinstance(exc, UserNameTaken | GroupNameTaken):
+    if isinstance(exc, UserNameTaken | GroupNameTaken | ValueTaken):
         return ScimError(409, str(exc), "uniqueness")
     if isinstance(exc, FilterError):
         return ScimError(400, f"Invalid filter: {exc}", "invalidFilter")

@@ -60,6 +60,7 @@ from scimledger.ledger.errors import (
     ConcurrentModification,
     GroupNameTaken,
     GroupNotFound,
+    InvalidSchema,
     InvalidSettings,
     InvalidToken,
     LedgerError,
@@ -72,6 +73,7 @@ from scimledger.ledger.errors import (
     UserNameTaken,
     UserNotFound,
     UserWasErased,
+    ValueTaken,
 )
 from scimledger.ledger.group_commit import GroupCommit
 from scimledger.ledger.groups import Group
@@ -80,7 +82,15 @@ from scimledger.ledger.members import Directory
 from scimledger.ledger.names import NameIndex, NameKind, normalize_name
 from scimledger.ledger.organizations import Organization, Settings, normalize_email, normalize_slug
 from scimledger.ledger.recorders import DOMAIN_EVENTS, Inline
-from scimledger.ledger.schemas import BUILT_IN, Declared
+from scimledger.ledger.schemas import (
+    BUILT_IN,
+    Declared,
+    Holders,
+    fits,
+    schema_of,
+    unique_form,
+    unique_kind,
+)
 from scimledger.ledger.sealing import SealingMapper
 from scimledger.ledger.secrets import MAX_SECRET, Secrets
 from scimledger.ledger.sessions import (
@@ -104,7 +114,7 @@ from scimledger.ledger.tokens import (
 )
 from scimledger.ledger.transcoding import LEDGER_TRANSCODINGS, LedgerTranscoder
 from scimledger.ledger.turns import Turns
-from scimledger.ledger.users import User, erasure_reason, hash_password
+from scimledger.ledger.users import Attributes, User, erasure_reason, hash_password
 from scimledger.ledger.webhooks import (
     Webhook,
     WebhookNotFound,
@@ -233,7 +243,9 @@ class Ledger(Application[UUID]):
             index = self._claim_name(
                 context.org_id, "userName", user.user_name, user.id, assume_new=first
             )
-            return self._save(user, user, index)
+            unique = self._unique_users(context.org_id, {}, user.attributes)
+            claimed = self._unique_changes(context.org_id, user.id, *unique, assume_new=first)
+            return self._save(user, user, index, *claimed)
 
         return self._retried(attempt, "userName index kept changing")
 
@@ -244,6 +256,8 @@ class Ledger(Application[UUID]):
             new_name = str(replacement.attributes["userName"])
             changed: list[Aggregate] = [user]
             changed += self._rename(context.org_id, "userName", user.user_name, new_name, user.id)
+            unique = self._unique_users(context.org_id, user.attributes, replacement.attributes)
+            changed += self._unique_changes(context.org_id, user.id, *unique)
             was_active = user.active
             user.replace_attributes(replacement.attributes, context)
             if replacement.active is not None:
@@ -265,7 +279,9 @@ class Ledger(Application[UUID]):
             leaving = self._admin_presence(context, user, present=False) if user.active else []
             user.delete(context)
             index = self._release_name(context.org_id, "userName", user.user_name)
-            return self._save(user, user, index, *leaving)
+            unique = self._unique_users(context.org_id, user.attributes, {})
+            released = self._unique_changes(context.org_id, user.id, *unique)
+            return self._save(user, user, index, *leaving, *released)
 
         return self._retried(attempt, f"User {user_id} kept changing; try again", turn=user_id)
 
@@ -292,6 +308,8 @@ class Ledger(Application[UUID]):
                     changed += self._admin_presence(context, user, present=False)
                 user.delete(context)
                 changed.append(self._release_name(context.org_id, "userName", user.user_name))
+                unique = self._unique_users(context.org_id, user.attributes, {})
+                changed += self._unique_changes(context.org_id, user.id, *unique)
             user.erase(reason, context)
             return self._save(user, *changed)
 
@@ -384,7 +402,9 @@ class Ledger(Application[UUID]):
             index = self._claim_name(
                 context.org_id, "displayName", new.display_name, group.id, assume_new=first
             )
-            return self._save(group, group, index)
+            unique = self._unique_groups(context.org_id, {}, new.extensions)
+            claimed = self._unique_changes(context.org_id, group.id, *unique, assume_new=first)
+            return self._save(group, group, index, *claimed)
 
         written = self._retried(attempt, "displayName index kept changing")
         if len(joining) >= SNAPSHOT_AFTER_MEMBERS:
@@ -422,7 +442,10 @@ class Ledger(Application[UUID]):
             if not isinstance(update.external_id, Keep):
                 group.set_external_id(update.external_id, context)
             if update.extensions is not None:
-                group.replace_extensions(update.extensions(dict(group.extensions)), context)
+                extensions = update.extensions(dict(group.extensions))
+                unique = self._unique_groups(context.org_id, group.extensions, extensions)
+                changed += self._unique_changes(context.org_id, group.id, *unique)
+                group.replace_extensions(extensions, context)
             group.remove_members(list(change.remove), context)
             group.add_members(list(change.add), context)
             moved = len(change.add) + len(change.remove)
@@ -443,7 +466,9 @@ class Ledger(Application[UUID]):
             check(group.version)
             group.delete(context)
             index = self._release_name(context.org_id, "displayName", group.display_name)
-            return self._save(group, group, index)
+            unique = self._unique_groups(context.org_id, group.extensions, {})
+            released = self._unique_changes(context.org_id, group.id, *unique)
+            return self._save(group, group, index, *released)
 
         return self._retried(attempt, f"Group {group_id} kept changing; try again", turn=group_id)
 
@@ -511,6 +536,56 @@ class Ledger(Application[UUID]):
             raise LedgerError(f"{kind} index missing for {name!r}")
         index.release()
         return index
+
+    # Unique values of declared extensions (ledger.schemas: `uniqueness: server`)
+
+    def _unique_users(
+        self, org_id: UUID, before: Attributes, after: Attributes
+    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        """The unique values a user held and holds (as the organization declares them)."""
+        schemas = self.declared(org_id).user
+        return schemas.unique_values(before), schemas.unique_values(after)
+
+    def _unique_groups(
+        self, org_id: UUID, before: Attributes, after: Attributes
+    ) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
+        schemas = self.declared(org_id).group
+        return schemas.unique_values(before), schemas.unique_values(after)
+
+    def _unique_changes(
+        self,
+        org_id: UUID,
+        owner_id: UUID,
+        before: set[tuple[str, str]],
+        after: set[tuple[str, str]],
+        *,
+        assume_new: bool = False,
+    ) -> list[NameIndex]:
+        """The indexes of the unique values a resource takes (claimed: ValueTaken if another
+        holds one) and leaves (released), saved with it: two resources taking one value at
+        once conflict in the event store, as two userNames do."""
+        changed = []
+        for kind, form in sorted(after - before):
+            index_id = self._value_index_id(org_id, kind, form)
+            index = None if assume_new else self._get(NameIndex, index_id)
+            if index is None:
+                index = NameIndex.claimed(index_id, org_id, kind, "", owner_id)
+            elif index.owner_id is None:
+                index.claim(owner_id)
+            elif index.owner_id != owner_id:
+                raise ValueTaken(kind.rsplit("#", 1)[0])
+            changed.append(index)
+        for kind, form in sorted(before - after):
+            held = self._get(NameIndex, self._value_index_id(org_id, kind, form))
+            if held is not None and held.owner_id == owner_id:
+                held.release()
+                changed.append(held)
+        return changed
+
+    def _value_index_id(self, org_id: UUID, kind: str, form: str) -> UUID:
+        """A unique value's index: keyed, as a userName's (the values may be personal), and
+        of the value exactly as compared (unique_form)."""
+        return NameIndex.keyed_id(org_id, kind, form, self.keys.index_key(), normalized=False)
 
     # Organizations and tokens
 
@@ -588,24 +663,57 @@ class Ledger(Application[UUID]):
         document: Any,
         actor: Actor,
         request: RequestInfo,
+        holders: Holders,
         *,
         resource_type: str | None = None,
         required: bool = False,
     ) -> tuple[str, bool]:
         """Declares an extension schema for the organization's users or groups, or changes
         its declaration (InvalidSchema if it cannot be declared): its URN, and whether this
-        changed anything."""
+        changed anything. An attribute newly unique has the values resources hold now
+        (`holders`: the read model's) claimed in its index, in the same transaction: refused
+        if two resources share one."""
 
         def attempt(_first: bool) -> tuple[str, bool]:
             organization = self._organization(org)
             context = CommandContext(organization.id, actor, request)
-            declared = organization.declare_schema(
+            before = {urn: d.get("unique", {}) for urn, d in organization.extensions.items()}
+            urn, changed = organization.declare_schema(
                 document, context, resource_type=resource_type, required=required
             )
-            self.save(organization)
-            return declared
+            claims = self._claim_held(organization, urn, before.get(urn, {}), holders)
+            self.save(organization, *claims)
+            return urn, changed
 
         return self._retried(attempt, f"{org} kept changing; try again")
+
+    def _claim_held(
+        self, organization: Organization, urn: str, before: dict[str, int], holders: Holders
+    ) -> list[NameIndex]:
+        """Claims, in the indexes of the extension's attributes newly unique, the values
+        resources hold."""
+        fresh = organization.new_uniqueness(urn, before)
+        if not fresh:
+            return []
+        declaration = organization.extensions[urn]
+        schema = schema_of(declaration["document"])
+        claims: list[NameIndex] = []
+        for name, generation in sorted(fresh.items()):
+            attribute = schema.attribute(name)
+            assert attribute is not None
+            kind = unique_kind(urn, name, generation)
+            owners: dict[str, str] = {}
+            for owner, value in holders(organization.id, declaration["resource_type"], urn, name):
+                if not fits(attribute, value):
+                    continue  # recorded under an earlier declaration: hidden, not held
+                form = unique_form(attribute, value)
+                if owners.setdefault(form, owner) != owner:
+                    raise InvalidSchema(
+                        f"{urn}:{name} cannot be unique: {owners[form]} and {owner} share a value"
+                    )
+                index_id = self._value_index_id(organization.id, kind, form)
+                claims.append(NameIndex.claimed(index_id, organization.id, kind, "", UUID(owner)))
+        return claims
 
     def remove_schema(
         self,

@@ -17,6 +17,14 @@ class UserNameTaken(LedgerError):
         super().__init__(f"userName {user_name!r} is already taken in this organization")
 
 
+class ValueTaken(LedgerError):
+    """A value of an attribute declared unique (`uniqueness: server`) that another resource
+    of the organization holds."""
+
+    def __init__(self, attribute: str) -> None:
+        super().__init__(f"{attribute}: another resource of this organization has this value")
+
+
 class UserIsActive(LedgerError):
     """An active user is erased only when forced: erasing them cuts off someone in use."""
 

@@ -44,11 +44,15 @@ class NameIndex(Aggregate):
         return uuid5(NAMESPACE, f"{org_id}:{kind}:{normalize_name(name)}")
 
     @staticmethod
-    def keyed_id(org_id: UUID, kind: str, name: str, key: bytes) -> UUID:
+    def keyed_id(
+        org_id: UUID, kind: str, name: str, key: bytes, *, normalized: bool = True
+    ) -> UUID:
         """A userName index's id: a keyed hash (BLAKE2b) of the name (ledger.keys' index key), so
         that the id of an erased person's index cannot be matched to a guessed name by
-        whoever cannot read that key."""
-        message = f"{org_id}:{kind}:{normalize_name(name)}".encode()
+        whoever cannot read that key. `normalized=False`: of the name as given (a declared
+        unique value, in the form it is compared in)."""
+        compared = normalize_name(name) if normalized else name
+        message = f"{org_id}:{kind}:{compared}".encode()
         # BLAKE2b keyed is a MAC of its own (RFC 7693), and 20 times cheaper here than
         # OpenSSL's HMAC-SHA256, which looks its digest up on every call.
         digest = bytearray(hashlib.blake2b(message, key=key, digest_size=16).digest())

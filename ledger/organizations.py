@@ -154,7 +154,8 @@ class Organization(Aggregate):
         if existing is None and len(self.extensions) >= MAX_EXTENSIONS:
             raise InvalidSchema(f"an organization declares at most {MAX_EXTENSIONS} extensions")
         declaration = {"resource_type": kind, "required": required, "document": recorded}
-        if self.extensions.get(urn) == declaration:
+        current = self.extensions.get(urn, {})
+        if {k: v for k, v in current.items() if k != "unique"} == declaration:
             return urn, False
         self._declare_schema(urn, kind, required, recorded, context)
         return urn, True
@@ -168,8 +169,30 @@ class Organization(Aggregate):
         document: dict[str, Any],
         context: CommandContext,
     ) -> None:
-        declaration = {"resource_type": resource_type, "required": required, "document": document}
+        # Each unique attribute's generation: kept while it stays unique, else this event's
+        # (the version before it: one per event of the organization), so that a uniqueness
+        # declared again starts an index of its own (ledger.schemas.unique_kind).
+        before = self.extensions.get(schema_id, {}).get("unique", {})
+        unique = {
+            attribute["name"]: before.get(attribute["name"], self.version)
+            for attribute in document["attributes"]
+            if attribute["uniqueness"] == "server"
+        }
+        declaration = {
+            "resource_type": resource_type,
+            "required": required,
+            "document": document,
+            "unique": unique,
+        }
         self.extensions = {**self.extensions, schema_id: declaration}
+
+    def new_uniqueness(self, urn: str, before: dict[str, int]) -> dict[str, int]:
+        """The extension's attributes whose uniqueness is new since `before` (its unique
+        attributes then, with their generations), with their generations."""
+        now: dict[str, int] = self.extensions.get(urn, {}).get("unique", {})
+        return {
+            name: generation for name, generation in now.items() if before.get(name) != generation
+        }
 
     def remove_schema(self, urn: str, values: int, context: CommandContext) -> str:
         """Removes a declared extension; SchemaNotFound if there is none by that URN."""

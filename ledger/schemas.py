@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
+from uuid import UUID
 
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
@@ -299,6 +301,7 @@ TYPES = ("string", "boolean", "decimal", "integer", "dateTime", "reference", "bi
 MUTABILITIES = ("readOnly", "readWrite", "immutable", "writeOnly")
 RETURNED = ("always", "never", "default", "request")
 UNIQUENESS = ("none", "server", "global")
+UNIQUE_TYPES = ("string", "integer", "reference")  # what `uniqueness: server` applies to
 
 MAX_EXTENSIONS = 20  # an organization's declared extensions
 MAX_ATTRIBUTES = 100  # an extension's attributes
@@ -337,6 +340,9 @@ class Extension:
     schema: Schema
     resource_type: str  # "User" or "Group"
     required: bool = False  # every resource must carry it (ResourceType schemaExtensions)
+    # Its attributes unique within the organization (`uniqueness: server`), each with the
+    # generation of its uniqueness (Organization.declare_schema): the index of its values.
+    unique: tuple[tuple[str, int], ...] = ()
 
     @cached_property
     def withheld(self) -> dict[str, str]:
@@ -406,6 +412,24 @@ class ResourceSchemas:
             hidden[key] = dropped
         return shown, hidden
 
+    def unique_values(self, attributes: dict[str, Any]) -> set[tuple[str, str]]:
+        """The values of a resource that must be unique in its organization, each as the
+        index that keeps it unique (`unique_kind`) and its compared form (`unique_form`)."""
+        found: set[tuple[str, str]] = set()
+        for extension in self.declared:
+            if not extension.unique:
+                continue
+            values = attributes.get(extension.schema.id)
+            if not isinstance(values, dict):
+                continue
+            for name, generation in extension.unique:
+                attribute = extension.schema.attribute(name)
+                value = values.get(name)
+                if attribute is not None and value is not None and fits(attribute, value):
+                    kind = unique_kind(extension.schema.id, name, generation)
+                    found.add((kind, unique_form(attribute, value)))
+        return found
+
     def returned(
         self, attributes: dict[str, Any], asked: Callable[[str, str], bool]
     ) -> dict[str, Any]:
@@ -426,6 +450,20 @@ class ResourceSchemas:
             }
             shown = {**shown, urn: kept} if kept else {k: v for k, v in shown.items() if k != urn}
         return shown
+
+
+def unique_kind(urn: str, name: str, generation: int) -> str:
+    """The name index (ledger.names) of a unique attribute's values: a new generation of its
+    uniqueness is a new index, so that claims made under an earlier one never count."""
+    return f"{urn}:{name}#{generation}"
+
+
+def unique_form(attribute: Attribute, value: Any) -> str:
+    """The form a unique value is compared in: a string as a userName is (case-folded), but
+    for a caseExact one; an integer as its digits."""
+    if isinstance(value, str) and not attribute.case_exact:
+        return unicodedata.normalize("NFC", value).casefold()
+    return str(value)
 
 
 def _declared_part(schema: Schema, values: dict[str, Any]) -> tuple[dict[str, Any], Any]:
@@ -493,7 +531,8 @@ class Declared:
         for declaration in declarations.values():
             schema = schema_of(declaration["document"])
             kind = declaration["resource_type"]
-            made[kind].append(Extension(schema, kind, bool(declaration["required"])))
+            unique = tuple(sorted(declaration.get("unique", {}).items()))
+            made[kind].append(Extension(schema, kind, bool(declaration["required"]), unique))
         return cls(
             user=ResourceSchemas(USER, (*USER_SCHEMAS.extensions, *made["User"])),
             group=ResourceSchemas(GROUP, tuple(made["Group"])),
@@ -517,6 +556,11 @@ class Declared:
 
 
 BUILT_IN = Declared()
+
+# The values resources of an organization hold of one extension attribute (org id, resource
+# type, URN, attribute name -> (resource id, value) pairs): the read model's, given to the
+# ledger by whoever declares (projections.scim.extension_holders).
+Holders = Callable[[UUID, str, str, str], list[tuple[str, Any]]]
 
 
 def resource_type_of(urn: str) -> str | None:
@@ -669,12 +713,17 @@ def _attribute(item: Any, where: str, *, nested: bool) -> Attribute:
     description = item.get("description", "")
     _text(description, f"{where}.description", MAX_TEXT)
     uniqueness = _choice(item, "uniqueness", UNIQUENESS, "none", where)
-    if uniqueness != "none":
-        # Uniqueness is the write side's (name indexes saved with the resource), not yet
-        # built for declared attributes: refused rather than declared and not enforced.
+    if uniqueness == "global":
         raise InvalidDeclaration(
-            f"{where}: uniqueness {uniqueness} is not supported for declared attributes yet;"
-            " declare it with uniqueness none"
+            f"{where}: uniqueness global is not kept (no organization sees another's"
+            " values): declare server, unique within the organization"
+        )
+    if uniqueness == "server" and (
+        nested or _flag(item, "multiValued", where) or kind not in UNIQUE_TYPES
+    ):
+        raise InvalidDeclaration(
+            f"{where}: uniqueness server applies to a single-valued top-level attribute of"
+            f" type {', '.join(UNIQUE_TYPES)}"
         )
     mutability = _choice(item, "mutability", MUTABILITIES, "readWrite", where)
     if mutability == "writeOnly":

@@ -23,6 +23,7 @@ from scimledger.ledger.schemas import (
     GROUP_SCHEMAS,
     USER,
     USER_SCHEMAS,
+    Holders,
     ResourceSchemas,
 )
 from scimledger.projections.filters import AttrPath, Filter
@@ -461,6 +462,28 @@ def get_group(cursor: Cursor, org_id: UUID, group_id: str) -> GroupRow | None:
     )
     row = cursor.fetchone()
     return _group_row(row) if row is not None else None
+
+
+def extension_holders(sql: SQL) -> Holders:
+    """The values the organization's users (or groups) hold of one extension attribute, as
+    stored (Ledger.declare_schema claims them when it becomes unique)."""
+
+    def holders(org_id: UUID, resource_type: str, urn: str, name: str) -> list[tuple[str, Any]]:
+        table = TABLES.users if resource_type == "User" else TABLES.groups
+        with sql.read() as cursor:
+            cursor.execute(
+                f"SELECT id, attributes FROM {table} WHERE org_id = ? ORDER BY seq",
+                (str(org_id),),
+            )
+            rows = cursor.fetchall()
+        found = []
+        for row in rows:
+            values = _decode(row["attributes"]).get(urn)
+            if isinstance(values, dict) and values.get(name) is not None:
+                found.append((str(row["id"]), values[name]))
+        return found
+
+    return holders
 
 
 def extension_values_counter(sql: SQL) -> Callable[[UUID, str], int]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.schemas import MAX_DOCUMENT_BYTES, RESOURCE_TYPES, declaration_view
-from scimledger.projections.scim import extension_values_counter
+from scimledger.projections.scim import extension_holders, extension_values_counter
 from scimledger.projections.sql import SQL
 from scimledger.scripts import output
 from scimledger.scripts.command import Commands, UsageError, family, opened, runs
@@ -40,6 +40,7 @@ def add(args: argparse.Namespace) -> int:
             document,
             Actor.operator("scimledger schemas add"),
             RequestInfo.local(),
+            extension_holders(SQL(ledger)),
             resource_type=args.resource_type,
             required=args.required,
         )

@@ -5,17 +5,19 @@ HTTP through the real app, on both databases."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from scimledger.http.services import Services
-from scimledger.ledger.commands import IssuedToken
-from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.ledger.commands import IssuedToken, NewUser
+from scimledger.ledger.context import Actor, CommandContext, RequestInfo
+from scimledger.ledger.errors import InvalidSchema, ValueTaken
 from scimledger.projections import scim
 from scimledger.projections.rebuild import rebuild
-from scimledger.projections.scim import extension_values_counter
+from scimledger.projections.scim import extension_holders, extension_values_counter
 from scimledger.projections.sql import SQL
 from tests.conftest import issue
 from tests.scim import CORE_USER, ENTERPRISE_USER, ERROR, PATCH_OP, Client
@@ -46,7 +48,7 @@ SCHEMA: dict[str, Any] = {
 
 
 def declare(services: Services, schema: dict[str, Any] = SCHEMA, org: str = "acme") -> None:
-    services.ledger.declare_schema(org, schema, OPERATOR, LOCAL)
+    services.ledger.declare_schema(org, schema, OPERATOR, LOCAL, extension_holders(services.sql))
 
 
 def created(client: Client, body: dict[str, Any]) -> dict[str, Any]:
@@ -288,7 +290,8 @@ def test_two_organizations_declare_the_same_urn_each_their_own_way(
 def test_discovery_describes_the_organization_s_extensions_to_its_tokens_only(
     services: Services, client: Client
 ) -> None:
-    services.ledger.declare_schema("acme", SCHEMA, OPERATOR, LOCAL, required=True)
+    holders = extension_holders(services.sql)
+    services.ledger.declare_schema("acme", SCHEMA, OPERATOR, LOCAL, holders, required=True)
 
     user_type = client.get("/scim/v2/ResourceTypes/User").json()
     assert user_type["schemaExtensions"] == [
@@ -438,3 +441,119 @@ def test_groups_carry_their_declared_extension_through_create_put_patch_and_filt
     before = client.get("/scim/v2/Groups").json()
     rebuild(services.ledger, scim.NAME)
     assert client.get("/scim/v2/Groups").json() == before
+
+
+# Uniqueness within the organization (`uniqueness: server`)
+
+UNIQUE_SCHEMA: dict[str, Any] = {
+    "id": ACME,
+    "attributes": [
+        {"name": "employeeId", "uniqueness": "server"},
+        {"name": "badge", "uniqueness": "server", "caseExact": True},
+        {"name": "desk", "type": "integer", "uniqueness": "server"},
+    ],
+}
+
+
+def conflict(client: Client, body: dict[str, Any]) -> str:
+    response = client.post("/scim/v2/Users", json=body)
+    assert response.status_code == 409, response.text
+    assert response.json()["scimType"] == "uniqueness"
+    return str(response.json()["detail"])
+
+
+def test_a_unique_value_is_held_by_one_user_at_a_time(services: Services, client: Client) -> None:
+    declare(services, UNIQUE_SCHEMA)
+    ada = created(client, {"userName": "ada", ACME: {"employeeId": "E-1", "badge": "AbC"}})
+
+    assert conflict(client, {"userName": "bob", ACME: {"employeeId": "e-1"}}) == (
+        f"{ACME}:employeeId: another resource of this organization has this value"
+    )
+    created(client, {"userName": "bob", ACME: {"badge": "abc", "desk": 7}})  # caseExact
+    assert conflict(client, {"userName": "cy", ACME: {"desk": 7}}).startswith(f"{ACME}:desk")
+
+    # A value left is free again: changed, then deleted.
+    patched(client, ada["id"], {"op": "replace", "path": f"{ACME}:employeeId", "value": "E-2"})
+    cy = created(client, {"userName": "cy", ACME: {"employeeId": "E-1"}})
+    taken = client.patch(
+        f"/scim/v2/Users/{cy['id']}",
+        json={
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "path": f"{ACME}:employeeId", "value": "E-2"}],
+        },
+    )
+    assert (taken.status_code, taken.json()["scimType"]) == (409, "uniqueness")
+    assert client.delete(f"/scim/v2/Users/{ada['id']}").status_code == 204
+    patched(client, cy["id"], {"op": "replace", "path": f"{ACME}:employeeId", "value": "E-2"})
+    created(client, {"userName": "di", ACME: {"employeeId": "E-1"}})
+
+
+def test_uniqueness_declared_over_existing_values_claims_them_or_is_refused(
+    services: Services, client: Client
+) -> None:
+    declare(services, {"id": ACME, "attributes": [{"name": "employeeId"}]})
+    ada = created(client, {"userName": "ada", ACME: {"employeeId": "E-1"}})
+    bob = created(client, {"userName": "bob", ACME: {"employeeId": "e-1"}})
+    unique = {"id": ACME, "attributes": [{"name": "employeeId", "uniqueness": "server"}]}
+
+    with pytest.raises(InvalidSchema) as refused:
+        declare(services, unique)
+    assert str(refused.value) == (
+        f"{ACME}:employeeId cannot be unique: {ada['id']} and {bob['id']} share a value"
+    )
+
+    patched(client, bob["id"], {"op": "replace", "path": f"{ACME}:employeeId", "value": "E-2"})
+    declare(services, unique)
+    assert conflict(client, {"userName": "cy", ACME: {"employeeId": "E-1"}}).startswith(ACME)
+    assert conflict(client, {"userName": "cy", ACME: {"employeeId": "E-2"}}).startswith(ACME)
+
+    # Not unique any more: shared; unique again: refused until they differ, then kept.
+    declare(services, {"id": ACME, "attributes": [{"name": "employeeId"}]})
+    cy = created(client, {"userName": "cy", ACME: {"employeeId": "E-1"}})
+    with pytest.raises(InvalidSchema):
+        declare(services, unique)
+    patched(client, cy["id"], {"op": "replace", "path": f"{ACME}:employeeId", "value": "E-3"})
+    declare(services, unique)
+    assert conflict(client, {"userName": "di", ACME: {"employeeId": "E-3"}}).startswith(ACME)
+
+
+def test_a_unique_group_value(services: Services, client: Client) -> None:
+    schema = {"id": GROUP_EXTENSION, "attributes": [{"name": "code", "uniqueness": "server"}]}
+    declare(services, schema)
+    first = created_group(client, {"displayName": "A", GROUP_EXTENSION: {"code": "X"}})
+
+    second = client.post(
+        "/scim/v2/Groups", json={"displayName": "B", GROUP_EXTENSION: {"code": "x"}}
+    )
+
+    assert (second.status_code, second.json()["scimType"]) == (409, "uniqueness")
+    assert client.delete(f"/scim/v2/Groups/{first['id']}").status_code == 204
+    created_group(client, {"displayName": "B", GROUP_EXTENSION: {"code": "x"}})
+
+
+def test_two_users_taking_one_unique_value_at_once_only_one_gets_it(
+    services: Services, client: Client
+) -> None:
+    declare(services, UNIQUE_SCHEMA)
+    org_id = services.ledger.organization_id("acme")
+    assert org_id is not None
+    context = CommandContext(org_id, OPERATOR, LOCAL)
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def take(number: int) -> None:
+        barrier.wait()
+        attributes = {"userName": f"u{number}", ACME: {"employeeId": "E-9"}}
+        try:
+            services.ledger.create_user(context, NewUser(attributes))
+            outcomes.append("created")
+        except ValueTaken:
+            outcomes.append("taken")
+
+    workers = [threading.Thread(target=take, args=(n,)) for n in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert sorted(outcomes) == ["created"] + ["taken"] * 7

@@ -123,7 +123,14 @@ def attribute(**fields: Any) -> dict[str, Any]:
         (attribute(multiValued="yes"), "attributes[0] (a).multiValued must be true or false"),
         (attribute(mutability="sometimes"), "mutability must be one of readOnly"),
         (attribute(mutability="writeOnly"), "writeOnly attributes hold secrets"),
-        (attribute(uniqueness="server"), "uniqueness server is not supported"),
+        (attribute(uniqueness="global"), "uniqueness global is not kept"),
+        (attribute(uniqueness="server", type="boolean"), "uniqueness server applies to a"),
+        (attribute(uniqueness="server", multiValued=True), "single-valued top-level"),
+        (
+            attribute(type="complex", subAttributes=[{"name": "b", "uniqueness": "server"}]),
+            "uniqueness server applies to a single-valued top-level attribute of type string,"
+            " integer, reference",
+        ),
         (attribute(returned="maybe"), "returned must be one of always, never"),
         (attribute(type="integer", canonicalValues=["1"]), "only a string attribute has"),
         (attribute(canonicalValues="admin"), "canonicalValues must be a list"),
