@@ -744,9 +744,12 @@ class Ledger(Application[UUID]):
         return self._retried(attempt, f"{org} kept changing; try again")
 
     def declared(self, org_id: UUID) -> Declared:
-        """The organization's schemas, as authentication reads the organization
-        (ledger.credentials: a change counts on every server within milliseconds)."""
-        organization = self.credentials.get(org_id, lambda: self._get(Organization, org_id))
+        """The organization's schemas, as authentication read the organization for the
+        request (ledger.credentials: a change counts on every server within milliseconds;
+        on SQLite at the next request's authentication)."""
+        organization = self.credentials.get(
+            org_id, lambda: self._get(Organization, org_id), recheck=False
+        )
         return organization.declared() if isinstance(organization, Organization) else BUILT_IN
 
     def set_single_sign_on(

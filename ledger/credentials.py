@@ -145,9 +145,11 @@ class Credentials:
             self._clear()
             self._live = False
 
-    def get(self, aggregate_id: UUID, load: Callable[[], Any]) -> Any:
-        """The aggregate, from the cache or `load`ed (None: not found, kept `ABSENT_FOR`)."""
-        if self._reader is not None:
+    def get(self, aggregate_id: UUID, load: Callable[[], Any], *, recheck: bool = True) -> Any:
+        """The aggregate, from the cache or `load`ed (None: not found, kept `ABSENT_FOR`).
+        `recheck=False`: without reading the log first on SQLite, for a request whose
+        authentication just did (its organization's schemas: Ledger.declared)."""
+        if self._reader is not None and recheck:
             self._reader.check(self.forget)
         with self._lock:
             if not self.live:

@@ -161,6 +161,8 @@ def test_the_admin_api_is_described_by_an_openapi_document(
         "/admin/v1/audit",
         "/admin/v1/events",
         "/admin/v1/reports/revoked-token-users",
+        "/admin/v1/schemas",
+        "/admin/v1/schemas/{urn}",
         "/admin/v1/settings",
         "/admin/v1/tokens",
         "/admin/v1/tokens/{token_id}/revoke",
