@@ -26,6 +26,7 @@ from scimledger.http.errors import ScimError
 from scimledger.http.inputs import resource_id
 from scimledger.http.services import Injected, Services
 from scimledger.ledger.moments import parse_moment
+from scimledger.ledger.schemas import ENTERPRISE, USER_SCHEMAS, ResourceSchemas
 from scimledger.projections import audit, scim
 from scimledger.projections.filters import AttrPath, Compare, Filter
 from scimledger.projections.sql import Cursor
@@ -120,16 +121,25 @@ def shown(value: Any) -> str:
     return str(value)
 
 
-def facts(attributes: dict[str, Any]) -> list[tuple[str, list[str]]]:
+def facts(
+    attributes: dict[str, Any], schemas: ResourceSchemas = USER_SCHEMAS
+) -> list[tuple[str, list[str]]]:
     """A user's attributes as rows of a definition list: a complex attribute's parts on rows
-    of their own (`name.givenName`), an extension's attributes by their names, each of a
-    multi-valued attribute's values on a line of its own."""
+    of their own (`name.givenName`), the enterprise extension's attributes by their names,
+    a declared extension's by its schema's name and theirs (`AcmeUser.costCenter`; only
+    what its declaration has now: `schemas`), each of a multi-valued attribute's values on
+    a line of its own."""
+    shown, _ = schemas.visible(attributes)
     rows: list[tuple[str, list[str]]] = []
-    for key, value in attributes.items():
+    for key, value in shown.items():
         if isinstance(value, dict):
-            extension = ":" in key  # its attributes sit under its URN
+            extension = schemas.extension(key) if key.startswith("urn:") else None
+            if extension is None:
+                prefix = f"{key}."
+            else:
+                prefix = "" if extension.schema is ENTERPRISE else f"{extension.schema.name}."
             for part, item in value.items():
-                rows.append((part if extension else f"{key}.{part}", _lines(item)))
+                rows.append((f"{prefix}{part}", _lines(item)))
         else:
             rows.append((key, _lines(value)))
     return rows
@@ -349,11 +359,11 @@ def user(
         400 if problem else 200,
         page="people",  # its place in the navigation
         user=row,
-        facts=facts(row.attributes),
+        facts=facts(row.attributes, services.ledger.declared(org_id).user),
         asked=moment,
         problem=problem,
         then=then,
-        then_facts=facts(then.attributes) if then else [],
+        then_facts=facts(then.attributes, services.ledger.declared(org_id).user) if then else [],
         history=history,
         newer=_href(path, at=at, newer=history.earlier) if history.earlier else None,
         older=_href(path, at=at, older=history.later) if history.later else None,

@@ -13,9 +13,11 @@ from typing import Any
 import pytest
 
 from scimledger.http.services import Services
+from scimledger.ledger.context import Actor, RequestInfo
+from scimledger.projections.scim import extension_holders
 from tests.conftest import issue
 from tests.e2e.console import RITA, sign_in
-from tests.scim import CORE_GROUP, CORE_USER, Client, bearer, patch_op
+from tests.scim import CORE_GROUP, CORE_USER, ENTERPRISE_USER, Client, bearer, patch_op
 
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 ESCAPED = "&lt;script&gt;alert(1)&lt;/script&gt;&#34;&gt;&lt;img src=x onerror=alert(2)&gt;"
@@ -462,3 +464,29 @@ def test_bad_query_parameters_are_refused_with_what_is_wrong(
     page = console.get(path.format(user=user_id, group=group_id))
     assert page.status_code == 400
     assert problem in html.unescape(page.text)
+
+
+def test_a_users_page_shows_declared_extension_values_by_schema_name_as_text(
+    console: Client, services: Services, client: Client
+) -> None:
+    urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+    schema = {"id": urn, "name": "AcmeUser", "attributes": [{"name": "costCenter"}]}
+    actor, request = Actor.operator("tests"), RequestInfo.local()
+    holders = extension_holders(services.sql)
+    services.ledger.declare_schema("acme", schema, actor, request, holders)
+    user_id = provision(
+        client,
+        "ada@example.com",
+        **{urn: {"costCenter": HOSTILE}, ENTERPRISE_USER: {"costCenter": "CC-7"}},
+    )
+    narrower = {**schema, "attributes": [{"name": "site"}]}
+    sign_in(console, services)
+
+    shown = section(console.get(f"/console/people/{user_id}").text, "attributes", "groups")
+    services.ledger.declare_schema("acme", narrower, actor, request, holders)
+    hidden = section(console.get(f"/console/people/{user_id}").text, "attributes", "groups")
+
+    assert f"<dt>AcmeUser.costCenter</dt><dd>{ESCAPED}</dd>" in shown
+    assert "<dt>costCenter</dt><dd>CC-7</dd>" in shown  # the enterprise one's
+    assert "AcmeUser" not in hidden  # no longer declared: not shown
+    assert "<dt>costCenter</dt><dd>CC-7</dd>" in hidden
