@@ -370,7 +370,7 @@ class ResourceSchemas:
         lower = urn.lower()
         return next((e for e in self.extensions if e.schema.id.lower() == lower), None)
 
-    @property
+    @cached_property  # asked on every render and write
     def declared(self) -> tuple[Extension, ...]:
         """The organization's own extensions (not the enterprise one)."""
         return tuple(e for e in self.extensions if e.schema is not ENTERPRISE)

@@ -23,6 +23,7 @@ from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.groups import Group
 from scimledger.ledger.organizations import Organization
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
@@ -160,3 +161,26 @@ def test_sqlite_connections_keep_their_prepared_statements(
         ledger.close()
     assert opened
     assert set(opened) == {sqlite_store.STATEMENT_CACHE}
+
+
+EXTENSIONS_FIXTURE = Path(__file__).parents[1] / "fixtures" / "events_v3_extensions.json"
+
+
+def test_declared_extensions_and_group_values_as_first_stored_replay_the_same(
+    ledger: Ledger,
+) -> None:
+    """`events_v3_extensions.json` (issue 22): acme declares a user extension (one attribute
+    unique) and a group one, a group gets values then others, the user extension is removed."""
+    records = load_fixture(ledger, EXTENSIONS_FIXTURE)
+    group_urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:Group"
+    organization: Organization = ledger.repository.get(UUID(records[0]["originator_id"]))
+    [group_record] = [r for r in records if r["topic"].endswith("Group.GroupCreated")]
+    group: Group = ledger.repository.get(UUID(group_record["originator_id"]))
+
+    assert list(organization.extensions) == [group_urn]
+    declared = organization.declared()
+    assert declared.user.declared == ()
+    [extension] = declared.group.extensions
+    assert [a.name for a in extension.schema.attributes] == ["site", "budget"]
+    assert extension.schema.attribute("budget") is not None
+    assert (group.display_name, group.extensions) == ("Platform", {group_urn: {"site": "Zürich"}})
