@@ -23,7 +23,16 @@ from litestar.response import Redirect
 from litestar.template import TemplateConfig
 
 from scimledger.http import envelope
-from scimledger.http.console import admins, audit, operations, pages, people, sso, webhooks
+from scimledger.http.console import (
+    admins,
+    audit,
+    operations,
+    pages,
+    people,
+    schemas,
+    sso,
+    webhooks,
+)
 from scimledger.http.console.sessions import AlreadySent, Refused, SignedOut, session_cookie
 from scimledger.http.errors import reported
 from scimledger.http.services import Services
@@ -134,6 +143,7 @@ def router() -> Router:
             *audit.ROUTES,
             *operations.ROUTES,
             *webhooks.ROUTES,
+            *schemas.ROUTES,
         ],
         include_in_schema=False,
         response_headers=[

@@ -45,6 +45,7 @@ PAGES: tuple[tuple[str, str, str, bool], ...] = (  # (path, name, label, admins 
     ("/console/admins", "admins", "Admins and reviewers", False),
     ("/console/people", "people", "People", False),
     ("/console/groups", "groups", "Groups", False),
+    ("/console/schemas", "schemas", "Custom attributes", False),
     ("/console/audit", "audit", "Audit trail", False),
     ("/console/webhooks", "webhooks", "Webhooks", False),
     ("/console/operations", "operations", "Operations", True),
