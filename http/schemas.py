@@ -18,6 +18,7 @@ from scimledger.ledger.schemas import (
     ENTERPRISE,
     ENTERPRISE_USER,
     EXTERNAL_ID,
+    GROUP,
     GROUP_SCHEMAS,
     USER,
     USER_SCHEMAS,
@@ -175,6 +176,21 @@ def checked_extensions(
     return checked
 
 
+def holds_a_value(value: Any) -> bool:
+    """Whether a value sent for an attribute holds anything (not null, "", [] or {})."""
+    return value is not None and value not in ("", [], {})
+
+
+def not_in_schema(key: str, schema: Schema) -> ScimError:
+    """The answer to a value of an attribute its schema does not have: refused, not
+    ignored (the client would believe it kept)."""
+    return invalid_value(
+        f"{key[:200]!r} is not an attribute of the {schema.name} schema ({schema.id}), so its"
+        " value cannot be kept: to keep it, declare it in an extension schema (`scimledger"
+        " schemas add`) and send it under that extension's URN"
+    )
+
+
 def extension_named(key: str, value: Any) -> str:
     """The URN a key of no declared extension names: the key itself when its value is an
     object (the extension's values), else the key without its last part (an attribute)."""
@@ -199,8 +215,11 @@ def _check_schemas(value: Any, schemas: ResourceSchemas) -> None:
 
 
 def _set_extension(target: dict[str, Any], extension: Extension, key: str, value: Any) -> None:
-    """One attribute of an extension's values: the enterprise one's as the core's (unknown
-    ones ignored), a declared one's strictly."""
+    """One attribute of an extension's values, checked as its schema says. A `schemas` key
+    among them is the client's own model of the extension (scim2-models sends it): it
+    holds no value, and is ignored."""
+    if key.lower() == "schemas":
+        return
     if extension.schema is ENTERPRISE:
         _set(target, ENTERPRISE, key, value, f"{ENTERPRISE_USER}:")
         return
@@ -240,9 +259,11 @@ def _check_required(extension: Extension, values: dict[str, Any] | None) -> None
 
 def _set(target: dict[str, Any], schema: Schema, key: str, value: Any, prefix: str) -> None:
     attribute = schema.attribute(key)
-    if attribute is None or attribute.name.lower() in _OUTSIDE_ATTRIBUTES:
-        return  # unknown attribute: ignored
-    if attribute.mutability == "readOnly":
+    if attribute is None:
+        if holds_a_value(value):
+            raise not_in_schema(prefix + key, schema)
+        return  # an empty value of nothing: nothing is lost
+    if attribute.name.lower() in _OUTSIDE_ATTRIBUTES or attribute.mutability == "readOnly":
         return
     parsed = check_value(attribute, value, prefix + attribute.name)
     if parsed is not UNASSIGNED:
@@ -352,6 +373,7 @@ class GroupInput:
 
 
 _GROUP_PREFIX = CORE_GROUP.lower() + ":"
+_GROUP_OWNED = frozenset({"id", "meta"})  # the server's: a client's values are ignored
 
 
 def parse_group(body: Any, schemas: ResourceSchemas = GROUP_SCHEMAS) -> GroupInput:
@@ -380,6 +402,8 @@ def parse_group(body: Any, schemas: ResourceSchemas = GROUP_SCHEMAS) -> GroupInp
             members = member_ids(value, "members")
         elif lower.startswith("urn:"):
             read_extension(key, value, schemas, extensions)
+        elif lower not in _GROUP_OWNED and holds_a_value(value):
+            raise not_in_schema(key, GROUP)
     if not isinstance(display_name, str) or not display_name.strip():
         raise invalid_value("displayName is required")
     return GroupInput(

@@ -20,6 +20,8 @@ from scimledger.http.schemas import (
     check_immutable,
     checked_extensions,
     extension_named,
+    holds_a_value,
+    not_in_schema,
     parse_user,
     read_extension,
     undeclared,
@@ -99,7 +101,8 @@ def _apply(doc: dict[str, Any], operation: Operation, schemas: ResourceSchemas) 
             doc.pop(urn, None)
             return
         for sub_key, sub_item in operation.object_value().items():
-            _set_known(doc, f"{urn}:{sub_key}", sub_item, op, schemas)
+            if sub_key.lower() != "schemas":  # see http.schemas._set_extension
+                _set_known(doc, f"{urn}:{sub_key}", sub_item, op, schemas)
         return
     if op == "remove":
         _remove(doc, operation.required_path(), schemas)
@@ -114,7 +117,8 @@ def _apply(doc: dict[str, Any], operation: Operation, schemas: ResourceSchemas) 
         extension = schemas.extension(key)
         if extension is not None and isinstance(item, dict):
             for sub_key, sub_item in item.items():
-                _set_known(doc, f"{extension.schema.id}:{sub_key}", sub_item, op, schemas)
+                if sub_key.lower() != "schemas":  # see http.schemas._set_extension
+                    _set_known(doc, f"{extension.schema.id}:{sub_key}", sub_item, op, schemas)
         else:
             _refuse_undeclared(key, item, schemas)
             _set_known(doc, key, item, op, schemas)
@@ -136,14 +140,19 @@ def _refuse_undeclared(path: str, value: Any, schemas: ResourceSchemas) -> None:
 def _set_known(
     doc: dict[str, Any], path: str, value: Any, op: str, schemas: ResourceSchemas
 ) -> None:
-    """Like `_set`, but an unknown attribute of the core or enterprise schema is ignored, as
-    in a POST or PUT body (a declared extension's unknown one is refused, as there)."""
+    """Like `_set`, for a key of a value without a path: as in a POST or PUT body, an
+    empty value of an attribute no schema has is ignored, and any other refused."""
     try:
         _resolve(path, schemas)
     except ScimError as exc:
-        if exc.scim_type == "invalidPath" and not _declared_path(path, schemas):
+        if exc.scim_type != "invalidPath" or _declared_path(path, schemas):
+            raise
+        if not holds_a_value(value):
             return
-        raise
+        extension = schemas.split_urn(path)
+        if extension is not None:
+            raise not_in_schema(path, extension[0].schema) from None
+        raise not_in_schema(path, USER) from None
     _set(doc, path, value, op, schemas)
 
 

@@ -101,13 +101,14 @@ def _multi(
     value_type: str = "string",
     extra: tuple[Attribute, ...] = (),
 ) -> Attribute:
+    references = ("external",) if value_type == "reference" else ()
     return Attribute(
         name=name,
         type="complex",
         multi_valued=True,
         description=description,
         sub_attributes=(
-            Attribute("value", value_type, f"The {name} value."),
+            Attribute("value", value_type, f"The {name} value.", reference_types=references),
             Attribute("display", description="A human-readable name, primarily for display."),
             *extra,
             Attribute(
@@ -201,6 +202,15 @@ USER = Schema(
             multi_valued=True,
             sub_attributes=_ADDRESS_PARTS,
         ),
+        _multi(
+            "ims",
+            "Instant messaging addresses for the User.",
+            ("aim", "gtalk", "icq", "xmpp", "msn", "skype", "qq", "yahoo"),
+        ),
+        _multi("photos", "URLs of photos of the User.", ("photo", "thumbnail"), "reference"),
+        _multi("entitlements", "The User's entitlements.", ()),
+        _multi("roles", "The User's roles.", ()),
+        _multi("x509Certificates", "The User's X.509 certificates (DER, base64).", (), "binary"),
         Attribute(
             "groups",
             "complex",

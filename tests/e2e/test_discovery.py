@@ -31,6 +31,11 @@ USER_ATTRIBUTES = [
     "emails",
     "phoneNumbers",
     "addresses",
+    "ims",
+    "photos",
+    "entitlements",
+    "roles",
+    "x509Certificates",
     "groups",
 ]
 ENTERPRISE_ATTRIBUTES = [

@@ -218,3 +218,10 @@ def test_patch_path_to_an_attribute_the_extension_does_not_declare_is_invalid_pa
 
     assert caught.value.scim_type == "invalidPath"
     assert "(its schema declares: costCenter, seats," in caught.value.detail
+
+
+def test_a_schemas_key_inside_an_extension_object_is_no_attribute_and_is_ignored() -> None:
+    # scim2-models sends the extension's model whole, its `schemas` among its fields.
+    body = {ACME: {"schemas": [ACME], "costCenter": "42"}}
+
+    assert kept(body) == {"costCenter": "42"}

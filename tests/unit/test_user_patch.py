@@ -668,8 +668,17 @@ def test_an_extension_not_declared_in_a_value_without_path_is_refused_not_droppe
     assert error.detail.startswith("urn:okta:custom:2.0:User is not an extension schema")
 
 
-def test_unknown_core_attributes_in_a_value_without_path_are_ignored_like_in_a_put() -> None:
+def test_a_value_of_an_unknown_core_attribute_without_path_is_refused_as_in_a_put() -> None:
     body = patch_op({"op": "replace", "value": {"displayName": "Babs", "favouriteColour": "green"}})
+
+    error = rejected(BJENSEN, body)
+
+    assert (error.status, error.scim_type) == (400, "invalidValue")
+    assert error.detail.startswith("'favouriteColour' is not an attribute of the User schema")
+
+
+def test_an_empty_value_of_an_unknown_core_attribute_without_path_is_ignored() -> None:
+    body = patch_op({"op": "replace", "value": {"displayName": "Babs", "roles": []}})
 
     assert patched(BJENSEN, body).attributes == {
         "userName": "bjensen",

@@ -85,8 +85,9 @@ RFC7643_FULL_USER: dict[str, Any] = {
             "$ref": "https://example.com/v2/Groups/00300000005N98YT1A",
         },
     ],
+    # The RFC's certificate is cut short ("...", not base64): here it ends in valid base64.
     "x509Certificates": [
-        {"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMx..."}
+        {"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMx"}
     ],
     "meta": {
         "resourceType": "User",
@@ -167,11 +168,25 @@ def test_rfc7643_full_user_is_read_into_canonical_attributes() -> None:
                 {"value": "555-555-5555", "type": "work"},
                 {"value": "555-555-4444", "type": "mobile"},
             ],
+            "ims": [{"value": "someaimhandle", "type": "aim"}],
+            "photos": [
+                {
+                    "value": "https://photos.example.com/profilephoto/72930000000Ccne/F",
+                    "type": "photo",
+                },
+                {
+                    "value": "https://photos.example.com/profilephoto/72930000000Ccne/T",
+                    "type": "thumbnail",
+                },
+            ],
             "userType": "Employee",
             "title": "Tour Guide",
             "preferredLanguage": "en-US",
             "locale": "en-US",
             "timezone": "America/Los_Angeles",
+            "x509Certificates": [
+                {"value": "MIIDQzCCAqygAwIBAgICEAAwDQYJKoZIhvcNAQEFBQAwTjELMAkGA1UEBhMCVVMx"}
+            ],
         },
         active=True,
         password="t1meMa$heen",
@@ -195,7 +210,7 @@ def test_attribute_names_match_case_insensitively_and_are_stored_canonically() -
 
 
 def test_sub_attribute_names_of_multi_valued_items_are_stored_canonically() -> None:
-    body = {
+    body: dict[str, Any] = {
         "userName": "bjensen",
         "Emails": [{"VALUE": "bjensen@example.com", "Type": "work", "PRIMARY": True}],
     }
@@ -214,7 +229,7 @@ def test_external_id_is_stored_canonically() -> None:
 
 
 def test_server_owned_id_meta_groups_and_schemas_are_ignored() -> None:
-    body = {
+    body: dict[str, Any] = {
         "schemas": [CORE_USER],
         "id": "2819c223-7f76-453a-919d-413861904646",
         "meta": {"resourceType": "User"},
@@ -256,7 +271,7 @@ def test_boolean_sub_attribute_sent_as_a_string_is_read_as_a_boolean() -> None:
 
 
 def test_enterprise_extension_object_is_stored_under_its_urn() -> None:
-    body = {
+    body: dict[str, Any] = {
         "schemas": [CORE_USER, ENTERPRISE_USER],
         "userName": "bjensen",
         ENTERPRISE_USER: RFC7643_ENTERPRISE,
@@ -279,7 +294,7 @@ def test_enterprise_extension_object_is_stored_under_its_urn() -> None:
 
 
 def test_enterprise_extension_object_is_read_when_its_urn_is_not_in_schemas() -> None:
-    body = {
+    body: dict[str, Any] = {
         "schemas": [CORE_USER],
         "userName": "bjensen",
         ENTERPRISE_USER: {"department": "Tour Operations"},
@@ -292,7 +307,7 @@ def test_enterprise_extension_object_is_read_when_its_urn_is_not_in_schemas() ->
 
 
 def test_enterprise_urn_prefixed_keys_are_stored_under_the_urn() -> None:
-    body = {
+    body: dict[str, Any] = {
         "schemas": [CORE_USER, ENTERPRISE_USER],
         "userName": "bjensen",
         f"{ENTERPRISE_USER}:department": "Tour Operations",
@@ -315,7 +330,7 @@ def test_enterprise_urn_prefixed_keys_are_read_when_the_urn_is_not_in_schemas() 
 
 
 def test_enterprise_object_and_urn_prefixed_keys_are_merged() -> None:
-    body = {
+    body: dict[str, Any] = {
         "userName": "bjensen",
         ENTERPRISE_USER: {"department": "Tour Operations"},
         f"{ENTERPRISE_USER}:costCenter": "4130",
@@ -328,7 +343,7 @@ def test_enterprise_object_and_urn_prefixed_keys_are_merged() -> None:
 
 
 def test_enterprise_urn_and_attribute_names_match_case_insensitively() -> None:
-    body = {
+    body: dict[str, Any] = {
         "userName": "bjensen",
         ENTERPRISE_USER.upper(): {"DEPARTMENT": "Tour Operations"},
         f"{ENTERPRISE_USER.lower()}:COSTCENTER": "4130",
@@ -341,7 +356,7 @@ def test_enterprise_urn_and_attribute_names_match_case_insensitively() -> None:
 
 
 def test_read_only_manager_display_name_is_ignored() -> None:
-    body = {
+    body: dict[str, Any] = {
         "userName": "bjensen",
         ENTERPRISE_USER: {"manager": {"value": "26118915", "displayName": "John Smith"}},
     }
@@ -362,28 +377,64 @@ def test_null_enterprise_extension_is_ignored() -> None:
     assert attributes_of({"userName": "bjensen", ENTERPRISE_USER: None}) == {"userName": "bjensen"}
 
 
-def test_unknown_attributes_are_ignored() -> None:
-    body = {
+def test_every_core_attribute_of_rfc_7643_is_kept() -> None:
+    body: dict[str, Any] = {
         "userName": "bjensen",
         "ims": [{"value": "someaimhandle", "type": "aim"}],
-        "favouriteColour": "green",
-        "name": {"givenName": "Barbara", "nickname": "Babs"},
-    }
-
-    assert attributes_of(body) == {"userName": "bjensen", "name": {"givenName": "Barbara"}}
-
-
-def test_unknown_enterprise_attributes_are_ignored() -> None:
-    body = {
-        "userName": "bjensen",
-        ENTERPRISE_USER: {"department": "Tour Operations", "badgeColour": "green"},
-        f"{ENTERPRISE_USER}:shoeSize": "42",
+        "entitlements": [{"value": "billing:read"}],
+        "roles": [{"value": "Admin", "type": "WindowsAzureActiveDirectoryRole", "primary": "True"}],
     }
 
     assert attributes_of(body) == {
         "userName": "bjensen",
-        ENTERPRISE_USER: {"department": "Tour Operations"},
+        "ims": [{"value": "someaimhandle", "type": "aim"}],
+        "entitlements": [{"value": "billing:read"}],
+        "roles": [{"value": "Admin", "type": "WindowsAzureActiveDirectoryRole", "primary": True}],
     }
+
+
+@pytest.mark.parametrize(
+    ("body", "key", "schema"),
+    [
+        ({"favouriteColour": "green"}, "favouriteColour", f"User schema ({CORE_USER})"),
+        ({f"{CORE_USER}:shoeSize": 42}, f"{CORE_USER}:shoeSize", f"User schema ({CORE_USER})"),
+        (
+            {ENTERPRISE_USER: {"badgeColour": "green"}},
+            f"{ENTERPRISE_USER}:badgeColour",
+            f"EnterpriseUser schema ({ENTERPRISE_USER})",
+        ),
+        (
+            {f"{ENTERPRISE_USER}:shoeSize": "42"},
+            f"{ENTERPRISE_USER}:shoeSize",
+            f"EnterpriseUser schema ({ENTERPRISE_USER})",
+        ),
+    ],
+)
+def test_a_value_of_an_attribute_no_schema_has_is_refused_never_dropped(
+    body: dict[str, Any], key: str, schema: str
+) -> None:
+    with pytest.raises(ScimError) as caught:
+        parse_user({"userName": "bjensen", **body})
+
+    assert (caught.value.status, caught.value.scim_type) == (400, "invalidValue")
+    assert caught.value.detail == (
+        f"{key!r} is not an attribute of the {schema}, so its value cannot be kept: to keep"
+        " it, declare it in an extension schema (`scimledger schemas add`) and send it under"
+        " that extension's URN"
+    )
+
+
+def test_empty_values_of_unknown_attributes_and_unknown_sub_attributes_are_ignored() -> None:
+    # Entra ID sends `"roles": []` and the like; an empty value loses nothing.
+    body: dict[str, Any] = {
+        "userName": "bjensen",
+        "favouriteColour": None,
+        "tags": [],
+        "extra": {},
+        "name": {"givenName": "Barbara", "nickname": "Babs"},
+    }
+
+    assert attributes_of(body) == {"userName": "bjensen", "name": {"givenName": "Barbara"}}
 
 
 CUSTOM = "urn:example:params:scim:schemas:extension:custom:2.0:User"
@@ -411,7 +462,7 @@ def test_an_extension_not_declared_is_refused_naming_it_never_dropped(body: Any)
 
 
 def test_null_values_are_dropped() -> None:
-    body = {
+    body: dict[str, Any] = {
         "userName": "bjensen",
         "displayName": None,
         "name": {"givenName": "Barbara", "familyName": None},
@@ -434,7 +485,7 @@ def test_complex_value_whose_sub_attributes_are_all_null_is_dropped() -> None:
 
 
 def test_null_and_empty_items_of_a_multi_valued_attribute_are_dropped() -> None:
-    body = {
+    body: dict[str, Any] = {
         "userName": "bjensen",
         "emails": [None, {}, {"value": None}, {"value": "bjensen@example.com"}],
     }
