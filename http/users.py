@@ -45,7 +45,7 @@ def render_user(
         row.attributes if schemas is None else schemas.returned(row.attributes, chosen.asks_for)
     )
     resource: dict[str, Any] = {
-        "schemas": [CORE_USER, *(key for key in attributes if key.startswith("urn:"))],
+        "schemas": [CORE_USER, *[key for key in attributes if key[:4] == "urn:"]],
         "id": row.id,
     }
     resource.update(attributes)

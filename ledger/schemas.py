@@ -403,9 +403,8 @@ class ResourceSchemas:
         one load and replay as they were, and show again if it is declared again."""
         hidden: dict[str, Any] = {}
         shown = attributes
-        for key, value in attributes.items():
-            if not key.startswith("urn:") or key == ENTERPRISE_USER:
-                continue
+        for key in [k for k in attributes if k[:4] == "urn:" and k != ENTERPRISE_USER]:
+            value = attributes[key]
             extension = self.extension(key)
             if extension is None or not isinstance(value, dict):
                 kept, dropped = None, value
@@ -447,6 +446,8 @@ class ResourceSchemas:
         declared attribute never returned (writeOnly, or `returned: never`), or returned only
         on request (`returned: request`) unless `asked(urn, name)`."""
         shown, _ = self.visible(attributes)
+        if not self.declared:
+            return shown
         for extension in self.declared:
             urn = extension.schema.id
             values = shown.get(urn)
