@@ -169,6 +169,27 @@ def erased_changes(changes: Changes) -> Changes:
     }
 
 
+def flattened(changes: Changes) -> Changes:
+    """An entry's changes as people read them (the console, the CLI): an extension's values,
+    stored as one change of the object under its URN, as one change per attribute that
+    changed (`urn:...:User:costCenter: 42 -> 43`)."""
+    out: Changes = {}
+    for key, change in changes.items():
+        if (
+            key.startswith("urn:")
+            and isinstance(change, dict)
+            and set(change) == {"before", "after"}
+            and all(side is None or isinstance(side, dict) for side in change.values())
+        ):
+            before, after = change["before"] or {}, change["after"] or {}
+            for name in [*before, *(name for name in after if name not in before)]:
+                if before.get(name) != after.get(name):
+                    out[f"{key}:{name}"] = _change(before.get(name), after.get(name))
+        else:
+            out[key] = change
+    return out
+
+
 # The subjects whose entries carry the resource as it stands after the change (`data`),
 # but when it is deleted.
 RESOURCES = ("User", "Group")

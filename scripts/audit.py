@@ -119,7 +119,7 @@ def _table(entries: Iterable[dict[str, Any]]) -> Iterator[str]:
 
 def _summary(changes: dict[str, Any]) -> str:
     parts = []
-    for name, change in changes.items():
+    for name, change in audit.flattened(changes).items():
         if isinstance(change, dict) and set(change) == {"before", "after"}:
             parts.append(f"{name}: {_short(change['before'])} -> {_short(change['after'])}")
         elif isinstance(change, dict):

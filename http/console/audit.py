@@ -99,7 +99,7 @@ def _listed(values: Any) -> str:
 def readable(changes: dict[str, Any]) -> list[tuple[str, str]]:
     """An entry's changes as (attribute, what happened) lines: "before -> after"."""
     lines = []
-    for key, change in changes.items():
+    for key, change in audit.flattened(changes).items():
         if isinstance(change, dict) and set(change) == {"before", "after"}:
             lines.append((key, f"{_value(change['before'])} -> {_value(change['after'])}"))
         elif isinstance(change, dict):

@@ -14,11 +14,12 @@ from scimledger.ledger.context import Actor, CommandContext
 from scimledger.ledger.groups import Group
 from scimledger.ledger.names import NameIndex
 from scimledger.ledger.organizations import Organization
+from scimledger.ledger.sealing import ERASED
 from scimledger.ledger.sessions import ConsoleSession, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
 from scimledger.ledger.webhooks import Webhook
-from scimledger.projections.audit import AuditProjection
+from scimledger.projections.audit import AuditProjection, flattened
 from scimledger.projections.sql import Cursor
 from tests.unit.events import (
     CONTEXT,
@@ -529,3 +530,23 @@ def test_declaring_changing_and_removing_an_extension_show_what_changed(
         ),
         ("schema.removed", "Organization", urn, {"schema": change(urn, None), "values_held": 2}),
     ]
+
+
+def test_an_extension_s_change_reads_as_one_change_per_attribute() -> None:
+    urn = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+    changes = {
+        "title": change("a", "b"),
+        urn: change({"costCenter": "42", "seats": 3}, {"costCenter": "43", "seats": 3, "x": 1}),
+        f"{urn}x": change(None, {"y": "z"}),
+        "name": change(None, {"givenName": "Ada"}),
+        "erased": change(ERASED, ERASED),
+    }
+
+    assert flattened(changes) == {
+        "title": change("a", "b"),
+        f"{urn}:costCenter": change("42", "43"),
+        f"{urn}:x": change(None, 1),
+        f"{urn}x:y": change(None, "z"),
+        "name": change(None, {"givenName": "Ada"}),  # a core complex value stays whole
+        "erased": change(ERASED, ERASED),
+    }
