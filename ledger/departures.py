@@ -41,10 +41,14 @@ def revocation_due(token: Token, organization: Organization | None, now: datetim
         return False
 
 
+SWEEP_EVERY = 60.0  # seconds between two sweeps
+
+
 class Sweeper:
-    """Once a minute, applies a policy to each of its candidates: the departure policy to
-        every token issued for an admin, so that revoke-after revokes even tokens nobody
-        presents; the retention policy (ledger.retention) to every user deleted long enough ago.
+    """At start and once a minute, applies a policy to each of its candidates: the departure
+        policy to every token issued for an admin, so that revoke-after revokes even tokens
+        nobody presents; the retention policy (ledger.retention) to every user deleted long
+        enough ago.
 
         `candidates` lists them (a read model knows them); `sweep` applies the policy to one
         (Ledger.sweep_departed, Ledger.sweep_retention) and says whether it acted. A candidate
@@ -95,8 +99,10 @@ class Sweeper:
         return acted
 
     def _run(self) -> None:
+        """Sweeps as the server starts (a server down for a while applies the policy at
+        once), then once a minute."""
         failures = availability.BackgroundFailures(log, self._what)
-        while not self._stop.wait(60.0):
+        while not self._stop.is_set():
             try:
                 acted = self.sweep()
             except Exception as exc:
@@ -105,3 +111,4 @@ class Sweeper:
                 failures.succeeded()
                 if acted:
                     log.info(self._done, acted)
+            self._stop.wait(SWEEP_EVERY)
