@@ -177,8 +177,6 @@ class Ledger(Application[UUID]):
             self.events_table: str = getattr(self.recorder, "events_table_name")  # noqa: B009
             datastore = getattr(self.recorder, "datastore")  # noqa: B009 (not on its interface)
             append_only.protect(datastore, database.kind, [self.events_table])
-            self.secrets = Secrets(datastore, database.kind)
-            self.secrets.create_table()
             self.keys = KeyStore(
                 datastore,
                 database.kind,
@@ -186,6 +184,8 @@ class Ledger(Application[UUID]):
                 _key_reader(datastore, database),
             )
             self.keys.create_table()
+            self.secrets = Secrets(datastore, database.kind, lambda: self.keys.master)
+            self.secrets.create_table()
         mapper: Any = self.mapper
         mapper.keys = self.keys  # seals and unseals personal data (ledger.sealing)
         recorder: Any = self.recorder
@@ -742,6 +742,17 @@ class Ledger(Application[UUID]):
             return removed
 
         return self._retried(attempt, f"{org} kept changing; try again")
+
+    def rotate_master(self, new: MasterKey) -> tuple[int, int]:
+        """Makes `new` the master key (`keys rotate-master`): every data key wrapped and every
+        organization's secret sealed again with it, in one transaction; the events are not
+        touched. Returns how many keys and secrets."""
+        datastore = getattr(self.recorder, "datastore")  # noqa: B009 (not on its interface)
+        with datastore.transaction(commit=True) as cursor:
+            keys = self.keys.rewrap(cursor, new)
+            secrets = self.secrets.reseal(cursor, new)
+        self.keys.master = new
+        return keys, secrets
 
     def declared(self, org_id: UUID) -> Declared:
         """The organization's schemas, as authentication read the organization for the

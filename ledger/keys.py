@@ -37,6 +37,8 @@ from scimledger.ledger.errors import LedgerError
 MASTER_KEY_ENV = "SCIMLEDGER_MASTER_KEY_FILE"
 KEY_BYTES = 32  # AES-256
 NONCE_BYTES = 12
+SEALED_SECRET = "sealed:"  # noqa: S105 (a prefix: a value without it was stored in clear)
+_SECRET = b"scimledger secret\x00"  # a secret's associated data starts so: never a data key's
 INSERT = "INSERT INTO data_keys (owner_id, master_id, wrapped, created_at) VALUES (?, ?, ?, ?)"
 INDEX_OWNER = UUID(int=0)  # the index key's row
 CACHED_KEYS = 100_000  # unwrapped data keys kept in memory (~200 bytes each)
@@ -103,6 +105,19 @@ class MasterKey:
     def unwrap(self, wrapped: str, owner_id: UUID) -> bytes:
         blob = a2b_base64(wrapped)
         return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], owner_id.bytes)
+
+    def seal(self, plain: str, bound: bytes) -> str:
+        """A secret of an organization's (ledger.secrets), encrypted; `bound`: what it may
+        only be read as (its organization, name and moment), so that it cannot be moved."""
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, plain.encode(), _SECRET + bound)
+        return SEALED_SECRET + base64.b64encode(nonce + sealed).decode()
+
+    def open(self, sealed: str, bound: bytes) -> str:
+        """A secret `seal` made (InvalidTag if it was not, with this key and `bound`)."""
+        blob = a2b_base64(sealed.removeprefix(SEALED_SECRET))
+        nonce, data = blob[:NONCE_BYTES], blob[NONCE_BYTES:]
+        return self._aead.decrypt(nonce, data, _SECRET + bound).decode()
 
     def opens(self, wrapped: str, owner_id: UUID) -> bool:
         """Whether `wrapped` is a data key this key wrapped for `owner_id`, unaltered."""
@@ -392,20 +407,18 @@ class KeyStore:
 
     # Rotation
 
-    def rewrap(self, new: MasterKey) -> int:
-        """Wraps every key again with `new` (`keys rotate-master`), in one transaction; the
-        events are not touched. Returns how many keys were wrapped again."""
+    def rewrap(self, cursor: Any, new: MasterKey) -> int:
+        """Wraps every key again with `new`, in the caller's transaction (Ledger.rotate_master,
+        which then makes `new` this store's master); the events are not touched. Returns
+        how many keys were wrapped again."""
         done = 0
-        with self._datastore.transaction(commit=True) as cursor:
-            cursor.execute("SELECT owner_id, wrapped FROM data_keys")
-            rows = cursor.fetchall()
-            for row in rows:
-                owner, owner_id = row["owner_id"], UUID(row["owner_id"])
-                key = self.master.unwrap(row["wrapped"], owner_id)
-                cursor.execute(
-                    self._sql("UPDATE data_keys SET master_id = ?, wrapped = ? WHERE owner_id = ?"),
-                    (new.id, new.wrap(key, owner_id), owner),
-                )
-                done += 1
-        self.master = new
+        cursor.execute("SELECT owner_id, wrapped FROM data_keys")
+        for row in cursor.fetchall():
+            owner, owner_id = row["owner_id"], UUID(row["owner_id"])
+            key = self.master.unwrap(row["wrapped"], owner_id)
+            cursor.execute(
+                self._sql("UPDATE data_keys SET master_id = ?, wrapped = ? WHERE owner_id = ?"),
+                (new.id, new.wrap(key, owner_id), owner),
+            )
+            done += 1
         return done

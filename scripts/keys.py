@@ -43,8 +43,11 @@ def rotate_master(args: argparse.Namespace) -> int:
         old = ledger.keys.master
         if new.id == old.id:
             raise UsageError(f"{args.new} is the master key in use ({old.id})")
-        count = ledger.keys.rewrap(new)
-    print(f"{count:,} data keys wrapped again: by master key {new.id}, no longer by {old.id}")
+        count, secrets = ledger.rotate_master(new)
+    print(
+        f"{count:,} data keys wrapped and {secrets:,} organizations' secrets sealed again: by"
+        f" master key {new.id}, no longer by {old.id}"
+    )
     print(
         f"from now on give {args.new} ({MASTER_KEY_ENV}, or in place of the key beside the"
         " SQLite database); destroy the old key once every backup made with it has expired"

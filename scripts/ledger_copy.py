@@ -24,6 +24,8 @@ from uuid import UUID
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.keys import MasterKey, MasterKeyError
+from scimledger.ledger.secrets import bound
+from scimledger.ledger.secrets import opened as secret_value
 from scimledger.projections import chain
 from scimledger.projections.rebuild import Progress
 from scimledger.projections.registry import PROJECTIONS
@@ -148,6 +150,8 @@ def copy_beside(source: Ledger, target: Ledger) -> int:
             continue
         if columns == snapshot_columns:
             rows = [(_stored_id(target, _uuid(row[0])), *row[1:]) for row in rows]
+        if table == "organization_secrets":  # sealed again, with the target's master key
+            rows = [_resealed(source, target, row) for row in rows]
         marks = ", ".join("?" for _ in columns)
         with SQL(target).transaction(commit=True) as cursor:
             cursor.executemany(
@@ -157,6 +161,14 @@ def copy_beside(source: Ledger, target: Ledger) -> int:
             )
         copied += len(rows)
     return copied
+
+
+def _resealed(source: Ledger, target: Ledger, row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A row of an organization's secret (org_id, name, set_at, value), sealed by the
+    target's master key (ledger.secrets)."""
+    org_id, name, set_at, value = (str(column) for column in row)
+    plain = secret_value(source.keys.master, org_id, name, set_at, value)
+    return org_id, name, set_at, target.keys.master.seal(plain, bound(org_id, name, set_at))
 
 
 def _uuid(value: Any) -> UUID:

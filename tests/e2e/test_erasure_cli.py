@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -12,6 +13,7 @@ import pytest
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
+from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.keys import MASTER_KEY_ENV, MasterKey
 from scimledger.ledger.sealing import ERASED
@@ -91,6 +93,7 @@ def test_the_master_key_is_made_shown_and_rotated_without_touching_an_event(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     [ada] = users(database_url, "ada@example.com")
+    webhook_id, secret = webhook_added(database_url)
     new = tmp_path / "new.key"
     made = main_in_process("keys", "new-master", "--file", str(new))
     assert made.returncode == 0, made.stderr
@@ -108,7 +111,8 @@ def test_the_master_key_is_made_shown_and_rotated_without_touching_an_event(
     rotated = cli_in_process("keys", "rotate-master", "--new", str(new), database=database_url)
     assert rotated.returncode == 0, rotated.stderr
     assert rotated.stdout.startswith(
-        f"2 data keys wrapped again: by master key {key.id}, no longer by {old}"
+        f"2 data keys wrapped and 1 organizations' secrets sealed again: by master key"
+        f" {key.id}, no longer by {old}"
     )
     # The old key opens the database no more; the new one reads every person as before.
     refused = cli_in_process("keys", "show", database=database_url)
@@ -116,6 +120,32 @@ def test_the_master_key_is_made_shown_and_rotated_without_touching_an_event(
     assert f"wrapped by another master key ({key.id}), not by this one ({old})" in refused.stderr
     monkeypatch.setenv(MASTER_KEY_ENV, str(new))
     assert user_name(database_url, ada) == "ada@example.com"
+    assert signing_secrets(database_url, webhook_id) == [secret]
+
+
+def webhook_added(database: str) -> tuple[UUID, str]:
+    ledger = Ledger(DatabaseURL.parse(database))
+    try:
+        webhook, secret = ledger.add_webhook(
+            "acme",
+            "https://hooks.example.com/scim",
+            types=[],
+            allow_insecure=False,
+            actor=Actor.operator("tests"),
+            request=RequestInfo.local(),
+            now=datetime.now(UTC),
+        )
+        return webhook.id, secret
+    finally:
+        ledger.close()
+
+
+def signing_secrets(database: str, webhook_id: UUID) -> list[str]:
+    ledger = Ledger(DatabaseURL.parse(database))
+    try:
+        return ledger.webhook_signing_secrets(ledger.webhook(webhook_id), datetime.now(UTC))
+    finally:
+        ledger.close()
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)

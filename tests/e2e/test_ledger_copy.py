@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -14,6 +15,7 @@ import pytest
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
+from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.keys import MASTER_KEY_ENV
 from scimledger.projections.sql import SQL
@@ -255,6 +257,15 @@ def test_a_quick_start_database_is_copied_to_postgresql_with_its_own_master_key(
     ledger = Ledger(DatabaseURL.parse(source))
     try:
         ledger.create_user(context_for(ledger), NewUser({"userName": "zoe@example.com"}))
+        webhook, secret = ledger.add_webhook(
+            "acme",
+            "https://hooks.example.com/scim",
+            types=[],
+            allow_insecure=False,
+            actor=Actor.operator("tests"),
+            request=RequestInfo.local(),
+            now=datetime.now(UTC),
+        )
     finally:
         ledger.close()
     assert (tmp_path / "quick.db.key").exists()
@@ -270,3 +281,10 @@ def test_a_quick_start_database_is_copied_to_postgresql_with_its_own_master_key(
     assert done.returncode == 0, done.stderr
     names = [line for line in audit(postgres_url) if "zoe@example.com" in line]
     assert len(names) == 1  # user.created, read with the data key wrapped again
+    # The webhook's signing secret, sealed again with the target's master key.
+    copied = Ledger(DatabaseURL.parse(postgres_url))
+    try:
+        found = copied.webhook(webhook.id)
+        assert copied.webhook_signing_secrets(found, datetime.now(UTC)) == [secret]
+    finally:
+        copied.close()

@@ -6,11 +6,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import SingleSignOn
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.errors import InvalidSettings
+from scimledger.ledger.secrets import bound
 from tests.conftest import all_stored
 
 NOW = datetime(2030, 1, 1, 12, tzinfo=UTC)
@@ -89,3 +91,39 @@ def test_bad_single_sign_on_settings_store_nothing(
         )
     assert stored(ledger) == before
     assert secret_rows(ledger) == 0
+
+
+def secret_values(ledger: Ledger) -> list[tuple[str, str, str, str]]:
+    with ledger.recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+        cursor.execute("SELECT org_id, name, set_at, value FROM organization_secrets")
+        return [
+            (str(r["org_id"]), str(r["name"]), str(r["set_at"]), str(r["value"]))
+            for r in cursor.fetchall()
+        ]
+
+
+def test_the_client_secret_is_stored_sealed_by_the_master_key_and_bound_to_its_row(
+    ledger: Ledger,
+) -> None:
+    ledger.add_admin("acme", "ada@acme.example", OPERATOR, RequestInfo.local())
+    configure(ledger)
+    [(org_id, name, set_at, value)] = secret_values(ledger)
+
+    assert value.startswith("sealed:")
+    assert SECRET not in value
+    assert ledger.secrets.get(org_id, name, set_at) == SECRET
+    with pytest.raises(InvalidTag):  # moved to another organization or moment: unreadable
+        ledger.keys.master.open(value, bound(org_id, name, "2031-01-01T00:00:00+00:00"))
+
+
+def test_a_secret_stored_in_clear_before_sealing_is_still_read(ledger: Ledger) -> None:
+    ledger.add_admin("acme", "ada@acme.example", OPERATOR, RequestInfo.local())
+    configure(ledger)
+    [(org_id, name, set_at, _)] = secret_values(ledger)
+    with ledger.recorder.datastore.transaction(commit=True) as cursor:  # type: ignore[attr-defined]
+        statement = "UPDATE organization_secrets SET value = ?"
+        if ledger.database.kind == "postgresql":
+            statement = statement.replace("?", "%s")
+        cursor.execute(statement, ("stored-in-clear",))
+
+    assert ledger.secrets.get(org_id, name, set_at) == "stored-in-clear"
