@@ -149,7 +149,23 @@ def call(
 
 
 def start_server(database: str, *options: str) -> Server:
-    """`scimledger serve` on a free port, with any further `options`; waits until it serves."""
+    """`scimledger serve` on a free port, with any further `options`; waits until it serves.
+    A port found free can be taken by another test's process before the server binds it
+    (tests run in parallel): then it starts again on another."""
+    for attempt in range(3):
+        try:
+            return _start_server(database, *options)
+        except PortTaken:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+class PortTaken(AssertionError):
+    """The server exited at once: its port was taken meanwhile."""
+
+
+def _start_server(database: str, *options: str) -> Server:
     port = free_port()
     log = tempfile.TemporaryFile("a+")  # noqa: SIM115 (appended to: see test_project_process)
     process = subprocess.Popen(
@@ -162,7 +178,11 @@ def start_server(database: str, *options: str) -> Server:
     deadline = time.monotonic() + 60  # a start takes ~2 s; a loaded CI run has seen 30 s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited early:\n{running.output()}")
+            output = running.output()
+            log.close()
+            if "address already in use" in output:
+                raise PortTaken(f"port {port} taken:\n{output}")
+            raise AssertionError(f"server exited early:\n{output}")
         try:
             with urllib.request.urlopen(f"{running.base_url}/ServiceProviderConfig", timeout=1):
                 return running
