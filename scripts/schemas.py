@@ -9,9 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.schemas import MAX_DOCUMENT_BYTES, RESOURCE_TYPES, declaration_view
+from scimledger.projections.runner import Runner
 from scimledger.projections.scim import extension_holders, extension_values_counter
+from scimledger.projections.scim_projection import ScimProjection
 from scimledger.projections.sql import SQL
 from scimledger.scripts import output
 from scimledger.scripts.command import Commands, UsageError, family, opened, runs
@@ -32,6 +35,14 @@ def _document(path: str) -> Any:
         raise UsageError(f"{path} is not JSON: {exc}") from None
 
 
+def _read_model(ledger: Ledger) -> SQL:
+    """The SCIM read model brought up to the end of the log, and set up first if this
+    version has none yet (after an upgrade, before any server started): declaring
+    uniqueness and removing an extension read the values users hold from it."""
+    Runner(ledger, ScimProjection()).run_once()
+    return SQL(ledger)
+
+
 def add(args: argparse.Namespace) -> int:
     document = _document(args.file)
     with opened(args) as ledger:
@@ -40,7 +51,7 @@ def add(args: argparse.Namespace) -> int:
             document,
             Actor.operator("scimledger schemas add"),
             RequestInfo.local(),
-            extension_holders(SQL(ledger)),
+            extension_holders(_read_model(ledger)),
             resource_type=args.resource_type,
             required=args.required,
         )
@@ -86,7 +97,7 @@ def remove(args: argparse.Namespace) -> int:
         urn = ledger.remove_schema(
             args.org,
             args.schema,
-            extension_values_counter(SQL(ledger)),
+            extension_values_counter(_read_model(ledger)),
             Actor.operator("scimledger schemas remove"),
             RequestInfo.local(),
             force=args.force,

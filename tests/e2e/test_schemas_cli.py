@@ -13,7 +13,14 @@ from httpx2 import Client
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_models import Resource
 
+from scimledger.ledger.application import Ledger
+from scimledger.ledger.commands import NewUser
+from scimledger.ledger.database import DatabaseURL
+from scimledger.ledger.errors import ValueTaken
+from scimledger.projections import scim
+from scimledger.projections.sql import SQL
 from tests.e2e.conftest import Server, call, cli, cli_in_process, issue_token
+from tests.integration.test_ledger import context_for
 from tests.scim import CORE_USER
 
 ACME = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
@@ -141,3 +148,45 @@ def test_show_prints_the_declaration_as_discovery_describes_it(
         "name": "AcmeUser",
     }
     assert described["attributes"][2]["canonicalValues"] == ["admin", "member"]
+
+
+@pytest.mark.sqlite_only
+def test_uniqueness_is_declared_on_a_database_whose_read_model_is_of_an_older_version(
+    database_url: str, tmp_path: Path
+) -> None:
+    """After an upgrade, before any server started: the command sets the read model up
+    and catches it up itself, then claims the values users hold."""
+    issue_token(database_url)
+    plain = {"id": ACME, "attributes": [{"name": "costCenter"}]}
+    cli_in_process("schemas", "add", "--org", "acme", "--file", schema_file(tmp_path, plain),
+                   database=database_url)  # fmt: skip
+    ledger = Ledger(DatabaseURL.parse(database_url))
+    try:
+        context = context_for(ledger)
+        for name, value in (("ada", "CC-1"), ("bob", "CC-2")):
+            ledger.create_user(context, NewUser({"userName": name, ACME: {"costCenter": value}}))
+        # As a version before left it: tracked under its own name, and tables of its shape
+        # (here: without the rows this version reads).
+        with SQL(ledger).transaction(commit=True) as cursor:
+            cursor.execute(
+                "UPDATE projection_tracking SET name = 'scim_read_model_v0' WHERE name = ?",
+                (scim.NAME,),
+            )
+            cursor.execute(f"DELETE FROM {scim.TABLES.users}")
+    finally:
+        ledger.close()
+    unique = {"id": ACME, "attributes": [{"name": "costCenter", "uniqueness": "server"}]}
+
+    added = cli_in_process("schemas", "add", "--org", "acme", "--file",
+                           schema_file(tmp_path, unique, "unique.json"),
+                           database=database_url)  # fmt: skip
+
+    assert (added.returncode, added.stderr) == (0, "")
+    ledger = Ledger(DatabaseURL.parse(database_url))
+    try:
+        with pytest.raises(ValueTaken):
+            ledger.create_user(
+                context_for(ledger), NewUser({"userName": "cy", ACME: {"costCenter": "cc-2"}})
+            )
+    finally:
+        ledger.close()
