@@ -46,10 +46,22 @@ class Selection:
             n.startswith(f"{whole}:{attribute.lower()}.") for n in self.only
         )
 
-    def apply(self, resource: dict[str, Any]) -> dict[str, Any]:
-        """The resource with only the selected attributes (a new dict; the input is kept)."""
+    def apply(
+        self, resource: dict[str, Any], always: tuple[tuple[str, str], ...] = ()
+    ) -> dict[str, Any]:
+        """The resource with only the selected attributes (a new dict; the input is kept).
+        `always`: declared extension attributes (URN, name) returned whatever is asked
+        (`returned: always`, RFC 7643 section 7), as `id` and `schemas` are."""
         if self.only is None and not self.excluded:
             return resource
+        selected = self._apply(resource)
+        for urn, name in always:
+            values = resource.get(urn)
+            if isinstance(values, dict) and name in values:
+                selected[urn] = {**selected.get(urn, {}), name: values[name]}
+        return selected
+
+    def _apply(self, resource: dict[str, Any]) -> dict[str, Any]:
         resource = copy.deepcopy(resource)
         extensions = [key.lower() for key in resource if key.lower().startswith("urn:")]
         if self.only is not None:

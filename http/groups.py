@@ -70,7 +70,8 @@ def _render(
     # Members are read only when they are returned: a big group then costs nothing.
     members = scim.members_of(cursor, [r.id for r in rows]) if chosen.returns("members") else {}
     return [
-        chosen.apply(render_group(row, members.get(row.id), base, schemas, chosen)) for row in rows
+        chosen.apply(render_group(row, members.get(row.id), base, schemas, chosen), schemas.always)
+        for row in rows
     ]
 
 

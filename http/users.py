@@ -90,7 +90,10 @@ def render_user_at(
 def _render(
     rows: list[scim.UserRow], base: str, schemas: ResourceSchemas, chosen: Selection
 ) -> list[dict[str, Any]]:
-    return [chosen.apply(render_user(row, row.groups, base, schemas, chosen)) for row in rows]
+    return [
+        chosen.apply(render_user(row, row.groups, base, schemas, chosen), schemas.always)
+        for row in rows
+    ]
 
 
 def read_user(
@@ -140,7 +143,7 @@ def create_user(
     # Rendered from the user as written (see render_user; tests/e2e check they agree).
     assert isinstance(written.aggregate, User)
     resource = render_user_at(written.aggregate, base, schemas, chosen)
-    return written.id, chosen.apply(resource), written.version
+    return written.id, chosen.apply(resource, schemas.always), written.version
 
 
 def _update(

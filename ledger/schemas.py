@@ -421,6 +421,17 @@ class ResourceSchemas:
             hidden[key] = dropped
         return shown, hidden
 
+    @cached_property
+    def always(self) -> tuple[tuple[str, str], ...]:
+        """The declared attributes returned whatever a request selects (`returned:
+        always`), as (URN, name)."""
+        return tuple(
+            (extension.schema.id, attribute.name)
+            for extension in self.declared
+            for attribute in extension.schema.attributes
+            if attribute.returned == "always"
+        )
+
     def unique_values(self, attributes: dict[str, Any]) -> set[tuple[str, str]]:
         """The values of a resource that must be unique in its organization, each as the
         index that keeps it unique (`unique_kind`) and its compared form (`unique_form`)."""

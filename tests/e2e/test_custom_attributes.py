@@ -557,3 +557,23 @@ def test_two_users_taking_one_unique_value_at_once_only_one_gets_it(
         worker.join()
 
     assert sorted(outcomes) == ["created"] + ["taken"] * 7
+
+
+def test_an_attribute_returned_always_is_returned_whatever_is_selected(
+    services: Services, client: Client
+) -> None:
+    schema = {
+        "id": ACME,
+        "attributes": [{"name": "tenant", "returned": "always"}, {"name": "costCenter"}],
+    }
+    declare(services, schema)
+    user = created(client, {"userName": "ada", ACME: {"tenant": "t1", "costCenter": "42"}})
+
+    only = fetched(client, user["id"], attributes="userName")
+    excluded = fetched(client, user["id"], excludedAttributes=ACME)
+    listed = client.get("/scim/v2/Users", params={"attributes": "userName"}).json()
+
+    assert only[ACME] == {"tenant": "t1"}
+    assert excluded[ACME] == {"tenant": "t1"}
+    assert listed["Resources"][0][ACME] == {"tenant": "t1"}
+    assert fetched(client, user["id"])[ACME] == {"tenant": "t1", "costCenter": "42"}
