@@ -40,7 +40,16 @@ def person(tag: str) -> dict[str, Any]:
         "addresses": [{"streetAddress": f"{tag} Baker Street", "locality": "London"}],
         "password": f"Secret-{tag}-Passw0rd",
         "active": True,
+        # A declared extension's values (issue 22), one of them unique (a keyed index).
+        ACME: {"badge": f"Badge-{tag}", "employeeId": f"E-{tag}"},
     }
+
+
+ACME = "urn:ietf:params:scim:schemas:extension:acme:2.0:User"
+ACME_SCHEMA = {
+    "id": ACME,
+    "attributes": [{"name": "badge"}, {"name": "employeeId", "uniqueness": "server"}],
+}
 
 
 def values(tag: str) -> list[str]:
@@ -124,6 +133,7 @@ def payloads(database: str) -> str:
 def test_an_erased_persons_values_are_in_no_dump_payload_or_log(server: Server) -> None:
     scim = token(server.database)
     admin = token(server.database, "admin", "audit:read")
+    admin_call(server, "POST", "/admin/v1/schemas", admin, {"schema": ACME_SCHEMA})
     ids: dict[str, str] = {}
     for tag in ("4711", "5822"):  # the one erased, and the one kept
         # Okta looks a user up by userName before it creates them.
