@@ -52,11 +52,8 @@ def list_org_schemas(
 def get_org_schema(
     urn: FromPath[str], services: Injected[Services], context: Injected[CommandContext]
 ) -> Response[bytes]:
-    declared = _declarations(services, context)
-    found = next((d for known, d in declared.items() if known.lower() == urn.lower()), None)
-    if found is None:
-        raise ScimError(404, f"No extension schema {urn[:200]} is declared")
-    return json_response(declaration_view(found))
+    organization = services.ledger.organization(services.ledger.organization_slug(context.org_id))
+    return json_response(declaration_view(organization.declaration(urn)))
 
 
 @post("/schemas", sync_to_thread=True)

@@ -13,7 +13,7 @@ from uuid import UUID
 from scimledger.http.attributes import EVERYTHING, Selection
 from scimledger.http.etags import check_if_match
 from scimledger.http.group_patch import plan_group_patch
-from scimledger.http.schemas import check_immutable, parse_group, with_hidden
+from scimledger.http.schemas import parse_group, replacing
 from scimledger.http.services import Services
 from scimledger.ledger.commands import GroupUpdate, NewGroup, Written
 from scimledger.ledger.context import CommandContext
@@ -133,9 +133,7 @@ def replace_group(
     given = parse_group(document, schemas)
 
     def extensions(current: dict[str, Any]) -> dict[str, Any]:
-        shown, hidden = schemas.visible(current)
-        check_immutable(schemas, shown, given.extensions)
-        return with_hidden(given.extensions, hidden)
+        return replacing(schemas, *schemas.visible(current), given.extensions)
 
     update = GroupUpdate(
         display_name=given.display_name, external_id=given.external_id, extensions=extensions

@@ -106,9 +106,20 @@ def parse_user(body: Any, schemas: ResourceSchemas = USER_SCHEMAS) -> UserInput:
 _CORE_PREFIX = CORE_USER.lower() + ":"
 
 
-def with_hidden(attributes: dict[str, Any], hidden: dict[str, Any]) -> dict[str, Any]:
-    """A resource's new attributes with the values its declarations hide kept as they were
-    (ResourceSchemas.visible: a PUT or PATCH changes what it can see)."""
+def replacing(
+    schemas: ResourceSchemas,
+    shown: dict[str, Any],
+    hidden: dict[str, Any],
+    new: dict[str, Any],
+) -> dict[str, Any]:
+    """A resource's attributes after a PUT or PATCH made `new` from those its declarations
+    show (`shown`, `hidden`: ResourceSchemas.visible of its current ones): an immutable
+    value cannot change, and the values hidden from it are kept as they were."""
+    check_immutable(schemas, shown, new)
+    return _with_hidden(new, hidden)
+
+
+def _with_hidden(attributes: dict[str, Any], hidden: dict[str, Any]) -> dict[str, Any]:
     merged = dict(attributes)
     for urn, values in hidden.items():
         current = merged.get(urn)

@@ -17,15 +17,14 @@ from scimledger.http.patch import Operation, invalid_path, parse_operations
 from scimledger.http.schemas import (
     SERVER_OWNED,
     UserInput,
-    check_immutable,
     checked_extensions,
     extension_named,
     holds_a_value,
     not_in_schema,
     parse_user,
     read_extension,
+    replacing,
     undeclared,
-    with_hidden,
 )
 from scimledger.ledger.schemas import (
     ENTERPRISE,
@@ -76,9 +75,7 @@ def apply_extension_patch(
     extensions: dict[str, dict[str, Any]] = {}
     for key, value in doc.items():
         read_extension(key, value, schemas, extensions)
-    checked = checked_extensions(extensions, schemas)
-    check_immutable(schemas, shown, checked)
-    return with_hidden(checked, hidden)
+    return replacing(schemas, shown, hidden, checked_extensions(extensions, schemas))
 
 
 def check_extension_path(path: str, value: Any, schemas: ResourceSchemas) -> None:

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from scimledger.http.attributes import EVERYTHING, Selection
 from scimledger.http.etags import check_if_match
-from scimledger.http.schemas import UserInput, check_immutable, parse_user, with_hidden
+from scimledger.http.schemas import UserInput, parse_user, replacing
 from scimledger.http.services import Services, read_your_writes
 from scimledger.http.user_patch import apply_user_patch
 from scimledger.ledger.commands import NewUser, UserReplacement, UserState, Written
@@ -162,8 +162,7 @@ def _update(
         check_if_match(if_match, state.version)
         shown, hidden = schemas.visible(state.attributes)
         given = replacement(replace(state, attributes=shown), schemas)
-        check_immutable(schemas, shown, given.attributes)
-        attributes = with_hidden(given.attributes, hidden)
+        attributes = replacing(schemas, shown, hidden, given.attributes)
         return UserReplacement(attributes=attributes, active=given.active, password=given.password)
 
     return services.ledger.update_user(context, user_id, edit)

@@ -194,13 +194,19 @@ class Organization(Aggregate):
             name: generation for name, generation in now.items() if before.get(name) != generation
         }
 
-    def remove_schema(self, urn: str, values: int, context: CommandContext) -> str:
-        """Removes a declared extension; SchemaNotFound if there is none by that URN."""
+    def declaration(self, urn: str) -> dict[str, Any]:
+        """The declaration of `urn` (spelled in any case): resource_type, required, document,
+        unique; SchemaNotFound if there is none."""
         existing = self.declared_urn(urn)
         if existing is None:
             raise SchemaNotFound(urn)
+        return self.extensions[existing]
+
+    def remove_schema(self, urn: str, values: int, context: CommandContext) -> str:
+        """Removes a declared extension; SchemaNotFound if there is none by that URN."""
+        existing = self.declaration(urn)["document"]["id"]
         self._remove_schema(existing, values, context)
-        return existing
+        return str(existing)
 
     @event(SchemaRemoved)
     def _remove_schema(self, schema_id: str, values: int, context: CommandContext) -> None:

@@ -83,11 +83,7 @@ def list_schemas(args: argparse.Namespace) -> int:
 
 def show(args: argparse.Namespace) -> int:
     with opened(args) as ledger:
-        organization = ledger.organization(args.org)
-        urn = organization.declared_urn(args.schema)
-        if urn is None:
-            raise UsageError(f"no extension schema {args.schema} is declared in {args.org}")
-        declaration = organization.extensions[urn]
+        declaration = ledger.organization(args.org).declaration(args.schema)
     output.print_json(declaration_view(declaration))
     return 0
 

@@ -34,11 +34,7 @@ def _declarations(services: Services, who: Person) -> list[dict[str, Any]]:
 
 
 def _declared(services: Services, who: Person, urn: str) -> dict[str, Any]:
-    organization = services.ledger.organization(who.org)
-    known = organization.declared_urn(urn)
-    if known is None:
-        raise LookupError(urn)
-    return declaration_view(organization.extensions[known])
+    return declaration_view(services.ledger.organization(who.org).declaration(urn))
 
 
 @get("/schemas", sync_to_thread=True)

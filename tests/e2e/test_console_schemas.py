@@ -132,3 +132,12 @@ def test_a_reviewer_sees_the_extensions_and_changes_none(
     )
     assert sent.status_code == 403
     assert len(events_of(services, Organization.SchemaDeclared)) == 1
+
+
+def test_an_extension_not_declared_is_not_found(console: Client, services: Services) -> None:
+    sign_in(console, services)
+
+    for path in ("/console/schemas/new", "/console/schemas/remove"):
+        page = console.get(f"{path}?urn={quote('urn:nothing:<b>:User')}")
+        assert page.status_code == 404
+        assert "no extension schema urn:nothing:&lt;b&gt;:User is declared" in page.text
