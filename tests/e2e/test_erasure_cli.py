@@ -123,19 +123,24 @@ def test_the_master_key_is_made_shown_and_rotated_without_touching_an_event(
     assert signing_secrets(database_url, webhook_id) == [secret]
 
 
+def added_webhook(ledger: Ledger) -> tuple[UUID, str]:
+    """A webhook of acme's: its id, and its signing secret (an organization's secret)."""
+    webhook, secret = ledger.add_webhook(
+        "acme",
+        "https://hooks.example.com/scim",
+        types=[],
+        allow_insecure=False,
+        actor=Actor.operator("tests"),
+        request=RequestInfo.local(),
+        now=datetime.now(UTC),
+    )
+    return webhook.id, secret
+
+
 def webhook_added(database: str) -> tuple[UUID, str]:
     ledger = Ledger(DatabaseURL.parse(database))
     try:
-        webhook, secret = ledger.add_webhook(
-            "acme",
-            "https://hooks.example.com/scim",
-            types=[],
-            allow_insecure=False,
-            actor=Actor.operator("tests"),
-            request=RequestInfo.local(),
-            now=datetime.now(UTC),
-        )
-        return webhook.id, secret
+        return added_webhook(ledger)
     finally:
         ledger.close()
 

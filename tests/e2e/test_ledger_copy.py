@@ -15,7 +15,6 @@ import pytest
 
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.commands import NewUser
-from scimledger.ledger.context import Actor, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.ledger.keys import MASTER_KEY_ENV
 from scimledger.projections.sql import SQL
@@ -29,6 +28,7 @@ from tests.e2e.conftest import (
     main_in_process,
     start_server,
 )
+from tests.e2e.test_erasure_cli import added_webhook
 from tests.integration.test_ledger import context_for
 from tests.scim import patch_op
 
@@ -257,15 +257,7 @@ def test_a_quick_start_database_is_copied_to_postgresql_with_its_own_master_key(
     ledger = Ledger(DatabaseURL.parse(source))
     try:
         ledger.create_user(context_for(ledger), NewUser({"userName": "zoe@example.com"}))
-        webhook, secret = ledger.add_webhook(
-            "acme",
-            "https://hooks.example.com/scim",
-            types=[],
-            allow_insecure=False,
-            actor=Actor.operator("tests"),
-            request=RequestInfo.local(),
-            now=datetime.now(UTC),
-        )
+        webhook_id, secret = added_webhook(ledger)
     finally:
         ledger.close()
     assert (tmp_path / "quick.db.key").exists()
@@ -284,7 +276,7 @@ def test_a_quick_start_database_is_copied_to_postgresql_with_its_own_master_key(
     # The webhook's signing secret, sealed again with the target's master key.
     copied = Ledger(DatabaseURL.parse(postgres_url))
     try:
-        found = copied.webhook(webhook.id)
+        found = copied.webhook(webhook_id)
         assert copied.webhook_signing_secrets(found, datetime.now(UTC)) == [secret]
     finally:
         copied.close()
