@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -146,6 +147,12 @@ def _header(path: str) -> dict[str, Any]:
     header = next(_lines(path), None)
     if not header or header.get("format") != FORMAT or header.get("version") not in READABLE:
         raise BadFile(f"not a {FORMAT} file of version {' or '.join(map(str, READABLE))}")
+    master_id = header.get("master_id")
+    if master_id is not None and not (
+        isinstance(master_id, str) and re.fullmatch(r"[0-9a-f]{16}", master_id)
+    ):
+        # It is named in what an import says (a terminal): never more than a key's id.
+        raise BadFile("its master key id is not one (16 hexadecimal digits)")
     return header
 
 

@@ -231,6 +231,21 @@ def user_names(database: str, master_key: Path) -> list[str]:
         os.environ[MASTER_KEY_ENV] = before
 
 
+def test_a_master_key_id_that_is_not_one_is_refused_and_not_shown(
+    tmp_path: Path, exported_once: Exported
+) -> None:
+    target = f"sqlite:///{tmp_path}/b.db"
+    lines = altered(exported_once.lines, 0, master_id="\x1b[2J\x1b[31m" + "a" * 200)
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+
+    done = scimledger("import", str(tmp_path / "bad.jsonl"), "--database", target)
+
+    assert done.returncode == 1
+    assert done.stderr.endswith(": its master key id is not one (16 hexadecimal digits)\n")
+    assert "\x1b" not in done.stderr
+    assert logged_with(target, Path(os.environ[MASTER_KEY_ENV])) == []
+
+
 def test_an_altered_data_key_is_refused_before_anything_is_written(
     tmp_path: Path, exported_once: Exported
 ) -> None:
