@@ -470,17 +470,17 @@ def extension_holders(sql: SQL) -> Holders:
 
     def holders(org_id: UUID, resource_type: str, urn: str, name: str) -> list[tuple[str, Any]]:
         table = TABLES.users if resource_type == "User" else TABLES.groups
+        found = []
         with sql.read() as cursor:
             cursor.execute(
-                f"SELECT id, attributes FROM {table} WHERE org_id = ? ORDER BY seq",
-                (str(org_id),),
+                f"SELECT id, attributes FROM {table}"
+                f" WHERE org_id = ? AND {_holds(cursor.dialect)} ORDER BY seq",
+                (str(org_id), urn),
             )
-            rows = cursor.fetchall()
-        found = []
-        for row in rows:
-            values = _decode(row["attributes"]).get(urn)
-            if isinstance(values, dict) and values.get(name) is not None:
-                found.append((str(row["id"]), values[name]))
+            for row in cursor.fetchall():
+                values = _decode(row["attributes"]).get(urn)
+                if isinstance(values, dict) and values.get(name) is not None:
+                    found.append((str(row["id"]), values[name]))
         return found
 
     return holders
@@ -497,17 +497,24 @@ def extension_values_counter(sql: SQL) -> Callable[[UUID, str], int]:
 
 
 def extension_values(cursor: Cursor, org_id: UUID, urn: str) -> int:
-    """How many of the organization's users hold values of the extension `urn`."""
-    if cursor.dialect == "postgresql":
-        holds = "jsonb_exists(search, ?)"
-    else:  # a declared URN has no double quote (ledger.schemas), which would end the key
-        holds = """json_type(search, '$."' || ? || '"') IS NOT NULL"""
-    cursor.execute(
-        f"SELECT COUNT(*) AS n FROM {TABLES.users} WHERE org_id = ? AND {holds}",
-        (str(org_id), urn),
-    )
-    row = cursor.fetchone()
-    return int(row["n"]) if row is not None else 0
+    """How many of the organization's users and groups hold values of the extension `urn`."""
+    held = 0
+    for table in (TABLES.users, TABLES.groups):
+        cursor.execute(
+            f"SELECT COUNT(*) AS n FROM {table} WHERE org_id = ? AND {_holds(cursor.dialect)}",
+            (str(org_id), urn),
+        )
+        row = cursor.fetchone()
+        held += int(row["n"]) if row is not None else 0
+    return held
+
+
+def _holds(dialect: str) -> str:
+    """The condition that a row's `search` has values of the extension given as parameter."""
+    if dialect == "postgresql":
+        return "jsonb_exists(search, ?)"
+    # A declared URN has no double quote (ledger.schemas), which would end the JSON key.
+    return """json_type(search, '$."' || ? || '"') IS NOT NULL"""
 
 
 def list_groups(

@@ -69,7 +69,7 @@ def test_an_admin_declares_changes_and_removes_an_extension(
     user = client.post("/scim/v2/Users", json={"userName": "ada", ACME: {"costCenter": "1"}})
     assert user.status_code == 201, user.text
     confirm = console.get(f"/console/schemas/remove?urn={quote(ACME)}").text
-    assert "1 person holds values of it." in confirm
+    assert "1 user holds values of it." in confirm
     refused = console.post(
         "/console/schemas/remove", data={"csrf": csrf, "urn": ACME}, headers=ORIGIN
     )

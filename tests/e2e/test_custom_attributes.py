@@ -14,7 +14,7 @@ import pytest
 from scimledger.http.services import Services
 from scimledger.ledger.commands import IssuedToken, NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
-from scimledger.ledger.errors import InvalidSchema, ValueTaken
+from scimledger.ledger.errors import InvalidSchema, SchemaInUse, ValueTaken
 from scimledger.projections import scim
 from scimledger.projections.rebuild import rebuild
 from scimledger.projections.scim import extension_holders, extension_values_counter
@@ -577,3 +577,18 @@ def test_an_attribute_returned_always_is_returned_whatever_is_selected(
     assert excluded[ACME] == {"tenant": "t1"}
     assert listed["Resources"][0][ACME] == {"tenant": "t1"}
     assert fetched(client, user["id"])[ACME] == {"tenant": "t1", "costCenter": "42"}
+
+
+def test_a_group_extension_is_removed_only_by_force_while_groups_hold_values(
+    services: Services, client: Client
+) -> None:
+    declare(services, GROUP_SCHEMA)
+    created_group(client, {"displayName": "A", GROUP_EXTENSION: {"site": "Basel"}})
+    count = extension_values_counter(services.sql)
+
+    with pytest.raises(SchemaInUse) as refused:
+        services.ledger.remove_schema("acme", GROUP_EXTENSION, count, OPERATOR, LOCAL)
+    services.ledger.remove_schema("acme", GROUP_EXTENSION, count, OPERATOR, LOCAL, force=True)
+
+    assert str(refused.value).startswith(f"1 resource(s) hold values of {GROUP_EXTENSION}")
+    assert GROUP_EXTENSION not in client.get("/scim/v2/Groups").json()["Resources"][0]
