@@ -103,8 +103,12 @@ class MasterKey:
         return base64.b64encode(nonce + sealed).decode()
 
     def unwrap(self, wrapped: str, owner_id: UUID) -> bytes:
+        return self.unwrap_for(wrapped, owner_id.bytes)
+
+    def unwrap_for(self, wrapped: str, owner: bytes) -> bytes:
+        """`unwrap`, given the owner's id as its 16 bytes."""
         blob = a2b_base64(wrapped)
-        return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], owner_id.bytes)
+        return self._aead.decrypt(blob[:NONCE_BYTES], blob[NONCE_BYTES:], owner)
 
     def seal(self, plain: str, bound: bytes) -> str:
         """A secret of an organization's (ledger.secrets), encrypted; `bound`: what it may
@@ -160,10 +164,20 @@ def configured_master(database: DatabaseURL) -> MasterKey:
     return MasterKey.create(path)
 
 
+def _text(number: int) -> str:
+    """An owner's id as `data_keys` stores it (the UUID's text), from its integer."""
+    digits = f"{number:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 class KeyStore:
     """The data keys: created with a user's first event, read to seal and unseal their
     events, deleted when they are erased. Keys made for events not yet committed are kept
-    here (`pending`) until the transaction that records them writes them (`write`)."""
+    here (`pending`) until the transaction that records them writes them (`write`).
+
+    In memory, keys are known by their owner's id as an integer (`UUID.int`): a replay
+    finds the owners of a batch in the log's rows, as text, and turning that text into an
+    integer costs a tenth of parsing it into a UUID (measured: a rebuild reads every key)."""
 
     def __init__(
         self, datastore: Any, dialect: str, master: MasterKey, connect: Callable[[], Any]
@@ -180,8 +194,8 @@ class KeyStore:
         self._mark = "?" if dialect == "sqlite" else "%s"
         self.master = master
         self._lock = threading.Lock()
-        self._cache: dict[UUID, AESGCM] = {}
-        self._pending: dict[UUID, tuple[AESGCM, str]] = {}
+        self._cache: dict[int, AESGCM] = {}
+        self._pending: dict[int, tuple[AESGCM, str]] = {}
         self._index_key: bytes | None = None
         self._batch = threading.local()  # expect()
 
@@ -215,13 +229,14 @@ class KeyStore:
 
     def new_key(self, owner_id: UUID) -> AESGCM:
         """A data key for a user whose first event is being recorded (written with it)."""
+        number = owner_id.int
         with self._lock:
-            found = self._pending.get(owner_id)
+            found = self._pending.get(number)
             if found is not None:
                 return found[0]
             key = os.urandom(KEY_BYTES)
             aead = AESGCM(key)
-            self._pending[owner_id] = (aead, self.master.wrap(key, owner_id))
+            self._pending[number] = (aead, self.master.wrap(key, owner_id))
             while len(self._pending) > MAX_PENDING:  # those of saves that failed for good
                 del self._pending[next(iter(self._pending))]
             return aead
@@ -229,53 +244,56 @@ class KeyStore:
     def key(self, owner_id: UUID) -> AESGCM | None:
         """The user's data key; None once they are erased (or if they never had one)."""
         # Without the lock: a dict's get is atomic, and a key is read on every sealed event.
-        cached = self._cache.get(owner_id)
+        number = owner_id.int
+        cached = self._cache.get(number)
         if cached is not None:
             return cached
-        pending = self._pending.get(owner_id)
+        pending = self._pending.get(number)
         if pending is not None:
             return pending[0]
         batch = getattr(self._batch, "owners", None)
         if batch is not None:  # the first miss of a batch reads the keys of all of it
             self._batch.owners = None
             self.preload(batch())
-            cached = self._cache.get(owner_id)
+            cached = self._cache.get(number)
             if cached is not None:
                 return cached
-        found = self._read([owner_id])
-        return found.get(owner_id)
+        return self._read([number]).get(number)
 
-    def expect(self, owners: Callable[[], Iterable[UUID]]) -> None:
-        """The owners of the events this thread is about to read (a projection's batch):
-        at its first key not in memory, all of theirs are read in one query, not one each;
-        while every key is in memory, `owners` is not even called."""
+    def expect(self, owners: Callable[[], Iterable[int]]) -> None:
+        """The owners (`UUID.int`) of the events this thread is about to read (a
+        projection's batch): at its first key not in memory, all of theirs are read in one
+        query, not one each; while every key is in memory, `owners` is not even called."""
         self._batch.owners = owners
 
-    def preload(self, owner_ids: Iterable[UUID]) -> None:
-        """Reads the keys of many users at once (a rebuild's batch)."""
+    def preload(self, owners: Iterable[int]) -> None:
+        """Reads the keys of many users (`UUID.int`) at once (a rebuild's batch)."""
         with self._lock:
-            missing = [o for o in set(owner_ids) if o not in self._cache and o not in self._pending]
+            missing = [n for n in set(owners) if n not in self._cache and n not in self._pending]
         if missing:
             self._read(missing)
 
-    def _read(self, owner_ids: list[UUID]) -> dict[UUID, AESGCM]:
-        found: dict[UUID, AESGCM] = {}
-        for start in range(0, len(owner_ids), 500):
-            chunk = {str(owner): owner for owner in owner_ids[start : start + 500]}
+    def _read(self, owners: list[int]) -> dict[int, AESGCM]:
+        found: dict[int, AESGCM] = {}
+        # In order: each query's ids are neighbours in the table's b-tree (measured on
+        # SQLite: 500 ids from a sorted batch read in half the time of 500 scattered ones).
+        owners = sorted(owners)
+        unwrap = self.master.unwrap_for
+        for start in range(0, len(owners), 500):
+            chunk = {_text(number): number for number in owners[start : start + 500]}
             marks = ", ".join([self._mark] * len(chunk))
             rows = self._query(
                 f"SELECT owner_id, wrapped FROM data_keys WHERE owner_id IN ({marks})",  # noqa: S608
                 list(chunk),
             )
-            unwrap = self.master.unwrap
             for owner, wrapped in rows:
-                owner_id = chunk[owner]  # not parsed again
-                found[owner_id] = AESGCM(unwrap(wrapped, owner_id))
+                number = chunk[owner]  # not parsed again
+                found[number] = AESGCM(unwrap(wrapped, number.to_bytes(16, "big")))
         with self._lock:
             self._cached(found)
         return found
 
-    def _cached(self, found: dict[UUID, AESGCM]) -> None:
+    def _cached(self, found: dict[int, AESGCM]) -> None:
         """Keeps `found` (under the lock); a full cache is emptied first, not kept in order
         of use: reading a key stays one dict lookup."""
         if len(self._cache) + len(found) > CACHED_KEYS:
@@ -289,7 +307,7 @@ class KeyStore:
         rows = []
         with self._lock:
             for owner_id in created:
-                pending = self._pending.get(owner_id)
+                pending = self._pending.get(owner_id.int)
                 if pending is not None:
                     rows.append((str(owner_id), self.master.id, pending[1], now))
         if rows:
@@ -302,20 +320,20 @@ class KeyStore:
         transaction that failed keeps them pending, for the library's retry of it), and those
         deleted are forgotten."""
         with self._lock:
-            made = {}
+            made: dict[int, AESGCM] = {}
             for owner_id in created:
-                pending = self._pending.pop(owner_id, None)
+                pending = self._pending.pop(owner_id.int, None)
                 if pending is not None:
-                    made[owner_id] = pending[0]
+                    made[owner_id.int] = pending[0]
             self._cached(made)
             for owner_id in erased:
-                self._cache.pop(owner_id, None)
+                self._cache.pop(owner_id.int, None)
 
     def forget(self, owner_id: UUID) -> None:
         """Drops a key this process holds (its user was erased by another)."""
         with self._lock:
-            self._cache.pop(owner_id, None)
-            self._pending.pop(owner_id, None)
+            self._cache.pop(owner_id.int, None)
+            self._pending.pop(owner_id.int, None)
 
     # The index key
 
@@ -357,7 +375,8 @@ class KeyStore:
                     self._connection = self._connect()
                 cursor = self._connection.cursor()
                 cursor.execute(statement, params)
-                return [(str(row[0]), str(row[1])) for row in cursor.fetchall()]
+                rows: list[tuple[str, str]] = cursor.fetchall()  # both columns are text
+                return rows
             except Exception:
                 self.close()
                 raise

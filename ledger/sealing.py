@@ -36,7 +36,7 @@ from scimledger.ledger.users import User
 ERASED = "[erased]"  # what an erased person's values read as
 SEALED = "$sealed"
 _encode = msgspec.json.encode
-_decode = msgspec.json.decode
+_decode = msgspec.json.Decoder().decode
 
 # The personal fields of each event class.
 FIELDS: dict[type[Any], tuple[str, ...]] = {
@@ -62,7 +62,7 @@ def owners(events: Iterable[Any]) -> set[UUID]:
 
 def _associated(originator: UUID, version: int, field: bytes) -> bytes:
     """What a sealed field is bound to: its event (originator, version) and its name."""
-    return originator.bytes + version.to_bytes(8, "big") + field
+    return originator.int.to_bytes(16, "big") + version.to_bytes(8, "big") + field
 
 
 class SealingMapper(Mapper[UUID]):
@@ -107,9 +107,10 @@ class SealingMapper(Mapper[UUID]):
         if self.keys is None:
             return
 
-        def owners() -> set[UUID]:
+        def owners() -> set[int]:
+            # The ids as the log gives them: UUIDs (PostgreSQL) or their hex (SQLite).
             return {
-                row[1] if isinstance(row[1], UUID) else UUID(row[1])
+                row[1].int if isinstance(row[1], UUID) else int(row[1].replace("-", ""), 16)
                 for row in rows
                 if row[3] in SEALED_TOPICS
             }

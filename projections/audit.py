@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import msgspec
@@ -33,6 +34,7 @@ from scimledger.projections.sql_filters import scim_datetime
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+_org_text = lru_cache(maxsize=1024)(str)  # an organization's id, in each of its entries
 
 
 class Tables(NamedTuple):
@@ -243,6 +245,9 @@ class AuditProjection:
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
         self._entries: list[tuple[Any, ...]] = []
+        # The event being entered, as `end` sets them: its id's text and its time's.
+        self._subject = ""
+        self._stamp = ""
         self._states: dict[str, dict[str, Any]] = {}
         self._changed: set[str] = set()
         self._erased: list[str] = []
@@ -266,13 +271,17 @@ class AuditProjection:
         pending, self._pending = self._pending, []
         # The subjects' states, read in one query for the batch (a round trip each would
         # bound a rebuild at a few thousand events a second).
-        keys = sorted({str(event.originator_id) for event, _ in pending})
+        # Each id's text, once: an entry needs it four times, and a UUID makes it anew each.
+        subjects = [str(event.originator_id) for event, _ in pending]
+        keys = sorted(set(subjects))
         self._states = {key: {} for key in keys}
         for row in cursor.fetch_in(
             f"SELECT subject_id, state FROM {self.tables.subjects}", "subject_id", keys
         ):
             self._states[row["subject_id"]] = _decode(row["state"])
-        for event, position in pending:
+        for (event, position), subject in zip(pending, subjects, strict=True):
+            self._subject = subject
+            self._stamp = scim_datetime(event.timestamp)
             self._entry(event, position)
         # Entries are new rows, always (their position is the key): COPY on PostgreSQL.
         cursor.insert_rows(
@@ -314,17 +323,17 @@ class AuditProjection:
         context = event.context
         actor = context.actor
         request = context.request
-        stamp = scim_datetime(event.timestamp)
+        stamp = self._stamp
         data = None
         if subject_type in RESOURCES and action not in DELETIONS:
             # The resource as it stands after the change (the events feed's `data`).
-            state = self._states[str(event.originator_id)]
+            state = self._states[self._subject]
             after = {**state, "version": event.originator_version, "last_modified": stamp}
             data = _encode(after).decode()
         self._entries.append(
             (
                 position,
-                str(context.org_id),
+                _org_text(context.org_id),
                 stamp,
                 actor.kind,
                 actor.id,
@@ -332,7 +341,7 @@ class AuditProjection:
                 actor.issued_by,
                 action,
                 subject_type,
-                str(event.originator_id),
+                self._subject,
                 subject_name,
                 _encode(changes).decode(),
                 request.request_id,
@@ -346,10 +355,10 @@ class AuditProjection:
     # The trail's own memory of each subject, for before-values.
 
     def _state(self, event: Any) -> dict[str, Any]:
-        return self._states[str(event.originator_id)]  # read for the batch by `end`
+        return self._states[self._subject]  # read for the batch by `end`
 
     def _remember(self, event: Any, state: dict[str, Any]) -> None:
-        key = str(event.originator_id)
+        key = self._subject
         self._states[key] = state
         self._changed.add(key)
 
@@ -482,9 +491,8 @@ class AuditProjection:
 
     def _user_created(self, event: Any) -> Entry:
         attributes = dict(event.attributes)
-        created = scim_datetime(event.timestamp)
         self._remember(
-            event, {"attributes": attributes, "active": event.active, "created": created}
+            event, {"attributes": attributes, "active": event.active, "created": self._stamp}
         )
         changes = {key: _change(None, value) for key, value in attributes.items()}
         changes["active"] = _change(None, event.active)
@@ -518,7 +526,7 @@ class AuditProjection:
 
     def _user_erased(self, event: Any) -> Entry:
         self._remember(event, {"erased": True})
-        self._erased.append(str(event.originator_id))
+        self._erased.append(self._subject)
         return "user.erased", "User", ERASED, {"reason": event.reason}
 
     # Groups
@@ -529,7 +537,7 @@ class AuditProjection:
             {
                 "displayName": event.display_name,
                 "externalId": event.external_id,
-                "created": scim_datetime(event.timestamp),
+                "created": self._stamp,
             },
         )
         changes = {"displayName": _change(None, event.display_name)}

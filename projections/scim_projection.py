@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
@@ -21,6 +21,7 @@ from scimledger.projections.sql_filters import scim_datetime
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+_org_text = lru_cache(maxsize=1024)(str)  # an organization's id, in each of its users' rows
 
 
 @dataclass(slots=True)
@@ -91,13 +92,18 @@ def _upsert(table: str, fields: Sequence[str]) -> str:
 
 def _folded(value: Any) -> Any:
     """The value with every string case-folded: every User attribute kept in the document is
-    caseExact=false (externalId, the exception, has its own column)."""
+    caseExact=false (externalId, the exception, has its own column). (Strings are folded
+    where they are found, not in a call each: a rebuild folds every user.)"""
+    kind = type(value)
+    if kind is dict:
+        return {
+            key: normalize_name(item) if type(item) is str else _folded(item)
+            for key, item in value.items()
+        }
+    if kind is list:
+        return [normalize_name(item) if type(item) is str else _folded(item) for item in value]
     if isinstance(value, str):
         return normalize_name(value)
-    if isinstance(value, list):
-        return [_folded(item) for item in value]
-    if isinstance(value, dict):
-        return {key: _folded(item) for key, item in value.items()}
     return value
 
 
@@ -297,7 +303,7 @@ class ScimProjection:
         batch.new_users.add(key)
         batch.users[key] = _UserRow(
             id=key,
-            org_id=str(event.org_id),
+            org_id=_org_text(event.org_id),
             seq=position,
             user_name_norm=normalize_name(attributes["userName"]),
             external_id=attributes.get("externalId"),
@@ -342,7 +348,7 @@ class ScimProjection:
         event, stamp = change.event, change.stamp
         batch.groups[change.key] = _GroupRow(
             id=change.key,
-            org_id=str(event.org_id),
+            org_id=_org_text(event.org_id),
             seq=position,
             display_name=event.display_name,
             display_name_norm=normalize_name(event.display_name),
