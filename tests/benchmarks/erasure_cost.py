@@ -172,7 +172,7 @@ def _step(database: str, step: str, creates: int) -> None:
 def _instructions(env: dict[str, str], directory: Path, code: str) -> int:
     """How many instructions `python -c code` executes, counted by callgrind."""
     out = directory / "callgrind.out"
-    subprocess.run(
+    done = subprocess.run(
         [
             "valgrind",
             "--tool=callgrind",
@@ -183,9 +183,13 @@ def _instructions(env: dict[str, str], directory: Path, code: str) -> int:
         ],
         env=env,
         capture_output=True,
-        check=True,
+        text=True,
+        check=False,
         cwd="/",
     )
+    if done.returncode:
+        said = [line for line in done.stderr.splitlines() if not line.startswith("==")]
+        raise SystemExit(f"{code} failed under valgrind:\n" + "\n".join(said[-20:]))
     for line in out.read_text().splitlines():
         if line.startswith("summary:"):
             return int(line.split()[1])
