@@ -200,18 +200,23 @@ class Runner:
         return batch.size
 
     def _read(self, cursor: Cursor, after: int) -> Batch:
-        """The next batch after `after`, decoded and prepared for the projection. Its rows
-        (the fields of `LogEntry`) are those the recorder's `select_notifications` reads, in
-        the caller's transaction, and cheaper."""
+        """The next batch after `after`, decoded and prepared for the projection."""
+        return self._batch(after, self._rows(cursor, after), cursor.dialect)
+
+    def _rows(self, cursor: Cursor, after: int) -> list[Sequence[Any]]:
+        """The log's next rows after `after` (the fields of `LogEntry`): those the
+        recorder's `select_notifications` reads, in the caller's transaction, and cheaper."""
         key = "rowid" if cursor.dialect == "sqlite" else "notification_id"
-        rows = cursor.fetch_tuples(
+        return cursor.fetch_tuples(
             f"SELECT {key}, originator_id, originator_version, topic, state"
             f" FROM {self.ledger.events_table} WHERE {key} > ? ORDER BY {key} LIMIT ?",
             (after, self.batch_size),
         )
+
+    def _batch(self, after: int, rows: Sequence[Sequence[Any]], dialect: str) -> Batch:
         if not rows:
             return Batch(after, after, 0, [])
-        return Batch(after, rows[-1][0], len(rows), self.decode(rows, cursor.dialect))
+        return Batch(after, rows[-1][0], len(rows), self.decode(rows, dialect))
 
     def decode(self, rows: Sequence[Sequence[Any]], dialect: str) -> list[tuple[Any, int]]:
         """What the projection applies of the log's `rows` (the fields of `LogEntry`), with
@@ -268,14 +273,20 @@ class Runner:
         def read(after: int) -> None:
             try:
                 while not stop.is_set():
-                    # Several batches per transaction: fewer round trips.
+                    # Several batches per transaction: fewer round trips. They are decoded
+                    # once it has ended: PostgreSQL ends a transaction left idle for 5 s
+                    # (the library's idle_in_transaction_session_timeout), and decoding
+                    # 20,000 events takes seconds on a slow machine.
+                    read: list[tuple[int, list[Sequence[Any]]]] = []
                     with self.sql.transaction(commit=False) as cursor:
-                        batches = []
+                        dialect = cursor.dialect
                         for _ in range(4):
-                            batches.append(self._read(cursor, after))
-                            after = batches[-1].last
-                            if batches[-1].size < self.batch_size:
+                            rows = self._rows(cursor, after)
+                            read.append((after, rows))
+                            after = rows[-1][0] if rows else after
+                            if len(rows) < self.batch_size:
                                 break
+                    batches = [self._batch(start, rows, dialect) for start, rows in read]
                     for batch in batches:
                         while not stop.is_set():
                             try:

@@ -8,6 +8,7 @@ folds a whole batch in memory, so this is the proof that batching changes nothin
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -816,3 +817,50 @@ def test_a_second_rebuild_of_the_same_projection_finishes_it_and_the_first_stops
     assert rebuild_rows(ledger) == {}
     assert tracking(ledger)[scim.NAME] == head(ledger)
     assert dump(ledger) == before
+
+
+class _SlowAudit(audit.AuditProjection):
+    """The audit trail, preparing its first event slowly (a slow machine's decoding)."""
+
+    def __init__(self, prefix: str, seconds: float) -> None:
+        super().__init__(prefix)
+        self._seconds = seconds
+
+    def prepare(self, event: Any) -> Any:
+        if self._seconds:
+            time.sleep(self._seconds)
+            self._seconds = 0
+        return super().prepare(event)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_replay_decodes_outside_the_transaction_that_read_the_log(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL ends a transaction left idle longer than the library's setting (5 s by
+    default; 1 s here): a replay's reader decoded its batches inside the transaction that
+    read them, so a rebuild failed ("the database is unreachable") where decoding took that
+    long."""
+    monkeypatch.setenv("POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT", "1")
+    ledger = Ledger(DatabaseURL.parse(database_url))
+    try:
+        ledger.issue_token(
+            org="acme", name="t", expires_at=None, actor=OPERATOR, request=RequestInfo("t")
+        )
+        org_id = ledger.organization_id("acme")
+        assert org_id is not None
+        context = CommandContext(org_id=org_id, actor=OPERATOR, request=RequestInfo("slow"))
+        for n in range(3):
+            ledger.create_user(context, NewUser({"userName": f"slow{n}@example.com"}))
+        runner = Runner(ledger, _SlowAudit("slow_", 1.5), batch_size=2)
+        runner.create_tables()
+        head = ledger.recorder.max_notification_id()
+        assert runner.replay() == head
+        with SQL(ledger).transaction(commit=False) as cursor:
+            cursor.execute(
+                "SELECT subject_name FROM slow_audit_entries WHERE action = ?", ("user.created",)
+            )
+            names = sorted(str(row["subject_name"]) for row in cursor.fetchall())
+        assert names == [f"slow{n}@example.com" for n in range(3)]
+    finally:
+        ledger.close()
