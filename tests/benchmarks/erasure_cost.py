@@ -131,6 +131,7 @@ COUNTED = ("audit_rebuild", "scim_rebuild", "audit_export", "creates")  # create
 def _step(database: str, step: str, creates: int) -> None:
     """Run under callgrind in a process of the build measured: one step of `COUNTED` on
     `database` (made by `_inside`), or, for "none", only what every step does first."""
+    from scimledger.ledger import availability
     from scimledger.ledger.application import Ledger
     from scimledger.ledger.commands import NewUser
     from scimledger.ledger.context import Actor, CommandContext, RequestInfo
@@ -140,6 +141,16 @@ def _step(database: str, step: str, creates: int) -> None:
     from scimledger.projections.registry import REBUILDABLE
     from scimledger.projections.sql import SQL
 
+    # Under valgrind, 30 to 50 times slower, a thread waits for a pooled connection longer
+    # than the 3 s after which the ledger takes PostgreSQL for unreachable, and a replay's
+    # reader decodes longer than the 5 s PostgreSQL then lets a transaction stay idle.
+    availability.CONNECT_TIMEOUT = 600
+    settings = DatabaseURL.eventsourcing_env
+    DatabaseURL.eventsourcing_env = lambda self: {  # type: ignore[method-assign]
+        **settings(self),
+        "POSTGRES_CONNECT_TIMEOUT": "600",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "3600",
+    }
     ledger = Ledger(DatabaseURL.parse(database))
     org_id = ledger.organization_id("cost")
     assert org_id is not None
