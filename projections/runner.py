@@ -277,16 +277,16 @@ class Runner:
                     # once it has ended: PostgreSQL ends a transaction left idle for 5 s
                     # (the library's idle_in_transaction_session_timeout), and decoding
                     # 20,000 events takes seconds on a slow machine.
-                    read: list[tuple[int, list[Sequence[Any]]]] = []
+                    fetched: list[tuple[int, list[Sequence[Any]]]] = []
                     with self.sql.transaction(commit=False) as cursor:
                         dialect = cursor.dialect
                         for _ in range(4):
                             rows = self._rows(cursor, after)
-                            read.append((after, rows))
+                            fetched.append((after, rows))
                             after = rows[-1][0] if rows else after
                             if len(rows) < self.batch_size:
                                 break
-                    batches = [self._batch(start, rows, dialect) for start, rows in read]
+                    batches = [self._batch(start, rows, dialect) for start, rows in fetched]
                     for batch in batches:
                         while not stop.is_set():
                             try:
