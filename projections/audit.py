@@ -352,12 +352,13 @@ class AuditProjection:
             )
         )
 
-    # The trail's own memory of each subject, for before-values.
+    # The trail's own memory of each subject, for before-values: the subject of the event
+    # being entered (`_subject`, which `end` sets).
 
-    def _state(self, event: Any) -> dict[str, Any]:
+    def _state(self) -> dict[str, Any]:
         return self._states[self._subject]  # read for the batch by `end`
 
-    def _remember(self, event: Any, state: dict[str, Any]) -> None:
+    def _remember(self, state: dict[str, Any]) -> None:
         key = self._subject
         self._states[key] = state
         self._changed.add(key)
@@ -383,9 +384,9 @@ class AuditProjection:
         return handler
 
     def _settings_changed(self, event: Any) -> Entry:
-        state = self._state(event)
+        state = self._state()
         before = state.get("settings", DEFAULT_SETTINGS)
-        self._remember(event, {**state, "settings": {**before, **event.changes}})
+        self._remember({**state, "settings": {**before, **event.changes}})
         changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
         return "organization.settings_changed", "Organization", None, changes
 
@@ -393,7 +394,7 @@ class AuditProjection:
         """Each declaration's resource type, whether it is required, and its attributes'
         names, before and after (the whole document is the event's: `scimledger schemas
         show`)."""
-        state = self._state(event)
+        state = self._state()
         schemas = state.get("schemas", {})
         before = schemas.get(event.schema_id, {})
         after = {
@@ -401,7 +402,7 @@ class AuditProjection:
             "required": event.required,
             "attributes": [a["name"] for a in event.document["attributes"]],
         }
-        self._remember(event, {**state, "schemas": {**schemas, event.schema_id: after}})
+        self._remember({**state, "schemas": {**schemas, event.schema_id: after}})
         changes = {
             key: _change(before.get(key), value)
             for key, value in after.items()
@@ -410,17 +411,16 @@ class AuditProjection:
         return "schema.declared", "Organization", event.schema_id, changes
 
     def _schema_removed(self, event: Any) -> Entry:
-        state = self._state(event)
+        state = self._state()
         schemas = state.get("schemas", {})
         self._remember(
-            event,
             {**state, "schemas": {k: v for k, v in schemas.items() if k != event.schema_id}},
         )
         changes = {"schema": _change(event.schema_id, None), "values_held": event.values}
         return "schema.removed", "Organization", event.schema_id, changes
 
     def _token_issued(self, event: Any) -> Entry:
-        self._remember(event, {"name": event.name})
+        self._remember({"name": event.name})
         expires = event.expires_at.isoformat() if event.expires_at else None
         changes = {
             "name": _change(None, event.name),
@@ -432,11 +432,11 @@ class AuditProjection:
         return "token.issued", "Token", event.name, changes
 
     def _token_revoked(self, event: Any) -> Entry:
-        name = self._state(event).get("name")
+        name = self._state().get("name")
         return "token.revoked", "Token", name, {"revoked": _change(False, True)}
 
     def _token_rotated(self, event: Any) -> Entry:
-        name = self._state(event).get("name")
+        name = self._state().get("name")
         return (
             "token.rotated",
             "Token",
@@ -450,26 +450,26 @@ class AuditProjection:
     # Console sign-in: the link's or session's person is its subject's name; no secret, no hash
 
     def _link_issued(self, event: Any) -> Entry:
-        self._remember(event, {"email": event.email})
+        self._remember({"email": event.email})
         expires = {"expires_at": _change(None, scim_datetime(event.expires_at))}
         return "console.link_issued", "SignInLink", event.email, expires
 
     def _signed_in(self, event: Any) -> Entry:
-        self._remember(event, {"email": event.email})
+        self._remember({"email": event.email})
         changes = {"method": event.method, "role": event.role}
         return "console.signed_in", "ConsoleSession", event.email, changes
 
     def _console(self, action: str) -> Callable[[Any], Entry]:
         def handler(event: Any) -> Entry:
             kind = "SignInLink" if action == "link_used" else "ConsoleSession"
-            return f"console.{action}", kind, self._state(event).get("email"), {}
+            return f"console.{action}", kind, self._state().get("email"), {}
 
         return handler
 
     # Webhook endpoints: their URL is their name; their signing secret is never in an event
 
     def _webhook_added(self, event: Any) -> Entry:
-        self._remember(event, {"url": event.url})
+        self._remember({"url": event.url})
         changes = {"url": _change(None, event.url), "types": _change(None, list(event.types))}
         return "webhook.added", "Webhook", event.url, changes
 
@@ -483,7 +483,7 @@ class AuditProjection:
                 changes = {"reason": event.reason}
             elif isinstance(event, Webhook.Replayed):
                 changes = {"replay_after": f"evt_{event.after_position}"}
-            return f"webhook.{how}", "Webhook", self._state(event).get("url"), changes
+            return f"webhook.{how}", "Webhook", self._state().get("url"), changes
 
         return handler
 
@@ -491,25 +491,23 @@ class AuditProjection:
 
     def _user_created(self, event: Any) -> Entry:
         attributes = dict(event.attributes)
-        self._remember(
-            event, {"attributes": attributes, "active": event.active, "created": self._stamp}
-        )
+        self._remember({"attributes": attributes, "active": event.active, "created": self._stamp})
         changes = {key: _change(None, value) for key, value in attributes.items()}
         changes["active"] = _change(None, event.active)
         return "user.created", "User", attributes["userName"], changes
 
     def _profile_updated(self, event: Any) -> Entry:
-        state = self._state(event)
+        state = self._state()
         before = state.get("attributes", {})
         after = apply_changes(before, event.changes)
-        self._remember(event, {**state, "attributes": after})
+        self._remember({**state, "attributes": after})
         changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
         return "user.updated", "User", after.get("userName"), changes
 
     def _active(self, active: bool) -> Callable[[Any], Entry]:
         def handler(event: Any) -> Entry:
-            state = self._state(event)
-            self._remember(event, {**state, "active": active})
+            state = self._state()
+            self._remember({**state, "active": active})
             action = "user.reactivated" if active else "user.deactivated"
             name = state.get("attributes", {}).get("userName")
             return action, "User", name, {"active": _change(not active, active)}
@@ -517,15 +515,15 @@ class AuditProjection:
         return handler
 
     def _password_changed(self, event: Any) -> Entry:
-        name = self._state(event).get("attributes", {}).get("userName")
+        name = self._state().get("attributes", {}).get("userName")
         return "user.password_changed", "User", name, {"password": "changed"}
 
     def _user_deleted(self, event: Any) -> Entry:
-        name = self._state(event).get("attributes", {}).get("userName")
+        name = self._state().get("attributes", {}).get("userName")
         return "user.deleted", "User", name, {}
 
     def _user_erased(self, event: Any) -> Entry:
-        self._remember(event, {"erased": True})
+        self._remember({"erased": True})
         self._erased.append(self._subject)
         return "user.erased", "User", ERASED, {"reason": event.reason}
 
@@ -533,7 +531,6 @@ class AuditProjection:
 
     def _group_created(self, event: Any) -> Entry:
         self._remember(
-            event,
             {
                 "displayName": event.display_name,
                 "externalId": event.external_id,
@@ -546,8 +543,8 @@ class AuditProjection:
         return "group.created", "Group", event.display_name, changes
 
     def _group_renamed(self, event: Any) -> Entry:
-        state = self._state(event)
-        self._remember(event, {**state, "displayName": event.display_name})
+        state = self._state()
+        self._remember({**state, "displayName": event.display_name})
         return (
             "group.renamed",
             "Group",
@@ -556,8 +553,8 @@ class AuditProjection:
         )
 
     def _group_external_id_changed(self, event: Any) -> Entry:
-        state = self._state(event)
-        self._remember(event, {**state, "externalId": event.external_id})
+        state = self._state()
+        self._remember({**state, "externalId": event.external_id})
         return (
             "group.external_id_changed",
             "Group",
@@ -567,22 +564,22 @@ class AuditProjection:
 
     def _group_updated(self, event: Any) -> Entry:
         """Values of the organization's declared group extensions changed."""
-        state = self._state(event)
+        state = self._state()
         before = state.get("extensions", {})
-        self._remember(event, {**state, "extensions": apply_changes(before, event.changes)})
+        self._remember({**state, "extensions": apply_changes(before, event.changes)})
         changes = {key: _change(before.get(key), value) for key, value in event.changes.items()}
         return "group.updated", "Group", state.get("displayName"), changes
 
     def _members(self, how: str) -> Callable[[Any], Entry]:
         def handler(event: Any) -> Entry:
-            name = self._state(event).get("displayName")
+            name = self._state().get("displayName")
             ids = [str(user_id) for user_id in event.user_ids]
             return f"group.members_{how}", "Group", name, {"members": {how: ids}}
 
         return handler
 
     def _group_deleted(self, event: Any) -> Entry:
-        return "group.deleted", "Group", self._state(event).get("displayName"), {}
+        return "group.deleted", "Group", self._state().get("displayName"), {}
 
 
 # Reading the trail
