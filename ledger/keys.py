@@ -40,6 +40,13 @@ NONCE_BYTES = 12
 SEALED_SECRET = "sealed:"  # noqa: S105 (a prefix: a value without it was stored in clear)
 _SECRET = b"scimledger secret\x00"  # a secret's associated data starts so: never a data key's
 INSERT = "INSERT INTO data_keys (owner_id, master_id, wrapped, created_at) VALUES (?, ?, ?, ?)"
+# A group commit's keys in one statement on PostgreSQL, not one per key as psycopg's
+# executemany runs them (measured, 4,000 creates from 16 threads with the projections
+# following, three interleaved pairs: PostgreSQL's CPU per create 5-8% less, the client's 2%).
+INSERT_ARRAYS = (
+    "INSERT INTO data_keys (owner_id, master_id, wrapped, created_at)"
+    " SELECT owner_id, %s, wrapped, %s FROM unnest(%s::text[], %s::text[]) AS k(owner_id, wrapped)"
+)
 INDEX_OWNER = UUID(int=0)  # the index key's row
 CACHED_KEYS = 100_000  # unwrapped data keys kept in memory (~200 bytes each)
 MAX_PENDING = 10_000  # keys made for events not yet recorded
@@ -310,7 +317,10 @@ class KeyStore:
                 pending = self._pending.get(owner_id.int)
                 if pending is not None:
                     rows.append((str(owner_id), self.master.id, pending[1], now))
-        if rows:
+        if len(rows) > 1 and self._dialect == "postgresql":
+            owners, wrapped = [row[0] for row in rows], [row[2] for row in rows]
+            cursor.execute(INSERT_ARRAYS, (self.master.id, now, owners, wrapped))
+        elif rows:
             cursor.executemany(self._sql(INSERT), rows)
         for owner_id in erased:
             cursor.execute(self._sql("DELETE FROM data_keys WHERE owner_id = ?"), (str(owner_id),))

@@ -288,6 +288,24 @@ def test_saves_queued_behind_a_write_are_written_in_one_transaction(
     assert head(ledger) == before + 2 * THREADS
 
 
+def test_the_data_keys_of_creates_written_together_are_each_stored(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a group commit's keys are inserted in one statement (ledger.keys)."""
+    context = org_context(ledger)
+    gate = Gate(ledger, waiting=THREADS - 1)
+    monkeypatch.setattr(ledger._group_commit, "_record", gate)
+    ledger.keys.index_key()  # the index key's row, made with the first userName
+    keys_before = ledger.keys.count()
+    names = [f"sealed{n}@example.com" for n in range(THREADS)]
+    outcomes = creates(ledger, context, names)
+    assert gate.calls == [2, 2 * (THREADS - 1)]
+    assert ledger.keys.count() == keys_before + THREADS
+    for written, name in zip(outcomes, names, strict=True):
+        ledger.keys.forget(written.id)  # read back from the table, not from memory
+        assert loaded(ledger, written.id).user_name == name
+
+
 def test_a_batch_of_conflicting_creates_fails_each_alone_and_reports_the_name_taken(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
