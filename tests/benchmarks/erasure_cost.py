@@ -12,7 +12,8 @@ Each run, for each build:
   pinned to --server-cpu, --users creates, lookups, PATCH deactivations and PUT updates from
   this process pinned to --client-cpu (concurrency 16): each phase's rate;
 - in a process of that build (`_inside`): --log-users users created through the ledger
-  (16 threads, group commit); then, on the ledger opened again (no key in memory, as in a
+  (16 threads, group commit) as the server creates them (the projections following, the
+  log's listener live); then, on the ledger opened again (no key in memory, as in a
   `projections rebuild` process), a rebuild of the audit trail and of the SCIM read model
   (events/s), then the audit trail exported as CSV (entries/s).
 The build from before runs from a git worktree of --before (made in a temporary directory,
@@ -65,6 +66,7 @@ def _inside(database: str, users: int) -> None:
     from scimledger.ledger.context import Actor, CommandContext, RequestInfo
     from scimledger.ledger.database import DatabaseURL
     from scimledger.projections import audit
+    from scimledger.projections.follower import Followers
     from scimledger.projections.rebuild import rebuild
     from scimledger.projections.registry import REBUILDABLE
     from scimledger.projections.sql import SQL
@@ -96,6 +98,12 @@ def _inside(database: str, users: int) -> None:
                 ),
             )
 
+    # As the server runs: the SCIM read model written with the events, the other
+    # projections following, and the log's listener live. Without the listener the ledger
+    # cannot know when an organization changes, so it reads it again for every create
+    # (Ledger.declared): a read the server does not make.
+    followers = Followers(ledger, consume=True)
+    followers.start()
     began = time.perf_counter()
     workers = [threading.Thread(target=create, args=(w,)) for w in range(threads)]
     for worker in workers:
@@ -103,6 +111,7 @@ def _inside(database: str, users: int) -> None:
     for worker in workers:
         worker.join()
     figures = {"ledger_creates": threads * per / (time.perf_counter() - began)}
+    followers.stop()
     # Rebuilt as an operator does, in a process that holds no key in memory yet.
     ledger.close()
     ledger = Ledger(DatabaseURL.parse(database))
