@@ -287,9 +287,9 @@ class AuditProjection:
         cursor.insert_rows(
             self.tables.entries, (*COLUMNS, "subject_name_norm", "data"), self._entries
         )
-        cursor.executemany(
-            f"INSERT INTO {self.tables.subjects} (subject_id, state) VALUES (?, ?)"
-            " ON CONFLICT (subject_id) DO UPDATE SET state = excluded.state",
+        cursor.replace_rows(
+            self.tables.subjects,
+            ("subject_id", "state"),
             [(key, _encode(self._states[key]).decode()) for key in sorted(self._changed)],
         )
         for subject_id in self._erased:

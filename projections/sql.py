@@ -100,6 +100,27 @@ class Cursor:
             marks = ", ".join("?" * len(columns))
             self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
+    def replace_rows(
+        self, table: str, columns: Sequence[str], rows: Sequence[Sequence[str]]
+    ) -> None:
+        """Writes rows of text, each replacing the row of its key (the first column, which
+        no two rows share): on PostgreSQL in one statement, the columns as arrays, which
+        psycopg dumps in C (an executemany runs a statement per row)."""
+        if not rows:
+            return
+        key, names = columns[0], ", ".join(columns)
+        replaced = ", ".join(f"{name} = excluded.{name}" for name in columns[1:])
+        upsert = f" ON CONFLICT ({key}) DO UPDATE SET {replaced}"
+        if self.dialect == "postgresql" and len(rows) > 1:
+            arrays = ", ".join(["%b::text[]"] * len(columns))  # binary: dumped in C
+            self._cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){upsert}",
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
+            marks = ", ".join("?" * len(columns))
+            self.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks}){upsert}", rows)
+
     def fetch_tuples(self, statement: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
         """Runs a query and returns its rows as tuples: cheaper than mappings for bulk
         reads (the log, in a replay). Binary transfer on PostgreSQL."""
