@@ -272,6 +272,9 @@ def _env(build: Path | None, key_file: Path) -> dict[str, str]:
     return env
 
 
+_MADE: set[str] = set()  # the PostgreSQL databases made, dropped at the end (`_drop_made`)
+
+
 def _database(kind: str, directory: Path, admin_url: str, name: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{directory}/{name}.db"
@@ -280,7 +283,19 @@ def _database(kind: str, directory: Path, admin_url: str, name: str) -> str:
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
         connection.execute(f"CREATE DATABASE {name}")
+    _MADE.add(name)
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_made(admin_url: str) -> None:
+    if not _MADE:
+        return
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        for name in sorted(_MADE):
+            connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    _MADE.clear()
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
@@ -417,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     shown = ", ".join(f"{k} {v:,.0f}{unit}" for k, v in figures.items())
                     print(f"run {run + 1} {label}: {shown}", flush=True)
         finally:
+            _drop_made(args.admin_url)
             subprocess.run(
                 [
                     "git",
