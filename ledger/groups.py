@@ -14,12 +14,15 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
+from scimledger.ledger.ids import time_ordered_id
 from scimledger.ledger.users import apply_changes, attribute_changes
 
 _NONE: dict[str, Any] = {}
 
 
 class Group(Aggregate):
+    create_id = staticmethod(time_ordered_id)  # ledger.ids
+
     class GroupCreated(Aggregate.Created):
         org_id: UUID
         display_name: str

@@ -18,6 +18,7 @@ from eventsourcing.domain import Aggregate, event
 
 from scimledger.ledger.context import CommandContext
 from scimledger.ledger.errors import InvalidReason
+from scimledger.ledger.ids import time_ordered_id
 
 Attributes = dict[str, Any]
 
@@ -41,6 +42,8 @@ def apply_changes(attributes: Attributes, changes: Attributes) -> Attributes:
 
 
 class User(Aggregate):
+    create_id = staticmethod(time_ordered_id)  # ledger.ids
+
     # Version 2 of the events that hold personal data: stored sealed with the user's own key
     # (ledger.sealing), which the mapper unseals; version 1, stored in clear, needs nothing.
     class UserCreated(Aggregate.Created):
