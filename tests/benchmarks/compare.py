@@ -42,6 +42,7 @@ import psycopg
 
 from tests.benchmarks import load
 from tests.benchmarks.run_load import (
+    benchmark_master_key,
     free_port,
     fresh_database,
     prepare,
@@ -394,6 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     require_scim2_server()
     os.sched_setaffinity(0, {args.client_cpu})
+    benchmark_master_key()
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: scimledger on {args.database} against "
         f"scim2-server, {args.users:,} users, {args.prefill:,} prefilled, concurrency "

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -32,13 +34,28 @@ import psycopg
 from scimledger.ledger.application import Ledger
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
-from scimledger.ledger.names import NameIndex, normalize_name
+from scimledger.ledger.keys import MASTER_KEY_ENV, MasterKey
+from scimledger.ledger.names import NameIndex
 from scimledger.ledger.users import User
 from tests.benchmarks import load
 
 HERE = Path(__file__).resolve().parent
 
 DATABASE = "scimledger_load"
+
+
+def benchmark_master_key() -> None:
+    """A master key for the servers and ledgers a benchmark starts, unless
+    SCIMLEDGER_MASTER_KEY_FILE names one: PostgreSQL refuses to open without it
+    (ledger.keys). Made in a temporary file, removed when the benchmark ends."""
+    if os.environ.get(MASTER_KEY_ENV):
+        return
+    descriptor, path = tempfile.mkstemp(prefix="scimledger-benchmark-", suffix=".key")
+    os.close(descriptor)
+    os.remove(path)
+    MasterKey.create(Path(path))
+    atexit.register(os.remove, path)
+    os.environ[MASTER_KEY_ENV] = path  # inherited by the processes it starts
 
 
 def fresh_database(admin_url: str) -> str:
@@ -70,9 +87,9 @@ def prefill(database: str, users: int) -> None:
                 "emails": [{"value": name, "type": "work", "primary": True}],
             }
             user = User(org_id=org_id, attributes=attributes, active=True, context=context)
-            index = NameIndex(
-                org_id=org_id, kind="userName", name=normalize_name(name), owner_id=user.id
-            )
+            # As Ledger._claim_name makes it: keyed by the name, recording none.
+            index_id = ledger.name_index_id(org_id, "userName", name)
+            index = NameIndex.claimed(index_id, org_id, "userName", "", user.id)
             batch += [user, index]
             if len(batch) >= 2000:
                 ledger.save(*batch)
@@ -227,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     os.sched_setaffinity(0, {args.client_cpu})
+    benchmark_master_key()
     print(
         f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC: {args.users:,} users, concurrency "
         f"{args.concurrency}, server on cpu {args.server_cpu}, load on cpu {args.client_cpu}"

@@ -19,7 +19,13 @@ from collections.abc import Sequence
 
 from tests.benchmarks import load
 from tests.benchmarks.compare import Meter, Result, scimledger_database, scimledger_meter
-from tests.benchmarks.run_load import free_port, prepare, start_scimledger, stop
+from tests.benchmarks.run_load import (
+    benchmark_master_key,
+    free_port,
+    prepare,
+    start_scimledger,
+    stop,
+)
 
 PHASES = ("create", "lookup")
 
@@ -65,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
     args.cpus = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0)))
+    benchmark_master_key()
     print(f"scimledger on {args.database}, {args.users:,} users, concurrency {args.concurrency}")
     rates: dict[tuple[int, str], list[float]] = {}
     errors = 0
