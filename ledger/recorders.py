@@ -158,16 +158,16 @@ class PostgresRecorder(_Projecting, PostgresApplicationRecorder):
             cursor = connection.cursor()
             try:
                 cursor.execute(self._begin)
-                keys = self._key_changes(events)
-                new_keys = self.keys.new_rows(keys[0]) if self.keys is not None else []
+                created, erased = keys = self._key_changes(events)
+                new_keys = self.keys.new_rows(created) if self.keys is not None else []
                 if new_keys:
                     key_columns = [list(column) for column in zip(*new_keys, strict=True)]
                     cursor.execute(self._insert_with_keys, (*key_columns, *columns))
                 else:
                     cursor.execute(self._insert, columns)
                 inserted = [int(row["notification_id"]) for row in cursor.fetchall()]
-                if self.keys is not None and keys[1]:
-                    self.keys.delete(cursor, keys[1])
+                if self.keys is not None and erased:
+                    self.keys.delete(cursor, erased)
                 reached = self._apply(cursor, events, inserted)
                 cursor.execute("COMMIT")
             except BaseException:

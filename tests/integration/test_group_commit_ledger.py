@@ -157,6 +157,13 @@ class Gate:
         return self.write(processing_event)
 
 
+def hold_first_write(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> Gate:
+    """The ledger's first write held until the 15 other saves of a burst queue behind it."""
+    gate = Gate(ledger, waiting=THREADS - 1)
+    monkeypatch.setattr(ledger._group_commit, "_record", gate)
+    return gate
+
+
 def test_concurrent_creates_each_write_one_user_with_its_own_position(ledger: Ledger) -> None:
     context = org_context(ledger)
     before = head(ledger)
@@ -272,8 +279,7 @@ def test_saves_queued_behind_a_write_are_written_in_one_transaction(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     context = org_context(ledger)
-    gate = Gate(ledger, waiting=THREADS - 1)
-    monkeypatch.setattr(ledger._group_commit, "_record", gate)
+    gate = hold_first_write(ledger, monkeypatch)
     before = head(ledger)
     names = [f"user{n}@example.com" for n in range(THREADS)]
     outcomes = creates(ledger, context, names)
@@ -291,10 +297,10 @@ def test_saves_queued_behind_a_write_are_written_in_one_transaction(
 def test_the_data_keys_of_creates_written_together_are_each_stored(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On PostgreSQL a group commit's keys are inserted in one statement (ledger.keys)."""
+    """On PostgreSQL a group commit's keys are inserted by the statement that inserts its
+    events (ledger.recorders); on SQLite, beside them."""
     context = org_context(ledger)
-    gate = Gate(ledger, waiting=THREADS - 1)
-    monkeypatch.setattr(ledger._group_commit, "_record", gate)
+    gate = hold_first_write(ledger, monkeypatch)
     ledger.keys.index_key()  # the index key's row, made with the first userName
     keys_before = ledger.keys.count()
     names = [f"sealed{n}@example.com" for n in range(THREADS)]
@@ -310,8 +316,7 @@ def test_a_batch_of_conflicting_creates_fails_each_alone_and_reports_the_name_ta
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     context = org_context(ledger)
-    gate = Gate(ledger, waiting=THREADS - 1)
-    monkeypatch.setattr(ledger._group_commit, "_record", gate)
+    gate = hold_first_write(ledger, monkeypatch)
     before = head(ledger)
     outcomes = creates(ledger, context, ["bjensen@example.com"] * THREADS)
     assert gate.reached, f"only {gate.queued()} saves queued"
