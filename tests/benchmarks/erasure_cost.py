@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import statistics
@@ -417,8 +416,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             check=True,
         )
         key_file = directory / "master.key"
-        key_file.write_text(base64.b64encode(os.urandom(32)).decode() + "\n")
-        key_file.chmod(0o600)
+        from scimledger.ledger.keys import MasterKey  # this tree's (the before has none)
+
+        MasterKey.create(key_file)
         results: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
         try:
             for run in range(args.runs):

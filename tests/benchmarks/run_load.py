@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import atexit
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -50,12 +51,11 @@ def benchmark_master_key() -> None:
     (ledger.keys). Made in a temporary file, removed when the benchmark ends."""
     if os.environ.get(MASTER_KEY_ENV):
         return
-    descriptor, path = tempfile.mkstemp(prefix="scimledger-benchmark-", suffix=".key")
-    os.close(descriptor)
-    os.remove(path)
-    MasterKey.create(Path(path))
-    atexit.register(os.remove, path)
-    os.environ[MASTER_KEY_ENV] = path  # inherited by the processes it starts
+    directory = tempfile.mkdtemp(prefix="scimledger-benchmark-")  # its owner's alone
+    path = Path(directory) / "master.key"
+    MasterKey.create(path)
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ[MASTER_KEY_ENV] = str(path)  # inherited by the processes it starts
 
 
 def fresh_database(admin_url: str) -> str:
