@@ -62,7 +62,7 @@ def ddl(prefix: str = "") -> tuple[str, ...]:
         subject_id TEXT NOT NULL,
         subject_name TEXT,
         subject_name_norm TEXT,
-        changes TEXT NOT NULL,
+        changes TEXT,
         request_id TEXT,
         client_address TEXT,
         user_agent TEXT,
@@ -112,7 +112,9 @@ def _change(before: Any, after: Any) -> dict[str, Any]:
     return {"before": before, "after": after}
 
 
-NAME = "audit_trail_v3"  # v2: indexes for the console's filters; roles of people; v3: data
+# v2: indexes for the console's filters; roles of people; v3: data; v4: a user's creation's
+# changes read from its data, users' and groups' states from their latest entries.
+NAME = "audit_trail_v4"
 
 # Every action an entry can have (the handlers below), for pickers such as the console's.
 ACTIONS = (
@@ -193,9 +195,33 @@ def flattened(changes: Changes) -> Changes:
 
 
 # The subjects whose entries carry the resource as it stands after the change (`data`),
-# but when it is deleted.
+# but when it is deleted. The trail remembers them by that: their state is their latest
+# entry's `data` (the other subjects' are in the subjects' table).
 RESOURCES = ("User", "Group")
 DELETIONS = ("user.deleted", "user.erased", "group.deleted")
+# Kept in a resource's `data`, not in its state: they are the event's.
+_EVENT_FIELDS = ("version", "last_modified")
+
+# A user's creation's entry stores no changes (NULL): they are each value of the user it made,
+# from nothing, which its `data` holds (stored twice, they took as many bytes as the user).
+# `stored_changes` reads an entry's changes either way; an erasure writes them out.
+CHANGES_IN_DATA = "user.created"
+
+
+def created_changes(state: dict[str, Any]) -> Changes:
+    """A user's creation's changes: each of its attributes, then whether active, from none."""
+    changes = {key: _change(None, value) for key, value in state["attributes"].items()}
+    changes["active"] = _change(None, state["active"])
+    return changes
+
+
+def stored_changes(changes: str | None, data: str | None) -> str:
+    """An entry's changes (JSON), from its row's `changes` and `data`."""
+    if changes is not None:
+        return changes
+    if data is None:  # never written so: see AuditProjection._entry
+        raise ValueError("an audit entry has neither its changes nor its data")
+    return _encode(created_changes(_decode(data))).decode()
 
 
 class AuditProjection:
@@ -244,6 +270,9 @@ class AuditProjection:
             Webhook.Failing: self._webhook("failing"),
         }
         self.topics: tuple[type, ...] = tuple(self._handlers)
+        self._resource_events = frozenset(
+            topic for topic in self.topics if topic.__qualname__.split(".")[0] in RESOURCES
+        )
         self._entries: list[tuple[Any, ...]] = []
         # The event being entered, as `end` sets them: its id's text and its time's.
         self._subject = ""
@@ -273,12 +302,23 @@ class AuditProjection:
         # bound a rebuild at a few thousand events a second).
         # Each id's text, once: an entry needs it four times, and a UUID makes it anew each.
         subjects = [str(event.originator_id) for event, _ in pending]
-        keys = sorted(set(subjects))
-        self._states = {key: {} for key in keys}
+        resources = {
+            subject
+            for (event, _), subject in zip(pending, subjects, strict=True)
+            if type(event) in self._resource_events
+        }
+        others = sorted(set(subjects) - resources)
+        self._states = {key: {} for key in subjects}
         for row in cursor.fetch_in(
-            f"SELECT subject_id, state FROM {self.tables.subjects}", "subject_id", keys
+            f"SELECT subject_id, state FROM {self.tables.subjects}", "subject_id", others
         ):
             self._states[row["subject_id"]] = _decode(row["state"])
+        for subject, data in self._latest_data(cursor, sorted(resources)):
+            if data is not None:
+                state = _decode(data)
+                for field in _EVENT_FIELDS:
+                    del state[field]
+                self._states[subject] = state
         for (event, position), subject in zip(pending, subjects, strict=True):
             self._subject = subject
             self._stamp = scim_datetime(event.timestamp)
@@ -290,11 +330,31 @@ class AuditProjection:
         cursor.replace_rows(
             self.tables.subjects,
             ("subject_id", "state"),
-            [(key, _encode(self._states[key]).decode()) for key in sorted(self._changed)],
+            [
+                (key, _encode(self._states[key]).decode())
+                for key in sorted(self._changed - resources)
+            ],
         )
         for subject_id in self._erased:
             self._erase_entries(cursor, subject_id)
         self._entries, self._states, self._changed, self._erased = [], {}, set(), []
+
+    def _latest_data(self, cursor: Cursor, subjects: list[str]) -> list[Sequence[Any]]:
+        """Each of `subjects` with its latest entry's `data` (None: none yet, or deleted)."""
+        if not subjects:
+            return []
+        param: object
+        if cursor.dialect == "postgresql":
+            keys, param = "unnest(?::text[]) AS k(subject_id)", subjects
+        else:
+            keys, param = "(SELECT value AS subject_id FROM json_each(?)) AS k", _encode(subjects)
+        table = self.tables.entries
+        return cursor.fetch_tuples(
+            f"SELECT k.subject_id, (SELECT e.data FROM {table} e"
+            " WHERE e.subject_id = k.subject_id"
+            f" ORDER BY e.position DESC LIMIT 1) FROM {keys}",
+            (param,),
+        )
 
     def _erase_entries(self, cursor: Cursor, subject_id: str) -> None:
         """An erased user's entries, with every value of theirs `[erased]`: their names and
@@ -303,14 +363,15 @@ class AuditProjection:
         actions stay. A rebuild reads their events erased, and comes here too: it ends with
         the same rows."""
         cursor.execute(
-            f"SELECT position, subject_name, changes FROM {self.tables.entries}"
+            f"SELECT position, subject_name, changes, data FROM {self.tables.entries}"
             " WHERE subject_id = ? AND action <> 'user.erased'",
             (subject_id,),
         )
         rows = []
         for row in cursor.fetchall():
             name = None if row["subject_name"] is None else ERASED
-            changes = _encode(erased_changes(_decode(row["changes"]))).decode()
+            stored = stored_changes(row["changes"], row["data"])
+            changes = _encode(erased_changes(_decode(stored))).decode()
             rows.append((name, name, changes, row["position"]))
         cursor.executemany(
             f"UPDATE {self.tables.entries} SET subject_name = ?, subject_name_norm = ?,"
@@ -343,7 +404,7 @@ class AuditProjection:
                 subject_type,
                 self._subject,
                 subject_name,
-                _encode(changes).decode(),
+                None if action == CHANGES_IN_DATA else _encode(changes).decode(),
                 request.request_id,
                 request.client_address,
                 request.user_agent,
@@ -491,10 +552,9 @@ class AuditProjection:
 
     def _user_created(self, event: Any) -> Entry:
         attributes = dict(event.attributes)
-        self._remember({"attributes": attributes, "active": event.active, "created": self._stamp})
-        changes = {key: _change(None, value) for key, value in attributes.items()}
-        changes["active"] = _change(None, event.active)
-        return "user.created", "User", attributes["userName"], changes
+        state = {"attributes": attributes, "active": event.active, "created": self._stamp}
+        self._remember(state)
+        return "user.created", "User", attributes["userName"], created_changes(state)
 
     def _profile_updated(self, event: Any) -> Entry:
         state = self._state()
@@ -742,7 +802,7 @@ def entry(row: Row) -> dict[str, Any]:
     """One entry as plain data (JSON-ready)."""
     out = {column: row[column] for column in COLUMNS}
     out["position"] = int(out["position"])
-    out["changes"] = _decode(out["changes"])
+    out["changes"] = _decode(stored_changes(row["changes"], row["data"]))
     return out
 
 
@@ -760,7 +820,8 @@ def page(
     order = "DESC" if newest_first else "ASC"
     by = f"occurred_at {order}, position {order}" if _timed(query) else f"position {order}"
     cursor.execute(
-        f"SELECT {', '.join(COLUMNS)} FROM {TABLES.entries} WHERE {where} ORDER BY {by} LIMIT ?",
+        f"SELECT {', '.join(COLUMNS)}, data FROM {TABLES.entries} WHERE {where}"
+        f" ORDER BY {by} LIMIT ?",
         (*params, limit),
     )
     return [entry(row) for row in cursor.fetchall()]

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from scimledger.projections.audit import ACTIONS, RESOURCES, TABLES
+from scimledger.projections.audit import ACTIONS, RESOURCES, TABLES, stored_changes
 from scimledger.projections.sql import Cursor
 
 # Every type of change the feed has: the audit trail's actions on users and groups.
@@ -67,4 +67,21 @@ def page(
         f" WHERE org_id = ? AND position > ? AND {kinds} ORDER BY position LIMIT ?",
         params,
     )
-    return [Change(*row) for row in rows]
+    changes: list[Change] = []
+    for position, kind, at, subject_type, subject_id, actor_kind, actor_id, actor, *rest in rows:
+        text, data = rest
+        changes.append(
+            Change(
+                position,
+                kind,
+                at,
+                subject_type,
+                subject_id,
+                actor_kind,
+                actor_id,
+                actor,
+                stored_changes(text, data),  # a user's creation's are in its data
+                data,
+            )
+        )
+    return changes

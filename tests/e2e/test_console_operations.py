@@ -31,11 +31,11 @@ def test_an_admin_sees_each_read_models_lag_and_its_rebuild_command(
     assert rows == [
         ("scim_read_model_v6", str(head), "ok"),
         ("ledger_chain_v1", "never started", "stalled"),  # no chain follower in these tests
-        ("audit_trail_v3", str(head), "ok"),
+        ("audit_trail_v4", str(head), "ok"),
         ("tokens_v4", str(head), "ok"),
     ]
     assert "<code>scimledger projections rebuild ledger_chain_v1</code>" not in page.text
-    assert "<code>scimledger projections rebuild audit_trail_v3</code>" in page.text
+    assert "<code>scimledger projections rebuild audit_trail_v4</code>" in page.text
     assert '<a href="/console/operations" aria-current="page">Operations</a>' in page.text
 
 

@@ -16,6 +16,7 @@ from scimledger.ledger.commands import IssuedToken, NewUser
 from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.errors import InvalidSchema, SchemaInUse, ValueTaken
 from scimledger.projections import scim
+from scimledger.projections.audit import stored_changes
 from scimledger.projections.rebuild import rebuild
 from scimledger.projections.scim import extension_holders, extension_values_counter
 from scimledger.projections.sql import SQL
@@ -336,9 +337,15 @@ def test_the_audit_trail_shows_the_values_before_and_after(
     services.audit.catch_up()
 
     with SQL(services.ledger).read() as cursor:
-        cursor.execute("SELECT action, subject_name, changes FROM audit_entries ORDER BY position")
+        cursor.execute(
+            "SELECT action, subject_name, changes, data FROM audit_entries ORDER BY position"
+        )
         rows = [
-            (row["action"], row["subject_name"], json.loads(row["changes"]))
+            (
+                row["action"],
+                row["subject_name"],
+                json.loads(stored_changes(row["changes"], row["data"])),
+            )
             for row in cursor.fetchall()
         ]
     declared = [row for row in rows if row[0] == "schema.declared"]

@@ -220,7 +220,7 @@ def test_a_killed_project_process_loses_no_event_and_applies_none_twice(
 
     third = start_project(database_url)
     eventually(lambda: all_at(ledger, end), 60, f"every projection at {end}", third)
-    assert f"consuming audit_trail_v3 from position {killed_again[audit.NAME]}" in third.output()
+    assert f"consuming {audit.NAME} from position {killed_again[audit.NAME]}" in third.output()
     assert third.stop() == 0, third.output()
     assert "Traceback" not in third.output(), third.output()
 

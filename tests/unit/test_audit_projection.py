@@ -19,7 +19,7 @@ from scimledger.ledger.sessions import ConsoleSession, SignInLink
 from scimledger.ledger.tokens import Token
 from scimledger.ledger.users import User
 from scimledger.ledger.webhooks import Webhook
-from scimledger.projections.audit import AuditProjection, flattened
+from scimledger.projections.audit import AuditProjection, flattened, stored_changes
 from scimledger.projections.sql import Cursor
 from tests.unit.events import (
     CONTEXT,
@@ -50,12 +50,12 @@ def cursor(projection: AuditProjection) -> Cursor:
 
 
 def entries(cursor: Cursor) -> list[dict[str, Any]]:
-    """Every entry in log order, its changes decoded."""
+    """Every entry in log order, its changes decoded (as the trail's readers read them)."""
     found = rows(cursor, "SELECT * FROM audit_entries ORDER BY position")
     return [
         {
             **row,
-            "changes": json.loads(row["changes"]),
+            "changes": json.loads(stored_changes(row["changes"], row["data"])),
             "data": json.loads(row["data"]) if row["data"] is not None else None,
         }
         for row in found
@@ -71,7 +71,7 @@ def what(cursor: Cursor) -> list[tuple[str, str, str | None, dict[str, Any]]]:
 
 
 def subjects(cursor: Cursor) -> dict[str, Any]:
-    """The trail's memory of each subject."""
+    """The trail's memory of each subject but users and groups (their latest entries')."""
     found = rows(cursor, "SELECT * FROM audit_subjects")
     return {row["subject_id"]: json.loads(row["state"]) for row in found}
 
@@ -195,19 +195,69 @@ def test_an_operator_entry_has_no_issuer_client_or_user_agent(
     assert (entry["client_address"], entry["user_agent"]) == (None, None)
 
 
-def test_a_created_user_is_remembered_for_later_before_values(
+def test_a_created_user_is_remembered_by_its_entry_alone(
     projection: AuditProjection, cursor: Cursor
 ) -> None:
     with clock():
         user = new_user(active=False)
     feed(projection, cursor, user.collect_events())
-    assert subjects(cursor) == {
-        str(user.id): {
-            "attributes": {"userName": "Ada@acme.example", "title": "Countess"},
-            "active": False,
-            "created": "2030-01-01T12:00:00.000Z",
-        }
+    # Its state is its latest entry's data, and its changes are read from there too: the
+    # values are stored once.
+    [row] = rows(cursor, "SELECT changes, data FROM audit_entries")
+    assert row["changes"] is None
+    assert json.loads(row["data"]) == {
+        "attributes": {"userName": "Ada@acme.example", "title": "Countess"},
+        "active": False,
+        "created": "2030-01-01T12:00:00.000Z",
+        "version": 1,
+        "last_modified": "2030-01-01T12:00:00.000Z",
     }
+    assert subjects(cursor) == {}
+    # And the next batch's before-values come from it.
+    user.set_active(True, CONTEXT)
+    user.replace_attributes({"userName": "Ada@acme.example"}, CONTEXT)
+    feed(projection, cursor, user.collect_events(), first=2)
+    assert what(cursor) == [
+        (
+            "user.created",
+            "User",
+            "Ada@acme.example",
+            {
+                "userName": change(None, "Ada@acme.example"),
+                "title": change(None, "Countess"),
+                "active": change(None, False),
+            },
+        ),
+        ("user.reactivated", "User", "Ada@acme.example", {"active": change(False, True)}),
+        ("user.updated", "User", "Ada@acme.example", {"title": change("Countess", None)}),
+    ]
+
+
+def test_a_deleted_user_is_named_from_its_last_entry_and_erased_everywhere(
+    projection: AuditProjection, cursor: Cursor
+) -> None:
+    user = new_user()
+    user.replace_attributes({"userName": "ada.king@acme.example"}, CONTEXT)
+    feed(projection, cursor, user.collect_events())
+    user.delete(CONTEXT)
+    feed(projection, cursor, user.collect_events(), first=3)
+    assert what(cursor)[2] == ("user.deleted", "User", "ada.king@acme.example", {})
+    user.erase("a person's request", CONTEXT)
+    feed(projection, cursor, user.collect_events(), first=4)
+    assert [(action, name) for action, _, name, _ in what(cursor)] == [
+        ("user.created", ERASED),
+        ("user.updated", ERASED),
+        ("user.deleted", ERASED),
+        ("user.erased", ERASED),
+    ]
+    # The erasure wrote the creation's changes out, every value erased, and dropped its data.
+    [created] = rows(cursor, "SELECT changes, data FROM audit_entries WHERE position = 1")
+    assert json.loads(created["changes"]) == {
+        "userName": change(None, ERASED),
+        "title": change(None, ERASED),
+        "active": change(None, True),
+    }
+    assert created["data"] is None
 
 
 def test_a_profile_update_shows_each_changed_attributes_before_and_after(
@@ -229,7 +279,7 @@ def test_a_profile_update_shows_each_changed_attributes_before_and_after(
             },
         )
     ]
-    assert subjects(cursor)[str(user.id)]["attributes"] == {
+    assert entries(cursor)[1]["data"]["attributes"] == {
         "userName": "ada.king@acme.example",
         "nickName": "Ada",
     }
