@@ -34,6 +34,7 @@ from scimledger.ledger.context import Actor, CommandContext, RequestInfo
 from scimledger.ledger.database import DatabaseURL
 from scimledger.projections import scim as scim_projection
 from scimledger.projections.follower import Followers
+from tests.benchmarks.run_load import benchmark_master_key
 
 DATABASE = "scimledger_write_floor"
 
@@ -145,6 +146,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
+    benchmark_master_key()  # PostgreSQL opens no ledger without one (ledger.keys)
     print(f"{args.writes} writes, {args.threads} threads, cpus {sorted(os.sched_getaffinity(0))}")
     levels: dict[str, Callable[[str], tuple[float, float]]] = {
         "events": lambda url: level_events(url, args.writes, args.threads),
