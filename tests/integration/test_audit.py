@@ -152,6 +152,42 @@ def test_group_changes_record_members_and_names(
     ]
 
 
+def test_a_later_batch_takes_before_values_from_each_subject_s_latest_entry(
+    client: Client,
+    services: Services,
+) -> None:
+    user_id = provision(client)
+    group_id = client.post("/scim/v2/Groups", json={"displayName": "Admins"}).json()["id"]
+    assert len(trail(services)) == 7  # a batch of its own: the organization to the group
+    client.patch(
+        f"/scim/v2/Users/{user_id}",
+        json={"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"title": "CTO"}}]},
+    )
+    client.patch(
+        f"/scim/v2/Groups/{group_id}",
+        json={
+            "schemas": [PATCH_OP],
+            "Operations": [{"op": "replace", "value": {"displayName": "Owners"}}],
+        },
+    )
+    user_update, group_rename = trail(services)[-2:]
+    assert user_update["changes"] == {"title": {"before": "CEO", "after": "CTO"}}
+    assert group_rename["changes"] == {"displayName": {"before": "Admins", "after": "Owners"}}
+    with SQL(services.ledger).transaction(commit=False) as cursor:
+        cursor.execute(
+            "SELECT data FROM audit_entries WHERE position = ?", (user_update["position"],)
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    # The whole user, as the batch before left it, with the change.
+    data = json.loads(row["data"])
+    assert (data["attributes"], data["active"], data["version"]) == (
+        {"userName": "bjensen@example.com", "title": "CTO", "nickName": "Babs"},
+        False,
+        5,
+    )
+
+
 def test_a_rebuilt_trail_is_identical(
     client: Client,
     services: Services,
