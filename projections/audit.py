@@ -820,8 +820,9 @@ def page(
     order = "DESC" if newest_first else "ASC"
     by = f"occurred_at {order}, position {order}" if _timed(query) else f"position {order}"
     cursor.execute(
-        f"SELECT {', '.join(COLUMNS)}, data FROM {TABLES.entries} WHERE {where}"
-        f" ORDER BY {by} LIMIT ?",
+        # `data` only where the changes are in it (a user's creation: `stored_changes`).
+        f"SELECT {', '.join(COLUMNS)}, CASE WHEN changes IS NULL THEN data END AS data"
+        f" FROM {TABLES.entries} WHERE {where} ORDER BY {by} LIMIT ?",
         (*params, limit),
     )
     return [entry(row) for row in cursor.fetchall()]
