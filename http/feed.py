@@ -50,13 +50,13 @@ _encode = msgspec.json.encode
 
 
 class _UserState(msgspec.Struct):
-    """A user as the audit trail's `data` has it (projections.audit)."""
+    """A user as the audit trail's `data` has it (projections.audit): last modified when the
+    change occurred."""
 
     attributes: dict[str, Any]
     active: bool
     created: str
     version: int
-    last_modified: str
 
 
 class _GroupState(msgspec.Struct):
@@ -65,7 +65,6 @@ class _GroupState(msgspec.Struct):
     displayName: str
     created: str
     version: int
-    last_modified: str
     externalId: str | None = None
     extensions: dict[str, Any] = msgspec.field(default_factory=dict)  # by URN
 
@@ -137,7 +136,7 @@ def event(change: feed.Change, base: str) -> Event:
                 active=user.active,
                 version=user.version,
                 created=user.created,
-                last_modified=user.last_modified,
+                last_modified=change.occurred_at,
             )
             data = render_user(row, [], base, None)  # as recorded: history
         else:  # a group, without its members: they change in events of their own
@@ -149,7 +148,7 @@ def event(change: feed.Change, base: str) -> Event:
                     external_id=group.externalId,
                     version=group.version,
                     created=group.created,
-                    last_modified=group.last_modified,
+                    last_modified=change.occurred_at,
                     attributes=group.extensions,
                 ),
                 None,

@@ -199,8 +199,9 @@ def flattened(changes: Changes) -> Changes:
 # entry's `data` (the other subjects' are in the subjects' table).
 RESOURCES = ("User", "Group")
 DELETIONS = ("user.deleted", "user.erased", "group.deleted")
-# Kept in a resource's `data`, not in its state: they are the event's.
-_EVENT_FIELDS = ("version", "last_modified")
+# Kept in a resource's `data`, not in its state: the event's. (When it was last modified is
+# the entry's `occurred_at`, not stored twice.)
+_EVENT_FIELDS = ("version",)
 
 # A user's creation's entry stores no changes (NULL): they are each value of the user it made,
 # from nothing, which its `data` holds (stored twice, they took as many bytes as the user).
@@ -389,7 +390,7 @@ class AuditProjection:
         if subject_type in RESOURCES and action not in DELETIONS:
             # The resource as it stands after the change (the events feed's `data`).
             state = self._states[self._subject]
-            after = {**state, "version": event.originator_version, "last_modified": stamp}
+            after = {**state, "version": event.originator_version}
             data = _encode(after).decode()
         self._entries.append(
             (

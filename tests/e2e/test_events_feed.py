@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from freezegun import freeze_time
 
 from scimledger.http.services import Services
 from scimledger.ledger.context import Actor, RequestInfo
@@ -92,6 +93,23 @@ def test_a_users_changes_in_log_order_each_with_the_resource_after_it(
     assert deactivated["data"]["title"] == "CTO"
     assert deleted["data"] is None  # a deleted subject carries no personal data
     assert deleted["changes"] == {}
+
+
+def test_each_resource_was_last_modified_when_its_change_occurred(
+    client: Client, product: dict[str, str]
+) -> None:
+    with freeze_time("2026-03-01T09:00:00.123Z"):
+        user_id = create(client, "dates@example.com")
+    with freeze_time("2026-03-02T10:30:00.456Z"):
+        patch(client, f"/scim/v2/Users/{user_id}", {"op": "replace", "path": "title", "value": "X"})
+    created, updated = events(client, product)["data"]
+    assert [
+        (e["occurred_at"], e["data"]["meta"]["created"], e["data"]["meta"]["lastModified"])
+        for e in (created, updated)
+    ] == [
+        ("2026-03-01T09:00:00.123Z", "2026-03-01T09:00:00.123Z", "2026-03-01T09:00:00.123Z"),
+        ("2026-03-02T10:30:00.456Z", "2026-03-01T09:00:00.123Z", "2026-03-02T10:30:00.456Z"),
+    ]
 
 
 @pytest.mark.sqlite_only  # the database's part is tested on both elsewhere in this module
