@@ -199,9 +199,6 @@ def flattened(changes: Changes) -> Changes:
 # entry's `data` (the other subjects' are in the subjects' table).
 RESOURCES = ("User", "Group")
 DELETIONS = ("user.deleted", "user.erased", "group.deleted")
-# Kept in a resource's `data`, not in its state: the event's. (When it was last modified is
-# the entry's `occurred_at`, not stored twice.)
-_EVENT_FIELDS = ("version",)
 
 # A user's creation's entry stores no changes (NULL): they are each value of the user it made,
 # from nothing, which its `data` holds (stored twice, they took as many bytes as the user).
@@ -317,8 +314,7 @@ class AuditProjection:
         for subject, data in self._latest_data(cursor, sorted(resources)):
             if data is not None:
                 state = _decode(data)
-                for field in _EVENT_FIELDS:
-                    del state[field]
+                del state["version"]  # the event's, not the subject's
                 self._states[subject] = state
         for (event, position), subject in zip(pending, subjects, strict=True):
             self._subject = subject
@@ -388,7 +384,8 @@ class AuditProjection:
         stamp = self._stamp
         data = None
         if subject_type in RESOURCES and action not in DELETIONS:
-            # The resource as it stands after the change (the events feed's `data`).
+            # The resource as it stands after the change (the events feed's `data`); when it
+            # was last modified is the entry's `occurred_at`, not stored twice.
             state = self._states[self._subject]
             after = {**state, "version": event.originator_version}
             data = _encode(after).decode()
